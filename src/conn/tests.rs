@@ -1,0 +1,370 @@
+//! Byte-level scripted replies (no root needed): the real connection code
+//! talks to a scripted peer over a Unix datagram socket pair whose frames
+//! carry the sender's port id, as `recvfrom` on a netlink socket would.
+
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+use super::*;
+use crate::wire::{ErrorMsg, Header, MsgIter, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR, NLM_F_MULTIPART};
+
+const RTM_NEWLINK: u16 = 16;
+const RTM_GETLINK: u16 = 18;
+
+fn msg(ty: u16, flags: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+    let mut v = Header { len: (16 + payload.len()) as u32, ty, flags, seq, port: 0 }.to_bytes().to_vec();
+    v.extend_from_slice(payload);
+    while v.len() % 4 != 0 {
+        v.push(0);
+    }
+    v
+}
+
+fn ack(seq: u32, error: i32, message: Option<&str>) -> Vec<u8> {
+    let e = ErrorMsg {
+        error,
+        request: Header { len: 32, ty: RTM_NEWLINK, flags: 5, seq, port: 0 },
+        message: message.map(str::to_string),
+        ..Default::default()
+    };
+    let (payload, flags) = e.encode();
+    msg(NLMSG_ERROR, flags, seq, &payload)
+}
+
+fn send(peer: &UnixDatagram, port: u32, msgs: &[Vec<u8>]) {
+    let mut frame = port.to_ne_bytes().to_vec();
+    for m in msgs {
+        frame.extend_from_slice(m);
+    }
+    peer.send(&frame).expect("script send");
+}
+
+/// Read one datagram the connection sent; return its messages' headers.
+fn read_request(peer: &UnixDatagram) -> Vec<Header> {
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let n = peer.recv(&mut buf).expect("script recv");
+    MsgIter::new(&buf[..n]).map(|m| m.unwrap().header).collect()
+}
+
+fn get_request() -> Request {
+    Request::new(RTM_GETLINK, 0, |w| {
+        w.raw(&[0u8; 16]);
+    })
+}
+
+async fn script<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> tokio::task::JoinHandle<R> {
+    tokio::task::spawn_blocking(f)
+}
+
+#[tokio::test]
+async fn request_collects_replies_until_ack() {
+    let (conn, peer, _dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h = read_request(&peer);
+        assert_eq!(h.len(), 1);
+        assert!(h[0].flags & NLM_F_ACK != 0 && h[0].flags & NLM_F_REQUEST != 0);
+        send(&peer, 0, &[msg(RTM_NEWLINK, 0, h[0].seq, &[1, 2, 3, 4]), ack(h[0].seq, 0, None)]);
+    })
+    .await;
+    let replies = conn.request(&get_request()).await.unwrap();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].payload, vec![1, 2, 3, 4]);
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn extended_ack_message_reaches_the_caller() {
+    let (conn, peer, _dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h = read_request(&peer);
+        send(&peer, 0, &[ack(h[0].seq, -libc::EINVAL, Some("Attribute failed policy validation"))]);
+    })
+    .await;
+    let err = conn.ack(&get_request()).await.unwrap_err();
+    let k = err.kernel().expect("kernel error");
+    assert_eq!(k.errno, crate::Errno::EINVAL);
+    assert_eq!(k.message.as_deref(), Some("Attribute failed policy validation"));
+    assert_eq!(k.request.to_string(), "RTM_GETLINK");
+    assert!(err.to_string().contains("kernel says \"Attribute failed policy validation\""), "{err}");
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn reply_from_a_foreign_port_is_rejected() {
+    let (conn, peer, _dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h = read_request(&peer);
+        // A user-space process (port 4242) forges an ack for our request.
+        send(&peer, 4242, &[ack(h[0].seq, 0, None)]);
+    })
+    .await;
+    let err = conn.ack(&get_request()).await.unwrap_err();
+    assert!(matches!(err, Error::Unexpected { port: 4242, .. }), "{err:?}");
+    assert_eq!(conn.stats().foreign, 1);
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_sequence_numbers_are_not_data() {
+    let (conn, peer, _dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h = read_request(&peer);
+        // A stray message with a sequence nobody asked for, then the real ack.
+        send(&peer, 0, &[msg(RTM_NEWLINK, 0, h[0].seq.wrapping_add(1000), &[9; 4])]);
+        send(&peer, 0, &[ack(h[0].seq, 0, None)]);
+    })
+    .await;
+    let replies = conn.request(&get_request()).await.unwrap();
+    assert!(replies.is_empty());
+    assert_eq!(conn.stats().unmatched, 1);
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn truncated_datagram_is_an_error_not_garbage() {
+    let opts = Options { max_datagram: 64, ..Options::default() };
+    let (conn, peer, _dump) = Connection::scripted(Protocol::Route, opts).unwrap();
+    let s = script(move || {
+        let h = read_request(&peer);
+        // 200 bytes of reply into a 64-byte limit.
+        send(&peer, 0, &[msg(RTM_NEWLINK, 0, h[0].seq, &[7; 184])]);
+    })
+    .await;
+    let err = conn.request(&get_request()).await.unwrap_err();
+    assert!(matches!(err, Error::Truncated { size, buffer: 64 } if size >= 204), "{err:?}");
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn timeout_is_reported_and_late_reply_ignored() {
+    let (conn, peer, _dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let conn = conn.with_timeout(Some(Duration::from_millis(50)));
+    let err = conn.ack(&get_request()).await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    let h = read_request(&peer);
+    send(&peer, 0, &[ack(h[0].seq, 0, None)]);
+    // The connection still works, and counted the late ack as unmatched.
+    let s = script(move || {
+        let h = read_request(&peer);
+        send(&peer, 0, &[ack(h[0].seq, 0, None)]);
+    })
+    .await;
+    conn.with_timeout(None).ack(&get_request()).await.unwrap();
+    s.await.unwrap();
+    assert_eq!(conn.stats().unmatched, 1);
+}
+
+fn decode_first_byte(m: &Msg<'_>) -> Result<Option<u8>> {
+    Ok(m.payload.first().copied())
+}
+
+#[tokio::test]
+async fn multipart_dump_streams_every_message() {
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h = read_request(&dump);
+        assert!(h[0].flags & wire::NLM_F_DUMP == wire::NLM_F_DUMP);
+        let seq = h[0].seq;
+        send(
+            &dump,
+            0,
+            &[msg(RTM_NEWLINK, NLM_F_MULTIPART, seq, &[1]), msg(RTM_NEWLINK, NLM_F_MULTIPART, seq, &[2])],
+        );
+        send(
+            &dump,
+            0,
+            &[msg(RTM_NEWLINK, NLM_F_MULTIPART, seq, &[3]), msg(NLMSG_DONE, NLM_F_MULTIPART, seq, &[0; 4])],
+        );
+    })
+    .await;
+    let v = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap();
+    assert_eq!(v, vec![1, 2, 3]);
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn error_inside_a_dump_ends_it_with_the_error() {
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h = read_request(&dump);
+        let seq = h[0].seq;
+        send(
+            &dump,
+            0,
+            &[msg(RTM_NEWLINK, NLM_F_MULTIPART, seq, &[1]), ack(seq, -libc::EBUSY, Some("dump busy"))],
+        );
+    })
+    .await;
+    let mut d = conn.dump(&get_request(), decode_first_byte);
+    assert_eq!(d.try_next().await.unwrap(), Some(1));
+    let e = d.try_next().await.unwrap_err();
+    assert!(e.is_busy(), "{e}");
+    assert_eq!(d.try_next().await.unwrap(), None);
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn interrupted_dump_is_retried_then_reported() {
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        // 1st attempt: flagged before anything was yielded: retried silently.
+        let h = read_request(&dump);
+        send(&dump, 0, &[msg(NLMSG_DONE, NLM_F_MULTIPART | NLM_F_DUMP_INTR, h[0].seq, &[0; 4])]);
+        // 2nd attempt: one object, then DONE flagged: the stream reports it.
+        let h = read_request(&dump);
+        send(
+            &dump,
+            0,
+            &[
+                msg(RTM_NEWLINK, NLM_F_MULTIPART, h[0].seq, &[5]),
+                msg(NLMSG_DONE, NLM_F_MULTIPART | NLM_F_DUMP_INTR, h[0].seq, &[0; 4]),
+            ],
+        );
+        // try_collect dumps again: a clean, complete dump.
+        let h = read_request(&dump);
+        send(
+            &dump,
+            0,
+            &[
+                msg(RTM_NEWLINK, NLM_F_MULTIPART, h[0].seq, &[6]),
+                msg(NLMSG_DONE, NLM_F_MULTIPART, h[0].seq, &[0; 4]),
+            ],
+        );
+    })
+    .await;
+    let v = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap();
+    assert_eq!(v, vec![6]);
+    s.await.unwrap();
+
+    // With retries disabled, the caller gets the typed error.
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h = read_request(&dump);
+        send(&dump, 0, &[msg(NLMSG_DONE, NLM_F_MULTIPART | NLM_F_DUMP_INTR, h[0].seq, &[0; 4])]);
+    })
+    .await;
+    let err = conn
+        .dump(&get_request(), decode_first_byte)
+        .policy(DumpPolicy { retries: 0 })
+        .try_collect()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DumpInterrupted { .. }), "{err:?}");
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn abandoned_dump_is_drained_before_the_next() {
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h1 = read_request(&dump);
+        send(&dump, 0, &[msg(RTM_NEWLINK, NLM_F_MULTIPART, h1[0].seq, &[1])]);
+        // The consumer drops the stream here; the rest of dump 1 arrives.
+        send(
+            &dump,
+            0,
+            &[
+                msg(RTM_NEWLINK, NLM_F_MULTIPART, h1[0].seq, &[2]),
+                msg(NLMSG_DONE, NLM_F_MULTIPART, h1[0].seq, &[0; 4]),
+            ],
+        );
+        let h2 = read_request(&dump);
+        assert_ne!(h1[0].seq, h2[0].seq);
+        send(
+            &dump,
+            0,
+            &[
+                msg(RTM_NEWLINK, NLM_F_MULTIPART, h2[0].seq, &[9]),
+                msg(NLMSG_DONE, NLM_F_MULTIPART, h2[0].seq, &[0; 4]),
+            ],
+        );
+    })
+    .await;
+    let mut d = conn.dump(&get_request(), decode_first_byte);
+    assert_eq!(d.try_next().await.unwrap(), Some(1));
+    drop(d);
+    let v = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap();
+    assert_eq!(v, vec![9]);
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn bulk_acks_only_the_last_and_maps_errors_to_indices() {
+    let (conn, peer, _dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let mut batch = Batch::new();
+    for i in 0..10u8 {
+        batch.push(RTM_NEWLINK, wire::NLM_F_CREATE, |w| {
+            w.raw(&[i; 16]);
+        });
+    }
+    let s = script(move || {
+        let h = read_request(&peer);
+        assert_eq!(h.len(), 10, "all ten in one datagram");
+        for (i, x) in h.iter().enumerate() {
+            assert_eq!(x.flags & NLM_F_ACK != 0, i == 9, "only the last asks for an ack");
+            assert_eq!(x.seq, h[0].seq + i as u32);
+        }
+        send(
+            &peer,
+            0,
+            &[
+                ack(h[3].seq, -libc::EEXIST, None),
+                ack(h[7].seq, -libc::EINVAL, Some("bad")),
+                ack(h[9].seq, 0, None),
+            ],
+        );
+    })
+    .await;
+    let err = conn.bulk_described(&batch, |i| format!("link {i}")).await.unwrap_err();
+    let Error::Batch(b) = err else { panic!("expected a batch error") };
+    assert_eq!(b.total, 10);
+    let idx: Vec<_> = b.failures.iter().map(|f| f.operation.as_ref().unwrap().index).collect();
+    assert_eq!(idx, vec![3, 7]);
+    assert!(b.failures[0].is_exists());
+    assert_eq!(b.failures[1].operation.as_ref().unwrap().description, "link 7");
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_requests_each_get_their_own_reply() {
+    let (conn, peer, _dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    const N: usize = 200;
+    let s = script(move || {
+        let mut seqs = Vec::new();
+        for _ in 0..N {
+            seqs.extend(read_request(&peer).into_iter().map(|h| h.seq));
+        }
+        // Answer in reverse order, echoing the sequence as payload.
+        for &seq in seqs.iter().rev() {
+            send(&peer, 0, &[msg(RTM_NEWLINK, 0, seq, &seq.to_ne_bytes()), ack(seq, 0, None)]);
+        }
+    })
+    .await;
+    let mut tasks = Vec::new();
+    for _ in 0..N {
+        let c = conn.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = c.request(&get_request()).await.unwrap();
+            u32::from_ne_bytes(r[0].payload[..4].try_into().unwrap())
+        }));
+    }
+    let mut got: Vec<u32> = Vec::new();
+    for t in tasks {
+        got.push(t.await.unwrap());
+    }
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), N, "every request got a distinct reply");
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn events_decode_and_reject_foreign_senders() {
+    let (mut sub, peer) = Subscription::scripted(Protocol::Route, Box::new(decode_first_byte));
+    send(&peer, 0, &[msg(RTM_NEWLINK, 0, 0, &[4]), msg(RTM_NEWLINK, 0, 0, &[5])]);
+    send(&peer, 77, &[msg(RTM_NEWLINK, 0, 0, &[6])]);
+    assert_eq!(sub.try_next().await.unwrap(), Some(Event::Message(4)));
+    assert_eq!(sub.try_next().await.unwrap(), Some(Event::Message(5)));
+    assert!(matches!(sub.try_next().await, Err(Error::Unexpected { port: 77, .. })));
+}

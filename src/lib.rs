@@ -1,0 +1,56 @@
+//! # netplumb
+//!
+//! Typed, async control of Linux networking through netlink: network
+//! namespaces, links, addresses, routes, neighbours, conntrack and nftables
+//! transactions. The building blocks a CNI plugin or a service proxy is made
+//! of, with errors that carry the kernel's own words.
+//!
+//! ## Layers
+//!
+//! - [`wire`]: pure encoding and decoding of netlink messages (no I/O).
+//! - [`conn`]: one netlink socket pair: requests and acks, dumps as
+//!   streams, bulk batches, atomic transactions, event subscriptions.
+//! - [`netns`]: namespaces that cannot bite: `setns` only ever happens on
+//!   short-lived threads netplumb owns.
+//!
+//! ## Quick start
+//!
+//! ```no_run
+//! use netplumb::{conn::Connection, netns::Netns, wire::names::Protocol};
+//!
+//! # async fn demo() -> netplumb::Result<()> {
+//! // A named namespace, visible to `ip netns list`.
+//! let ns = Netns::create_named("demo").await?;
+//! // A connection whose socket lives inside it.
+//! let conn = Connection::new_in(Protocol::Route, &ns).await?;
+//! # let _ = conn;
+//! // Sysctls are per namespace too.
+//! ns.sysctl_set("net.ipv4.ip_forward", "1").await?;
+//! Netns::remove_named("demo")?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Privileges
+//!
+//! Reading is mostly unprivileged; changing anything, creating namespaces
+//! and raising socket buffers past `rmem_max` need `CAP_NET_ADMIN` (run as
+//! root). An `EPERM` from the kernel says so in its message.
+//!
+//! ## Debugging
+//!
+//! Every [`Error::Kernel`] names the request (`RTM_NEWLINK`), its sequence
+//! number, the errno and the kernel's extended-ack message, e.g.
+//! `RTM_NEWLINK (seq 7) failed: Invalid argument (EINVAL): kernel says
+//! "Attribute failed policy validation"`. [`conn::Connection::stats`]
+//! counts messages that were rejected (not from the kernel) or unmatched.
+
+#![warn(missing_docs)]
+
+pub mod conn;
+pub mod error;
+pub mod netns;
+#[cfg(feature = "test-support")]
+pub mod testing;
+pub mod wire;
+
+pub use error::{Errno, Error, KernelError, Result};

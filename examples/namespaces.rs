@@ -36,7 +36,9 @@ async fn tour(name: &str) -> netplumb::Result<()> {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         tx.send(l.local_addr().expect("addr").port()).expect("send port");
         let (mut s, _) = l.accept().await.expect("accept");
-        tokio::io::AsyncWriteExt::write_all(&mut s, b"hello from inside the namespace\n").await.expect("write");
+        tokio::io::AsyncWriteExt::write_all(&mut s, b"hello from inside the namespace\n")
+            .await
+            .expect("write");
     })?;
     let port = rx.recv_timeout(Duration::from_secs(5)).expect("server port");
     let reply = ns

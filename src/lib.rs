@@ -48,6 +48,8 @@
 
 pub mod conn;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod netns;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -216,17 +216,11 @@ impl Address {
     }
 
     fn write_addrs(&self, w: &mut AttrWriter<'_>) {
+        // As `ip` sends it for both families: IFA_LOCAL, then IFA_ADDRESS
+        // (the peer, or the address itself).
         let a = self.address.addr();
-        if a.is_ipv4() {
-            // As `ip` sends it: IFA_LOCAL, then IFA_ADDRESS (peer or self).
-            put_ip(w, ifa::LOCAL, a);
-            put_ip(w, ifa::ADDRESS, self.peer.unwrap_or(a));
-        } else if let Some(p) = self.peer {
-            put_ip(w, ifa::LOCAL, a);
-            put_ip(w, ifa::ADDRESS, p);
-        } else {
-            put_ip(w, ifa::ADDRESS, a);
-        }
+        put_ip(w, ifa::LOCAL, a);
+        put_ip(w, ifa::ADDRESS, self.peer.unwrap_or(a));
     }
 
     /// Encode the `RTM_NEWADDR` payload (pure; no validation).

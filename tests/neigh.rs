@@ -27,13 +27,16 @@ async fn arp_and_ndp_entries() {
     let idx = rt.links().get("n0").await.unwrap().index;
     let nb = rt.neighbours();
     let a = Neighbour::new(idx, "10.1.2.9".parse().unwrap(), mac("02:00:00:00:00:09"));
-    let b = Neighbour::new(idx, "fd00::9".parse().unwrap(), mac("02:00:00:00:00:0a")).state(NeighState::REACHABLE).router();
+    let b = Neighbour::new(idx, "fd00::9".parse().unwrap(), mac("02:00:00:00:00:0a"))
+        .state(NeighState::REACHABLE)
+        .router();
     nb.add(&a).await.unwrap();
     nb.add(&b).await.unwrap();
     assert!(nb.add(&a).await.unwrap_err().is_exists());
 
     let got = nb.list_filtered(&NeighFilter::new().index(idx)).try_collect().await.unwrap();
-    let find = |ip: &str| got.iter().find(|n| n.dst.to_string() == ip).unwrap_or_else(|| panic!("{ip} in {got:?}"));
+    let find =
+        |ip: &str| got.iter().find(|n| n.dst.to_string() == ip).unwrap_or_else(|| panic!("{ip} in {got:?}"));
     let ga = find("10.1.2.9");
     assert_eq!((ga.mac(), ga.state), (Some(mac("02:00:00:00:00:09")), NeighState::PERMANENT));
     let gb = find("fd00::9");
@@ -134,7 +137,8 @@ async fn nodes() -> (Node, Node) {
 /// What flannel adds on `local` for `remote`: route, neighbour, FDB entry.
 async fn join(local: &Node, remote: &Node, n: u8) {
     let gw = format!("10.244.{n}.0").parse().unwrap();
-    let route: RouteV4 = Route::new(format!("10.244.{n}.0/24").parse().unwrap()).gateway(gw).oif(local.vx).onlink();
+    let route: RouteV4 =
+        Route::new(format!("10.244.{n}.0/24").parse().unwrap()).gateway(gw).oif(local.vx).onlink();
     local.rt.routes().add(&route).await.unwrap();
     local.rt.neighbours().add(&Neighbour::new(local.vx, IpAddr::V4(gw), remote.vx_mac)).await.unwrap();
     local.rt.fdb().append(&FdbEntry::new(local.vx, remote.vx_mac).dst(remote.underlay)).await.unwrap();
@@ -151,7 +155,12 @@ async fn vxlan_overlay_carries_traffic_between_namespaces() {
     let e = fdb.iter().find(|e| e.mac == b.vx_mac).unwrap_or_else(|| panic!("{fdb:?}"));
     assert_eq!(e.dst, Some(b.underlay));
     assert!(e.flags.contains(NeighFlags::SELF));
-    let r: Vec<RouteV4> = a.rt.routes().list(&RouteFilter::all().table(RouteTable::MAIN).oif(a.vx)).try_collect().await.unwrap();
+    let r: Vec<RouteV4> =
+        a.rt.routes()
+            .list(&RouteFilter::all().table(RouteTable::MAIN).oif(a.vx))
+            .try_collect()
+            .await
+            .unwrap();
     let r = r.iter().find(|r| r.dst.to_string() == "10.244.2.0/24").unwrap();
     assert!(r.flags.contains(RouteFlags::ONLINK));
     let vx = a.rt.links().get(a.vx).await.unwrap();
@@ -169,7 +178,10 @@ async fn vxlan_overlay_carries_traffic_between_namespaces() {
     assert_eq!(one(&nv)["dst"], "10.244.2.0");
     let dv = ipj(&a.ns, &["-d", "link", "show", "flannel.1"]);
     let d = &one(&dv)["linkinfo"]["info_data"];
-    assert_eq!((d["id"].as_u64(), d["port"].as_u64(), d["learning"].as_bool()), (Some(1), Some(4789), Some(false)));
+    assert_eq!(
+        (d["id"].as_u64(), d["port"].as_u64(), d["learning"].as_bool()),
+        (Some(1), Some(4789), Some(false))
+    );
 
     // Real traffic through the tunnel, both ways (bounded retries).
     for (from, to) in [(&a, "10.244.2.0"), (&b, "10.244.1.0")] {

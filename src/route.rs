@@ -7,11 +7,11 @@
 //!
 //! ```no_run
 //! # async fn demo(rt: &netplumb::Rtnl, eth0: netplumb::IfIndex) -> netplumb::Result<()> {
-//! use netplumb::route::{Route, RouteV4};
+//! use netplumb::route::RouteV4;
 //! // ip route add default via 10.244.1.1 dev eth0
 //! rt.routes().add(&RouteV4::new("0.0.0.0/0".parse().unwrap()).gateway("10.244.1.1".parse().unwrap()).oif(eth0)).await?;
 //! // ip route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink
-//! rt.routes().add(&Route::new("10.244.2.0/24".parse().unwrap()).gateway("10.244.2.0".parse().unwrap()).oif(eth0).onlink()).await?;
+//! rt.routes().add(&RouteV4::new("10.244.2.0/24".parse().unwrap()).gateway("10.244.2.0".parse().unwrap()).oif(eth0).onlink()).await?;
 //! # Ok(()) }
 //! ```
 

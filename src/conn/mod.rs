@@ -535,6 +535,7 @@ impl Connection {
         }
     }
 
+    #[allow(dead_code)] // for the typed layers; none reads it yet
     pub(crate) fn options(&self) -> &Options {
         &self.inner.opts
     }

@@ -30,6 +30,7 @@ pub(crate) enum Role {
 pub(crate) enum RawSock {
     Netlink(netlink_sys::Socket),
     /// Test transport: every datagram is framed as `[u32 port][netlink bytes]`.
+    #[cfg_attr(not(test), allow(dead_code))] // built only by the scripted tests
     Scripted(UnixDatagram),
 }
 

@@ -439,3 +439,57 @@ async fn many_veths_torn_down_by_group() {
     }
     assert!(links.get("fresh0").await.is_ok());
 }
+
+#[tokio::test]
+async fn vxlan_with_remote_or_group_as_ip_shows_it() {
+    let ns = TestNs::new("vxlan").await;
+    let links = rtnl(&ns).await.links();
+    links.add(&NewLink::new("u0", Veth::new(VethPeer::new("u1")))).await.unwrap();
+    let u0 = links.get("u0").await.unwrap().index;
+    let remote = Vxlan::new(100)
+        .remote("192.0.2.2".parse().unwrap())
+        .local("192.0.2.1".parse().unwrap())
+        .port(4789)
+        .ttl(5)
+        .learning(true);
+    links.add(&NewLink::new("vxr", remote.clone())).await.unwrap();
+    let group = Vxlan::new(200).group("239.1.1.1".parse().unwrap()).link(u0).port(8472);
+    links.add(&NewLink::new("vxg", group.clone())).await.unwrap();
+    let v6 = Vxlan::new(300).remote("fd00::2".parse().unwrap()).local("fd00::1".parse().unwrap()).port(4789);
+    links.add(&NewLink::new("vx6", v6.clone())).await.unwrap();
+
+    let Some(LinkKind::Vxlan(r)) = links.get("vxr").await.unwrap().kind else { panic!() };
+    assert_eq!(
+        (r.vni, r.remote, r.local, r.port, r.ttl, r.learning),
+        (100, remote.remote, remote.local, Some(4789), Some(5), Some(true))
+    );
+    let Some(LinkKind::Vxlan(g)) = links.get("vxg").await.unwrap().kind else { panic!() };
+    assert!(g.is_group());
+    assert_eq!((g.vni, g.remote, g.link, g.port), (200, group.remote, Some(u0), Some(8472)));
+    let Some(LinkKind::Vxlan(s)) = links.get("vx6").await.unwrap().kind else { panic!() };
+    assert_eq!((s.remote, s.local), (v6.remote, v6.local));
+
+    let d = |n: &str| one(&ipj(&ns, &["-d", "link", "show", n]))["linkinfo"]["info_data"].clone();
+    let dr = d("vxr");
+    assert_eq!(
+        (dr["id"].as_u64(), dr["remote"].as_str(), dr["local"].as_str()),
+        (Some(100), Some("192.0.2.2"), Some("192.0.2.1"))
+    );
+    assert_eq!(
+        (dr["ttl"].as_u64(), dr["learning"].as_bool(), dr["port"].as_u64()),
+        (Some(5), Some(true), Some(4789))
+    );
+    let dg = d("vxg");
+    assert_eq!(
+        (dg["group"].as_str(), dg["link"].as_str(), dg["port"].as_u64()),
+        (Some("239.1.1.1"), Some("u0"), Some(8472))
+    );
+    let d6 = d("vx6");
+    assert_eq!((d6["remote6"].as_str(), d6["local6"].as_str()), (Some("fd00::2"), Some("fd00::1")));
+    // A group without a device is refused before sending.
+    let e = links
+        .add(&NewLink::new("vxbad", Vxlan::new(1).group("239.1.1.2".parse().unwrap())))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().starts_with("invalid vxlan.link: "), "{e}");
+}

@@ -373,6 +373,9 @@ impl Addresses {
     /// [`Error::Invalid`] (nothing sent); `EEXIST` if the link already has
     /// it; `ENODEV` for a missing link; `EPERM` without `CAP_NET_ADMIN`.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_NEWADDR")]
@@ -386,6 +389,9 @@ impl Addresses {
     /// # Errors
     /// As [`Addresses::add`], without `EEXIST`.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// As [`Addresses::add`].
     #[doc(alias = "RTM_NEWADDR")]
@@ -396,6 +402,9 @@ impl Addresses {
 
     /// Add many addresses in few datagrams (acks only on error), as `ip
     /// -batch` would one by one.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
     ///
     /// # Cancel safety
     /// As [`Connection::bulk`].
@@ -416,6 +425,9 @@ impl Addresses {
     /// # Errors
     /// `EADDRNOTAVAIL` if the link does not have it; [`Error::Invalid`].
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_DELADDR")]
@@ -425,6 +437,9 @@ impl Addresses {
     }
 
     /// Every address: `ip address show`.
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
     ///
     /// # Cancel safety
     /// Dropping the stream abandons the dump.
@@ -436,6 +451,9 @@ impl Addresses {
     /// Addresses matching `filter`, filtered by the kernel (`ip -4 address
     /// show dev LINK`).
     ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
     /// # Cancel safety
     /// As [`Addresses::list`].
     #[doc(alias = "RTM_GETADDR")]
@@ -446,6 +464,9 @@ impl Addresses {
     /// Delete every address of `family` on link `index` (`ip address flush
     /// dev LINK`); `v6: None` for both families. Returns how many were
     /// deleted.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
     ///
     /// # Cancel safety
     /// Addresses deleted before the future is dropped stay deleted.
@@ -476,6 +497,9 @@ impl Addresses {
 
     /// Follow IPv4 and IPv6 address changes (`ip monitor address`).
     ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
     /// # Cancel safety
     /// Cancel safe.
     pub async fn events(&self) -> Result<Subscription<Change<Address>>> {
@@ -489,6 +513,9 @@ impl Addresses {
     }
 
     /// Subscribe, then list (see [`Snapshot`]).
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
     ///
     /// # Cancel safety
     /// Cancel safe.

@@ -9,6 +9,7 @@ use common::rtnl;
 use netplumb::addr::Address;
 use netplumb::conn::Event;
 use netplumb::link::{Link, LinkChange, NewLink, Veth, VethPeer};
+use netplumb::neigh::NeighState;
 use netplumb::route::{AnyRoute, Route, RouteV4};
 use netplumb::rtnl::Change;
 use netplumb::testing::TestNs;
@@ -144,4 +145,73 @@ async fn list_then_follow_misses_nothing() {
     assert_eq!(state, now);
     let deleted = (0..20).step_by(3).count();
     assert_eq!(now.len(), 1 + 2 * (20 - deleted + 30 + 1));
+}
+
+#[tokio::test]
+async fn neighbour_and_fdb_events_follow_ip_and_bridge_commands() {
+    let ns = TestNs::new("evneigh").await;
+    let rt = rtnl(&ns).await;
+    ns.ip(&["link", "add", "br0", "type", "bridge"]);
+    ns.ip(&["link", "add", "p0", "type", "veth", "peer", "name", "p1"]);
+    ns.ip(&["link", "set", "p0", "master", "br0"]);
+    ns.ip(&["link", "set", "br0", "up"]);
+    ns.ip(&["link", "set", "p0", "up"]);
+    let br = rt.links().get("br0").await.unwrap().index;
+    let p0 = rt.links().get("p0").await.unwrap().index;
+    let mut nev = rt.neighbours().events().await.unwrap();
+    let mut fev = rt.fdb().events().await.unwrap();
+
+    // ARP entry added and removed by `ip neigh`. The kernel announces the
+    // removal of a permanent entry as a change to FAILED (without lladdr),
+    // and the deletion itself once it is freed: either counts as "gone".
+    ns.ip(&["neigh", "add", "10.9.0.7", "lladdr", "02:00:00:00:09:07", "dev", "br0", "nud", "permanent"]);
+    ns.ip(&["neigh", "del", "10.9.0.7", "dev", "br0"]);
+    let (mut added, mut gone) = (false, false);
+    while !(added && gone) {
+        if let Event::Message(c) = next(&mut nev).await {
+            let n = c.object();
+            if n.dst.to_string() != "10.9.0.7" {
+                continue;
+            }
+            assert_eq!(n.index, br);
+            match &c {
+                Change::New(n) if n.state.contains(NeighState::PERMANENT) => {
+                    assert!(!gone, "added after removal");
+                    assert_eq!(n.mac().unwrap().to_string(), "02:00:00:00:09:07");
+                    added = true;
+                }
+                Change::New(n) if n.state.contains(NeighState::FAILED) => {
+                    assert!(added, "removed before added");
+                    gone = true;
+                }
+                Change::Deleted(_) => {
+                    assert!(added, "removed before added");
+                    gone = true;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    // A static FDB entry on the port, added and removed by `bridge fdb`.
+    netplumb::testing::run(
+        "bridge",
+        &["-n", ns.name(), "fdb", "add", "02:00:00:00:0a:0b", "dev", "p0", "master", "static"],
+    );
+    netplumb::testing::run(
+        "bridge",
+        &["-n", ns.name(), "fdb", "del", "02:00:00:00:0a:0b", "dev", "p0", "master"],
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        if let Event::Message(c) = next(&mut fev).await {
+            let f = c.object().clone();
+            if f.mac.to_string() == "02:00:00:00:0a:0b" {
+                assert_eq!(f.index, p0);
+                assert_eq!(f.master, Some(br));
+                seen.push(matches!(c, Change::New(_)));
+            }
+        }
+    }
+    assert_eq!(seen, vec![true, false], "a New, then a Deleted");
 }

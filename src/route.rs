@@ -54,6 +54,7 @@ pub mod rtax {
     pub const LOCK: u16 = 1;
     pub const MTU: u16 = 2;
     pub const ADVMSS: u16 = 8;
+    pub const CC_ALGO: u16 = 16;
 }
 
 /// Size of `struct rtmsg`.
@@ -372,6 +373,9 @@ pub struct Route<A: Family> {
     pub mark: Option<u32>,
     /// IPv6 router preference (`pref`): 0 medium, 1 high, 3 low.
     pub pref: Option<u8>,
+    /// Congestion control algorithm (`congctl`), the one metric that is a
+    /// string.
+    pub congctl: Option<String>,
     /// Other metrics (`RTAX_*`, value).
     pub other_metrics: Vec<(u16, u32)>,
     /// Attributes netplumb does not model, as sent.
@@ -414,6 +418,7 @@ impl<A: Family> Route<A> {
             advmss: None,
             mark: None,
             pref: None,
+            congctl: None,
             other_metrics: Vec::new(),
             unknown: Vec::new(),
         }
@@ -479,6 +484,12 @@ impl<A: Family> Route<A> {
         self
     }
 
+    /// Set the congestion control algorithm (`congctl reno`).
+    pub fn congctl(mut self, name: impl Into<String>) -> Self {
+        self.congctl = Some(name.into());
+        self
+    }
+
     /// The scope that will be sent: the one set, or `ip`'s choice.
     pub fn effective_scope(&self) -> Scope {
         if let Some(s) = self.scope {
@@ -539,6 +550,15 @@ impl<A: Family> Route<A> {
                 return Err(Error::invalid("advmss", format!("{m} is not in 1..=65535")));
             }
         }
+        if let Some(c) = &self.congctl {
+            // TCP_CA_NAME_MAX is 16 bytes with the NUL.
+            if c.is_empty() || c.len() > 15 || c.contains('\0') {
+                return Err(Error::invalid(
+                    "congctl",
+                    format!("{c:?} is not an algorithm name of 1 to 15 bytes"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -587,13 +607,20 @@ impl<A: Family> Route<A> {
         if let Some(o) = self.oif {
             w.u32(rta::OIF, o.0);
         }
-        if self.mtu.is_some() || self.advmss.is_some() || !self.other_metrics.is_empty() {
+        if self.mtu.is_some()
+            || self.advmss.is_some()
+            || self.congctl.is_some()
+            || !self.other_metrics.is_empty()
+        {
             w.nest(rta::METRICS, |w| {
                 if let Some(m) = self.mtu {
                     w.u32(rtax::MTU, m);
                 }
                 if let Some(m) = self.advmss {
                     w.u32(rtax::ADVMSS, m);
+                }
+                if let Some(c) = &self.congctl {
+                    w.str(rtax::CC_ALGO, c);
                 }
                 for &(k, v) in &self.other_metrics {
                     w.u32(k, v);
@@ -678,6 +705,7 @@ impl<A: Family> Route<A> {
                         match m.kind() {
                             rtax::MTU => r.mtu = Some(m.u32()?),
                             rtax::ADVMSS => r.advmss = Some(m.u32()?),
+                            rtax::CC_ALGO => r.congctl = Some(m.str()?.to_string()),
                             k => r.other_metrics.push((k, m.u32()?)),
                         }
                     }

@@ -1,11 +1,13 @@
 //! Replays every saved fuzz corpus (and crash regression) through the same
 //! round-trip checks the fuzz targets run, so a regression fails CI without
-//! cargo-fuzz. No root needed.
+//! cargo-fuzz. Seeds named `kernel-*` are real kernel replies: they must
+//! decode, not merely not fail. No root needed.
 
 use std::path::Path;
 
-fn replay(target: &str, check: fn(&[u8])) {
+fn replay<R: Decoded>(target: &str, check: fn(&[u8]) -> R) {
     let mut n = 0;
+    let mut kernel = 0;
     for dir in ["corpus", "regressions"] {
         let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(dir).join(target);
         let Ok(rd) = std::fs::read_dir(&d) else { continue };
@@ -13,13 +15,63 @@ fn replay(target: &str, check: fn(&[u8])) {
             let data = std::fs::read(e.path()).unwrap();
             let r = std::panic::catch_unwind(|| check(&data));
             assert!(r.is_ok(), "{target}: {} fails its round trip", e.path().display());
+            if e.file_name().to_string_lossy().starts_with("kernel-") {
+                assert!(
+                    r.unwrap().decoded(),
+                    "{target}: {} is a real kernel reply and does not decode",
+                    e.path().display()
+                );
+                kernel += 1;
+            }
             n += 1;
         }
     }
     assert!(n > 0, "{target}: no corpus found under fuzz/corpus/{target}");
+    println!("{target}: {n} inputs, {kernel} of them real kernel replies");
+}
+
+/// Whether a property decoded its input (`()` for properties that do not
+/// say).
+trait Decoded {
+    fn decoded(&self) -> bool;
+}
+impl Decoded for () {
+    fn decoded(&self) -> bool {
+        true
+    }
+}
+impl Decoded for bool {
+    fn decoded(&self) -> bool {
+        *self
+    }
 }
 
 #[test]
 fn envelope_corpus() {
     replay("envelope", netplumb::fuzzing::envelope);
+}
+
+#[test]
+fn link_corpus() {
+    replay("link", netplumb::fuzzing::link);
+}
+
+#[test]
+fn address_corpus() {
+    replay("address", netplumb::fuzzing::address);
+}
+
+#[test]
+fn route_corpus() {
+    replay("route", netplumb::fuzzing::route);
+}
+
+#[test]
+fn neighbour_corpus() {
+    replay("neighbour", netplumb::fuzzing::neighbour);
+}
+
+#[test]
+fn rule_corpus() {
+    replay("rule", netplumb::fuzzing::rule);
 }

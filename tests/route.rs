@@ -261,3 +261,30 @@ async fn thousands_of_routes_in_bulk() {
     );
     assert!(ipj(&ns, &["route", "show", "proto", "boot"]).as_array().unwrap().is_empty());
 }
+
+/// A route with `congctl` carries the one string metric (RTAX_CC_ALGO):
+/// once it made every route listing fail to decode (found by the route
+/// fuzz target's seeds).
+#[tokio::test]
+async fn congctl_routes_list_and_round_trip() {
+    let ns = TestNs::new("congctl").await;
+    let (rt, r0, _) = setup(&ns).await;
+    let routes = rt.routes();
+    // Written by ip, read by netplumb.
+    ns.ip(&["route", "add", "172.30.0.0/16", "via", "10.0.0.254", "congctl", "reno"]);
+    // Written by netplumb, read by ip.
+    let mine: RouteV4 = Route::new("172.31.0.0/16".parse().unwrap())
+        .gateway("10.0.0.254".parse().unwrap())
+        .oif(r0)
+        .congctl("reno");
+    routes.add(&mine).await.unwrap();
+    let got: Vec<RouteV4> =
+        routes.list(&RouteFilter::all().table(RouteTable::MAIN)).try_collect().await.unwrap();
+    for dst in ["172.30.0.0/16", "172.31.0.0/16"] {
+        let r = got.iter().find(|r| r.dst.to_string() == dst).unwrap_or_else(|| panic!("{dst} in {got:#?}"));
+        assert_eq!(r.congctl.as_deref(), Some("reno"), "{r:?}");
+    }
+    let ipv = ipj(&ns, &["route", "show", "172.31.0.0/16"]);
+    assert_eq!(one(&ipv)["metrics"][0]["congestion"], "reno", "{ipv}");
+    assert!(Route::<Ipv4Addr>::new("172.32.0.0/16".parse().unwrap()).congctl("").validate().is_err());
+}

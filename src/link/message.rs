@@ -149,6 +149,109 @@ pub fn parse_link_payload(payload: &[u8]) -> Result<Link, DecodeError> {
     Ok(l)
 }
 
+/// Encode a link as the kernel reports it in `RTM_NEWLINK` (the inverse of
+/// [`parse_link_payload`]): every field of [`Link`], unknown attributes
+/// included, so that parsing the result gives the same [`Link`]. For
+/// tests, fuzzing, benchmarks and programs that replay or emulate kernel
+/// replies; to create or change a link use [`super::NewLink`] and
+/// [`super::LinkChange`].
+///
+/// A kind's settings are written from [`Link::info_data`] when present
+/// (the bytes as received), else from the typed [`Link::kind`].
+///
+/// # Panics
+/// If one attribute would exceed 64 KiB (netlink's limit), which only
+/// hand-built links with huge raw attributes reach.
+pub fn write_link(l: &Link, w: &mut AttrWriter<'_>) {
+    w.raw(
+        &IfInfoMsg {
+            family: 0,
+            link_type: l.link_type,
+            index: l.index.0 as i32,
+            flags: l.flags.bits(),
+            change: 0,
+        }
+        .to_bytes(),
+    );
+    w.str(ifla::IFNAME, &l.name);
+    if let Some(q) = l.txqlen {
+        w.u32(ifla::TXQLEN, q);
+    }
+    w.u8(ifla::OPERSTATE, l.oper_state.to_raw());
+    if let Some(m) = l.mtu {
+        w.u32(ifla::MTU, m);
+    }
+    if let Some(m) = l.min_mtu {
+        w.u32(ifla::MIN_MTU, m);
+    }
+    if let Some(m) = l.max_mtu {
+        w.u32(ifla::MAX_MTU, m);
+    }
+    w.u32(ifla::GROUP, l.group);
+    if let Some(c) = l.carrier {
+        w.u8(ifla::CARRIER, c as u8);
+    }
+    if let Some(q) = &l.qdisc {
+        w.str(ifla::QDISC, q);
+    }
+    if let Some(a) = &l.alias {
+        w.str(ifla::IFALIAS, a);
+    }
+    if let Some(a) = &l.address {
+        w.bytes(ifla::ADDRESS, a);
+    }
+    if let Some(b) = &l.broadcast {
+        w.bytes(ifla::BROADCAST, b);
+    }
+    if let Some(p) = &l.perm_address {
+        w.bytes(ifla::PERM_ADDRESS, p);
+    }
+    if let Some(s) = &l.stats {
+        w.bytes(ifla::STATS64, &s.to_bytes());
+    }
+    if let Some(i) = l.link {
+        w.u32(ifla::LINK, i.0);
+    }
+    if let Some(m) = l.master {
+        w.u32(ifla::MASTER, m.0);
+    }
+    if let Some(n) = l.link_netnsid {
+        w.i32(ifla::LINK_NETNSID, n);
+    }
+    if l.kind.is_some() || l.port.is_some() || !l.linkinfo_unknown.is_empty() {
+        w.nest(ifla::LINKINFO, |w| {
+            if let Some(k) = &l.kind {
+                w.bytes(ifla::INFO_KIND, k.name().as_bytes());
+                match &l.info_data {
+                    Some(d) => {
+                        w.bytes(ifla::INFO_DATA, d);
+                    }
+                    None => k.write_data(w),
+                }
+            }
+            match &l.port {
+                Some(PortInfo::Bridge(p)) => {
+                    w.bytes(ifla::INFO_SLAVE_KIND, b"bridge");
+                    w.nest(ifla::INFO_SLAVE_DATA, |w| p.write_attrs(w));
+                }
+                Some(PortInfo::Other { kind, data }) => {
+                    w.bytes(ifla::INFO_SLAVE_KIND, kind.as_bytes());
+                    if let Some(d) = data {
+                        w.bytes(ifla::INFO_SLAVE_DATA, d);
+                    }
+                }
+                None => {}
+            }
+            for a in &l.linkinfo_unknown {
+                w.bytes(a.kind, &a.payload);
+            }
+        });
+    }
+    for a in &l.unknown {
+        w.bytes(a.kind, &a.payload);
+    }
+}
+
 fn parse_linkinfo(l: &mut Link, payload: &[u8]) -> Result<(), DecodeError> {
     let mut kind: Option<&str> = None;
     let mut data: Option<&[u8]> = None;

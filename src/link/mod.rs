@@ -122,6 +122,20 @@ impl OperState {
         }
     }
 
+    /// The raw value.
+    pub fn to_raw(self) -> u8 {
+        match self {
+            OperState::Unknown => 0,
+            OperState::NotPresent => 1,
+            OperState::Down => 2,
+            OperState::LowerLayerDown => 3,
+            OperState::Testing => 4,
+            OperState::Dormant => 5,
+            OperState::Up => 6,
+            OperState::Other(v) => v,
+        }
+    }
+
     /// The name `ip` prints (`UP`, `DOWN`, `LOWERLAYERDOWN`, ...).
     pub fn name(self) -> String {
         match self {
@@ -207,6 +221,42 @@ impl LinkStats {
             rx_nohandler: v[23],
             rx_otherhost_dropped: v[24],
         })
+    }
+
+    /// Encode as `IFLA_STATS64` (all 25 counters).
+    pub fn to_bytes(&self) -> [u8; 200] {
+        let v = [
+            self.rx_packets,
+            self.tx_packets,
+            self.rx_bytes,
+            self.tx_bytes,
+            self.rx_errors,
+            self.tx_errors,
+            self.rx_dropped,
+            self.tx_dropped,
+            self.multicast,
+            self.collisions,
+            self.rx_length_errors,
+            self.rx_over_errors,
+            self.rx_crc_errors,
+            self.rx_frame_errors,
+            self.rx_fifo_errors,
+            self.rx_missed_errors,
+            self.tx_aborted_errors,
+            self.tx_carrier_errors,
+            self.tx_fifo_errors,
+            self.tx_heartbeat_errors,
+            self.tx_window_errors,
+            self.rx_compressed,
+            self.tx_compressed,
+            self.rx_nohandler,
+            self.rx_otherhost_dropped,
+        ];
+        let mut b = [0u8; 200];
+        for (c, x) in b.chunks_exact_mut(8).zip(v) {
+            c.copy_from_slice(&x.to_ne_bytes());
+        }
+        b
     }
 }
 

@@ -1,0 +1,6 @@
+//! rtnetlink neighbour messages: one message payload (after `struct nlmsghdr`)
+//! decoded, re-encoded and decoded again (see `netplumb::fuzzing::neighbour`).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| netplumb::fuzzing::neighbour(data));

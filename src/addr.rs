@@ -237,10 +237,12 @@ impl Address {
         if bits > 0xff {
             w.u32(ifa::FLAGS, bits);
         }
-        if let (Some(v), Some(p)) = (self.valid_lft, self.preferred_lft) {
+        if self.valid_lft.is_some() || self.preferred_lft.is_some() {
+            // A lifetime left out is forever (a request needs both, see
+            // `validate`; a listed address may have either).
             let mut ci = [0u8; 16];
-            ci[0..4].copy_from_slice(&p.to_ne_bytes());
-            ci[4..8].copy_from_slice(&v.to_ne_bytes());
+            ci[0..4].copy_from_slice(&self.preferred_lft.unwrap_or(INFINITY).to_ne_bytes());
+            ci[4..8].copy_from_slice(&self.valid_lft.unwrap_or(INFINITY).to_ne_bytes());
             w.bytes(ifa::CACHEINFO, &ci);
         }
         if let Some(m) = self.metric {

@@ -583,8 +583,11 @@ impl<A: Family> Route<A> {
 
     fn write_keys(&self, w: &mut AttrWriter<'_>) {
         w.u32(rta::TABLE, self.table.0);
-        if A::net_len(&self.dst) > 0 {
-            w.bytes(rta::DST, &A::net_addr(&self.dst).bytes());
+        // A /0 needs no RTA_DST, unless host bits are set (which the
+        // kernel then rejects, rather than adding a default route).
+        let dst = A::net_addr(&self.dst);
+        if A::net_len(&self.dst) > 0 || !dst.ip().is_unspecified() {
+            w.bytes(rta::DST, &dst.bytes());
         }
         if let Some(s) = &self.src {
             w.bytes(rta::SRC, &A::net_addr(s).bytes());

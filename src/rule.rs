@@ -280,7 +280,8 @@ impl Rule {
         if let Some(m) = self.fwmask {
             w.u32(fra::FWMASK, m);
         }
-        if self.action == RuleAction::ToTable {
+        // The header holds tables below 256 only.
+        if self.action == RuleAction::ToTable || t > 255 {
             w.u32(fra::TABLE, t);
         }
         if let Some(g) = self.goto {

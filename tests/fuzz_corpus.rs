@@ -75,3 +75,27 @@ fn neighbour_corpus() {
 fn rule_corpus() {
     replay("rule", netplumb::fuzzing::rule);
 }
+
+#[test]
+fn typed_corpus() {
+    replay("typed", netplumb::fuzzing::typed);
+}
+
+/// The structured property over 20,000 pseudo-random inputs, so plain
+/// `cargo test` explores beyond the saved corpus.
+#[test]
+fn typed_pseudo_random() {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut buf = Vec::new();
+    for i in 0..20_000u32 {
+        buf.clear();
+        buf.push((i % 7) as u8);
+        for _ in 0..300 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            buf.push(x as u8);
+        }
+        netplumb::fuzzing::typed(&buf);
+    }
+}

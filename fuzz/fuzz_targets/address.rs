@@ -3,4 +3,6 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| netplumb::fuzzing::address(data));
+fuzz_target!(|data: &[u8]| {
+    netplumb::fuzzing::address(data);
+});

@@ -3,4 +3,6 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| netplumb::fuzzing::rule(data));
+fuzz_target!(|data: &[u8]| {
+    netplumb::fuzzing::rule(data);
+});

@@ -138,15 +138,21 @@ pub fn parse_link_payload(payload: &[u8]) -> Result<Link, DecodeError> {
             _ => l.unknown.push(RawAttr::from(a)),
         }
     }
-    // Lower devices travel in IFLA_LINK, outside the kind's data.
-    let lower = l.link.unwrap_or(IfIndex(0));
-    match &mut l.kind {
-        Some(LinkKind::Macvlan(m)) => m.link = lower,
-        Some(LinkKind::Ipvlan(i)) => i.link = lower,
-        Some(LinkKind::Vlan(v)) => v.link = lower,
-        _ => {}
+    if let Some(k) = &mut l.kind {
+        set_lower(k, l.link);
     }
     Ok(l)
+}
+
+/// Lower devices travel in `IFLA_LINK`, outside the kind's data.
+fn set_lower(kind: &mut LinkKind, link: Option<IfIndex>) {
+    let lower = link.unwrap_or(IfIndex(0));
+    match kind {
+        LinkKind::Macvlan(m) => m.link = lower,
+        LinkKind::Ipvlan(i) => i.link = lower,
+        LinkKind::Vlan(v) => v.link = lower,
+        _ => {}
+    }
 }
 
 /// Encode a link as the kernel reports it in `RTM_NEWLINK` (the inverse of
@@ -226,7 +232,16 @@ pub fn write_link(l: &Link, w: &mut AttrWriter<'_>) {
                     Some(d) => {
                         w.bytes(ifla::INFO_DATA, d);
                     }
-                    None => k.write_data(w),
+                    None => {
+                        // Only settings beyond what "no INFO_DATA" decodes to.
+                        let bare = LinkKind::decode(k.name(), None).map(|mut b| {
+                            set_lower(&mut b, l.link);
+                            b
+                        });
+                        if bare.as_ref() != Ok(k) {
+                            k.write_data(w);
+                        }
+                    }
                 }
             }
             match &l.port {

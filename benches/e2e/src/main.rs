@@ -1,0 +1,203 @@
+//! netplumb end to end against the reference tools and crates, on the
+//! same work in the same run, each measurement in fresh namespaces.
+//!
+//! ```sh
+//! cargo run --release --manifest-path benches/e2e/Cargo.toml -- [--runs N] [--only CASE[,CASE]] [--list]
+//! ```
+//!
+//! Needs root (it creates network namespaces; nothing touches the host's
+//! own network) and `ip`, `nft`, `conntrack` installed. Prints one
+//! markdown table: per case and tool the median of N runs, the ratio to
+//! the reference tool, and whether netplumb meets its target.
+
+mod harness;
+mod rtnl;
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+
+use harness::{median, Case, Target};
+
+struct Args {
+    runs: usize,
+    only: Option<Vec<String>>,
+    list: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args { runs: 5, only: None, list: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        match x.as_str() {
+            "--runs" => {
+                a.runs = it.next().and_then(|v| v.parse().ok()).filter(|n| *n > 0).expect("--runs N (N > 0)")
+            }
+            "--only" => {
+                a.only = Some(it.next().expect("--only CASE[,CASE]").split(',').map(String::from).collect())
+            }
+            "--list" => a.list = true,
+            "-h" | "--help" => {
+                println!("usage: netplumb-e2e [--runs N] [--only CASE[,CASE]] [--list]");
+                std::process::exit(0);
+            }
+            other => panic!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    a
+}
+
+fn all_cases() -> Vec<Case> {
+    let mut v = rtnl::cases();
+    v.extend(Vec::new());
+    v
+}
+
+fn main() {
+    let a = args();
+    let mut cases = all_cases();
+    if a.list {
+        for c in &cases {
+            println!("{:16} {} (vs {})", c.name, c.what, c.reference);
+        }
+        return;
+    }
+    if let Some(only) = &a.only {
+        for o in only {
+            assert!(cases.iter().any(|c| c.name == o), "no case {o:?} (try --list)");
+        }
+        cases.retain(|c| only.iter().any(|o| o == c.name));
+    }
+    netplumb::testing::require_root();
+    // Quiet the default panic output; failures are reported in the table.
+    std::panic::set_hook(Box::new(|i| eprintln!("  panic: {i}")));
+
+    // samples[case][tool] = (secs, peak MiB)
+    let mut samples: BTreeMap<(usize, usize), Vec<(f64, Option<f64>)>> = BTreeMap::new();
+    let mut failures: BTreeMap<(usize, usize), String> = BTreeMap::new();
+    for run in 0..a.runs {
+        for (ci, c) in cases.iter().enumerate() {
+            let n = c.tools.len();
+            // Rotate the order per run so no tool always goes first.
+            for k in 0..n {
+                let ti = (k + run) % n;
+                let t = &c.tools[ti];
+                let r = std::panic::catch_unwind(AssertUnwindSafe(|| (t.run)()));
+                // Namespace removal finishes in the kernel's background:
+                // let it, before the next measurement starts.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                match r {
+                    Ok(Ok(m)) => {
+                        eprintln!(
+                            "run {}/{} {:16} {:20} {:9.4} s{}",
+                            run + 1,
+                            a.runs,
+                            c.name,
+                            t.name,
+                            m.secs,
+                            m.peak_mib.map(|p| format!("  peak {p:.1} MiB")).unwrap_or_default()
+                        );
+                        samples.entry((ci, ti)).or_default().push((m.secs, m.peak_mib));
+                    }
+                    Ok(Err(msg)) => {
+                        eprintln!("run {}/{} {:16} {:20} FAILED: {msg}", run + 1, a.runs, c.name, t.name);
+                        failures.insert((ci, ti), msg);
+                    }
+                    Err(_) => {
+                        eprintln!("run {}/{} {:16} {:20} PANICKED", run + 1, a.runs, c.name, t.name);
+                        failures.insert((ci, ti), "panicked".into());
+                    }
+                }
+            }
+        }
+    }
+    report(&cases, &samples, &failures, a.runs);
+}
+
+fn report(
+    cases: &[Case],
+    samples: &BTreeMap<(usize, usize), Vec<(f64, Option<f64>)>>,
+    failures: &BTreeMap<(usize, usize), String>,
+    runs: usize,
+) {
+    println!("\n| case | tool | median (s) | vs reference | peak memory | target |");
+    println!("|---|---|---:|---:|---:|---|");
+    for (ci, c) in cases.iter().enumerate() {
+        let med = |ti: usize| {
+            samples.get(&(ci, ti)).map(|v| {
+                let mut s: Vec<f64> = v.iter().map(|x| x.0).collect();
+                let mut p: Vec<f64> = v.iter().filter_map(|x| x.1).collect();
+                (median(&mut s), if p.is_empty() { None } else { Some(median(&mut p)) }, v.len())
+            })
+        };
+        let ref_i = c.tools.iter().position(|t| t.name == c.reference).expect("reference tool");
+        let ref_m = med(ref_i).map(|m| m.0);
+        let np_i = c.tools.iter().position(|t| t.name == "netplumb").expect("netplumb tool");
+        let np = med(np_i);
+        for (ti, t) in c.tools.iter().enumerate() {
+            let m = med(ti);
+            let (secs, ratio, peak) = match m {
+                Some((s, p, k)) => (
+                    format!("{s:.4}{}", if k < runs { format!(" ({k}/{runs} runs)") } else { String::new() }),
+                    ref_m.map(|r| format!("{:.2}x", s / r)).unwrap_or_else(|| "-".into()),
+                    p.map(|p| format!("{p:.1} MiB")).unwrap_or_default(),
+                ),
+                None => (
+                    format!("failed: {}", failures.get(&(ci, ti)).map(String::as_str).unwrap_or("?")),
+                    "-".into(),
+                    String::new(),
+                ),
+            };
+            let target = if t.name == "netplumb" {
+                target_text(c, np.map(|x| x.0), ref_m, np.and_then(|x| x.1), cases, samples, ci)
+            } else {
+                String::new()
+            };
+            let name = if ti == 0 || t.name == "netplumb" { c.name } else { "" };
+            let _ = name;
+            println!("| {} | {} | {secs} | {ratio} | {peak} | {target} |", c.name, t.name);
+        }
+    }
+    println!("\n{runs} runs per tool per case; medians; ratios are netplumb (or the crate) over the reference tool in the same run.");
+}
+
+fn target_text(
+    c: &Case,
+    np: Option<f64>,
+    reference: Option<f64>,
+    np_peak: Option<f64>,
+    cases: &[Case],
+    samples: &BTreeMap<(usize, usize), Vec<(f64, Option<f64>)>>,
+    ci: usize,
+) -> String {
+    let Some(np) = np else { return "not met (failed)".into() };
+    let mut parts = Vec::new();
+    match c.target {
+        Some(Target::Ratio(r)) => match reference {
+            Some(refm) => parts.push(format!("≤ {r}x: {}", if np / refm <= r { "met" } else { "NOT met" })),
+            None => parts.push("reference failed".into()),
+        },
+        Some(Target::Below(s)) => parts.push(format!("< {s} s: {}", if np < s { "met" } else { "NOT met" })),
+        None => {}
+    }
+    if let Some(m) = c.mem_target_mib {
+        match np_peak {
+            Some(p) => parts.push(format!("< {m} MiB: {}", if p < m { "met" } else { "NOT met" })),
+            None => parts.push("memory not measured".into()),
+        }
+    }
+    // Faster than the crates at their best, where they do the case.
+    let _ = cases;
+    for (ti, t) in c.tools.iter().enumerate() {
+        if t.name == "rtnetlink" || t.name == "nlink" {
+            let other = samples.get(&(ci, ti)).map(|v| {
+                let mut s: Vec<f64> = v.iter().map(|x| x.0).collect();
+                median(&mut s)
+            });
+            match other {
+                Some(o) => parts.push(format!("< {}: {}", t.name, if np < o { "met" } else { "NOT met" })),
+                None => parts.push(format!("{} failed", t.name)),
+            }
+        }
+    }
+    parts.join("; ")
+}

@@ -46,13 +46,20 @@
 
 #![warn(missing_docs)]
 
+pub mod addr;
 pub mod conn;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod link;
+pub mod neigh;
 pub mod netns;
+pub mod route;
+pub mod rtnl;
+pub mod rule;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod wire;
 
 pub use error::{Errno, Error, KernelError, Result};
+pub use rtnl::{IfIndex, MacAddr, Rtnl};

@@ -94,7 +94,10 @@ impl Store {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let Ok(ip) = name.parse::<IpAddr>() else { continue };
-                if fs::read_to_string(e.path()).map(|s| s.trim() == want || s.trim() == container).unwrap_or(false) {
+                if fs::read_to_string(e.path())
+                    .map(|s| s.trim() == want || s.trim() == container)
+                    .unwrap_or(false)
+                {
                     out.push(ip);
                 }
             }
@@ -103,7 +106,12 @@ impl Store {
     }
 
     /// Allocate one address per range set.
-    pub fn allocate(&self, ipam: &IpamConfig, container: &str, ifname: &str) -> Result<Vec<Allocation>, IpamError> {
+    pub fn allocate(
+        &self,
+        ipam: &IpamConfig,
+        container: &str,
+        ifname: &str,
+    ) -> Result<Vec<Allocation>, IpamError> {
         let mut out = Vec::new();
         for (idx, set) in ipam.ranges.iter().enumerate() {
             match self.allocate_in_set(idx, set, container, ifname) {
@@ -119,7 +127,13 @@ impl Store {
         Ok(out)
     }
 
-    fn allocate_in_set(&self, idx: usize, set: &[Range], container: &str, ifname: &str) -> Result<Allocation, IpamError> {
+    fn allocate_in_set(
+        &self,
+        idx: usize,
+        set: &[Range],
+        container: &str,
+        ifname: &str,
+    ) -> Result<Allocation, IpamError> {
         let last_file = self.dir.join(format!("last_reserved_ip.{idx}"));
         let last: Option<IpAddr> = fs::read_to_string(&last_file).ok().and_then(|s| s.trim().parse().ok());
         // Candidates in order: after the last reserved address, wrapping.
@@ -130,7 +144,7 @@ impl Store {
         }
         let total: u128 = candidates.iter().map(|(_, a, b)| b - a + 1).sum();
         let limit = total.min(1 << 20); // bound the scan
-        // Flatten position of `last` to start right after it.
+                                        // Flatten position of `last` to start right after it.
         let mut start_pos: u128 = 0;
         if let Some(l) = last {
             let lv = to_u128(l);
@@ -165,7 +179,8 @@ impl Store {
                 Ok(mut f) => {
                     f.write_all(Self::owner_text(container, ifname).as_bytes())
                         .map_err(|e| (999, format!("write {}: {e}", path.display())))?;
-                    fs::write(&last_file, ip.to_string()).map_err(|e| (999, format!("write last reserved: {e}")))?;
+                    fs::write(&last_file, ip.to_string())
+                        .map_err(|e| (999, format!("write last reserved: {e}")))?;
                     let address = IpNet::new(ip, r.subnet.prefix_len()).expect("prefix from a valid subnet");
                     return Ok(Allocation { address, gateway: r.gateway() });
                 }

@@ -83,19 +83,27 @@ impl Store {
     }
 
     fn owner_text(container: &str, ifname: &str) -> String {
-        format!("{container}\n{ifname}")
+        format!("{container}\r\n{ifname}")
+    }
+
+    /// Whether a record's text names (container, ifname); records written
+    /// by older plugins hold only the container ID.
+    fn owned_by(text: &str, container: &str, ifname: &str) -> bool {
+        let mut lines = text.lines().map(str::trim);
+        let id = lines.next().unwrap_or("");
+        let ifn = lines.next();
+        id == container && ifn.map_or(true, |i| i == ifname)
     }
 
     /// Addresses already held by (container, ifname).
     pub fn held_by(&self, container: &str, ifname: &str) -> Vec<IpAddr> {
-        let want = Self::owner_text(container, ifname);
         let mut out = Vec::new();
         if let Ok(rd) = fs::read_dir(&self.dir) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let Ok(ip) = name.parse::<IpAddr>() else { continue };
                 if fs::read_to_string(e.path())
-                    .map(|s| s.trim() == want || s.trim() == container)
+                    .map(|s| Self::owned_by(&s, container, ifname))
                     .unwrap_or(false)
                 {
                     out.push(ip);

@@ -29,8 +29,30 @@ use config::{CniError, NetConf, SUPPORTED_VERSIONS};
 use netplumb::netns::Netns;
 use serde_json::{json, Value};
 
-fn env(name: &str) -> Result<String, CniError> {
-    std::env::var(name).map_err(|_| CniError::new(4, format!("missing environment variable {name}")))
+/// One invocation: the CNI_* environment, read once.
+#[derive(Clone, Debug, Default)]
+struct Call {
+    command: String,
+    container_id: Option<String>,
+    netns: Option<String>,
+    ifname: Option<String>,
+}
+
+impl Call {
+    fn from_env() -> Call {
+        Call {
+            command: std::env::var("CNI_COMMAND").unwrap_or_default(),
+            container_id: std::env::var("CNI_CONTAINERID").ok(),
+            netns: std::env::var("CNI_NETNS").ok(),
+            ifname: std::env::var("CNI_IFNAME").ok(),
+        }
+    }
+}
+
+fn need(v: &Option<String>, name: &str) -> Result<String, CniError> {
+    v.clone()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| CniError::new(4, format!("missing environment variable {name}")))
 }
 
 fn validate_container_id(id: &str) -> Result<(), CniError> {
@@ -44,26 +66,27 @@ fn validate_container_id(id: &str) -> Result<(), CniError> {
     }
 }
 
-async fn run(command: &str, stdin: &[u8]) -> Result<Option<Value>, CniError> {
+/// Run one command with `host` as the node's namespace.
+async fn run(host: &Netns, call: &Call, stdin: &[u8]) -> Result<Option<Value>, CniError> {
+    let command = call.command.as_str();
     if command == "VERSION" {
         return Ok(Some(json!({"cniVersion": "1.1.0", "supportedVersions": SUPPORTED_VERSIONS})));
     }
     let conf = NetConf::parse(stdin)?;
-    let host = Netns::current().map_err(|e| CniError::new(999, e.to_string()))?;
     match command {
         "ADD" => {
-            let id = env("CNI_CONTAINERID")?;
+            let id = need(&call.container_id, "CNI_CONTAINERID")?;
             validate_container_id(&id)?;
-            let netns_path = env("CNI_NETNS")?;
-            let ifname = env("CNI_IFNAME")?;
+            let netns_path = need(&call.netns, "CNI_NETNS")?;
+            let ifname = need(&call.ifname, "CNI_IFNAME")?;
             netplumb::rtnl::validate_ifname("CNI_IFNAME", &ifname)
                 .map_err(|e| CniError::new(4, e.to_string()))?;
             let container = Netns::open(&netns_path)
                 .map_err(|e| CniError::new(3, format!("CNI_NETNS {netns_path}: {e}")))?;
             let args = plugin::AddArgs { container_id: &id, container: &container, ifname: &ifname };
-            let a = plugin::add(&host, &conf, &args).await?;
+            let a = plugin::add(host, &conf, &args).await?;
             if conf.ip_masq {
-                if let Err(e) = masq::add(&host, &conf, &id, &ifname, &a.ips).await {
+                if let Err(e) = masq::add(host, &conf, &id, &ifname, &a.ips).await {
                     let _ = plugin::del(&conf, &id, &netns_path, &ifname).await;
                     return Err(e);
                 }
@@ -71,22 +94,22 @@ async fn run(command: &str, stdin: &[u8]) -> Result<Option<Value>, CniError> {
             Ok(Some(plugin::result_json(&conf, &netns_path, &a)))
         }
         "DEL" => {
-            let id = env("CNI_CONTAINERID")?;
-            let ifname = env("CNI_IFNAME")?;
-            let netns_path = std::env::var("CNI_NETNS").unwrap_or_default();
+            let id = need(&call.container_id, "CNI_CONTAINERID")?;
+            let ifname = need(&call.ifname, "CNI_IFNAME")?;
+            let netns_path = call.netns.clone().unwrap_or_default();
             if conf.ip_masq {
-                masq::del(&host, &conf, &id, &ifname).await?;
+                masq::del(host, &conf, &id, &ifname).await?;
             }
             plugin::del(&conf, &id, &netns_path, &ifname).await?;
             Ok(None)
         }
         "CHECK" => {
-            let id = env("CNI_CONTAINERID")?;
-            let netns_path = env("CNI_NETNS")?;
-            let ifname = env("CNI_IFNAME")?;
-            plugin::check(&host, &conf, &netns_path, &ifname).await?;
+            let id = need(&call.container_id, "CNI_CONTAINERID")?;
+            let netns_path = need(&call.netns, "CNI_NETNS")?;
+            let ifname = need(&call.ifname, "CNI_IFNAME")?;
+            plugin::check(host, &conf, &netns_path, &ifname).await?;
             if conf.ip_masq {
-                masq::check(&host, &conf, &id, &ifname).await?;
+                masq::check(host, &conf, &id, &ifname).await?;
             }
             Ok(None)
         }
@@ -112,7 +135,7 @@ async fn run(command: &str, stdin: &[u8]) -> Result<Option<Value>, CniError> {
                 .collect();
             let store = ipam::Store::open(&conf.ipam, &conf.name).map_err(|(c, m)| CniError::new(c, m))?;
             for (ip, owner) in store.all() {
-                let mut lines = owner.lines();
+                let mut lines = owner.lines().map(str::trim);
                 let id = lines.next().unwrap_or("").to_string();
                 let ifn = lines.next().unwrap_or("").to_string();
                 if !valid.iter().any(|(c, i)| *c == id && (i.is_empty() || *i == ifn)) {
@@ -127,16 +150,20 @@ async fn run(command: &str, stdin: &[u8]) -> Result<Option<Value>, CniError> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let command = std::env::var("CNI_COMMAND").unwrap_or_default();
+    let call = Call::from_env();
     let mut stdin = Vec::new();
-    if command != "VERSION" {
+    if call.command != "VERSION" {
         let _ = std::io::stdin().read_to_end(&mut stdin);
     }
     let version = serde_json::from_slice::<Value>(&stdin)
         .ok()
         .and_then(|v| v["cniVersion"].as_str().map(str::to_string))
         .unwrap_or_else(|| "1.1.0".to_string());
-    match run(&command, &stdin).await {
+    let result = match Netns::current() {
+        Ok(host) => run(&host, &call, &stdin).await,
+        Err(e) => Err(CniError::new(999, e.to_string())),
+    };
+    match result {
         Ok(Some(v)) => println!("{}", serde_json::to_string_pretty(&v).expect("json")),
         Ok(None) => {}
         Err(e) => {
@@ -145,3 +172,6 @@ async fn main() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -37,8 +37,9 @@ pub struct Attachment {
     pub container_if: (String, IfIndex, MacAddr),
     /// Allocated addresses.
     pub ips: Vec<Allocation>,
-    /// Routes added in the container: (destination, gateway).
-    pub routes: Vec<(IpNet, IpAddr)>,
+    /// Routes added in the container: (destination, gateway as configured
+    /// (the result shows only that), gateway used).
+    pub routes: Vec<(IpNet, Option<IpAddr>, IpAddr)>,
 }
 
 fn random_suffix() -> String {
@@ -214,7 +215,7 @@ async fn attach(
             .map_err(|e| undo(err999("set hairpin mode", e)))?;
     }
 
-    // 3. Inside the container: lo and the interface up, addresses, routes.
+    // 3. Inside the container: the interface up, addresses, routes.
     let cl = ctr.links();
     let cif = cl.get(args.ifname).await.map_err(|e| undo(err999("find the container interface", e)))?;
     for a in ips {
@@ -234,18 +235,18 @@ async fn attach(
             ips.iter().find(|a| a.address.addr().is_ipv4() == r.dst.addr().is_ipv4()).map(|a| a.gateway)
         });
         let Some(gw) = gw else { continue };
-        routes.push((r.dst, gw));
+        routes.push((r.dst, r.gw, gw));
     }
     if conf.is_default_gateway {
         for a in ips {
             let dst: IpNet =
                 if a.gateway.is_ipv4() { "0.0.0.0/0".parse().unwrap() } else { "::/0".parse().unwrap() };
-            if !routes.iter().any(|(d, _)| *d == dst) {
-                routes.push((dst, a.gateway));
+            if !routes.iter().any(|(d, _, _)| *d == dst) {
+                routes.push((dst, Some(a.gateway), a.gateway));
             }
         }
     }
-    for (dst, gw) in &routes {
+    for (dst, _, gw) in &routes {
         add_route(ctr, *dst, *gw, cif.index)
             .await
             .map_err(|e| undo(err999(&format!("add route {dst} via {gw}"), e)))?;
@@ -284,8 +285,14 @@ pub fn result_json(conf: &NetConf, netns_path: &str, a: &Attachment) -> Value {
         .iter()
         .map(|ip| json!({"interface": 2, "address": ip.address.to_string(), "gateway": ip.gateway.to_string()}))
         .collect();
-    let routes: Vec<Value> =
-        a.routes.iter().map(|(d, g)| json!({"dst": d.to_string(), "gw": g.to_string()})).collect();
+    let routes: Vec<Value> = a
+        .routes
+        .iter()
+        .map(|(d, g, _)| match g {
+            Some(g) => json!({"dst": d.to_string(), "gw": g.to_string()}),
+            None => json!({"dst": d.to_string()}),
+        })
+        .collect();
     json!({
         "cniVersion": conf.cni_version,
         "interfaces": [

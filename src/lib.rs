@@ -53,4 +53,6 @@ pub mod netns;
 pub mod testing;
 pub mod wire;
 
+pub mod nft;
+
 pub use error::{Errno, Error, KernelError, Result};

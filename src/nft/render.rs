@@ -373,7 +373,14 @@ fn printable_elements(sw: &SetWithElements) -> Vec<Element> {
         if set.key.is_concat() {
             let mut v = Vec::new();
             for (off, len) in set.key.field_spans() {
-                v.extend_from_slice(e.key.get(off..off + len).unwrap_or(&[]));
+                let lo = e.key.get(off..off + len).unwrap_or(&[]);
+                let hi = e.key_end.as_ref().and_then(|k| k.get(off..off + len)).unwrap_or(lo);
+                // A range or prefix has no single value: nft sorts it as 0.
+                if lo == hi {
+                    v.extend_from_slice(lo);
+                } else {
+                    v.extend(std::iter::repeat_n(0, len));
+                }
             }
             v.reverse();
             v
@@ -393,7 +400,7 @@ fn elements_block(sw: &SetWithElements, anonymous: bool, with_expires: bool) -> 
     let elems = printable_elements(sw);
     let per_line = if anonymous {
         usize::MAX
-    } else if set.key.is_concat() || set.data.is_some() {
+    } else if set.key.is_concat() {
         1
     } else {
         match set.key.fields[0] {
@@ -409,12 +416,7 @@ fn elements_block(sw: &SetWithElements, anonymous: bool, with_expires: bool) -> 
             | DataType::UID
             | DataType::GID
             | DataType::CT_DIR => 16,
-            DataType::STRING
-            | DataType::IFNAME
-            | DataType::LLADDR
-            | DataType::IPV4_ADDR
-            | DataType::IPV6_ADDR
-            | DataType::ETHER_ADDR => 2,
+            DataType::IPV4_ADDR | DataType::CT_STATE | DataType::CT_STATUS | DataType::PKTTYPE => 2,
             _ => 1,
         }
     };
@@ -443,8 +445,8 @@ fn priority_str(family: Family, hook: Hook, p: i32) -> String {
         &[("raw", -300), ("mangle", -150), ("dstnat", -100), ("filter", 0), ("security", 50), ("srcnat", 100)]
     };
     let allowed = |n: &str| match n {
-        "dstnat" => matches!(hook, Hook::Prerouting | Hook::Output) || family == Family::Bridge,
-        "srcnat" => matches!(hook, Hook::Postrouting | Hook::Input) || family == Family::Bridge,
+        "dstnat" => hook == Hook::Prerouting || family == Family::Bridge,
+        "srcnat" => hook == Hook::Postrouting || family == Family::Bridge,
         "out" => hook == Hook::Output,
         _ => {
             matches!(family, Family::Ip | Family::Ip6 | Family::Inet | Family::Bridge)
@@ -782,14 +784,19 @@ enum Src {
     /// A header field: its printed name, type, byte order, and for a
     /// partial load (prefix) the field's full length.
     Field { name: String, ty: DataType, be: bool, len: u32, full: u32, proto: Option<Proto> },
-    /// The result of `meta`/`ct`/`numgen`/... with its printed form.
-    Expr { name: String, ty: DataType, be: bool, len: u32 },
+    /// The result of `meta`/`ct`/`numgen`/... with its printed form, and
+    /// the protocol its inputs imply (jhash of `ip saddr`).
+    Expr { name: String, ty: DataType, be: bool, len: u32, needs: Option<Proto> },
+    /// Several adjacent header fields loaded at once (`udp sport 67 udp
+    /// dport 68` is one 4-byte load).
+    Multi { parts: Vec<(String, DataType, u32)>, proto: Proto },
     /// A constant.
     Const(Vec<u8>),
     /// `SRC & mask ^ xor`.
     Masked { inner: Box<Src>, mask: Vec<u8>, xor: Vec<u8> },
-    /// A map lookup result.
-    Mapped { text: String, ty: DataType, len: u32 },
+    /// A map lookup result; `concat` when the map's data is a
+    /// concatenation.
+    Mapped { text: String, ty: DataType, len: u32, needs: Option<Proto>, concat: bool },
 }
 
 impl Src {
@@ -799,6 +806,7 @@ impl Src {
             Src::Const(v) => value(DataType::INTEGER, v, false),
             Src::Masked { inner, mask, xor } => masked_text(inner, mask, xor),
             Src::Mapped { text, .. } => text.clone(),
+            Src::Multi { parts, .. } => parts.iter().map(|p| p.0.clone()).collect::<Vec<_>>().join(" . "),
         }
     }
 
@@ -808,6 +816,7 @@ impl Src {
             Src::Const(_) => (DataType::INTEGER, false),
             Src::Masked { inner, .. } => inner.ty(),
             Src::Mapped { ty, .. } => (*ty, ty.big_endian()),
+            Src::Multi { .. } => (DataType::INTEGER, true),
         }
     }
 
@@ -816,6 +825,7 @@ impl Src {
             Src::Field { len, .. } | Src::Expr { len, .. } | Src::Mapped { len, .. } => *len,
             Src::Const(v) => v.len() as u32,
             Src::Masked { inner, .. } => inner.len(),
+            Src::Multi { parts, .. } => parts.iter().map(|p| p.2).sum(),
         }
     }
 }
@@ -980,6 +990,23 @@ fn field(
     }
 }
 
+/// A load covering several whole adjacent fields of one header.
+fn multi_field(base: PayloadBase, off: u32, len: u32, net: Option<Proto>, l4: Option<Proto>) -> Option<Src> {
+    let mut parts = Vec::new();
+    let mut at = off;
+    let mut proto = None;
+    while at < off + len {
+        let (name, ty, flen, p) = (1..=len.min(16))
+            .rev()
+            .filter(|l| at + l <= off + len)
+            .find_map(|l| field(base, at, l, net, l4).filter(|f| f.2 == l))?;
+        parts.push((name, ty, flen));
+        proto = Some(p);
+        at += flen;
+    }
+    (parts.len() > 1).then(|| Src::Multi { parts, proto: proto.expect("at least one part") })
+}
+
 fn meta_type(k: MetaKey) -> (DataType, u32) {
     use DataType as T;
     match k {
@@ -1040,6 +1067,8 @@ struct Ctx<'a> {
     stmts: Vec<Stmt>,
     net: Option<Proto>,
     l4: Option<Proto>,
+    /// The last `>=` comparison: register slot, statement index, value.
+    last_ge: Option<(u32, usize, Vec<u8>)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -1138,6 +1167,7 @@ fn rule_with(r: &Rule, sets: &HashMap<&str, &SetWithElements>) -> String {
             _ => None,
         },
         l4: None,
+        last_ge: None,
     };
     for e in &r.exprs {
         expr(&mut cx, e);
@@ -1168,13 +1198,16 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
                     Some((name, ty, full, proto)) => {
                         Src::Field { name, ty, be: true, len: p.len, full, proto: Some(proto) }
                     }
-                    None => Src::Field {
-                        name: format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8),
-                        ty: DataType::INTEGER,
-                        be: true,
-                        len: p.len,
-                        full: p.len,
-                        proto: None,
+                    None => match multi_field(p.base, p.offset, p.len, cx.net, cx.l4) {
+                        Some(m) => m,
+                        None => Src::Field {
+                            name: format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8),
+                            ty: DataType::INTEGER,
+                            be: true,
+                            len: p.len,
+                            full: p.len,
+                            proto: None,
+                        },
                     },
                 };
                 cx.set_reg(d, src);
@@ -1183,7 +1216,8 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
                     .map(|f| f.0)
                     .unwrap_or_else(|| format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8));
                 let rhs = cx.reg(s).map(|s| rhs_text(s, DataType::INTEGER, true)).unwrap_or_default();
-                cx.push(format!("{lhs} set {rhs}"), None, None);
+                let needs = cx.reg(s).and_then(field_needs);
+                cx.push(format!("{lhs} set {rhs}"), None, needs);
             }
         }
         Expr::Meta(m) => {
@@ -1203,11 +1237,12 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
             let full = format!("meta {name}");
             if let Some(d) = m.dreg {
                 let shown = if unqualified && m.key != MetaKey::Mark { name.clone() } else { full };
-                cx.set_reg(d, Src::Expr { name: shown, ty, be: false, len });
+                cx.set_reg(d, Src::Expr { name: shown, ty, be: false, len, needs: None });
             } else if let Some(s) = m.sreg {
                 let rhs = cx.reg(s).map(|s| rhs_text(s, ty, false)).unwrap_or_default();
+                let needs = cx.reg(s).and_then(field_needs);
                 let lhs = if unqualified && m.key != MetaKey::Mark { name } else { full };
-                cx.push(format!("{lhs} set {rhs}"), None, None);
+                cx.push(format!("{lhs} set {rhs}"), None, needs);
             }
         }
         Expr::Ct(c) => {
@@ -1219,10 +1254,11 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
                 None => format!("ct {key}"),
             };
             if let Some(d) = c.dreg {
-                cx.set_reg(d, Src::Expr { name, ty, be, len });
+                cx.set_reg(d, Src::Expr { name, ty, be, len, needs: None });
             } else if let Some(s) = c.sreg {
                 let rhs = cx.reg(s).map(|s| rhs_text(s, ty, be)).unwrap_or_default();
-                cx.push(format!("{name} set {rhs}"), None, None);
+                let needs = cx.reg(s).and_then(field_needs);
+                cx.push(format!("{name} set {rhs}"), None, needs);
             }
         }
         Expr::Numgen(n) => {
@@ -1231,22 +1267,15 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
             if n.offset != 0 {
                 let _ = write!(name, " offset {}", n.offset);
             }
-            cx.set_reg(n.dreg, Src::Expr { name, ty: DataType::INTEGER, be: false, len: 4 });
+            cx.set_reg(n.dreg, Src::Expr { name, ty: DataType::INTEGER, be: false, len: 4, needs: None });
         }
         Expr::Hash(h) => {
+            let srcs = h.sreg.map(|r| cx.sources(r, h.len.unwrap_or(4))).unwrap_or_default();
+            let needs = srcs.iter().find_map(field_needs);
             let mut name = match h.kind {
                 HashType::Sym => format!("symhash mod {}", h.modulus),
                 HashType::Jenkins => {
-                    let key = h
-                        .sreg
-                        .map(|r| {
-                            cx.sources(r, h.len.unwrap_or(4))
-                                .iter()
-                                .map(Src::text)
-                                .collect::<Vec<_>>()
-                                .join(" . ")
-                        })
-                        .unwrap_or_default();
+                    let key = srcs.iter().map(Src::text).collect::<Vec<_>>().join(" . ");
                     let mut s = format!("jhash {key} mod {}", h.modulus);
                     if let Some(seed) = h.seed.filter(|&s| s != 0) {
                         let _ = write!(s, " seed {seed:#x}");
@@ -1257,7 +1286,7 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
             if h.offset != 0 {
                 let _ = write!(name, " offset {}", h.offset);
             }
-            cx.set_reg(h.dreg, Src::Expr { name, ty: DataType::INTEGER, be: false, len: 4 });
+            cx.set_reg(h.dreg, Src::Expr { name, ty: DataType::INTEGER, be: false, len: 4, needs });
         }
         Expr::Fib(f) => {
             let mut keys = Vec::new();
@@ -1280,7 +1309,7 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
             };
             let ty = if f.flags.contains(FibFlags::PRESENT) { DataType::BOOLEAN } else { ty };
             let name = format!("fib {} {res}", keys.join(" . "));
-            cx.set_reg(f.dreg, Src::Expr { name, ty, be: false, len });
+            cx.set_reg(f.dreg, Src::Expr { name, ty, be: false, len, needs: None });
         }
         Expr::Immediate(i) => match &i.data {
             Data::Verdict(v) => {
@@ -1305,7 +1334,13 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
                 let (ty, be) = src.ty();
                 cx.set_reg(
                     b.dreg,
-                    Src::Expr { name: format!("{} {op} {n}", src.text()), ty, be, len: b.len },
+                    Src::Expr {
+                        name: format!("{} {op} {n}", src.text()),
+                        ty,
+                        be,
+                        len: b.len,
+                        needs: field_needs(&src),
+                    },
                 );
             }
         }
@@ -1408,8 +1443,7 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
                     c => format!("reject with icmp {c}"),
                 },
             };
-            let needs = if rj.kind == RejectType::TcpRst { Some(Proto::Tcp) } else { None };
-            cx.push(text, None, needs);
+            cx.push(text, None, None);
         }
         Expr::Nat(n) => {
             let verb = if n.kind == NatType::Snat { "snat" } else { "dnat" };
@@ -1419,6 +1453,15 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
                 _ => "",
             };
             let get = |r: Option<Reg>| r.and_then(|r| cx.reg(r).cloned());
+            if let Some(Src::Mapped { text, concat, needs, .. }) = get(n.addr_min) {
+                let fam = match (concat || cx.family == Family::Inet, n.family) {
+                    (true, 10) => " ip6",
+                    (true, _) => " ip",
+                    _ => "",
+                };
+                cx.push(format!("{verb}{fam} to {text}{}", nat_flags(n.flags)), None, needs);
+                return;
+            }
             let addr = |s: Option<Src>| -> Option<String> {
                 match s? {
                     Src::Const(v) => Some(nat_addr(n.family, &v)),
@@ -1464,8 +1507,9 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
                 DynsetOp::Delete => "delete",
             };
             let key_len = cx.sets.get(d.set.as_str()).map(|s| s.set.key_len).unwrap_or(4);
-            let key = cx.sources(d.sreg_key, key_len).iter().map(Src::text).collect::<Vec<_>>().join(" . ");
-            let mut inner = key;
+            let srcs = cx.sources(d.sreg_key, key_len);
+            let needs = srcs.iter().find_map(field_needs);
+            let mut inner = srcs.iter().map(Src::text).collect::<Vec<_>>().join(" . ");
             if let Some(t) = d.timeout_ms {
                 let _ = write!(inner, " timeout {}", duration(Duration::from_millis(t)));
             }
@@ -1485,7 +1529,7 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
                 let data = cx.sources(r, dl).iter().map(Src::text).collect::<Vec<_>>().join(" . ");
                 let _ = write!(inner, " : {data}");
             }
-            cx.push(format!("{op} @{} {{ {inner} }}", quote_name(&d.set)), None, None);
+            cx.push(format!("{op} @{} {{ {inner} }}", quote_name(&d.set)), None, needs);
         }
         Expr::Objref(o) => match o {
             Objref::Named { kind, name } => {
@@ -1554,8 +1598,10 @@ fn rhs_text(s: &Src, ty: DataType, be: bool) -> String {
 fn field_needs(src: &Src) -> Option<Proto> {
     match src {
         Src::Field { proto, .. } => *proto,
+        Src::Multi { proto, .. } => Some(*proto),
         Src::Masked { inner, .. } => field_needs(inner),
-        _ => None,
+        Src::Expr { needs, .. } | Src::Mapped { needs, .. } => *needs,
+        Src::Const(_) => None,
     }
 }
 
@@ -1566,6 +1612,33 @@ fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
     };
     let needs = field_needs(&src);
     let op = c.op.symbol();
+    // `>= lo` then `<= hi` on the same load: nft's encoding of a range.
+    if c.op == CmpOp::Le {
+        if let Some((slot, idx, lo)) = cx.last_ge.take() {
+            if slot == c.sreg.slot() && idx + 1 == cx.stmts.len() {
+                let (ty, _) = src.ty();
+                cx.stmts.pop();
+                cx.push(format!("{} {}", src.text(), range_str(ty, &lo, &c.data)), None, needs);
+                return;
+            }
+        }
+    }
+    if c.op == CmpOp::Ge {
+        cx.last_ge = Some((c.sreg.slot(), cx.stmts.len(), c.data.clone()));
+    }
+    if let Src::Multi { parts, .. } = &src {
+        if c.op == CmpOp::Eq {
+            let mut off = 0usize;
+            let mut out = Vec::new();
+            for (name, ty, l) in parts {
+                let v = c.data.get(off..off + *l as usize).unwrap_or(&[]);
+                out.push(format!("{name} {}", value(*ty, v, true)));
+                off += *l as usize;
+            }
+            cx.push(out.join(" "), None, needs);
+            return;
+        }
+    }
     match &src {
         // A prefix: a partial address load, optionally masked.
         Src::Field { name, ty, len, full, .. } if len < full => {
@@ -1694,10 +1767,10 @@ fn lookup(cx: &mut Ctx<'_>, l: &Lookup) {
         }
         Some(Reg::VERDICT) => cx.push(format!("{lhs} vmap {r}"), None, needs),
         Some(d) => {
-            let (ty, len) = set
-                .and_then(|s| s.set.data.as_ref().map(|k| (k.fields[0], s.set.data_len)))
-                .unwrap_or((DataType::INTEGER, 4));
-            cx.set_reg(d, Src::Mapped { text: format!("{lhs} map {r}"), ty, len });
+            let (ty, len, concat) = set
+                .and_then(|s| s.set.data.as_ref().map(|k| (k.fields[0], s.set.data_len, k.is_concat())))
+                .unwrap_or((DataType::INTEGER, 4, false));
+            cx.set_reg(d, Src::Mapped { text: format!("{lhs} map {r}"), ty, len, needs, concat });
         }
     }
 }

@@ -61,5 +61,7 @@ pub mod rule;
 pub mod testing;
 pub mod wire;
 
+pub mod nft;
+
 pub use error::{Errno, Error, KernelError, Result};
 pub use rtnl::{IfIndex, MacAddr, Rtnl};

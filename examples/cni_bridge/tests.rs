@@ -379,3 +379,71 @@ async fn version_and_bad_input() {
     assert!(e.msg.contains("CNI_CONTAINERID"));
     testing::require_root();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ip_masq_rewrites_traffic_leaving_the_subnet_and_del_removes_it() {
+    let node = TestNs::new("masqnode").await;
+    let outside = TestNs::new("masqout").await;
+    let pod = TestNs::new("masqpod").await;
+    // The node's uplink to an "outside" host that has no route back to the
+    // pod subnet: only masquerading makes replies come back.
+    node.ip(&["link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", outside.name()]);
+    node.ip(&["addr", "add", "192.168.50.1/24", "dev", "up0"]);
+    node.ip(&["link", "set", "up0", "up"]);
+    outside.ip(&["addr", "add", "192.168.50.2/24", "dev", "eth0"]);
+    outside.ip(&["link", "set", "eth0", "up"]);
+
+    let dir = tmpdir("masq");
+    let c = conf("masqnet", &dir, json!({"ipMasq": true}));
+    let res = ours(&node, "ADD", "m1", &pod_path(&pod), "eth0", &c).await.unwrap();
+    let pod_ip = res["ips"][0]["address"].as_str().unwrap().split('/').next().unwrap().to_string();
+    let rules = node.exec("nft", &["list", "table", "inet", masq::TABLE]);
+    assert!(rules.contains("type nat hook postrouting priority srcnat"), "{rules}");
+    assert!(
+        rules.contains(&format!("ip saddr {pod_ip} ip daddr != 10.77.0.0/24 ip daddr != 224.0.0.0/4 masquerade comment \"masqnet m1 eth0\"")),
+        "{rules}"
+    );
+
+    // A server outside reports who connected.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = outside
+        .netns()
+        .spawn(move || async move {
+            let l = tokio::net::TcpListener::bind("192.168.50.2:7000").await.unwrap();
+            tx.send(()).unwrap();
+            let (mut s, peer) = l.accept().await.unwrap();
+            tokio::io::AsyncWriteExt::write_all(&mut s, format!("{}\n", peer.ip()).as_bytes()).await.unwrap();
+        })
+        .unwrap();
+    rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let seen = pod
+        .netns()
+        .run(|| {
+            use std::io::Read;
+            let mut s = std::net::TcpStream::connect_timeout(
+                &"192.168.50.2:7000".parse().unwrap(),
+                std::time::Duration::from_secs(3),
+            )
+            .unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(3))).unwrap();
+            let mut r = String::new();
+            s.read_to_string(&mut r).unwrap();
+            r
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen.trim(), "192.168.50.1", "the outside sees the node's address, not {pod_ip}");
+    server.join().await.unwrap();
+
+    let mut with_prev = c.clone();
+    with_prev["prevResult"] = res;
+    ours(&node, "CHECK", "m1", &pod_path(&pod), "eth0", &with_prev).await.unwrap();
+    ours(&node, "DEL", "m1", &pod_path(&pod), "eth0", &c).await.unwrap();
+    let rules = node.exec("nft", &["list", "table", "inet", masq::TABLE]);
+    assert!(!rules.contains("masquerade"), "{rules}");
+    // DEL again: still fine.
+    ours(&node, "DEL", "m1", &pod_path(&pod), "eth0", &c).await.unwrap();
+    let err = ours(&node, "CHECK", "m1", &pod_path(&pod), "eth0", &with_prev).await.unwrap_err();
+    assert!(err.msg.contains("missing"), "{err:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -324,14 +324,23 @@ impl RuleBuilder {
         if bytes == 0 {
             return self;
         }
-        self.exprs.push(f.load(Reg::R1, bytes));
-        if bits % 8 != 0 {
-            let mut mask = vec![0xffu8; bytes as usize];
-            *mask.last_mut().expect("non-empty") = 0xff << (8 - bits % 8);
-            let xor = vec![0u8; bytes as usize];
-            self.exprs.push(Bitwise::mask_xor(Reg::R1, Reg::R1, mask, xor).into());
+        if bits % 8 == 0 {
+            // Whole bytes: nft loads just those and compares.
+            self.exprs.push(f.load(Reg::R1, bytes));
+            self.exprs.push(Cmp::new(Reg::R1, op, addr[..bytes as usize].to_vec()).into());
+        } else {
+            // Otherwise nft loads the whole field and masks it (`ip daddr
+            // != 224.0.0.0/4` is a 4-byte load, `& 0xf0000000`, compare).
+            let len = f.len as usize;
+            let mut mask = vec![0u8; len];
+            for (i, m) in mask.iter_mut().enumerate() {
+                let covered = bits.saturating_sub(i as u32 * 8).min(8);
+                *m = if covered == 0 { 0 } else { 0xffu8 << (8 - covered) };
+            }
+            self.exprs.push(f.load(Reg::R1, f.len));
+            self.exprs.push(Bitwise::mask_xor(Reg::R1, Reg::R1, mask, vec![0u8; len]).into());
+            self.exprs.push(Cmp::new(Reg::R1, op, addr.to_vec()).into());
         }
-        self.exprs.push(Cmp::new(Reg::R1, op, addr[..bytes as usize].to_vec()).into());
         self
     }
 

@@ -36,6 +36,9 @@ pub struct Transaction {
     pub(crate) rule_ops: Vec<bool>,
     pub(crate) genid: Option<u32>,
     next_set_id: u32,
+    /// Sets created in this transaction, by (family, table, name): nft
+    /// refers to them by id as well as by name.
+    set_ids: HashMap<(Family, String, String), u32>,
     no_echo: bool,
 }
 
@@ -255,7 +258,7 @@ impl Transaction {
     /// expressions with set ids resolved.
     fn add_anon_sets(&mut self, op: OpId, r: &Rule) -> Result<Option<Vec<Expr>>> {
         if r.anon_sets.is_empty() {
-            return Ok(None);
+            return Ok(self.named_set_ids(r));
         }
         let mut ids = Vec::new();
         for a in &r.anon_sets {
@@ -266,6 +269,9 @@ impl Transaction {
             s.family = r.family;
             s.table = r.table.clone();
             s.validate()?;
+            if s.size.is_none() {
+                s.size = Some(a.elements.len() as u32);
+            }
             self.push(op, NFT_MSG_NEWSET, NLM_F_CREATE, |w| s.encode(w, id));
             self.push_elements(op, &s, Some(id), &a.elements, NFT_MSG_NEWSETELEM, NLM_F_CREATE, false);
         }
@@ -285,7 +291,35 @@ impl Transaction {
                 _ => {}
             }
         }
-        Ok(Some(exprs))
+        let mut tmp = r.clone();
+        tmp.exprs = exprs;
+        Ok(Some(self.named_set_ids(&tmp).unwrap_or(tmp.exprs)))
+    }
+
+    /// Expressions referring by name to sets created in this transaction
+    /// also carry their id, as nft sends them.
+    fn named_set_ids(&self, r: &Rule) -> Option<Vec<Expr>> {
+        if self.set_ids.is_empty() {
+            return None;
+        }
+        let id_of = |name: &str| self.set_ids.get(&(r.family, r.table.clone(), name.to_string())).copied();
+        let mut exprs = r.exprs.clone();
+        let mut changed = false;
+        for e in &mut exprs {
+            let (name, id) = match e {
+                Expr::Lookup(l) => (&l.set, &mut l.set_id),
+                Expr::Dynset(d) => (&d.set, &mut d.set_id),
+                Expr::Objref(super::expr::Objref::Map { set, set_id, .. }) => (&*set, set_id),
+                _ => continue,
+            };
+            if id.is_none() {
+                if let Some(x) = id_of(name) {
+                    *id = Some(x);
+                    changed = true;
+                }
+            }
+        }
+        changed.then_some(exprs)
     }
 
     /// `nft add rule FAMILY TABLE CHAIN ...`: append at the end. The
@@ -365,6 +399,7 @@ impl Transaction {
         let op = self.op(format!("{verb} {kind} {}", obj_path(s.family, &s.table, &s.name)), false);
         self.next_set_id += 1;
         let id = self.next_set_id;
+        self.set_ids.insert((s.family, s.table.clone(), s.name.clone()), id);
         self.push(op, NFT_MSG_NEWSET, flags, |w| s.encode(w, id));
         Ok(op)
     }
@@ -414,7 +449,9 @@ impl Transaction {
         flags: u16,
         deleting: bool,
     ) {
-        let (mut buf, starts) = encode_elements(s, elems, deleting);
+        let set_id =
+            set_id.or_else(|| self.set_ids.get(&(s.family, s.table.clone(), s.name.clone())).copied());
+        let (mut buf, starts) = encode_elements(s, elems, deleting, set_id.is_some());
         let groups = group_elements(&mut buf, &starts);
         for (a, b) in groups {
             let chunk = &buf[a..b];

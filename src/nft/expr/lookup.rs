@@ -68,7 +68,7 @@ impl Lookup {
             sreg: req(&a[SREG as usize], "lookup sreg", reg)?,
             dreg: opt(&a[DREG as usize], reg)?,
             invert: flags.unwrap_or(0) & 1 != 0,
-            explicit_flags: flags.is_some(),
+            explicit_flags: flags == Some(0),
         }))
     }
 }

@@ -118,6 +118,7 @@ fn kube_proxy_service_matches_nft() {
     let (f, t) = (Family::Ip, "kube-proxy");
     let mut tx = Transaction::new();
     tx.without_echo();
+    tx.kernel_anon_names();
     tx.add_table(&Table::new(f, t)).unwrap();
     let chain = |n: &str| Chain::new(f, t, n);
     tx.add_chain(
@@ -181,6 +182,7 @@ fn firewall_rules_match_nft() {
     let (f, t) = (Family::Inet, "fw");
     let mut tx = Transaction::new();
     tx.without_echo();
+    tx.kernel_anon_names();
     tx.add_table(&Table::new(f, t)).unwrap();
     tx.add_chain(&Chain::new(f, t, "input").base(ChainType::Filter, Hook::Input, 0).policy(Policy::Drop))
         .unwrap();

@@ -40,6 +40,9 @@ mod transaction;
 mod types;
 mod value;
 
+#[cfg(test)]
+mod tests;
+
 pub use builder::{CtState, CtStatus, Field, RuleBuilder};
 pub use chain::{priority, BaseChain, Chain, ChainType, Hook, Policy};
 pub use object::{Object, ObjectKind};

@@ -379,7 +379,7 @@ fn printable_elements(sw: &SetWithElements) -> Vec<Element> {
                 if lo == hi {
                     v.extend_from_slice(lo);
                 } else {
-                    v.extend(std::iter::repeat_n(0, len));
+                    v.resize(v.len() + len, 0);
                 }
             }
             v.reverse();
@@ -1174,14 +1174,12 @@ fn rule_with(r: &Rule, sets: &HashMap<&str, &SetWithElements>) -> String {
     }
     // Drop protocol matches that a later match implies.
     let n = cx.stmts.len();
-    let mut keep = vec![true; n];
-    for i in 0..n {
-        if let Some(d) = cx.stmts[i].dep {
-            if cx.stmts[i + 1..].iter().any(|s| s.needs == Some(d)) {
-                keep[i] = false;
-            }
-        }
-    }
+    let keep: Vec<bool> = (0..n)
+        .map(|i| match cx.stmts[i].dep {
+            Some(d) => !cx.stmts[i + 1..].iter().any(|s| s.needs == Some(d)),
+            None => true,
+        })
+        .collect();
     let mut parts: Vec<String> =
         cx.stmts.into_iter().zip(keep).filter(|(_, k)| *k).map(|(s, _)| s.text).collect();
     if let Some(c) = &r.comment {

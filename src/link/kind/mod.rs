@@ -1,0 +1,156 @@
+//! Link kinds: what `ip link add ... type KIND ...` configures, and what
+//! `ip -d link` shows back. Each kind's settings encode to and decode from
+//! `IFLA_INFO_DATA`; a kind netplumb does not model keeps its raw bytes.
+
+mod bridge;
+mod dummy;
+mod ipvlan;
+mod macvlan;
+pub(crate) mod veth;
+mod vlan;
+mod vxlan;
+
+pub use bridge::{Bridge, BridgePort, PortState};
+pub use dummy::Dummy;
+pub use ipvlan::{Ipvlan, IpvlanFlags, IpvlanMode};
+pub use macvlan::{Macvlan, MacvlanMode};
+pub use veth::{Veth, VethPeer};
+pub use vlan::{Vlan, VlanProtocol};
+pub use vxlan::Vxlan;
+
+use crate::error::{DecodeError, Result};
+use crate::rtnl::IfIndex;
+use crate::wire::AttrWriter;
+
+use super::message::ifla;
+
+/// The kind of a link and its kind-specific settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkKind {
+    /// `veth`: a pair of connected links.
+    Veth(Veth),
+    /// `bridge`.
+    Bridge(Bridge),
+    /// `vxlan`.
+    Vxlan(Vxlan),
+    /// `macvlan`.
+    Macvlan(Macvlan),
+    /// `ipvlan`.
+    Ipvlan(Ipvlan),
+    /// `vlan` (802.1Q/802.1ad).
+    Vlan(Vlan),
+    /// `dummy`.
+    Dummy(Dummy),
+    /// A kind netplumb does not model, with its raw `IFLA_INFO_DATA`.
+    Other {
+        /// `IFLA_INFO_KIND`, e.g. `"wireguard"`.
+        kind: String,
+        /// `IFLA_INFO_DATA` as the kernel sent it.
+        data: Option<Vec<u8>>,
+    },
+}
+
+impl LinkKind {
+    /// The kind's name as `ip` spells it (`"veth"`, `"bridge"`, ...).
+    pub fn name(&self) -> &str {
+        match self {
+            LinkKind::Veth(_) => "veth",
+            LinkKind::Bridge(_) => "bridge",
+            LinkKind::Vxlan(_) => "vxlan",
+            LinkKind::Macvlan(_) => "macvlan",
+            LinkKind::Ipvlan(_) => "ipvlan",
+            LinkKind::Vlan(_) => "vlan",
+            LinkKind::Dummy(_) => "dummy",
+            LinkKind::Other { kind, .. } => kind,
+        }
+    }
+
+    /// The lower device the kind needs in `IFLA_LINK` (macvlan, ipvlan,
+    /// vlan).
+    pub(crate) fn lower(&self) -> Option<IfIndex> {
+        match self {
+            LinkKind::Macvlan(m) => Some(m.link),
+            LinkKind::Ipvlan(i) => Some(i.link),
+            LinkKind::Vlan(v) => Some(v.link),
+            _ => None,
+        }
+    }
+
+    /// Check the settings before anything is sent.
+    pub(crate) fn validate(&self) -> Result<()> {
+        match self {
+            LinkKind::Veth(v) => v.validate(),
+            LinkKind::Bridge(b) => b.validate(),
+            LinkKind::Vxlan(v) => v.validate(),
+            LinkKind::Vlan(v) => v.validate(),
+            LinkKind::Macvlan(m) => m.validate(),
+            LinkKind::Ipvlan(i) => i.validate(),
+            LinkKind::Dummy(_) | LinkKind::Other { .. } => Ok(()),
+        }
+    }
+
+    /// Write `IFLA_INFO_DATA` (nothing for kinds without settings).
+    pub(crate) fn write_data(&self, w: &mut AttrWriter<'_>) {
+        match self {
+            LinkKind::Veth(v) => v.write_data(w),
+            LinkKind::Bridge(b) => b.write_data(w),
+            LinkKind::Vxlan(v) => v.write_data(w),
+            LinkKind::Macvlan(m) => m.write_data(w),
+            LinkKind::Ipvlan(i) => i.write_data(w),
+            LinkKind::Vlan(v) => v.write_data(w),
+            LinkKind::Dummy(_) => {}
+            LinkKind::Other { data, .. } => {
+                if let Some(d) = data {
+                    w.bytes(ifla::INFO_DATA, d);
+                }
+            }
+        }
+    }
+
+    /// Decode from `IFLA_INFO_KIND` and `IFLA_INFO_DATA`.
+    pub fn decode(kind: &str, data: Option<&[u8]>) -> Result<LinkKind, DecodeError> {
+        let d = data.unwrap_or(&[]);
+        Ok(match kind {
+            "veth" => LinkKind::Veth(Veth::decode(d)?),
+            "bridge" => LinkKind::Bridge(Bridge::decode(d)?),
+            "vxlan" => LinkKind::Vxlan(Vxlan::decode(d)?),
+            "macvlan" => LinkKind::Macvlan(Macvlan::decode(d)?),
+            "ipvlan" => LinkKind::Ipvlan(Ipvlan::decode(d)?),
+            "vlan" => LinkKind::Vlan(Vlan::decode(d)?),
+            "dummy" => LinkKind::Dummy(Dummy),
+            other => LinkKind::Other { kind: other.to_string(), data: data.map(<[u8]>::to_vec) },
+        })
+    }
+}
+
+macro_rules! into_kind {
+    ($($t:ident),*) => {$(
+        impl From<$t> for LinkKind {
+            fn from(v: $t) -> LinkKind {
+                LinkKind::$t(v)
+            }
+        }
+    )*};
+}
+into_kind!(Veth, Bridge, Vxlan, Macvlan, Ipvlan, Vlan, Dummy);
+
+/// What a link is a port of (`IFLA_INFO_SLAVE_KIND`/`_DATA`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PortInfo {
+    /// A bridge port, with its settings.
+    Bridge(BridgePort),
+    /// A port of another kind of master, with its raw settings.
+    Other {
+        /// `IFLA_INFO_SLAVE_KIND`, e.g. `"bond"`.
+        kind: String,
+        /// `IFLA_INFO_SLAVE_DATA` as the kernel sent it.
+        data: Option<Vec<u8>>,
+    },
+}
+
+/// Read a boolean carried as a `u8`.
+pub(crate) fn flag_u8(a: &crate::wire::Attr<'_>) -> Result<bool, DecodeError> {
+    Ok(a.u8()? != 0)
+}

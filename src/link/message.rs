@@ -1,0 +1,187 @@
+//! Pure encoding and decoding of link messages (`struct ifinfomsg` and
+//! `IFLA_*` attributes): no I/O, usable on captured bytes, fuzzable.
+
+use crate::error::DecodeError;
+use crate::rtnl::{header, IfIndex, RawAttr};
+use crate::wire::{attrs_after, AttrWriter, Msg};
+
+use super::kind::{BridgePort, LinkKind, PortInfo};
+use super::{Link, LinkFlags, LinkStats, OperState};
+
+/// `IFLA_*` attribute numbers (`include/uapi/linux/if_link.h`).
+#[allow(missing_docs)]
+pub mod ifla {
+    pub const ADDRESS: u16 = 1;
+    pub const BROADCAST: u16 = 2;
+    pub const IFNAME: u16 = 3;
+    pub const MTU: u16 = 4;
+    pub const LINK: u16 = 5;
+    pub const QDISC: u16 = 6;
+    pub const STATS: u16 = 7;
+    pub const MASTER: u16 = 10;
+    pub const TXQLEN: u16 = 13;
+    pub const OPERSTATE: u16 = 16;
+    pub const LINKMODE: u16 = 17;
+    pub const LINKINFO: u16 = 18;
+    pub const NET_NS_PID: u16 = 19;
+    pub const IFALIAS: u16 = 20;
+    pub const STATS64: u16 = 23;
+    pub const AF_SPEC: u16 = 26;
+    pub const GROUP: u16 = 27;
+    pub const NET_NS_FD: u16 = 28;
+    pub const EXT_MASK: u16 = 29;
+    pub const PROMISCUITY: u16 = 30;
+    pub const NUM_TX_QUEUES: u16 = 31;
+    pub const NUM_RX_QUEUES: u16 = 32;
+    pub const CARRIER: u16 = 33;
+    pub const CARRIER_CHANGES: u16 = 35;
+    pub const LINK_NETNSID: u16 = 37;
+    pub const PROTO_DOWN: u16 = 39;
+    pub const GSO_MAX_SEGS: u16 = 40;
+    pub const GSO_MAX_SIZE: u16 = 41;
+    pub const XDP: u16 = 43;
+    pub const NEW_NETNSID: u16 = 45;
+    pub const CARRIER_UP_COUNT: u16 = 47;
+    pub const CARRIER_DOWN_COUNT: u16 = 48;
+    pub const MIN_MTU: u16 = 50;
+    pub const MAX_MTU: u16 = 51;
+    pub const PERM_ADDRESS: u16 = 54;
+
+    /// `IFLA_INFO_*` inside `IFLA_LINKINFO`.
+    pub const INFO_KIND: u16 = 1;
+    pub const INFO_DATA: u16 = 2;
+    pub const INFO_XSTATS: u16 = 3;
+    pub const INFO_SLAVE_KIND: u16 = 4;
+    pub const INFO_SLAVE_DATA: u16 = 5;
+}
+
+/// Size of `struct ifinfomsg`.
+pub const IFINFOMSG_LEN: usize = 16;
+
+/// `struct ifinfomsg`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IfInfoMsg {
+    /// `ifi_family` (`AF_UNSPEC`, or `AF_BRIDGE` for bridge port messages).
+    pub family: u8,
+    /// `ifi_type`: `ARPHRD_*`.
+    pub link_type: u16,
+    /// `ifi_index`.
+    pub index: i32,
+    /// `ifi_flags`: `IFF_*`.
+    pub flags: u32,
+    /// `ifi_change`: which flags to change.
+    pub change: u32,
+}
+
+impl IfInfoMsg {
+    /// Encode.
+    pub fn to_bytes(&self) -> [u8; IFINFOMSG_LEN] {
+        let mut b = [0u8; IFINFOMSG_LEN];
+        b[0] = self.family;
+        b[2..4].copy_from_slice(&self.link_type.to_ne_bytes());
+        b[4..8].copy_from_slice(&self.index.to_ne_bytes());
+        b[8..12].copy_from_slice(&self.flags.to_ne_bytes());
+        b[12..16].copy_from_slice(&self.change.to_ne_bytes());
+        b
+    }
+
+    /// Decode from the start of a payload.
+    pub fn parse(payload: &[u8]) -> Result<IfInfoMsg, DecodeError> {
+        let b = header::<IFINFOMSG_LEN>(payload, "ifinfomsg")?;
+        Ok(IfInfoMsg {
+            family: b[0],
+            link_type: u16::from_ne_bytes([b[2], b[3]]),
+            index: i32::from_ne_bytes(b[4..8].try_into().expect("4")),
+            flags: u32::from_ne_bytes(b[8..12].try_into().expect("4")),
+            change: u32::from_ne_bytes(b[12..16].try_into().expect("4")),
+        })
+    }
+}
+
+/// Decode one `RTM_NEWLINK`/`RTM_DELLINK` message.
+pub fn parse_link(m: &Msg<'_>) -> Result<Link, DecodeError> {
+    parse_link_payload(m.payload)
+}
+
+/// Decode the payload of a link message (after the netlink header).
+pub fn parse_link_payload(payload: &[u8]) -> Result<Link, DecodeError> {
+    let ifi = IfInfoMsg::parse(payload)?;
+    let mut l = Link {
+        index: IfIndex(ifi.index as u32),
+        link_type: ifi.link_type,
+        flags: LinkFlags::from_bits_retain(ifi.flags),
+        ..Link::default()
+    };
+    for a in attrs_after(payload, IFINFOMSG_LEN) {
+        let a = a?;
+        match a.kind() {
+            ifla::IFNAME => l.name = a.str()?.to_string(),
+            ifla::ADDRESS => l.address = Some(a.payload.to_vec()),
+            ifla::BROADCAST => l.broadcast = Some(a.payload.to_vec()),
+            ifla::PERM_ADDRESS => l.perm_address = Some(a.payload.to_vec()),
+            ifla::MTU => l.mtu = Some(a.u32()?),
+            ifla::MIN_MTU => l.min_mtu = Some(a.u32()?),
+            ifla::MAX_MTU => l.max_mtu = Some(a.u32()?),
+            ifla::LINK => l.link = Some(IfIndex(a.u32()?)),
+            ifla::MASTER => l.master = Some(IfIndex(a.u32()?)),
+            ifla::TXQLEN => l.txqlen = Some(a.u32()?),
+            ifla::OPERSTATE => l.oper_state = OperState::from_raw(a.u8()?),
+            ifla::GROUP => l.group = a.u32()?,
+            ifla::IFALIAS => l.alias = Some(a.str()?.to_string()),
+            ifla::LINK_NETNSID => l.link_netnsid = Some(a.i32()?),
+            ifla::CARRIER => l.carrier = Some(a.u8()? != 0),
+            ifla::QDISC => l.qdisc = Some(a.str()?.to_string()),
+            ifla::STATS64 => l.stats = Some(LinkStats::parse(a.payload)?),
+            // The 32-bit copy of the statistics: STATS64 carries the same.
+            ifla::STATS => {}
+            ifla::LINKINFO => parse_linkinfo(&mut l, a.payload)?,
+            _ => l.unknown.push(RawAttr::from(a)),
+        }
+    }
+    // Lower devices travel in IFLA_LINK, outside the kind's data.
+    let lower = l.link.unwrap_or(IfIndex(0));
+    match &mut l.kind {
+        Some(LinkKind::Macvlan(m)) => m.link = lower,
+        Some(LinkKind::Ipvlan(i)) => i.link = lower,
+        Some(LinkKind::Vlan(v)) => v.link = lower,
+        _ => {}
+    }
+    Ok(l)
+}
+
+fn parse_linkinfo(l: &mut Link, payload: &[u8]) -> Result<(), DecodeError> {
+    let mut kind: Option<&str> = None;
+    let mut data: Option<&[u8]> = None;
+    let mut slave_kind: Option<&str> = None;
+    let mut slave_data: Option<&[u8]> = None;
+    for a in crate::wire::AttrIter::new(payload) {
+        let a = a?;
+        match a.kind() {
+            ifla::INFO_KIND => kind = Some(a.str()?),
+            ifla::INFO_DATA => data = Some(a.payload),
+            ifla::INFO_SLAVE_KIND => slave_kind = Some(a.str()?),
+            ifla::INFO_SLAVE_DATA => slave_data = Some(a.payload),
+            _ => l.linkinfo_unknown.push(RawAttr::from(a)),
+        }
+    }
+    if let Some(k) = kind {
+        l.kind = Some(LinkKind::decode(k, data)?);
+        l.info_data = data.map(<[u8]>::to_vec);
+    }
+    if let Some(k) = slave_kind {
+        l.port = Some(match k {
+            "bridge" => PortInfo::Bridge(BridgePort::decode(slave_data.unwrap_or(&[]))?),
+            other => PortInfo::Other { kind: other.to_string(), data: slave_data.map(<[u8]>::to_vec) },
+        });
+    }
+    Ok(())
+}
+
+/// Write `IFLA_LINKINFO` for a kind: `INFO_KIND` (without a NUL, as `ip`
+/// writes it) and, when the kind has settings, `INFO_DATA`.
+pub(crate) fn write_linkinfo(w: &mut AttrWriter<'_>, kind: &LinkKind) {
+    w.nest(ifla::LINKINFO, |w| {
+        w.bytes(ifla::INFO_KIND, kind.name().as_bytes());
+        kind.write_data(w);
+    });
+}

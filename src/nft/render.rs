@@ -195,6 +195,21 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
             0x88a8 => "8021ad".into(),
             v => format!("0x{v:04x}"),
         },
+        DataType::ARP_OP if b.len() == 2 => match u16::from_be_bytes([b[0], b[1]]) {
+            1 => "request".into(),
+            2 => "reply".into(),
+            3 => "rrequest".into(),
+            4 => "rreply".into(),
+            8 => "inrequest".into(),
+            9 => "inreply".into(),
+            10 => "nak".into(),
+            v => v.to_string(),
+        },
+        DataType::ARPHRD if b.len() == 2 => match u16::from_ne_bytes([b[0], b[1]]) {
+            1 => "ether".into(),
+            772 => "loopback".into(),
+            v => v.to_string(),
+        },
         DataType::PKTTYPE => match b.first() {
             Some(0) => "host".into(),
             Some(1) => "broadcast".into(),
@@ -1210,6 +1225,28 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
                 };
                 cx.set_reg(d, src);
             } else if let Some(s) = p.sreg {
+                // `ip ttl set 64`: nft rewrites whole words, keeping the
+                // neighbouring field with a mask; name the field it sets.
+                if let Some(Src::Masked { inner, mask, xor }) = cx.reg(s).cloned() {
+                    let parts: Vec<(String, DataType, u32)> = match *inner {
+                        Src::Multi { parts, .. } => parts,
+                        Src::Field { name, ty, len, .. } => vec![(name, ty, len)],
+                        _ => Vec::new(),
+                    };
+                    let mut off = 0usize;
+                    let mut set = Vec::new();
+                    for (name, ty, l) in &parts {
+                        let r = off..off + *l as usize;
+                        if mask.get(r.clone()).is_some_and(|m| m.iter().all(|&b| b == 0)) {
+                            set.push(format!("{name} set {}", value(*ty, &xor[r], true)));
+                        }
+                        off += *l as usize;
+                    }
+                    if set.len() == 1 {
+                        cx.push(set.remove(0), None, None);
+                        return;
+                    }
+                }
                 let lhs = field(p.base, p.offset, p.len, cx.net, cx.l4)
                     .map(|f| f.0)
                     .unwrap_or_else(|| format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8));
@@ -1720,6 +1757,7 @@ fn dependency_of(src: &Src, data: &[u8], op: CmpOp) -> Option<Proto> {
             Some(10) => Some(Proto::Ip6),
             _ => None,
         },
+        "meta iiftype" if data == 1u16.to_ne_bytes() => Some(Proto::Ether),
         "ether type" | "meta protocol" => match data {
             [0x08, 0x00] => Some(Proto::Ip),
             [0x86, 0xdd] => Some(Proto::Ip6),

@@ -527,7 +527,8 @@ fn set_block(out: &mut String, sw: &SetWithElements, with_expires: bool) {
     if s.policy_memory == Some(true) {
         out.push_str("\t\tpolicy memory\n");
     }
-    if let Some(n) = s.size {
+    // nft sizes constant sets itself and does not print it.
+    if let Some(n) = s.size.filter(|_| !s.flags.contains(SetFlags::CONSTANT)) {
         let _ = writeln!(out, "\t\tsize {n}");
     }
     let mut flags = Vec::new();
@@ -646,11 +647,13 @@ fn object_block(out: &mut String, o: &Object) {
             let l3 = if *l3proto == 10 { "ip6" } else { "ip" };
             let _ = writeln!(out, "\t\tl3proto {l3}");
             let states = ct_timeout_states(*l4proto);
+            // nft prints the timeouts that differ from the kernel's defaults.
             let items: Vec<String> = policy
                 .iter()
-                .map(|(k, v)| {
-                    let n = states.get((*k as usize).wrapping_sub(1)).copied().unwrap_or("unknown");
-                    format!("{n} : {}", duration(Duration::from_secs(*v as u64)))
+                .filter_map(|(k, v)| {
+                    let (n, default) =
+                        states.get((*k as usize).wrapping_sub(1)).copied().unwrap_or(("unknown", 0));
+                    (*v != default).then(|| format!("{n} : {v}"))
                 })
                 .collect();
             let _ = writeln!(out, "\t\tpolicy = {{ {} }}", items.join(", "));
@@ -663,23 +666,25 @@ fn object_block(out: &mut String, o: &Object) {
     out.push_str("\t}\n");
 }
 
-fn ct_timeout_states(l4: u8) -> &'static [&'static str] {
+/// Conntrack timeout states of a protocol with the kernel's defaults in
+/// seconds.
+fn ct_timeout_states(l4: u8) -> &'static [(&'static str, u32)] {
     match l4 {
         6 => &[
-            "syn_sent",
-            "syn_recv",
-            "established",
-            "fin_wait",
-            "close_wait",
-            "last_ack",
-            "time_wait",
-            "close",
-            "syn_sent2",
-            "retrans",
-            "unack",
+            ("syn_sent", 120),
+            ("syn_recv", 60),
+            ("established", 432_000),
+            ("fin_wait", 120),
+            ("close_wait", 60),
+            ("last_ack", 30),
+            ("time_wait", 120),
+            ("close", 10),
+            ("syn_sent2", 120),
+            ("retrans", 300),
+            ("unack", 300),
         ],
-        17 => &["unreplied", "replied"],
-        _ => &["generic"],
+        17 => &[("unreplied", 30), ("replied", 120)],
+        _ => &[("generic", 600)],
     }
 }
 
@@ -745,7 +750,8 @@ fn table_block(
     if let Some(c) = &t.comment {
         let _ = writeln!(out, "\tcomment {}", quote_str(c));
     }
-    let mut delim = "";
+    // nft separates a table's flags from what follows by a blank line.
+    let mut delim = if flags.is_empty() { "" } else { "\n" };
     for o in objects {
         out.push_str(delim);
         object_block(out, o);

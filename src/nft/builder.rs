@@ -244,6 +244,16 @@ impl RuleBuilder {
 
     /// The protocol match nft inserts before a field of another layer.
     fn dep(&mut self, f: &Field) {
+        // In netdev tables nft checks the device is Ethernet before reading
+        // Ethernet headers (`meta iiftype ether`).
+        if self.family == Family::Netdev
+            && matches!(f.src, Source::Payload(PayloadBase::LinkLayer, _))
+            && !self.deps.contains(&1)
+        {
+            self.deps.push(1);
+            self.exprs.push(Meta::load(MetaKey::IifType, Reg::R1).into());
+            self.exprs.push(Cmp::new(Reg::R1, CmpOp::Eq, 1u16.to_ne_bytes().to_vec()).into());
+        }
         let Some(d) = f.dep else { return };
         if self.deps.contains(&d) {
             return;

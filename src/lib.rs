@@ -73,7 +73,7 @@
 //! Changes are collected in an [`nft::Transaction`] and applied by
 //! [`nft::Nft::commit`] as one nfnetlink batch in one datagram, as
 //! `nft -f` does: all or nothing. A rejected operation is named in the
-//! error (`operation 3: add rule ip kube-proxy/nat-prerouting failed: ...
+//! error (`operation 3: add rule to ip kube-proxy/nat-prerouting failed: ...
 //! kernel says "..."`), rule handles come back per operation, and an
 //! optional generation guard refuses a transaction if the ruleset changed
 //! since it was read. Rules are built with [`nft::RuleBuilder`], which

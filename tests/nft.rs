@@ -181,12 +181,12 @@ async fn a_failing_operation_leaves_the_ruleset_unchanged_and_is_named() {
     let k = err.kernel().expect("a kernel error");
     let op = k.operation.as_ref().expect("the failed operation");
     assert_eq!(op.index, bad.0, "{err}");
-    assert_eq!(op.description, "add rule ip kube-proxy/nat-prerouting");
-    assert_eq!(tx.describe(bad), Some("add rule ip kube-proxy/nat-prerouting"));
+    assert_eq!(op.description, "add rule to ip kube-proxy/nat-prerouting");
+    assert_eq!(tx.describe(bad), Some("add rule to ip kube-proxy/nat-prerouting"));
     assert!(err.is_not_found(), "{err}");
     let text = err.to_string();
     assert!(
-        text.contains(&format!("operation {}: add rule ip kube-proxy/nat-prerouting failed", bad.0)),
+        text.contains(&format!("operation {}: add rule to ip kube-proxy/nat-prerouting failed", bad.0)),
         "{text}"
     );
     // Byte for byte what it was.

@@ -241,7 +241,18 @@ impl Transaction {
         position: Option<u64>,
     ) -> Result<OpId> {
         r.validate()?;
-        let desc = format!("{verb} rule {} {}/{}", r.family, r.table, r.chain);
+        let prep = match verb {
+            "insert" => "into",
+            "replace" => "in",
+            _ => "to",
+        };
+        let mut desc = format!("{verb} rule {prep} {} {}/{}", r.family, r.table, r.chain);
+        if let Some(h) = handle.or(position) {
+            let _ = std::fmt::Write::write_fmt(
+                &mut desc,
+                format_args!(" {} {h}", if handle.is_some() { "handle" } else { "position" }),
+            );
+        }
         let op = self.op(desc, true);
         let exprs = self.add_anon_sets(op, r)?;
         let echo = if self.no_echo { 0 } else { NLM_F_ECHO };
@@ -372,7 +383,7 @@ impl Transaction {
     /// `nft delete rule FAMILY TABLE CHAIN handle HANDLE`.
     #[doc(alias = "NFT_MSG_DELRULE")]
     pub fn delete_rule(&mut self, family: Family, table: &str, chain: &str, handle: u64) -> OpId {
-        let op = self.op(format!("delete rule {family} {table}/{chain} handle {handle}"), false);
+        let op = self.op(format!("delete rule from {family} {table}/{chain} handle {handle}"), false);
         self.push(op, NFT_MSG_DELRULE, 0, |w| {
             nfgen(w, family.code());
             w.str(NFTA_RULE_TABLE, table);
@@ -385,7 +396,7 @@ impl Transaction {
     /// `nft destroy rule ... handle HANDLE` (kernel ≥ 6.3).
     #[doc(alias = "NFT_MSG_DESTROYRULE")]
     pub fn destroy_rule(&mut self, family: Family, table: &str, chain: &str, handle: u64) -> OpId {
-        let op = self.op(format!("destroy rule {family} {table}/{chain} handle {handle}"), false);
+        let op = self.op(format!("destroy rule from {family} {table}/{chain} handle {handle}"), false);
         self.push(op, NFT_MSG_DESTROYRULE, 0, |w| {
             nfgen(w, family.code());
             w.str(NFTA_RULE_TABLE, table);

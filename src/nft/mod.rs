@@ -140,7 +140,8 @@ impl Nft {
     /// (index and description, e.g. `operation 3: add rule to ip
     /// kube-proxy/nat-prerouting failed`) with the kernel's message, and
     /// nothing was applied. [`is_generation_conflict`] tells a failed
-    /// generation guard. Needs `CAP_NET_ADMIN`.
+    /// generation guard (reported against the batch header, operation
+    /// index `usize::MAX`). Needs `CAP_NET_ADMIN`.
     ///
     /// # Cancel safety
     /// Once sent, the transaction takes effect whether or not this future
@@ -386,6 +387,10 @@ fn remap(e: Error, tx: &Transaction, n: usize) -> Error {
         if let Some(op) = &mut k.operation {
             if op.index >= 1 && op.index <= n {
                 op.index = tx.msg_op[op.index - 1] as usize;
+            } else {
+                // The batch header or trailer (a failed generation guard):
+                // no operation of the user's.
+                op.index = usize::MAX;
             }
         }
     };

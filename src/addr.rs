@@ -216,17 +216,11 @@ impl Address {
     }
 
     fn write_addrs(&self, w: &mut AttrWriter<'_>) {
+        // As `ip` sends it for both families: IFA_LOCAL, then IFA_ADDRESS
+        // (the peer, or the address itself).
         let a = self.address.addr();
-        if a.is_ipv4() {
-            // As `ip` sends it: IFA_LOCAL, then IFA_ADDRESS (peer or self).
-            put_ip(w, ifa::LOCAL, a);
-            put_ip(w, ifa::ADDRESS, self.peer.unwrap_or(a));
-        } else if let Some(p) = self.peer {
-            put_ip(w, ifa::LOCAL, a);
-            put_ip(w, ifa::ADDRESS, p);
-        } else {
-            put_ip(w, ifa::ADDRESS, a);
-        }
+        put_ip(w, ifa::LOCAL, a);
+        put_ip(w, ifa::ADDRESS, self.peer.unwrap_or(a));
     }
 
     /// Encode the `RTM_NEWADDR` payload (pure; no validation).
@@ -379,6 +373,9 @@ impl Addresses {
     /// [`Error::Invalid`] (nothing sent); `EEXIST` if the link already has
     /// it; `ENODEV` for a missing link; `EPERM` without `CAP_NET_ADMIN`.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_NEWADDR")]
@@ -392,6 +389,9 @@ impl Addresses {
     /// # Errors
     /// As [`Addresses::add`], without `EEXIST`.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// As [`Addresses::add`].
     #[doc(alias = "RTM_NEWADDR")]
@@ -402,6 +402,9 @@ impl Addresses {
 
     /// Add many addresses in few datagrams (acks only on error), as `ip
     /// -batch` would one by one.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
     ///
     /// # Cancel safety
     /// As [`Connection::bulk`].
@@ -422,6 +425,9 @@ impl Addresses {
     /// # Errors
     /// `EADDRNOTAVAIL` if the link does not have it; [`Error::Invalid`].
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_DELADDR")]
@@ -431,6 +437,9 @@ impl Addresses {
     }
 
     /// Every address: `ip address show`.
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
     ///
     /// # Cancel safety
     /// Dropping the stream abandons the dump.
@@ -442,6 +451,9 @@ impl Addresses {
     /// Addresses matching `filter`, filtered by the kernel (`ip -4 address
     /// show dev LINK`).
     ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
     /// # Cancel safety
     /// As [`Addresses::list`].
     #[doc(alias = "RTM_GETADDR")]
@@ -452,6 +464,9 @@ impl Addresses {
     /// Delete every address of `family` on link `index` (`ip address flush
     /// dev LINK`); `v6: None` for both families. Returns how many were
     /// deleted.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
     ///
     /// # Cancel safety
     /// Addresses deleted before the future is dropped stay deleted.
@@ -482,6 +497,9 @@ impl Addresses {
 
     /// Follow IPv4 and IPv6 address changes (`ip monitor address`).
     ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
     /// # Cancel safety
     /// Cancel safe.
     pub async fn events(&self) -> Result<Subscription<Change<Address>>> {
@@ -495,6 +513,9 @@ impl Addresses {
     }
 
     /// Subscribe, then list (see [`Snapshot`]).
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
     ///
     /// # Cancel safety
     /// Cancel safe.

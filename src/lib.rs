@@ -12,6 +12,9 @@
 //!   streams, bulk batches, atomic transactions, event subscriptions.
 //! - [`netns`]: namespaces that cannot bite: `setns` only ever happens on
 //!   short-lived threads netplumb owns.
+//! - [`nft`]: nftables: tables, chains, rules from typed expressions, sets
+//!   and maps, named objects, atomic transactions, listing and rendering in
+//!   `nft` syntax.
 //!
 //! ## Quick start
 //!
@@ -27,6 +30,75 @@
 //! // Sysctls are per namespace too.
 //! ns.sysctl_set("net.ipv4.ip_forward", "1").await?;
 //! Netns::remove_named("demo")?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Links, addresses, routes, neighbours (rtnetlink)
+//!
+//! [`Rtnl`] is the handle: [`Rtnl::links`] ([`link`]),
+//! [`Rtnl::addresses`] ([`addr`]), [`Rtnl::routes`] ([`route`]),
+//! [`Rtnl::neighbours`] and [`Rtnl::fdb`] ([`neigh`]), [`Rtnl::rules`]
+//! ([`rule`]). The verbs match across them: `add`, `replace`, `set`,
+//! `delete`, `get` (one object or [`Error::NotFound`]), `list` (a
+//! constant-memory stream, with kernel-side filters), `flush`, `events`
+//! and `list_and_follow` (subscribe, list, follow: no gap). Bulk variants
+//! (`add_many`, [`link::Links::delete_group`]) pack many requests per
+//! datagram. Input is checked before anything is sent, and errors name the
+//! field (`invalid peer.name: ...`). IPv4 and IPv6 routes are distinct
+//! types ([`route::RouteV4`], [`route::RouteV6`]).
+//!
+//! A pod network, as a CNI bridge plugin builds it:
+//!
+//! ```no_run
+//! use netplumb::link::{Bridge, BridgePort, LinkChange, NewLink, Veth, VethPeer};
+//! use netplumb::{addr::Address, netns::Netns, route::RouteV4, Rtnl};
+//!
+//! # async fn demo() -> netplumb::Result<()> {
+//! let pod = Netns::open_named("pod1")?;
+//! let (host, inside) = (Rtnl::new().await?, Rtnl::new_in(&pod).await?);
+//! host.links().add(&NewLink::new("cni0", Bridge::new().stp(false)).up()).await?;
+//! let br = host.links().get("cni0").await?;
+//! // One request: the host end, and its peer created as eth0 inside the pod.
+//! host.links().add(&NewLink::new("veth1a2b", Veth::new(VethPeer::new("eth0").netns(&pod))).master(br.index).up()).await?;
+//! host.links().set("veth1a2b", &LinkChange::new().bridge_port(BridgePort::new().hairpin(true))).await?;
+//! let eth0 = inside.links().get("eth0").await?;
+//! inside.links().set(eth0.index, &LinkChange::new().up()).await?;
+//! inside.addresses().add(&Address::new(eth0.index, "10.244.1.5/24".parse().unwrap())).await?;
+//! inside.routes().add(&RouteV4::new("0.0.0.0/0".parse().unwrap()).gateway("10.244.1.1".parse().unwrap())).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## nftables
+//!
+//! Changes are collected in an [`nft::Transaction`] and applied by
+//! [`nft::Nft::commit`] as one nfnetlink batch in one datagram, as
+//! `nft -f` does: all or nothing. A rejected operation is named in the
+//! error (`operation 3: add rule to ip kube-proxy/nat-prerouting failed: ...
+//! kernel says "..."`), rule handles come back per operation, and an
+//! optional generation guard refuses a transaction if the ruleset changed
+//! since it was read. Rules are built with [`nft::RuleBuilder`], which
+//! emits the same expressions `nft` would; anything listed prints in `nft`
+//! syntax.
+//!
+//! ```no_run
+//! use netplumb::nft::{expr::NatFlags, Chain, ChainType, Family, Field, Hook, Nft};
+//! use netplumb::nft::{Policy, RuleBuilder, Table, Transaction};
+//!
+//! # async fn demo() -> netplumb::Result<()> {
+//! let nft = Nft::new().await?;
+//! let mut tx = Transaction::new();
+//! tx.add_table(&Table::new(Family::Ip, "cni-masq"))?;
+//! tx.add_chain(&Chain::new(Family::Ip, "cni-masq", "postrouting")
+//!     .base(ChainType::Nat, Hook::Postrouting, 100)
+//!     .policy(Policy::Accept))?;
+//! let masq = RuleBuilder::new(Family::Ip, "cni-masq", "postrouting")
+//!     .prefix(Field::IP_SADDR, "10.88.0.0/16".parse().unwrap(), false)
+//!     .prefix(Field::IP_DADDR, "10.88.0.0/16".parse().unwrap(), true)
+//!     .masquerade(NatFlags::FULLY_RANDOM)
+//!     .build()?;
+//! tx.add_rule(&masq)?;
+//! nft.commit(&tx).await?;
+//! print!("{}", nft.ruleset().await?); // as `nft list ruleset` prints it
 //! # Ok(()) }
 //! ```
 //!
@@ -54,14 +126,13 @@ pub mod fuzzing;
 pub mod link;
 pub mod neigh;
 pub mod netns;
+pub mod nft;
 pub mod route;
 pub mod rtnl;
 pub mod rule;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod wire;
-
-pub mod nft;
 
 pub use error::{Errno, Error, KernelError, Result};
 pub use rtnl::{IfIndex, MacAddr, Rtnl};

@@ -342,6 +342,9 @@ impl Neighbours {
     /// [`Error::Invalid`] (nothing sent); `EEXIST`; `ENODEV`; `EPERM`
     /// without `CAP_NET_ADMIN`.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_NEWNEIGH")]
@@ -354,6 +357,9 @@ impl Neighbours {
     ///
     /// # Errors
     /// As [`Neighbours::add`], without `EEXIST`.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
     ///
     /// # Cancel safety
     /// As [`Neighbours::add`].
@@ -368,6 +374,9 @@ impl Neighbours {
     /// # Errors
     /// `ENOENT` ([`Error::is_not_found`]) if there is none.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_DELNEIGH")]
@@ -378,6 +387,9 @@ impl Neighbours {
 
     /// Every IPv4 and IPv6 entry: `ip neigh show`.
     ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
     /// # Cancel safety
     /// Dropping the stream abandons the dump.
     #[doc(alias = "RTM_GETNEIGH")]
@@ -386,6 +398,9 @@ impl Neighbours {
     }
 
     /// Entries matching `filter` (`ip neigh show dev LINK`).
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
     ///
     /// # Cancel safety
     /// As [`Neighbours::list`].
@@ -396,6 +411,9 @@ impl Neighbours {
 
     /// Follow neighbour changes (`ip monitor neigh`).
     ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
     /// # Cancel safety
     /// Cancel safe.
     pub async fn events(&self) -> Result<Subscription<Change<Neighbour>>> {
@@ -403,6 +421,9 @@ impl Neighbours {
     }
 
     /// Subscribe, then list (see [`Snapshot`]).
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
     ///
     /// # Cancel safety
     /// Cancel safe.
@@ -587,6 +608,9 @@ impl Fdb {
     /// when the device keeps no such table; `EPERM` without
     /// `CAP_NET_ADMIN`.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_NEWNEIGH")]
@@ -601,6 +625,9 @@ impl Fdb {
     /// # Errors
     /// As [`Fdb::add`].
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// As [`Fdb::add`].
     #[doc(alias = "RTM_NEWNEIGH")]
@@ -612,6 +639,9 @@ impl Fdb {
     ///
     /// # Errors
     /// As [`Fdb::add`], without `EEXIST`.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
     ///
     /// # Cancel safety
     /// As [`Fdb::add`].
@@ -625,6 +655,9 @@ impl Fdb {
     /// # Errors
     /// `ENOENT` ([`Error::is_not_found`]) if there is none.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_DELNEIGH")]
@@ -634,6 +667,9 @@ impl Fdb {
     }
 
     /// Every FDB entry: `bridge fdb show`.
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
     ///
     /// # Cancel safety
     /// Dropping the stream abandons the dump.
@@ -645,6 +681,9 @@ impl Fdb {
     /// Entries matching `filter` (`bridge fdb show brport PORT`, `bridge
     /// fdb show br BRIDGE`).
     ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
     /// # Cancel safety
     /// As [`Fdb::list`].
     #[doc(alias = "RTM_GETNEIGH")]
@@ -653,6 +692,9 @@ impl Fdb {
     }
 
     /// Follow FDB changes (`bridge monitor fdb`).
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
     ///
     /// # Cancel safety
     /// Cancel safe.

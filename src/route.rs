@@ -7,11 +7,11 @@
 //!
 //! ```no_run
 //! # async fn demo(rt: &netplumb::Rtnl, eth0: netplumb::IfIndex) -> netplumb::Result<()> {
-//! use netplumb::route::{Route, RouteV4};
+//! use netplumb::route::RouteV4;
 //! // ip route add default via 10.244.1.1 dev eth0
 //! rt.routes().add(&RouteV4::new("0.0.0.0/0".parse().unwrap()).gateway("10.244.1.1".parse().unwrap()).oif(eth0)).await?;
 //! // ip route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink
-//! rt.routes().add(&Route::new("10.244.2.0/24".parse().unwrap()).gateway("10.244.2.0".parse().unwrap()).oif(eth0).onlink()).await?;
+//! rt.routes().add(&RouteV4::new("10.244.2.0/24".parse().unwrap()).gateway("10.244.2.0".parse().unwrap()).oif(eth0).onlink()).await?;
 //! # Ok(()) }
 //! ```
 
@@ -905,6 +905,9 @@ impl Routes {
     /// ("Nexthop has invalid gateway") when the gateway is not reachable
     /// and not `onlink`; `ENODEV`; `EPERM` without `CAP_NET_ADMIN`.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_NEWROUTE")]
@@ -918,6 +921,9 @@ impl Routes {
     /// # Errors
     /// As [`Routes::add`], without `EEXIST`.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// As [`Routes::add`].
     #[doc(alias = "RTM_NEWROUTE")]
@@ -930,6 +936,9 @@ impl Routes {
     /// (thousands per second more than `ip -batch`). All are attempted;
     /// failures come back together as [`Error::Batch`] with their index.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// As [`Connection::bulk`].
     #[doc(alias = "RTM_NEWROUTE")]
@@ -941,6 +950,9 @@ impl Routes {
     }
 
     /// [`Routes::add_many`] with replace semantics.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
     ///
     /// # Cancel safety
     /// As [`Connection::bulk`].
@@ -973,6 +985,9 @@ impl Routes {
     /// # Errors
     /// `ESRCH` ([`Error::is_not_found`]) if no route matches.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_DELROUTE")]
@@ -981,6 +996,9 @@ impl Routes {
     }
 
     /// Delete many routes in few datagrams.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
     ///
     /// # Cancel safety
     /// As [`Connection::bulk`].
@@ -1008,6 +1026,9 @@ impl Routes {
     /// # Ok(()) }
     /// ```
     ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
     /// # Cancel safety
     /// Dropping the stream abandons the dump.
     #[doc(alias = "RTM_GETROUTE")]
@@ -1022,6 +1043,9 @@ impl Routes {
     /// # Errors
     /// `ENETUNREACH` when there is no route; `EINVAL` for impossible
     /// queries.
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
     ///
     /// # Cancel safety
     /// Cancel safe: nothing changes.
@@ -1038,6 +1062,9 @@ impl Routes {
     /// Delete every route of family `A` matching `filter` (`ip route flush
     /// ...`), except those the kernel owns (`proto kernel` and the local
     /// table) unless the filter names them. Returns how many were deleted.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
     ///
     /// # Cancel safety
     /// Routes deleted before the future is dropped stay deleted.
@@ -1057,6 +1084,9 @@ impl Routes {
 
     /// Follow IPv4 and IPv6 route changes (`ip monitor route`).
     ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
     /// # Cancel safety
     /// Cancel safe.
     pub async fn events(&self) -> Result<Subscription<Change<AnyRoute>>> {
@@ -1064,6 +1094,12 @@ impl Routes {
     }
 
     /// [`Routes::events`] with an explicit socket receive buffer.
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
     pub async fn events_with_buffer(&self, rcvbuf: Option<usize>) -> Result<Subscription<Change<AnyRoute>>> {
         self.conn
             .subscribe(
@@ -1075,6 +1111,9 @@ impl Routes {
     }
 
     /// Subscribe, then list both families (see [`Snapshot`]).
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
     ///
     /// # Cancel safety
     /// Cancel safe.

@@ -356,6 +356,9 @@ impl Rules {
     /// [`Error::Invalid`] (nothing sent); `EEXIST` for an identical rule;
     /// `EPERM` without `CAP_NET_ADMIN`.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_NEWRULE")]
@@ -370,6 +373,9 @@ impl Rules {
     /// # Errors
     /// `ENOENT` ([`Error::is_not_found`]) if none matches.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_DELRULE")]
@@ -380,6 +386,9 @@ impl Rules {
 
     /// Every rule of both families (`ip rule show; ip -6 rule show`);
     /// `v6: Some(false)` for IPv4 only, `Some(true)` for IPv6 only.
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
     ///
     /// # Cancel safety
     /// Dropping the stream abandons the dump.

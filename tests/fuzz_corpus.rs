@@ -23,3 +23,8 @@ fn replay(target: &str, check: fn(&[u8])) {
 fn envelope_corpus() {
     replay("envelope", netplumb::fuzzing::envelope);
 }
+
+#[test]
+fn nft_corpus() {
+    replay("nft", netplumb::fuzzing::nft);
+}

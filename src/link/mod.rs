@@ -761,6 +761,9 @@ impl Links {
     /// or "Unknown device type" if the kernel lacks the kind; `EPERM`
     /// without `CAP_NET_ADMIN`.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_NEWLINK")]
@@ -771,6 +774,9 @@ impl Links {
     /// Create many links in few datagrams (acks only on error): see
     /// [`Connection::bulk`]. All are attempted; failures are reported
     /// together as [`Error::Batch`] with their index.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
     ///
     /// # Cancel safety
     /// As [`Connection::bulk`].
@@ -791,6 +797,9 @@ impl Links {
     /// # Errors
     /// [`Error::NotFound`] if there is no such link; [`Error::Invalid`]
     /// for an impossible name or index.
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
     ///
     /// # Cancel safety
     /// Cancel safe: nothing changes.
@@ -813,6 +822,9 @@ impl Links {
 
     /// Every link: `ip -d -s link show`. A stream (see [`Dump`]).
     ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
     /// # Cancel safety
     /// Dropping the stream abandons the dump; the connection drains the
     /// rest before its next dump.
@@ -823,6 +835,9 @@ impl Links {
 
     /// Links matching `filter`, filtered by the kernel: `ip link show
     /// type KIND`, `ip link show master BR`.
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
     ///
     /// # Cancel safety
     /// As [`Links::list`].
@@ -840,6 +855,9 @@ impl Links {
     /// [`Error::Invalid`] (nothing sent); [`Error::NotFound`] if the link
     /// does not exist; `EBUSY` renaming a link that is up; `EEXIST` if
     /// the new name is taken; `EPERM` without `CAP_NET_ADMIN`.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
     ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
@@ -867,6 +885,9 @@ impl Links {
     /// [`Error::NotFound`] if there is no such link; `EOPNOTSUPP` for
     /// devices that cannot be deleted (`lo`, physical devices).
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_DELLINK")]
@@ -889,6 +910,9 @@ impl Links {
     /// `EOPNOTSUPP` if a link of the group cannot be deleted (then none is).
     /// Deleting an empty group succeeds.
     ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_DELLINK")]
@@ -904,6 +928,9 @@ impl Links {
     }
 
     /// Delete many links in few datagrams (acks only on error).
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
     ///
     /// # Cancel safety
     /// As [`Connection::bulk`].
@@ -922,6 +949,9 @@ impl Links {
     /// Follow link changes (`ip monitor link`): a stream of
     /// [`Change<Link>`] and [`crate::conn::Event::Overrun`].
     ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
     /// # Cancel safety
     /// Cancel safe.
     #[doc(alias = "RTNLGRP_LINK")]
@@ -930,6 +960,12 @@ impl Links {
     }
 
     /// [`Links::events`] with an explicit socket receive buffer.
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
     pub async fn events_with_buffer(&self, rcvbuf: Option<usize>) -> Result<Subscription<Change<Link>>> {
         self.conn
             .subscribe(&[groups::LINK], rcvbuf, rtnl::change_decoder(rtm::NEWLINK, rtm::DELLINK, decode_link))
@@ -938,6 +974,9 @@ impl Links {
 
     /// Subscribe, then list: every link that exists, and every change from
     /// before the list was taken (see [`Snapshot`]).
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
     ///
     /// # Cancel safety
     /// Cancel safe.

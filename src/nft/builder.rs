@@ -69,6 +69,9 @@ pub struct Field {
     /// The protocol match nft puts before it: network (2 ipv4, 10 ipv6)
     /// or transport (an IP protocol number + 256).
     dep: Option<u16>,
+    /// nft's protocol description and field numbers, for `typeof` records
+    /// (0: none).
+    typeof_: (u32, u32),
 }
 
 const V4: Option<u16> = Some(2);
@@ -78,38 +81,38 @@ const fn l4(p: u8) -> Option<u16> {
 }
 
 macro_rules! payload_fields {
-    ($($name:ident = $base:ident, $off:literal, $len:literal, $ty:ident, $dep:expr, $doc:literal;)*) => {
+    ($($name:ident = $base:ident, $off:literal, $len:literal, $ty:ident, $dep:expr, $td:expr, $doc:literal;)*) => {
         impl Field {
             $(
                 #[doc = concat!("`", $doc, "`")]
                 pub const $name: Field =
-                    Field { src: Source::Payload(PayloadBase::$base, $off), ty: DataType::$ty, len: $len, dep: $dep };
+                    Field { src: Source::Payload(PayloadBase::$base, $off), ty: DataType::$ty, len: $len, dep: $dep, typeof_: $td };
             )*
         }
     };
 }
 
 payload_fields! {
-    ETHER_DADDR = LinkLayer, 0, 6, ETHER_ADDR, None, "ether daddr";
-    ETHER_SADDR = LinkLayer, 6, 6, ETHER_ADDR, None, "ether saddr";
-    ETHER_TYPE = LinkLayer, 12, 2, ETHER_TYPE, None, "ether type";
-    IP_PROTOCOL = Network, 9, 1, INET_PROTO, V4, "ip protocol";
-    IP_TTL = Network, 8, 1, INTEGER, V4, "ip ttl";
-    IP_SADDR = Network, 12, 4, IPV4_ADDR, V4, "ip saddr";
-    IP_DADDR = Network, 16, 4, IPV4_ADDR, V4, "ip daddr";
-    IP6_NEXTHDR = Network, 6, 1, INET_PROTO, V6, "ip6 nexthdr";
-    IP6_HOPLIMIT = Network, 7, 1, INTEGER, V6, "ip6 hoplimit";
-    IP6_SADDR = Network, 8, 16, IPV6_ADDR, V6, "ip6 saddr";
-    IP6_DADDR = Network, 24, 16, IPV6_ADDR, V6, "ip6 daddr";
-    TCP_SPORT = Transport, 0, 2, INET_SERVICE, l4(6), "tcp sport";
-    TCP_DPORT = Transport, 2, 2, INET_SERVICE, l4(6), "tcp dport";
-    TCP_FLAGS = Transport, 13, 1, TCP_FLAG, l4(6), "tcp flags";
-    UDP_SPORT = Transport, 0, 2, INET_SERVICE, l4(17), "udp sport";
-    UDP_DPORT = Transport, 2, 2, INET_SERVICE, l4(17), "udp dport";
-    TH_SPORT = Transport, 0, 2, INET_SERVICE, None, "th sport";
-    TH_DPORT = Transport, 2, 2, INET_SERVICE, None, "th dport";
-    ICMP_TYPE = Transport, 0, 1, ICMP_TYPE, l4(1), "icmp type";
-    ICMPV6_TYPE = Transport, 0, 1, ICMP6_TYPE, l4(58), "icmpv6 type";
+    ETHER_DADDR = LinkLayer, 0, 6, ETHER_ADDR, None, (0, 0), "ether daddr";
+    ETHER_SADDR = LinkLayer, 6, 6, ETHER_ADDR, None, (0, 0), "ether saddr";
+    ETHER_TYPE = LinkLayer, 12, 2, ETHER_TYPE, None, (0, 0), "ether type";
+    IP_PROTOCOL = Network, 9, 1, INET_PROTO, V4, (12, 9), "ip protocol";
+    IP_TTL = Network, 8, 1, INTEGER, V4, (12, 8), "ip ttl";
+    IP_SADDR = Network, 12, 4, IPV4_ADDR, V4, (12, 11), "ip saddr";
+    IP_DADDR = Network, 16, 4, IPV4_ADDR, V4, (12, 12), "ip daddr";
+    IP6_NEXTHDR = Network, 6, 1, INET_PROTO, V6, (13, 6), "ip6 nexthdr";
+    IP6_HOPLIMIT = Network, 7, 1, INTEGER, V6, (13, 7), "ip6 hoplimit";
+    IP6_SADDR = Network, 8, 16, IPV6_ADDR, V6, (13, 8), "ip6 saddr";
+    IP6_DADDR = Network, 24, 16, IPV6_ADDR, V6, (13, 9), "ip6 daddr";
+    TCP_SPORT = Transport, 0, 2, INET_SERVICE, l4(6), (8, 1), "tcp sport";
+    TCP_DPORT = Transport, 2, 2, INET_SERVICE, l4(6), (8, 2), "tcp dport";
+    TCP_FLAGS = Transport, 13, 1, TCP_FLAG, l4(6), (8, 7), "tcp flags";
+    UDP_SPORT = Transport, 0, 2, INET_SERVICE, l4(17), (6, 1), "udp sport";
+    UDP_DPORT = Transport, 2, 2, INET_SERVICE, l4(17), (6, 2), "udp dport";
+    TH_SPORT = Transport, 0, 2, INET_SERVICE, None, (11, 1), "th sport";
+    TH_DPORT = Transport, 2, 2, INET_SERVICE, None, (11, 2), "th dport";
+    ICMP_TYPE = Transport, 0, 1, ICMP_TYPE, l4(1), (4, 1), "icmp type";
+    ICMPV6_TYPE = Transport, 0, 1, ICMP6_TYPE, l4(58), (14, 1), "icmpv6 type";
 }
 
 impl Field {
@@ -152,13 +155,29 @@ impl Field {
 
     /// Any meta key, with its type and size.
     pub const fn meta(key: MetaKey, ty: DataType, len: u32) -> Field {
-        Field { src: Source::Meta(key), ty, len, dep: None }
+        Field { src: Source::Meta(key), ty, len, dep: None, typeof_: (0, 0) }
     }
 
     /// Any conntrack key (optionally in one direction), with its type and
     /// size.
     pub const fn ct(key: CtKey, dir: Option<CtDir>, ty: DataType, len: u32) -> Field {
-        Field { src: Source::Ct(key, dir), ty, len, dep: None }
+        Field { src: Source::Ct(key, dir), ty, len, dep: None, typeof_: (0, 0) }
+    }
+
+    /// nft's `typeof` userdata record for this field as a set key.
+    fn typeof_record(&self) -> Option<Vec<u8>> {
+        let (desc, idx) = self.typeof_;
+        if desc == 0 {
+            return None;
+        }
+        let mut inner = Vec::new();
+        super::types::udata_put(&mut inner, 0, &desc.to_ne_bytes());
+        super::types::udata_put(&mut inner, 1, &idx.to_ne_bytes());
+        let mut rec = Vec::new();
+        // 7: nft's expression type for a payload.
+        super::types::udata_put(&mut rec, 0, &7u32.to_ne_bytes());
+        super::types::udata_put(&mut rec, 1, &inner);
+        Some(rec)
     }
 
     fn load(&self, dreg: Reg, len: u32) -> Expr {
@@ -225,6 +244,16 @@ impl RuleBuilder {
 
     /// The protocol match nft inserts before a field of another layer.
     fn dep(&mut self, f: &Field) {
+        // In netdev tables nft checks the device is Ethernet before reading
+        // Ethernet headers (`meta iiftype ether`).
+        if self.family == Family::Netdev
+            && matches!(f.src, Source::Payload(PayloadBase::LinkLayer, _))
+            && !self.deps.contains(&1)
+        {
+            self.deps.push(1);
+            self.exprs.push(Meta::load(MetaKey::IifType, Reg::R1).into());
+            self.exprs.push(Cmp::new(Reg::R1, CmpOp::Eq, 1u16.to_ne_bytes().to_vec()).into());
+        }
         let Some(d) = f.dep else { return };
         if self.deps.contains(&d) {
             return;
@@ -274,6 +303,14 @@ impl RuleBuilder {
             return self;
         }
         self.dep(&f);
+        // An explicit protocol match satisfies later dependencies on it.
+        if op == CmpOp::Eq && v.len() == 1 {
+            if f == Field::META_L4PROTO || f == Field::IP_PROTOCOL || f == Field::IP6_NEXTHDR {
+                self.deps.push(256 + v[0] as u16);
+            } else if f == Field::META_NFPROTO {
+                self.deps.push(v[0] as u16);
+            }
+        }
         self.exprs.push(f.load(Reg::R1, f.len));
         self.exprs.push(Cmp::new(Reg::R1, op, v).into());
         self
@@ -320,27 +357,25 @@ impl RuleBuilder {
         }
         self.dep(&f);
         let op = if negate { CmpOp::Ne } else { CmpOp::Eq };
-        let bytes = bits.div_ceil(8);
-        if bytes == 0 {
+        if bits == 0 {
             return self;
         }
         if bits % 8 == 0 {
-            // Whole bytes: nft loads just those and compares.
+            // Whole bytes: a shorter load, as nft does.
+            let bytes = bits / 8;
             self.exprs.push(f.load(Reg::R1, bytes));
             self.exprs.push(Cmp::new(Reg::R1, op, addr[..bytes as usize].to_vec()).into());
-        } else {
-            // Otherwise nft loads the whole field and masks it (`ip daddr
-            // != 224.0.0.0/4` is a 4-byte load, `& 0xf0000000`, compare).
-            let len = f.len as usize;
-            let mut mask = vec![0u8; len];
-            for (i, m) in mask.iter_mut().enumerate() {
-                let covered = bits.saturating_sub(i as u32 * 8).min(8);
-                *m = if covered == 0 { 0 } else { 0xffu8 << (8 - covered) };
-            }
-            self.exprs.push(f.load(Reg::R1, f.len));
-            self.exprs.push(Bitwise::mask_xor(Reg::R1, Reg::R1, mask, vec![0u8; len]).into());
-            self.exprs.push(Cmp::new(Reg::R1, op, addr.to_vec()).into());
+            return self;
         }
+        let mut mask = vec![0u8; addr.len()];
+        for (i, m) in mask.iter_mut().enumerate() {
+            let b = (bits as usize).saturating_sub(i * 8).min(8);
+            *m = if b == 0 { 0 } else { 0xff << (8 - b) };
+        }
+        let xor = vec![0u8; addr.len()];
+        self.exprs.push(f.load(Reg::R1, f.len));
+        self.exprs.push(Bitwise::mask_xor(Reg::R1, Reg::R1, mask, xor).into());
+        self.exprs.push(Cmp::new(Reg::R1, op, addr).into());
         self
     }
 
@@ -352,7 +387,13 @@ impl RuleBuilder {
         }
         self.dep(&f);
         self.exprs.push(f.load(Reg::R1, f.len));
-        self.exprs.push(Range { sreg: Reg::R1, negate, from: lo, to: hi }.into());
+        if negate {
+            self.exprs.push(Range { sreg: Reg::R1, negate, from: lo, to: hi }.into());
+        } else {
+            // nft 1.0.6 writes an inclusive range as two comparisons.
+            self.exprs.push(Cmp::new(Reg::R1, CmpOp::Ge, lo).into());
+            self.exprs.push(Cmp::new(Reg::R1, CmpOp::Le, hi).into());
+        }
         self
     }
 
@@ -411,7 +452,10 @@ impl RuleBuilder {
     /// `FIELD { a, b, c }`: the key is one of `values` (an anonymous set).
     pub fn in_values(mut self, fields: &[Field], values: &[Value]) -> Self {
         let kt = Self::key_type(fields);
-        let set = self.anon_set("__set%d", kt, None, false);
+        let mut set = self.anon_set("__set%d", kt, None, false);
+        if let [f] = fields {
+            set.key_typeof = f.typeof_record();
+        }
         let elems = values.iter().map(|v| Element::new(v.clone())).collect();
         let id = self.anon(set, elems);
         let r = self.load_concat(fields);
@@ -489,7 +533,9 @@ impl RuleBuilder {
     /// `meta mark & MASK == VALUE` (or `!=` with `negate`).
     pub fn mark_masked(mut self, mask: u32, value: u32, negate: bool) -> Self {
         self.exprs.push(Meta::load(MetaKey::Mark, Reg::R1).into());
-        self.exprs.push(Bitwise::mask_xor(Reg::R1, Reg::R1, mask.to_ne_bytes().to_vec(), vec![0; 4]).into());
+        let mut b = Bitwise::mask_xor(Reg::R1, Reg::R1, mask.to_ne_bytes().to_vec(), vec![0; 4]);
+        b.explicit_op = true;
+        self.exprs.push(b.into());
         let op = if negate { CmpOp::Ne } else { CmpOp::Eq };
         self.exprs.push(Cmp::new(Reg::R1, op, value.to_ne_bytes().to_vec()).into());
         self
@@ -504,10 +550,10 @@ impl RuleBuilder {
 
     fn mark_op(mut self, mask: u32, xor: u32) -> Self {
         self.exprs.push(Meta::load(MetaKey::Mark, Reg::R1).into());
-        self.exprs.push(
-            Bitwise::mask_xor(Reg::R1, Reg::R1, mask.to_ne_bytes().to_vec(), xor.to_ne_bytes().to_vec())
-                .into(),
-        );
+        let mut b =
+            Bitwise::mask_xor(Reg::R1, Reg::R1, mask.to_ne_bytes().to_vec(), xor.to_ne_bytes().to_vec());
+        b.explicit_op = true;
+        self.exprs.push(b.into());
         self.exprs.push(Meta::set(MetaKey::Mark, Reg::R1).into());
         self
     }
@@ -623,7 +669,6 @@ impl RuleBuilder {
                 n.addr_max = Some(r2);
                 next += 1;
             }
-            f |= NatFlags::MAP_IPS;
         } else if self.family == Family::Ip6 {
             n.family = 10;
         }

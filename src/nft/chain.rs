@@ -297,13 +297,14 @@ impl Chain {
                 NFTA_CHAIN_HOOK => {
                     let mut num = 0;
                     let mut prio = 0;
+                    let mut dev = None;
                     let mut devs = Vec::new();
                     for h in a.nested() {
                         let h = h?;
                         match h.kind() {
                             NFTA_HOOK_HOOKNUM => num = h.u32_be()?,
                             NFTA_HOOK_PRIORITY => prio = h.u32_be()? as i32,
-                            NFTA_HOOK_DEV => devs.push(h.str()?.to_string()),
+                            NFTA_HOOK_DEV => dev = Some(h.str()?.to_string()),
                             NFTA_HOOK_DEVS => {
                                 for d in h.nested() {
                                     devs.push(d?.str()?.to_string());
@@ -311,6 +312,10 @@ impl Chain {
                             }
                             _ => {}
                         }
+                    }
+                    // The kernel lists a single device both ways.
+                    if devs.is_empty() {
+                        devs.extend(dev);
                     }
                     hook = Some((num, prio, devs));
                 }

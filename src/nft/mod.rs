@@ -40,6 +40,9 @@ mod transaction;
 mod types;
 mod value;
 
+#[cfg(test)]
+mod tests;
+
 pub use builder::{CtState, CtStatus, Field, RuleBuilder};
 pub use chain::{priority, BaseChain, Chain, ChainType, Hook, Policy};
 pub use object::{Object, ObjectKind};
@@ -134,10 +137,11 @@ impl Nft {
     ///
     /// # Errors
     /// When the kernel rejects an operation, [`Error::Kernel`] names it
-    /// (index and description, e.g. `operation 3: add rule ip
+    /// (index and description, e.g. `operation 3: add rule to ip
     /// kube-proxy/nat-prerouting failed`) with the kernel's message, and
     /// nothing was applied. [`is_generation_conflict`] tells a failed
-    /// generation guard. Needs `CAP_NET_ADMIN`.
+    /// generation guard (reported against the batch header, operation
+    /// index `usize::MAX`). Needs `CAP_NET_ADMIN`.
     ///
     /// # Cancel safety
     /// Once sent, the transaction takes effect whether or not this future
@@ -281,9 +285,32 @@ impl Nft {
 
     /// Everything in one family (`nft list ruleset FAMILY`), or all.
     ///
+    /// The parts are listed one dump at a time; if the ruleset generation
+    /// changed meanwhile (another writer committed), everything is listed
+    /// again, so the result is one consistent generation.
+    ///
+    /// # Errors
+    /// [`Error::DumpInterrupted`] if the ruleset kept changing over five
+    /// attempts.
+    ///
     /// # Cancel safety
     /// Cancel safe.
     pub async fn ruleset_of(&self, family: Option<Family>) -> Result<Ruleset> {
+        const ATTEMPTS: u32 = 5;
+        for _ in 0..ATTEMPTS {
+            let before = self.generation().await?;
+            let rs = self.ruleset_once(family).await?;
+            if self.generation().await? == before {
+                return Ok(rs);
+            }
+        }
+        Err(Error::DumpInterrupted {
+            request: crate::wire::names::MsgType { protocol: Protocol::Netfilter, raw: msg(NFT_MSG_GETRULE) },
+            attempts: ATTEMPTS,
+        })
+    }
+
+    async fn ruleset_once(&self, family: Option<Family>) -> Result<Ruleset> {
         let tables = self.list_tables(family).await?;
         let chains = self.list_chains(family).await?;
         let sets = self.list_sets(family).await?;
@@ -360,6 +387,10 @@ fn remap(e: Error, tx: &Transaction, n: usize) -> Error {
         if let Some(op) = &mut k.operation {
             if op.index >= 1 && op.index <= n {
                 op.index = tx.msg_op[op.index - 1] as usize;
+            } else {
+                // The batch header or trailer (a failed generation guard):
+                // no operation of the user's.
+                op.index = usize::MAX;
             }
         }
     };

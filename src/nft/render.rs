@@ -195,6 +195,21 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
             0x88a8 => "8021ad".into(),
             v => format!("0x{v:04x}"),
         },
+        DataType::ARP_OP if b.len() == 2 => match u16::from_be_bytes([b[0], b[1]]) {
+            1 => "request".into(),
+            2 => "reply".into(),
+            3 => "rrequest".into(),
+            4 => "rreply".into(),
+            8 => "inrequest".into(),
+            9 => "inreply".into(),
+            10 => "nak".into(),
+            v => v.to_string(),
+        },
+        DataType::ARPHRD if b.len() == 2 => match u16::from_ne_bytes([b[0], b[1]]) {
+            1 => "ether".into(),
+            772 => "loopback".into(),
+            v => v.to_string(),
+        },
         DataType::PKTTYPE => match b.first() {
             Some(0) => "host".into(),
             Some(1) => "broadcast".into(),
@@ -379,7 +394,7 @@ fn printable_elements(sw: &SetWithElements) -> Vec<Element> {
                 if lo == hi {
                     v.extend_from_slice(lo);
                 } else {
-                    v.extend(std::iter::repeat_n(0, len));
+                    v.resize(v.len() + len, 0);
                 }
             }
             v.reverse();
@@ -512,7 +527,8 @@ fn set_block(out: &mut String, sw: &SetWithElements, with_expires: bool) {
     if s.policy_memory == Some(true) {
         out.push_str("\t\tpolicy memory\n");
     }
-    if let Some(n) = s.size {
+    // nft sizes constant sets itself and does not print it.
+    if let Some(n) = s.size.filter(|_| !s.flags.contains(SetFlags::CONSTANT)) {
         let _ = writeln!(out, "\t\tsize {n}");
     }
     let mut flags = Vec::new();
@@ -631,11 +647,13 @@ fn object_block(out: &mut String, o: &Object) {
             let l3 = if *l3proto == 10 { "ip6" } else { "ip" };
             let _ = writeln!(out, "\t\tl3proto {l3}");
             let states = ct_timeout_states(*l4proto);
+            // nft prints the timeouts that differ from the kernel's defaults.
             let items: Vec<String> = policy
                 .iter()
-                .map(|(k, v)| {
-                    let n = states.get((*k as usize).wrapping_sub(1)).copied().unwrap_or("unknown");
-                    format!("{n} : {}", duration(Duration::from_secs(*v as u64)))
+                .filter_map(|(k, v)| {
+                    let (n, default) =
+                        states.get((*k as usize).wrapping_sub(1)).copied().unwrap_or(("unknown", 0));
+                    (*v != default).then(|| format!("{n} : {v}"))
                 })
                 .collect();
             let _ = writeln!(out, "\t\tpolicy = {{ {} }}", items.join(", "));
@@ -648,23 +666,25 @@ fn object_block(out: &mut String, o: &Object) {
     out.push_str("\t}\n");
 }
 
-fn ct_timeout_states(l4: u8) -> &'static [&'static str] {
+/// Conntrack timeout states of a protocol with the kernel's defaults in
+/// seconds.
+fn ct_timeout_states(l4: u8) -> &'static [(&'static str, u32)] {
     match l4 {
         6 => &[
-            "syn_sent",
-            "syn_recv",
-            "established",
-            "fin_wait",
-            "close_wait",
-            "last_ack",
-            "time_wait",
-            "close",
-            "syn_sent2",
-            "retrans",
-            "unack",
+            ("syn_sent", 120),
+            ("syn_recv", 60),
+            ("established", 432_000),
+            ("fin_wait", 120),
+            ("close_wait", 60),
+            ("last_ack", 30),
+            ("time_wait", 120),
+            ("close", 10),
+            ("syn_sent2", 120),
+            ("retrans", 300),
+            ("unack", 300),
         ],
-        17 => &["unreplied", "replied"],
-        _ => &["generic"],
+        17 => &[("unreplied", 30), ("replied", 120)],
+        _ => &[("generic", 600)],
     }
 }
 
@@ -730,7 +750,8 @@ fn table_block(
     if let Some(c) = &t.comment {
         let _ = writeln!(out, "\tcomment {}", quote_str(c));
     }
-    let mut delim = "";
+    // nft separates a table's flags from what follows by a blank line.
+    let mut delim = if flags.is_empty() { "" } else { "\n" };
     for o in objects {
         out.push_str(delim);
         object_block(out, o);
@@ -1174,14 +1195,12 @@ fn rule_with(r: &Rule, sets: &HashMap<&str, &SetWithElements>) -> String {
     }
     // Drop protocol matches that a later match implies.
     let n = cx.stmts.len();
-    let mut keep = vec![true; n];
-    for i in 0..n {
-        if let Some(d) = cx.stmts[i].dep {
-            if cx.stmts[i + 1..].iter().any(|s| s.needs == Some(d)) {
-                keep[i] = false;
-            }
-        }
-    }
+    let keep: Vec<bool> = (0..n)
+        .map(|i| match cx.stmts[i].dep {
+            Some(d) => !cx.stmts[i + 1..].iter().any(|s| s.needs == Some(d)),
+            None => true,
+        })
+        .collect();
     let mut parts: Vec<String> =
         cx.stmts.into_iter().zip(keep).filter(|(_, k)| *k).map(|(s, _)| s.text).collect();
     if let Some(c) = &r.comment {
@@ -1212,6 +1231,28 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
                 };
                 cx.set_reg(d, src);
             } else if let Some(s) = p.sreg {
+                // `ip ttl set 64`: nft rewrites whole words, keeping the
+                // neighbouring field with a mask; name the field it sets.
+                if let Some(Src::Masked { inner, mask, xor }) = cx.reg(s).cloned() {
+                    let parts: Vec<(String, DataType, u32)> = match *inner {
+                        Src::Multi { parts, .. } => parts,
+                        Src::Field { name, ty, len, .. } => vec![(name, ty, len)],
+                        _ => Vec::new(),
+                    };
+                    let mut off = 0usize;
+                    let mut set = Vec::new();
+                    for (name, ty, l) in &parts {
+                        let r = off..off + *l as usize;
+                        if mask.get(r.clone()).is_some_and(|m| m.iter().all(|&b| b == 0)) {
+                            set.push(format!("{name} set {}", value(*ty, &xor[r], true)));
+                        }
+                        off += *l as usize;
+                    }
+                    if set.len() == 1 {
+                        cx.push(set.remove(0), None, None);
+                        return;
+                    }
+                }
                 let lhs = field(p.base, p.offset, p.len, cx.net, cx.l4)
                     .map(|f| f.0)
                     .unwrap_or_else(|| format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8));
@@ -1722,6 +1763,7 @@ fn dependency_of(src: &Src, data: &[u8], op: CmpOp) -> Option<Proto> {
             Some(10) => Some(Proto::Ip6),
             _ => None,
         },
+        "meta iiftype" if data == 1u16.to_ne_bytes() => Some(Proto::Ether),
         "ether type" | "meta protocol" => match data {
             [0x08, 0x00] => Some(Proto::Ip),
             [0x86, 0xdd] => Some(Proto::Ip6),

@@ -75,6 +75,9 @@ pub struct Set {
     /// Userdata not produced by netplumb (e.g. `typeof` information),
     /// kept as received.
     pub userdata: Option<Vec<u8>>,
+    /// nft's `typeof` record for the key (libnftnl userdata, opaque), as
+    /// nft writes it for the anonymous set of `tcp dport { 80, 443 }`.
+    pub key_typeof: Option<Vec<u8>>,
 }
 
 impl Set {
@@ -99,6 +102,7 @@ impl Set {
             handle: None,
             exprs: Vec::new(),
             userdata: None,
+            key_typeof: None,
         }
     }
 
@@ -195,18 +199,23 @@ impl Set {
         }
         // nft marks a concatenation declared with `type` by a typeof
         // record holding only the concat tag.
-        let concat_tag = |v: &mut Vec<u8>, ty: u8| {
+        let concat_tag = |v: &mut Vec<u8>, ty: u8, tag: u32| {
             let mut inner = Vec::new();
-            udata_put(&mut inner, 0, &13u32.to_ne_bytes());
+            udata_put(&mut inner, 0, &tag.to_ne_bytes());
             udata_put(&mut inner, 1, &[]);
             udata_put(v, ty, &inner);
         };
-        if self.key.is_concat() {
-            concat_tag(&mut v, UDATA_SET_KEY_TYPEOF);
+        if let Some(t) = &self.key_typeof {
+            udata_put(&mut v, UDATA_SET_KEY_TYPEOF, t);
+        } else if self.key.is_concat() {
+            concat_tag(&mut v, UDATA_SET_KEY_TYPEOF, 13);
         }
         if let Some(d) = &self.data {
             if d.is_concat() {
-                concat_tag(&mut v, UDATA_SET_DATA_TYPEOF);
+                concat_tag(&mut v, UDATA_SET_DATA_TYPEOF, 13);
+            } else if self.flags.contains(SetFlags::ANONYMOUS) && self.is_vmap() {
+                // The verdict expression of an inline `vmap { ... }`.
+                concat_tag(&mut v, UDATA_SET_DATA_TYPEOF, 1);
             }
             udata_put(&mut v, UDATA_SET_DATA_INTERVAL, &0u32.to_ne_bytes());
         }
@@ -493,11 +502,31 @@ const ELEMENTS_NEST_MAX: usize = 60_000;
 /// wants them (a range in a plain interval set is a start and an
 /// end-marker one past it; in a concatenated interval set, a key and a
 /// key end). Returns the encoded bytes and the start of each nest.
-pub(crate) fn encode_elements(set: &Set, elems: &[Element], deleting: bool) -> (Vec<u8>, Vec<usize>) {
+pub(crate) fn encode_elements(
+    set: &Set,
+    elems: &[Element],
+    deleting: bool,
+    new_set: bool,
+) -> (Vec<u8>, Vec<usize>) {
     let mut buf = Vec::with_capacity(elems.len() * 48);
     let mut starts = Vec::with_capacity(elems.len() * 2);
     let interval = set.flags.contains(SetFlags::INTERVAL);
     let concat_interval = interval && set.key.is_concat();
+    let mut sorted;
+    let mut elems = elems;
+    if interval && !concat_interval && !deleting && new_set && !elems.is_empty() {
+        // As nft does for a new interval set: ranges in order, and an
+        // end marker at 0 when the first range does not start there.
+        sorted = elems.to_vec();
+        sorted.sort_by(|a, b| a.key.cmp(&b.key));
+        if sorted[0].key.iter().any(|&b| b != 0) {
+            let zero = Element { key: vec![0; sorted[0].key.len()], ..Default::default() };
+            let mut w = AttrWriter::new(&mut buf);
+            starts.push(w.len());
+            zero.encode_one(&mut w, &zero.key, None, NFT_SET_ELEM_INTERVAL_END, false);
+        }
+        elems = &sorted;
+    }
     for e in elems {
         let mut w = AttrWriter::new(&mut buf);
         if concat_interval {

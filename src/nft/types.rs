@@ -162,6 +162,11 @@ impl DataType {
         self.info().map(|i| i.1).unwrap_or(4)
     }
 
+    /// Whether values of this type take no bytes (verdicts).
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
     /// Whether values are in network byte order.
     pub fn big_endian(self) -> bool {
         self.info().map(|i| i.2).unwrap_or(false)
@@ -211,6 +216,11 @@ impl KeyType {
     /// The number stored in `NFTA_SET_KEY_TYPE`.
     pub fn type_id(&self) -> u32 {
         self.fields.iter().fold(0, |acc, t| (acc << TYPE_BITS) | t.0)
+    }
+
+    /// Whether the type has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
     }
 
     /// Key length in bytes: the sum of the fields, each rounded up to 4

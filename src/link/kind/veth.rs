@@ -49,7 +49,8 @@ impl Veth {
 
 /// The peer end of a [`Veth`], created in the same request — directly in
 /// another namespace if [`VethPeer::netns`] is set (as `ip link add ...
-/// peer name eth0 netns POD`).
+/// peer name eth0 netns POD`). It is created down; bring it up with a
+/// connection in its namespace.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VethPeer {
     /// The peer's name (`peer name`).
@@ -60,8 +61,6 @@ pub struct VethPeer {
     pub mac: Option<MacAddr>,
     /// Transmit queue length.
     pub txqlen: Option<u32>,
-    /// Bring the peer up on creation.
-    pub up: bool,
     /// Create the peer inside this namespace (`peer netns`).
     pub netns: Option<NetnsRef>,
 }
@@ -97,11 +96,6 @@ impl VethPeer {
         self.txqlen = Some(n);
         self
     }
-    /// Bring the peer up when it is created.
-    pub fn up(mut self) -> Self {
-        self.up = true;
-        self
-    }
     /// Create the peer inside `netns` (e.g. a pod's namespace).
     pub fn netns(mut self, netns: &Netns) -> Self {
         self.netns = Some(NetnsRef(netns.clone()));
@@ -123,8 +117,9 @@ impl VethPeer {
 
     fn write(&self, w: &mut AttrWriter<'_>) {
         use std::os::fd::{AsFd, AsRawFd};
-        let flags = if self.up { libc::IFF_UP as u32 } else { 0 };
-        w.raw(&IfInfoMsg { flags, change: flags, ..Default::default() }.to_bytes());
+        // The peer cannot be brought up in the creating request: the kernel
+        // configures it before the pair is joined (veth_open: ENOTCONN).
+        w.raw(&IfInfoMsg::default().to_bytes());
         w.str(ifla::IFNAME, &self.name);
         if let Some(m) = self.mtu {
             w.u32(ifla::MTU, m);

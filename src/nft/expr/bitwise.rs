@@ -41,7 +41,8 @@ pub struct Bitwise {
     /// The operation.
     pub op: BitwiseOp,
     /// Whether the op attribute is written for a boolean operation
-    /// (decoded as received; `nft` 1.0.6 omits it).
+    /// (`nft` 1.0.6 writes it for `meta mark | 0x1`-style expressions, not
+    /// for flag tests or prefixes).
     pub explicit_op: bool,
 }
 
@@ -56,6 +57,7 @@ impl Bitwise {
         w.u32_be(DREG, self.dreg.0);
         match &self.op {
             BitwiseOp::Bool { mask, xor } => {
+                // Order as libnftnl: op, len, mask, xor.
                 if self.explicit_op {
                     w.u32_be(OP, 0);
                 }

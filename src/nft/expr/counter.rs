@@ -18,8 +18,11 @@ pub struct Counter {
 
 impl Counter {
     pub(crate) fn encode(&self, w: &mut AttrWriter<'_>) {
-        w.u64_be(BYTES, self.bytes);
-        w.u64_be(PACKETS, self.packets);
+        // A fresh counter is sent empty, as nft sends `counter`.
+        if self.bytes != 0 || self.packets != 0 {
+            w.u64_be(BYTES, self.bytes);
+            w.u64_be(PACKETS, self.packets);
+        }
     }
 
     pub(crate) fn decode(it: AttrIter<'_>) -> Result<Option<Counter>, DecodeError> {

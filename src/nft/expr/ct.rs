@@ -112,15 +112,15 @@ impl Ct {
     }
 
     pub(crate) fn encode(&self, w: &mut AttrWriter<'_>) {
-        if let Some(r) = self.sreg {
-            w.u32_be(SREG, r.0);
-        }
+        w.u32_be(KEY, self.key.code());
         if let Some(r) = self.dreg {
             w.u32_be(DREG, r.0);
         }
-        w.u32_be(KEY, self.key.code());
         if let Some(d) = self.dir {
             w.u8(DIRECTION, d as u8);
+        }
+        if let Some(r) = self.sreg {
+            w.u32_be(SREG, r.0);
         }
     }
 

@@ -26,14 +26,15 @@ pub struct Lookup {
     pub dreg: Option<Reg>,
     /// `!= @set` (`NFT_LOOKUP_F_INV`).
     pub invert: bool,
-    /// Whether the flags attribute is present (nft always writes it).
+    /// Whether the flags attribute is written even when 0 (the kernel
+    /// lists it; nft writes it only for `!=`).
     pub explicit_flags: bool,
 }
 
 impl Lookup {
     /// Match `sreg` against set `set`.
     pub fn set(sreg: Reg, set: impl Into<String>) -> Lookup {
-        Lookup { set: set.into(), set_id: None, sreg, dreg: None, invert: false, explicit_flags: true }
+        Lookup { set: set.into(), set_id: None, sreg, dreg: None, invert: false, explicit_flags: false }
     }
 
     /// Map `sreg` through map `set` into `dreg`.
@@ -67,7 +68,7 @@ impl Lookup {
             sreg: req(&a[SREG as usize], "lookup sreg", reg)?,
             dreg: opt(&a[DREG as usize], reg)?,
             invert: flags.unwrap_or(0) & 1 != 0,
-            explicit_flags: flags.is_some(),
+            explicit_flags: flags == Some(0),
         }))
     }
 }

@@ -359,8 +359,10 @@ macro_rules! exprs {
                 }
                 let name = name.ok_or_else(|| DecodeError::new("expression", "no name"))?;
                 let inner = data.map(|d| d.nested()).unwrap_or_else(|| AttrIter::new(&[]));
+                                // A known expression whose attributes do not parse as
+                // expected is kept opaque rather than failing the listing.
                 let known: Option<Expr> = match name {
-                    $($name => $ty::decode(inner)?.map(Expr::$variant),)*
+                    $($name => $ty::decode(inner).ok().flatten().map(Expr::$variant),)*
                     _ => None,
                 };
                 match known {

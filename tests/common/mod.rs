@@ -1,0 +1,41 @@
+//! Helpers shared by the privileged rtnetlink tests.
+#![allow(dead_code)]
+
+use netplumb::testing::TestNs;
+use netplumb::Rtnl;
+use serde_json::Value;
+
+/// `ip -n NS -j ARGS...` parsed as JSON.
+pub fn ipj(ns: &TestNs, args: &[&str]) -> Value {
+    let mut full = vec!["-j"];
+    full.extend_from_slice(args);
+    let out = ns.ip(&full);
+    serde_json::from_str(if out.trim().is_empty() { "[]" } else { &out })
+        .unwrap_or_else(|e| panic!("ip -j {args:?}: {e}: {out}"))
+}
+
+/// `bridge -n NS -j ARGS...` parsed as JSON.
+pub fn bridgej(ns: &TestNs, args: &[&str]) -> Value {
+    let mut full = vec!["-n", ns.name(), "-j"];
+    full.extend_from_slice(args);
+    let out = netplumb::testing::run("bridge", &full);
+    serde_json::from_str(if out.trim().is_empty() { "[]" } else { &out })
+        .unwrap_or_else(|e| panic!("bridge -j {args:?}: {e}: {out}"))
+}
+
+/// An rtnetlink handle inside the test namespace.
+pub async fn rtnl(ns: &TestNs) -> Rtnl {
+    Rtnl::new_in(ns.netns()).await.expect("rtnl connection in test namespace")
+}
+
+/// The one object of an `ip -j ... show dev X` answer.
+pub fn one(v: &Value) -> &Value {
+    let a = v.as_array().unwrap_or_else(|| panic!("not an array: {v}"));
+    assert_eq!(a.len(), 1, "expected one object: {v}");
+    &a[0]
+}
+
+/// Whether an `ip -j` flags array contains `flag`.
+pub fn has_flag(obj: &Value, flag: &str) -> bool {
+    obj["flags"].as_array().is_some_and(|f| f.iter().any(|x| x == flag))
+}

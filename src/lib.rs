@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 pub mod conn;
+pub mod conntrack;
 pub mod error;
 pub mod netns;
 #[cfg(feature = "test-support")]

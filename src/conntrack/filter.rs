@@ -209,7 +209,10 @@ impl Filter {
         } else {
             (self.reply_src, self.reply_dst, self.reply_src_port, self.reply_dst_port)
         };
-        let same = |a: Option<IpAddr>| a.is_some_and(|a| family_of(&a) == fam);
+        // IPv4 only: ctnetlink_filter_match_tuple() inverts the IPv6
+        // comparison (`!ipv6_addr_cmp()`, still so in Linux 6.18), so a
+        // kernel-side IPv6 address filter would select every *other* flow.
+        let same = |a: Option<IpAddr>| a.is_some_and(|a| a.is_ipv4() && family_of(&a) == fam);
         let mut flags = 0;
         if same(src) {
             flags |= CTA_FILTER_F_CTA_IP_SRC;
@@ -235,7 +238,7 @@ impl Filter {
     /// flush with it deletes exactly the selected flows).
     pub(crate) fn kernel_exact(&self, k: KernelVersion) -> bool {
         let fam = self.kernel_family();
-        let fam_ok = |a: Option<IpAddr>| a.map_or(true, |a| Some(family_of(&a)) == fam);
+        let fam_ok = |a: Option<IpAddr>| a.map_or(true, |a| a.is_ipv4() && Some(family_of(&a)) == fam);
         let ports_ok = matches!(self.proto, Some(IpProto::TCP | IpProto::UDP))
             || [self.orig_src_port, self.orig_dst_port, self.reply_src_port, self.reply_dst_port]
                 .iter()
@@ -391,6 +394,12 @@ mod tests {
         // Zones need Linux 6.8 to be filtered by the kernel.
         assert!(Filter::new().zone(3).kernel_exact(k));
         assert!(!Filter::new().zone(3).kernel_exact(KernelVersion(6, 6)));
+        // IPv6 addresses stay in user space (the kernel inverts that test),
+        // though the family is still filtered by the kernel.
+        let v6 = Filter::new().orig_dst("fd00::2".parse().unwrap());
+        let (hdr, attrs) = kernel_attrs(&v6);
+        assert_eq!((hdr[0], attrs.len()), (libc::AF_INET6 as u8, 0));
+        assert!(!v6.kernel_exact(k));
         // Reply-only port filter carries the protocol in the reply tuple.
         let r = Filter::new().family(Family::Ipv6).proto(IpProto::TCP).reply_src_port(80);
         let (_, attrs) = kernel_attrs(&r);

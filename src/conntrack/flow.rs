@@ -573,7 +573,9 @@ impl Flow {
             w.u32_be(CTA_TIMEOUT, t);
         }
         if let Some(s) = self.status {
-            w.u32_be(CTA_STATUS, s.bits());
+            // The kernel refuses (EBUSY) a status that would clear CONFIRMED,
+            // which it sets before applying ours.
+            w.u32_be(CTA_STATUS, (s | Status::CONFIRMED).bits());
         }
         if let Some(m) = self.mark {
             w.u32_be(CTA_MARK, m);
@@ -821,9 +823,10 @@ impl Update {
         self
     }
 
-    /// Set status bits. The kernel never clears `SEEN_REPLY` or `ASSURED`
-    /// (`EBUSY`) and ignores bits user space may not change (NAT,
-    /// `CONFIRMED`, `DYING`, ...).
+    /// Set status bits. The kernel only ever sets bits: clearing
+    /// `SEEN_REPLY` or `ASSURED` is refused (`EBUSY`), other bits it keeps,
+    /// and bits user space may not change (NAT, `DYING`, ...) are ignored.
+    /// `CONFIRMED` is always sent, as the kernel requires.
     pub fn status(mut self, status: Status) -> Update {
         self.status = Some(status);
         self
@@ -846,7 +849,7 @@ impl Update {
             w.u32_be(CTA_TIMEOUT, t);
         }
         if let Some(s) = self.status {
-            w.u32_be(CTA_STATUS, s.bits());
+            w.u32_be(CTA_STATUS, (s | Status::CONFIRMED).bits());
         }
         if let Some((m, mask)) = self.mark {
             w.u32_be(CTA_MARK, m);

@@ -273,8 +273,10 @@ impl Conntrack {
     }
 
     /// Delete a flow obtained from [`Conntrack::list`] or an event: by its
-    /// original tuple, zone and id, so a newer flow that reuses the same
-    /// tuple is left alone.
+    /// original tuple, zone and id, so another flow that now has the same
+    /// tuple is left alone. (The kernel derives ids from the flow's memory
+    /// address and tuples, so a flow re-created at once in the same memory
+    /// can get the same id.)
     ///
     /// # Errors
     /// [`Error::NotFound`] when the flow is gone.

@@ -49,6 +49,8 @@
 pub mod conn;
 pub mod conntrack;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod netns;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -535,7 +535,8 @@ impl Connection {
         }
     }
 
-    pub(crate) fn options(&self) -> &Options {
+    /// The options this connection was opened with.
+    pub fn options(&self) -> &Options {
         &self.inner.opts
     }
 

@@ -437,12 +437,15 @@ impl Flow {
                 CTA_PROTOINFO => f.protoinfo = Some(parse_protoinfo(&a)?),
                 CTA_HELP => f.helper = Some(parse_helper(&a, &mut f.unknown)?),
                 CTA_SECCTX => {
-                    for s in a.nested() {
-                        let s = s?;
-                        match s.kind() {
-                            CTA_SECCTX_NAME => f.secctx = Some(s.str()?.to_string()),
-                            _ => f.unknown.push(RawAttr::new(CTA_SECCTX, &s)),
+                    let inner: Vec<Attr<'_>> = a.nested().collect::<Result<_, _>>()?;
+                    match inner.iter().rev().find(|s| s.kind() == CTA_SECCTX_NAME) {
+                        Some(name) => {
+                            f.secctx = Some(name.str()?.to_string());
+                            let others = inner.iter().filter(|s| s.kind() != CTA_SECCTX_NAME);
+                            f.unknown.extend(others.map(|s| RawAttr::new(CTA_SECCTX, s)));
                         }
+                        // Without a name there is nothing to model: keep it whole.
+                        None => f.unknown.push(RawAttr::new(0, &a)),
                     }
                 }
                 CTA_SEQ_ADJ_ORIG => f.seq_adj_orig = Some(parse_seqadj(&a, &mut f.unknown)?),

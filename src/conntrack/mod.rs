@@ -67,6 +67,19 @@ use crate::wire::{AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL};
 /// each call many per datagram).
 const BULK_CHUNK: usize = 8192;
 
+/// Deletes per chunk handed from the listing to the deleting task in
+/// [`Conntrack::delete_many`]: small enough that deleting starts early.
+const DELETE_CHUNK: usize = 2048;
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The running kernel's version, for features older kernels lack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct KernelVersion(pub u32, pub u32);
@@ -323,12 +336,30 @@ impl Conntrack {
         filter: &Filter,
         mut also: impl FnMut(&Flow) -> bool,
     ) -> Result<u64> {
+        // The listing runs here while a second task sends the deletes, so
+        // the kernel's two halves of the work (filling dump datagrams in our
+        // receives, deleting in the worker's sends) overlap. The channel is
+        // bounded: memory stays at a few chunks however many flows match.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(Batch, Vec<Tuple>, usize)>(2);
+        let conn = self.conn.clone();
+        let worker = tokio::spawn(async move {
+            let (mut deleted, mut failures) = (0u64, Vec::new());
+            while let Some((batch, keys, base)) = rx.recv().await {
+                let res = conn.bulk_described(&batch, |i| format!("delete {}", keys[i])).await;
+                let mut failed = batch_failures(res, base)?;
+                let gone = failed.iter().filter(|k| k.is_not_found()).count();
+                failed.retain(|k| !k.is_not_found());
+                deleted += (batch.len() - gone - failed.len()) as u64;
+                failures.extend(failed);
+            }
+            Ok::<_, Error>((deleted, failures))
+        });
+        // Dropping this future stops the worker after its current datagram.
+        let _abort = AbortOnDrop(worker.abort_handle());
         let mut dump = self.list(filter);
         let mut batch = Batch::new();
         let mut keys: Vec<Tuple> = Vec::new();
-        let mut deleted = 0u64;
         let mut tried = 0usize;
-        let mut failures = Vec::new();
         loop {
             let next = dump.try_next().await?;
             if let Some(flow) = &next {
@@ -337,21 +368,25 @@ impl Conntrack {
                     keys.push(flow.orig.clone());
                 }
             }
-            if batch.len() >= BULK_CHUNK || (next.is_none() && !batch.is_empty()) {
-                let res = self.conn.bulk_described(&batch, |i| format!("delete {}", keys[i])).await;
-                let mut failed = batch_failures(res, tried)?;
-                let gone = failed.iter().filter(|k| k.is_not_found()).count();
-                failed.retain(|k| !k.is_not_found());
-                deleted += (batch.len() - gone - failed.len()) as u64;
-                tried += batch.len();
-                failures.extend(failed);
-                batch = Batch::new();
-                keys.clear();
+            if batch.len() >= DELETE_CHUNK || (next.is_none() && !batch.is_empty()) {
+                let n = batch.len();
+                let chunk = (std::mem::take(&mut batch), std::mem::take(&mut keys), tried);
+                tried += n;
+                if tx.send(chunk).await.is_err() {
+                    // The worker stopped early: its error is reported below.
+                    break;
+                }
             }
             if next.is_none() {
                 break;
             }
         }
+        drop(tx);
+        let (deleted, failures) = match worker.await {
+            Ok(r) => r?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return Err(Error::Closed),
+        };
         if failures.is_empty() {
             Ok(deleted)
         } else {

@@ -87,10 +87,11 @@ async fn run(
     };
     let mut flows = ct.list(&args.filter);
     let mut n = 0u64;
-    let mut line = String::new();
+    let mut line = String::with_capacity(256);
     while let Some(flow) = flows.try_next().await? {
         line.clear();
-        line.push_str(&flow.render(LineFormat::default(), std::time::SystemTime::now()));
+        // conntrack computes delta-time against the time of each line.
+        flow.render_into(&mut line, LineFormat::default(), std::time::SystemTime::now());
         line.push('\n');
         out.write_all(line.as_bytes())?;
         n += 1;

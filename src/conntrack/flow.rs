@@ -560,6 +560,15 @@ impl Flow {
         if self.timeout.is_none() {
             return Err(crate::Error::invalid("timeout", "the kernel needs a timeout to create a flow"));
         }
+        if let Some(h) = &self.helper {
+            // NF_CT_HELPER_NAME_LEN is 16 with the terminating NUL.
+            if h.name.is_empty() || h.name.len() > 15 || h.name.contains('\0') {
+                return Err(crate::Error::invalid(
+                    "helper.name",
+                    format!("{:?}: 1 to 15 bytes, no NUL", h.name),
+                ));
+            }
+        }
         Ok(())
     }
 

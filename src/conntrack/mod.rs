@@ -340,9 +340,10 @@ impl Conntrack {
         // the kernel's two halves of the work (filling dump datagrams in our
         // receives, deleting in the worker's sends) overlap. The channel is
         // bounded: memory stays at a few chunks however many flows match.
+        let rt = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(Batch, Vec<Tuple>, usize)>(2);
         let conn = self.conn.clone();
-        let worker = tokio::spawn(async move {
+        let worker = rt.spawn(async move {
             let (mut deleted, mut failures) = (0u64, Vec::new());
             while let Some((batch, keys, base)) = rx.recv().await {
                 let res = conn.bulk_described(&batch, |i| format!("delete {}", keys[i])).await;
@@ -514,6 +515,9 @@ impl Conntrack {
     ///
     /// # Cancel safety
     /// Cancel safe: subscribing changes nothing.
+    #[doc(alias = "NFNLGRP_CONNTRACK_NEW")]
+    #[doc(alias = "NFNLGRP_CONNTRACK_UPDATE")]
+    #[doc(alias = "NFNLGRP_CONNTRACK_DESTROY")]
     pub async fn events(&self, groups: EventGroups, filter: Filter) -> Result<Subscription<FlowEvent>> {
         self.subscribe(groups, filter, None).await
     }

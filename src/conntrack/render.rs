@@ -34,9 +34,20 @@ impl Flow {
     /// `delta-time` (shown when timestamps are on) against `now`.
     pub fn render(&self, format: LineFormat, now: SystemTime) -> String {
         let mut s = String::with_capacity(200);
-        // Writing to a String cannot fail.
-        let _ = self.write_line(&mut s, format, now);
+        self.render_into(&mut s, format, now);
         s
+    }
+
+    /// [`Flow::render`], appending to `out` (no newline): for printing many
+    /// flows through one buffer.
+    pub fn render_into(&self, out: &mut String, format: LineFormat, now: SystemTime) {
+        let start = out.len();
+        // Writing to a String cannot fail.
+        let _ = self.write_line(out, format, now);
+        // conntrack drops the last blank.
+        if out.len() > start && out.ends_with(' ') {
+            out.pop();
+        }
     }
 
     fn write_line(&self, s: &mut String, format: LineFormat, now: SystemTime) -> std::fmt::Result {
@@ -125,10 +136,6 @@ impl Flow {
             if let Some(id) = self.id {
                 write!(s, "id={id} ")?;
             }
-        }
-        // conntrack drops the last blank.
-        if s.ends_with(' ') {
-            s.pop();
         }
         Ok(())
     }

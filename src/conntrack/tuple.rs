@@ -205,12 +205,45 @@ impl Tuple {
     }
 
     /// Check the tuple can be sent: both addresses of one family.
+    /// Check the tuple can be sent as a key (the kernel needs every field
+    /// of it): both addresses of one family, ports for protocols with
+    /// ports, ICMP fields for ICMP, and ICMP/ICMPv6 on the matching family.
+    /// Errors name `field` (`orig`, `reply`) and the part at fault.
     pub(crate) fn validate(&self, field: &str) -> Result<()> {
         if self.src.is_ipv4() != self.dst.is_ipv4() {
             return Err(Error::invalid(
                 field,
                 format!("source {} and destination {} are of different families", self.src, self.dst),
             ));
+        }
+        if self.proto.has_ports() {
+            for (name, port) in [("src_port", self.src_port), ("dst_port", self.dst_port)] {
+                if port.is_none() {
+                    return Err(Error::invalid(
+                        format!("{field}.{name}"),
+                        format!("{} needs ports", self.proto),
+                    ));
+                }
+            }
+        }
+        let icmp_family = match self.proto {
+            IpProto::ICMP => Some(true),
+            IpProto::ICMPV6 => Some(false),
+            _ => None,
+        };
+        if let Some(v4) = icmp_family {
+            if self.icmp.is_none() {
+                return Err(Error::invalid(
+                    format!("{field}.icmp"),
+                    format!("{} needs type, code and id", self.proto),
+                ));
+            }
+            if self.src.is_ipv4() != v4 {
+                return Err(Error::invalid(
+                    format!("{field}.proto"),
+                    format!("{} with {} addresses", self.proto, if v4 { "IPv6" } else { "IPv4" }),
+                ));
+            }
         }
         Ok(())
     }
@@ -437,6 +470,17 @@ mod tests {
         let t = Tuple::new("10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap(), IpProto::UDP);
         let e = t.validate("orig").unwrap_err();
         assert!(e.to_string().contains("orig"), "{e}");
+        let mut no_port = Tuple::tcp("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap());
+        no_port.dst_port = None;
+        assert!(no_port.validate("orig").unwrap_err().to_string().contains("orig.dst_port"));
+        let bare_icmp = Tuple::new("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), IpProto::ICMP);
+        assert!(bare_icmp.validate("reply").unwrap_err().to_string().contains("reply.icmp"));
+        let mut v6_icmp = Tuple::icmpv6("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap(), 1, 128, 0);
+        assert!(v6_icmp.validate("orig").is_ok());
+        v6_icmp.proto = IpProto::ICMP;
+        assert!(v6_icmp.validate("orig").unwrap_err().to_string().contains("orig.proto"));
+        let gre = Tuple::new("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), IpProto::GRE);
+        assert!(gre.validate("orig").is_ok());
         // A tuple nest without the IP nest.
         let mut buf = Vec::new();
         AttrWriter::new(&mut buf).nest(CTA_TUPLE_ORIG | NLA_F_NESTED, |w| {

@@ -373,6 +373,12 @@ async fn flush_all_by_mark_and_by_zone() {
     // A filter the kernel cannot apply alone still deletes exactly.
     ct.flush_filtered(&Filter::new().proto(IpProto::UDP).orig_src_port(1002)).await.unwrap();
     assert_eq!(all(&ct).await.len(), 19);
+    // Address, protocol and port: a kernel-side flush with CTA_FILTER here.
+    let one = Filter::new().orig_src("10.0.0.1".parse().unwrap()).proto(IpProto::UDP).orig_src_port(1005);
+    ct.flush_filtered(&one).await.unwrap();
+    let now = all(&ct).await;
+    assert_eq!(now.len(), 18);
+    assert!(now.iter().all(|f| f.orig.src_port != Some(1005)));
     ct.flush().await.unwrap();
     assert!(all(&ct).await.is_empty());
     assert_eq!(conntrack(&ns, &["-C"]), vec!["0".to_string()]);

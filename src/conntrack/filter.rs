@@ -234,10 +234,19 @@ impl Filter {
         flags
     }
 
-    /// Whether the kernel `k` applies the whole filter by itself (then a
-    /// flush with it deletes exactly the selected flows).
+    /// Whether the kernel `k` applies the whole filter by itself in a
+    /// flush, deleting exactly the selected flows. Older kernels ignore
+    /// some attributes on a flush and would delete more: the family before
+    /// Linux 5.0, the status before 6.1 (support came in 5.15), the zone
+    /// before 6.8, and tuple fields (`CTA_FILTER`) before 6.12 (support came
+    /// in 2024; before it a flush with a tuple deletes that one flow
+    /// whatever the other criteria).
     pub(crate) fn kernel_exact(&self, k: KernelVersion) -> bool {
         let fam = self.kernel_family();
+        let tuple_fields = self.tuple_flags(fam, true) != 0 || self.tuple_flags(fam, false) != 0;
+        if (fam.is_some() && !k.at_least(5, 0)) || (tuple_fields && !k.at_least(6, 12)) {
+            return false;
+        }
         let fam_ok = |a: Option<IpAddr>| a.map_or(true, |a| a.is_ipv4() && Some(family_of(&a)) == fam);
         let ports_ok = matches!(self.proto, Some(IpProto::TCP | IpProto::UDP))
             || [self.orig_src_port, self.orig_dst_port, self.reply_src_port, self.reply_dst_port]
@@ -391,6 +400,10 @@ mod tests {
         // SCTP ports are checked in user space only.
         let s = Filter::new().family(Family::Ipv4).proto(IpProto::SCTP).orig_dst_port(5);
         assert!(!s.kernel_exact(k));
+        // Tuple fields need Linux 6.12 on a flush.
+        assert!(!f.kernel_exact(KernelVersion(6, 6)));
+        assert!(Filter::new().mark(1, 1).kernel_exact(KernelVersion(4, 19)));
+        assert!(!Filter::new().family(Family::Ipv4).kernel_exact(KernelVersion(4, 19)));
         // Zones need Linux 6.8 to be filtered by the kernel.
         assert!(Filter::new().zone(3).kernel_exact(k));
         assert!(!Filter::new().zone(3).kernel_exact(KernelVersion(6, 6)));

@@ -56,15 +56,15 @@ use std::sync::OnceLock;
 use consts::*;
 use flow::nfgenmsg;
 
-use crate::conn::{Batch, Connection, Dump, Subscription};
+use crate::conn::{Batch, Connection, Dump, Request, Subscription};
 use crate::error::{BatchError, Error, KernelError, Result};
 use crate::netns::Netns;
 use crate::wire::names::Protocol;
 use crate::wire::{AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL};
 
-/// Requests per [`Connection::bulk`] call in [`Conntrack::add_many`] and
-/// [`Conntrack::delete_many`]: bounds their memory (the connection packs
-/// each call many per datagram).
+/// Creates per [`Connection::bulk`] call in [`Conntrack::add_many`]: bounds
+/// the memory of one batch (the connection packs each call many per
+/// datagram).
 const BULK_CHUNK: usize = 8192;
 
 /// Deletes per chunk handed from the listing to the deleting task in
@@ -159,7 +159,7 @@ impl Conntrack {
     #[doc(alias = "IPCTNL_MSG_CT_GET")]
     #[doc(alias = "NLM_F_DUMP")]
     pub fn list(&self, filter: &Filter) -> Dump<Flow> {
-        let req = crate::conn::Request::new(msg_type(IPCTNL_MSG_CT_GET), 0, |w| filter.write_kernel(w, 0));
+        let req = Request::new(msg_type(IPCTNL_MSG_CT_GET), 0, |w| filter.write_kernel(w, 0));
         let filter = filter.clone();
         self.conn.dump(&req, move |m: &Msg<'_>| {
             if m.header.ty != msg_type(IPCTNL_MSG_CT_NEW) {
@@ -182,8 +182,7 @@ impl Conntrack {
     #[doc(alias = "IPCTNL_MSG_CT_GET")]
     pub async fn get(&self, orig: &Tuple, zone: u16) -> Result<Flow> {
         orig.validate("orig")?;
-        let req =
-            crate::conn::Request::new(msg_type(IPCTNL_MSG_CT_GET), 0, |w| write_key(w, orig, zone, None));
+        let req = Request::new(msg_type(IPCTNL_MSG_CT_GET), 0, |w| write_key(w, orig, zone, None));
         let replies = self.conn.request(&req).await.map_err(|e| not_found(e, orig))?;
         let m = replies
             .iter()
@@ -206,9 +205,8 @@ impl Conntrack {
     #[doc(alias = "IPCTNL_MSG_CT_NEW")]
     pub async fn add(&self, flow: &Flow) -> Result<()> {
         flow.validate_create()?;
-        let req = crate::conn::Request::new(msg_type(IPCTNL_MSG_CT_NEW), NLM_F_CREATE | NLM_F_EXCL, |w| {
-            flow.write_create(w)
-        });
+        let req =
+            Request::new(msg_type(IPCTNL_MSG_CT_NEW), NLM_F_CREATE | NLM_F_EXCL, |w| flow.write_create(w));
         self.conn.ack(&req).await
     }
 
@@ -254,15 +252,15 @@ impl Conntrack {
     /// (`conntrack -U`): timeout, mark, status, labels.
     ///
     /// # Errors
-    /// `ENOENT` ([`Error::is_not_found`]) when there is no such flow;
-    /// `EBUSY` when clearing `SEEN_REPLY` or `ASSURED`.
+    /// [`Error::NotFound`] when there is no such flow; `EBUSY`
+    /// ([`Error::is_busy`]) when clearing `SEEN_REPLY` or `ASSURED`.
     ///
     /// # Cancel safety
     /// Once sent, the change applies whether or not the future completes.
     #[doc(alias = "IPCTNL_MSG_CT_NEW")]
     pub async fn update(&self, orig: &Tuple, zone: u16, change: &Update) -> Result<()> {
         orig.validate("orig")?;
-        let req = crate::conn::Request::new(msg_type(IPCTNL_MSG_CT_NEW), 0, |w| {
+        let req = Request::new(msg_type(IPCTNL_MSG_CT_NEW), 0, |w| {
             write_key(w, orig, zone, None);
             change.write(w);
         });
@@ -280,8 +278,7 @@ impl Conntrack {
     #[doc(alias = "IPCTNL_MSG_CT_DELETE")]
     pub async fn delete(&self, orig: &Tuple, zone: u16) -> Result<()> {
         orig.validate("orig")?;
-        let req =
-            crate::conn::Request::new(msg_type(IPCTNL_MSG_CT_DELETE), 0, |w| write_key(w, orig, zone, None));
+        let req = Request::new(msg_type(IPCTNL_MSG_CT_DELETE), 0, |w| write_key(w, orig, zone, None));
         self.conn.ack(&req).await.map_err(|e| not_found(e, orig))
     }
 
@@ -299,7 +296,7 @@ impl Conntrack {
     #[doc(alias = "IPCTNL_MSG_CT_DELETE")]
     pub async fn delete_flow(&self, flow: &Flow) -> Result<()> {
         flow.orig.validate("orig")?;
-        let req = crate::conn::Request::new(msg_type(IPCTNL_MSG_CT_DELETE), 0, |w| write_flow_key(w, flow));
+        let req = Request::new(msg_type(IPCTNL_MSG_CT_DELETE), 0, |w| write_flow_key(w, flow));
         self.conn.ack(&req).await.map_err(|e| not_found(e, &flow.orig))
     }
 
@@ -429,7 +426,7 @@ impl Conntrack {
     /// Once sent, the table is flushed whether or not the future completes.
     #[doc(alias = "IPCTNL_MSG_CT_DELETE")]
     pub async fn flush(&self) -> Result<()> {
-        let req = crate::conn::Request::new(msg_type(IPCTNL_MSG_CT_DELETE), 0, |w| {
+        let req = Request::new(msg_type(IPCTNL_MSG_CT_DELETE), 0, |w| {
             w.raw(&nfgenmsg(0, 0));
         });
         self.conn.ack(&req).await
@@ -451,8 +448,7 @@ impl Conntrack {
         }
         if filter.kernel_exact(KernelVersion::running()) {
             // Version 1: the kernel honours the family on a flush.
-            let req =
-                crate::conn::Request::new(msg_type(IPCTNL_MSG_CT_DELETE), 0, |w| filter.write_kernel(w, 1));
+            let req = Request::new(msg_type(IPCTNL_MSG_CT_DELETE), 0, |w| filter.write_kernel(w, 1));
             match self.conn.ack(&req).await {
                 Err(e) if e.errno() == Some(crate::Errno::EOPNOTSUPP) => {}
                 other => return other,
@@ -468,7 +464,7 @@ impl Conntrack {
     /// Cancel safe.
     #[doc(alias = "IPCTNL_MSG_CT_GET_STATS")]
     pub async fn count(&self) -> Result<Count> {
-        let req = crate::conn::Request::new(msg_type(IPCTNL_MSG_CT_GET_STATS), 0, |w| {
+        let req = Request::new(msg_type(IPCTNL_MSG_CT_GET_STATS), 0, |w| {
             w.raw(&nfgenmsg(0, 0));
         });
         let replies = self.conn.request(&req).await?;
@@ -488,7 +484,7 @@ impl Conntrack {
     #[doc(alias = "IPCTNL_MSG_CT_GET_STATS")]
     pub async fn stats(&self) -> Result<Stats> {
         let count = self.count().await?;
-        let req = crate::conn::Request::new(msg_type(IPCTNL_MSG_CT_GET_STATS_CPU), 0, |w| {
+        let req = Request::new(msg_type(IPCTNL_MSG_CT_GET_STATS_CPU), 0, |w| {
             w.raw(&nfgenmsg(0, 0));
         });
         let per_cpu = self

@@ -689,10 +689,17 @@ fn write_helper(w: &mut AttrWriter<'_>, h: &Helper, unknown: &[RawAttr]) {
 }
 
 fn parse_protoinfo(a: &Attr<'_>) -> Result<ProtoInfo, DecodeError> {
-    let inner: Vec<Attr<'_>> = a.nested().collect::<Result<_, _>>()?;
-    let [one] = inner.as_slice() else {
-        return Ok(ProtoInfo::Other(inner.iter().map(|x| RawAttr::new(0, x)).collect()));
+    // Exactly one nest is the usual case; anything else is kept raw.
+    let mut it = a.nested();
+    let one = match (it.next().transpose()?, it.next()) {
+        (Some(one), None) => one,
+        _ => {
+            return Ok(ProtoInfo::Other(
+                a.nested().map(|x| x.map(|x| RawAttr::new(0, &x))).collect::<Result<_, _>>()?,
+            ))
+        }
     };
+    let one = &one;
     Ok(match one.kind() {
         CTA_PROTOINFO_TCP => {
             let mut t = TcpInfo::default();

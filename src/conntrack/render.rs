@@ -42,17 +42,21 @@ impl Flow {
     /// flows through one buffer.
     pub fn render_into(&self, out: &mut String, format: LineFormat, now: SystemTime) {
         let start = out.len();
-        // Writing to a String cannot fail.
-        let _ = self.write_line(out, format, now);
+        self.write_line(out, format, now);
         // conntrack drops the last blank.
         if out.len() > start && out.ends_with(' ') {
             out.pop();
         }
     }
 
-    fn write_line(&self, s: &mut String, format: LineFormat, now: SystemTime) -> std::fmt::Result {
+    // Numbers and IPv4 addresses are formatted by hand: this runs once per
+    // flow when printing whole tables, and `fmt` machinery would dominate.
+    fn write_line(&self, s: &mut String, format: LineFormat, now: SystemTime) {
         if let Some(e) = format.event {
-            write!(s, "{:>9} ", e.tag())?;
+            let tag = e.tag();
+            spaces(s, 9usize.saturating_sub(tag.len()));
+            s.push_str(tag);
+            s.push(' ');
         }
         if format.layer3 {
             let name = match self.family as i32 {
@@ -60,46 +64,43 @@ impl Flow {
                 libc::AF_INET6 => "ipv6",
                 _ => "unknown",
             };
-            write!(s, "{name:<8} {} ", self.family)?;
+            padded(s, name);
+            num(s, self.family as u64);
+            s.push(' ');
         }
         let p = self.orig.proto;
-        write!(s, "{:<8} {} ", p.name().unwrap_or("unknown"), p.0)?;
+        padded(s, p.name().unwrap_or("unknown"));
+        num(s, p.0 as u64);
+        s.push(' ');
         if let Some(t) = self.timeout {
-            write!(s, "{t} ")?;
+            num(s, t as u64);
+            s.push(' ');
         }
-        match &self.protoinfo {
-            Some(ProtoInfo::Tcp(t)) => {
-                if let Some(st) = t.state {
-                    write!(s, "{} ", st.name().unwrap_or("NONE"))?;
-                }
-            }
-            Some(ProtoInfo::Sctp(t)) => {
-                if let Some(st) = t.state {
-                    write!(s, "{} ", st.name().unwrap_or("NONE"))?;
-                }
-            }
-            Some(ProtoInfo::Dccp(t)) => {
-                if let Some(st) = t.state {
-                    write!(s, "{} ", st.name().unwrap_or("NONE"))?;
-                }
-            }
-            _ => {}
+        let state = match &self.protoinfo {
+            Some(ProtoInfo::Tcp(t)) => t.state.map(|st| st.name()),
+            Some(ProtoInfo::Sctp(t)) => t.state.map(|st| st.name()),
+            Some(ProtoInfo::Dccp(t)) => t.state.map(|st| st.name()),
+            _ => None,
+        };
+        if let Some(name) = state {
+            s.push_str(name.unwrap_or("NONE"));
+            s.push(' ');
         }
-        write_tuple(s, &self.orig)?;
+        write_tuple(s, &self.orig);
         if let Some(z) = self.orig.zone {
-            write!(s, "zone-orig={z} ")?;
+            kv(s, "zone-orig=", z as u64);
         }
-        write_counters(s, self.counters_orig)?;
+        write_counters(s, self.counters_orig);
         if let Some(st) = self.status {
             if !st.contains(Status::SEEN_REPLY) {
                 s.push_str("[UNREPLIED] ");
             }
         }
-        write_tuple(s, &self.reply)?;
+        write_tuple(s, &self.reply);
         if let Some(z) = self.reply.zone {
-            write!(s, "zone-reply={z} ")?;
+            kv(s, "zone-reply=", z as u64);
         }
-        write_counters(s, self.counters_reply)?;
+        write_counters(s, self.counters_reply);
         if let Some(st) = self.status {
             if st.contains(Status::HW_OFFLOAD) {
                 s.push_str("[HW_OFFLOAD] ");
@@ -110,13 +111,15 @@ impl Flow {
             }
         }
         if let Some(m) = self.mark {
-            write!(s, "mark={m} ")?;
+            kv(s, "mark=", m as u64);
         }
         if let Some(c) = &self.secctx {
-            write!(s, "secctx={c} ")?;
+            s.push_str("secctx=");
+            s.push_str(c);
+            s.push(' ');
         }
         if let Some(z) = self.zone {
-            write!(s, "zone={z} ")?;
+            kv(s, "zone=", z as u64);
         }
         if let Some(ts) = self.timestamp {
             let secs = |ns: u64| (ns / 1_000_000_000) as i64;
@@ -124,60 +127,112 @@ impl Flow {
                 Some(stop) if stop != 0 => secs(stop),
                 _ => now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
             };
-            write!(s, "delta-time={} ", stop.wrapping_sub(secs(ts.start)) as u64)?;
+            // conntrack prints the difference as unsigned, wrapping if negative.
+            kv(s, "delta-time=", stop.wrapping_sub(secs(ts.start)) as u64);
         }
         if let Some(h) = &self.helper {
-            write!(s, "helper={} ", h.name)?;
+            s.push_str("helper=");
+            s.push_str(&h.name);
+            s.push(' ');
         }
         if let Some(u) = self.use_count {
-            write!(s, "use={u} ")?;
+            kv(s, "use=", u as u64);
         }
         if format.id {
             if let Some(id) = self.id {
-                write!(s, "id={id} ")?;
+                kv(s, "id=", id as u64);
             }
         }
-        Ok(())
     }
 }
 
-fn write_tuple(s: &mut String, t: &Tuple) -> std::fmt::Result {
+/// Append `n` in decimal.
+fn num(s: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    s.push_str(std::str::from_utf8(&buf[i..]).expect("ASCII digits"));
+}
+
+/// Append `key`, `n` and a blank.
+fn kv(s: &mut String, key: &str, n: u64) {
+    s.push_str(key);
+    num(s, n);
+    s.push(' ');
+}
+
+/// Append `name` left-aligned in 8 columns and a blank (`%-8s `).
+fn padded(s: &mut String, name: &str) {
+    s.push_str(name);
+    spaces(s, 8usize.saturating_sub(name.len()) + 1);
+}
+
+fn spaces(s: &mut String, n: usize) {
+    for _ in 0..n {
+        s.push(' ');
+    }
+}
+
+fn write_tuple(s: &mut String, t: &Tuple) {
     s.push_str("src=");
-    write_addr(s, t.src)?;
+    write_addr(s, t.src);
     s.push_str(" dst=");
-    write_addr(s, t.dst)?;
+    write_addr(s, t.dst);
     s.push(' ');
     match t.proto {
         IpProto::TCP | IpProto::UDP | IpProto::UDPLITE | IpProto::SCTP | IpProto::DCCP => {
-            write!(s, "sport={} dport={} ", t.src_port.unwrap_or(0), t.dst_port.unwrap_or(0))
+            kv(s, "sport=", t.src_port.unwrap_or(0) as u64);
+            kv(s, "dport=", t.dst_port.unwrap_or(0) as u64);
         }
         IpProto::GRE => {
-            write!(s, "srckey=0x{:x} dstkey=0x{:x} ", t.src_port.unwrap_or(0), t.dst_port.unwrap_or(0))
+            let _ =
+                write!(s, "srckey=0x{:x} dstkey=0x{:x} ", t.src_port.unwrap_or(0), t.dst_port.unwrap_or(0));
         }
         IpProto::ICMP | IpProto::ICMPV6 => {
             let i = t.icmp.unwrap_or(super::tuple::Icmp { id: 0, kind: 0, code: 0 });
-            write!(s, "type={} code={} id={} ", i.kind, i.code, i.id)
+            kv(s, "type=", i.kind as u64);
+            kv(s, "code=", i.code as u64);
+            kv(s, "id=", i.id as u64);
         }
-        _ => Ok(()),
+        _ => {}
     }
 }
 
-fn write_counters(s: &mut String, c: Option<Counters>) -> std::fmt::Result {
-    match c {
-        Some(c) => write!(s, "packets={} bytes={} ", c.packets, c.bytes),
-        None => Ok(()),
+fn write_counters(s: &mut String, c: Option<Counters>) {
+    if let Some(c) = c {
+        kv(s, "packets=", c.packets);
+        kv(s, "bytes=", c.bytes);
     }
 }
 
 /// An address as `inet_ntop` (glibc) prints it: like Rust, except that
 /// IPv4-compatible IPv6 addresses (`::a.b.c.d`) keep their dotted tail.
-fn write_addr(s: &mut String, a: IpAddr) -> std::fmt::Result {
+fn write_addr(s: &mut String, a: IpAddr) {
     match a {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            for (i, b) in o.iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                num(s, *b as u64);
+            }
+        }
         IpAddr::V6(v6) if is_v4_compatible(&v6) => {
             let o = v6.octets();
-            write!(s, "::{}.{}.{}.{}", o[12], o[13], o[14], o[15])
+            let _ = write!(s, "::{}.{}.{}.{}", o[12], o[13], o[14], o[15]);
         }
-        _ => write!(s, "{a}"),
+        IpAddr::V6(v6) => {
+            let _ = write!(s, "{v6}");
+        }
     }
 }
 

@@ -2,9 +2,11 @@
 //!
 //! A [`Filter`] is applied by the kernel wherever the running kernel can
 //! (`CTA_MARK`/`CTA_MARK_MASK`, `CTA_ZONE`, `CTA_STATUS`/`CTA_STATUS_MASK`,
-//! the family, and `CTA_FILTER` with tuple fields), and always checked
-//! again in user space, so the result is the same on every kernel: the
-//! kernel only saves the work of sending flows nobody asked for.
+//! the family, and `CTA_FILTER` with IPv4 addresses, the protocol and TCP
+//! or UDP ports), and always checked again in user space, so the result is
+//! the same on every kernel: the kernel only saves the work of sending
+//! flows nobody asked for. IPv6 addresses are checked in user space only:
+//! the kernel's `CTA_FILTER` inverts that comparison (seen on Linux 6.18).
 
 use std::net::IpAddr;
 

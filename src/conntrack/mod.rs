@@ -503,7 +503,8 @@ impl Conntrack {
     /// Follow flow events (`conntrack -E [-e GROUPS] [options]`): the
     /// groups chosen, the flows `filter` selects (checked in user space).
     /// A socket overflow yields [`Event::Overrun`](crate::conn::Event::Overrun);
-    /// list again to resynchronise. The receive buffer is 4 MiB; see
+    /// list again to resynchronise (the kernel drops further events until
+    /// what is queued has been read). The receive buffer is 4 MiB; see
     /// [`Conntrack::events_with_buffer`].
     ///
     /// Events are only generated while `net.netfilter.nf_conntrack_events`

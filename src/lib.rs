@@ -12,6 +12,7 @@
 //!   streams, bulk batches, atomic transactions, event subscriptions.
 //! - [`netns`]: namespaces that cannot bite: `setns` only ever happens on
 //!   short-lived threads netplumb owns.
+//! - [`conntrack`]: the connection tracking table, as `conntrack` sees it.
 //!
 //! ## Quick start
 //!
@@ -62,6 +63,26 @@
 //! inside.links().set(eth0.index, &LinkChange::new().up()).await?;
 //! inside.addresses().add(&Address::new(eth0.index, "10.244.1.5/24".parse().unwrap())).await?;
 //! inside.routes().add(&RouteV4::new("0.0.0.0/0".parse().unwrap()).gateway("10.244.1.1".parse().unwrap())).await?;
+//! ## Conntrack
+//!
+//! [`conntrack::Conntrack`] lists, gets, creates, updates and deletes flows
+//! of a namespace, flushes, counts and follows events. Listings are streams
+//! with constant memory; a [`conntrack::Filter`] is applied by the kernel
+//! where it can and always rechecked, so results do not depend on the
+//! kernel version. Bulk creation and filtered deletion pack many requests
+//! per datagram. [`conntrack::Flow::to_conntrack_line`] prints a flow as
+//! `conntrack -L` does; [`conntrack::Flow::nat`] tells where a flow was
+//! translated to.
+//!
+//! ```no_run
+//! use netplumb::conntrack::{Conntrack, Filter, IpProto};
+//!
+//! # async fn demo(ns: &netplumb::netns::Netns) -> netplumb::Result<()> {
+//! let ct = Conntrack::open_in(ns).await?;
+//! // conntrack -D -p udp -d 10.96.0.10 --dport 53
+//! let svc = Filter::new().proto(IpProto::UDP).orig_dst("10.96.0.10".parse().unwrap()).orig_dst_port(53);
+//! let deleted = ct.delete_many(&svc).await?;
+//! # let _ = deleted;
 //! # Ok(()) }
 //! ```
 //!
@@ -83,6 +104,7 @@
 
 pub mod addr;
 pub mod conn;
+pub mod conntrack;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

@@ -23,3 +23,8 @@ fn replay(target: &str, check: fn(&[u8])) {
 fn envelope_corpus() {
     replay("envelope", netplumb::fuzzing::envelope);
 }
+
+#[test]
+fn conntrack_flow_corpus() {
+    replay("conntrack_flow", netplumb::fuzzing::conntrack_flow);
+}

@@ -63,6 +63,9 @@
 //! inside.links().set(eth0.index, &LinkChange::new().up()).await?;
 //! inside.addresses().add(&Address::new(eth0.index, "10.244.1.5/24".parse().unwrap())).await?;
 //! inside.routes().add(&RouteV4::new("0.0.0.0/0".parse().unwrap()).gateway("10.244.1.1".parse().unwrap())).await?;
+//! # Ok(()) }
+//! ```
+//!
 //! ## Conntrack
 //!
 //! [`conntrack::Conntrack`] lists, gets, creates, updates and deletes flows

@@ -28,3 +28,8 @@ fn envelope_corpus() {
 fn conntrack_flow_corpus() {
     replay("conntrack_flow", netplumb::fuzzing::conntrack_flow);
 }
+
+#[test]
+fn nft_corpus() {
+    replay("nft", netplumb::fuzzing::nft);
+}

@@ -52,29 +52,6 @@ pub fn envelope(data: &[u8]) {
     }
 }
 
-/// nftables messages: the payload of a rule, set, chain, table, object or
-/// element message (nfgenmsg + attributes). Whatever decodes re-encodes to
-/// bytes that decode to the same value; expressions netplumb does not
-/// model come back byte for byte.
-pub fn nft(data: &[u8]) {
-    use crate::nft::expr::{decode_list, encode_list};
-    use crate::nft::{Chain, Object, Rule, Set, Table};
-    use crate::wire::{Msg, NLA_F_NESTED};
-
-    let header = Header { len: (NLMSG_HDRLEN + data.len()) as u32, ty: 0, flags: 0, seq: 0, port: 0 };
-    let m = Msg { header, payload: data };
-    if let Ok(r) = Rule::decode(&m) {
-        let mut buf = Vec::new();
-        encode_list(&mut AttrWriter::new(&mut buf), 4, &r.exprs);
-        let a = AttrIter::new(&buf).next().expect("one attribute").expect("re-encoded list parses");
-        assert_eq!(a.raw_type, 4 | NLA_F_NESTED);
-        assert_eq!(decode_list(&a).expect("re-encoded expressions decode"), r.exprs, "expression round trip");
-    }
-    // The other decoders never panic.
-    let _ = (Set::decode(&m), Chain::decode(&m), Table::decode(&m), Object::decode(&m));
-    let _ = crate::nft::decode_elements(&m);
-}
-
 /// A conntrack flow message payload (`struct nfgenmsg` and attributes):
 /// whatever decodes re-encodes to bytes that decode to the same flow, and
 /// encoding is stable from then on.
@@ -99,4 +76,27 @@ fn normalized(f: &crate::conntrack::Flow) -> crate::conntrack::Flow {
         t.unknown.sort_by(|a, b| (a.parent, a.raw_type, &a.payload).cmp(&(b.parent, b.raw_type, &b.payload)));
     }
     f
+}
+
+/// nftables messages: the payload of a rule, set, chain, table, object or
+/// element message (nfgenmsg + attributes). Whatever decodes re-encodes to
+/// bytes that decode to the same value; expressions netplumb does not
+/// model come back byte for byte.
+pub fn nft(data: &[u8]) {
+    use crate::nft::expr::{decode_list, encode_list};
+    use crate::nft::{Chain, Object, Rule, Set, Table};
+    use crate::wire::{Msg, NLA_F_NESTED};
+
+    let header = Header { len: (NLMSG_HDRLEN + data.len()) as u32, ty: 0, flags: 0, seq: 0, port: 0 };
+    let m = Msg { header, payload: data };
+    if let Ok(r) = Rule::decode(&m) {
+        let mut buf = Vec::new();
+        encode_list(&mut AttrWriter::new(&mut buf), 4, &r.exprs);
+        let a = AttrIter::new(&buf).next().expect("one attribute").expect("re-encoded list parses");
+        assert_eq!(a.raw_type, 4 | NLA_F_NESTED);
+        assert_eq!(decode_list(&a).expect("re-encoded expressions decode"), r.exprs, "expression round trip");
+    }
+    // The other decoders never panic.
+    let _ = (Set::decode(&m), Chain::decode(&m), Table::decode(&m), Object::decode(&m));
+    let _ = crate::nft::decode_elements(&m);
 }

@@ -12,10 +12,10 @@
 //!   streams, bulk batches, atomic transactions, event subscriptions.
 //! - [`netns`]: namespaces that cannot bite: `setns` only ever happens on
 //!   short-lived threads netplumb owns.
+//! - [`conntrack`]: the connection tracking table, as `conntrack` sees it.
 //! - [`nft`]: nftables: tables, chains, rules from typed expressions, sets
 //!   and maps, named objects, atomic transactions, listing and rendering in
 //!   `nft` syntax.
-//! - [`conntrack`]: the connection tracking table, as `conntrack` sees it.
 //!
 //! ## Quick start
 //!
@@ -69,6 +69,29 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Conntrack
+//!
+//! [`conntrack::Conntrack`] lists, gets, creates, updates and deletes flows
+//! of a namespace, flushes, counts and follows events. Listings are streams
+//! with constant memory; a [`conntrack::Filter`] is applied by the kernel
+//! where it can and always rechecked, so results do not depend on the
+//! kernel version. Bulk creation and filtered deletion pack many requests
+//! per datagram. [`conntrack::Flow::to_conntrack_line`] prints a flow as
+//! `conntrack -L` does; [`conntrack::Flow::nat`] tells where a flow was
+//! translated to.
+//!
+//! ```no_run
+//! use netplumb::conntrack::{Conntrack, Filter, IpProto};
+//!
+//! # async fn demo(ns: &netplumb::netns::Netns) -> netplumb::Result<()> {
+//! let ct = Conntrack::open_in(ns).await?;
+//! // conntrack -D -p udp -d 10.96.0.10 --dport 53
+//! let svc = Filter::new().proto(IpProto::UDP).orig_dst("10.96.0.10".parse().unwrap()).orig_dst_port(53);
+//! let deleted = ct.delete_many(&svc).await?;
+//! # let _ = deleted;
+//! # Ok(()) }
+//! ```
+//!
 //! ## nftables
 //!
 //! Changes are collected in an [`nft::Transaction`] and applied by
@@ -100,29 +123,6 @@
 //! tx.add_rule(&masq)?;
 //! nft.commit(&tx).await?;
 //! print!("{}", nft.ruleset().await?); // as `nft list ruleset` prints it
-//! # Ok(()) }
-//! ```
-//!
-//! ## Conntrack
-//!
-//! [`conntrack::Conntrack`] lists, gets, creates, updates and deletes flows
-//! of a namespace, flushes, counts and follows events. Listings are streams
-//! with constant memory; a [`conntrack::Filter`] is applied by the kernel
-//! where it can and always rechecked, so results do not depend on the
-//! kernel version. Bulk creation and filtered deletion pack many requests
-//! per datagram. [`conntrack::Flow::to_conntrack_line`] prints a flow as
-//! `conntrack -L` does; [`conntrack::Flow::nat`] tells where a flow was
-//! translated to.
-//!
-//! ```no_run
-//! use netplumb::conntrack::{Conntrack, Filter, IpProto};
-//!
-//! # async fn demo(ns: &netplumb::netns::Netns) -> netplumb::Result<()> {
-//! let ct = Conntrack::open_in(ns).await?;
-//! // conntrack -D -p udp -d 10.96.0.10 --dport 53
-//! let svc = Filter::new().proto(IpProto::UDP).orig_dst("10.96.0.10".parse().unwrap()).orig_dst_port(53);
-//! let deleted = ct.delete_many(&svc).await?;
-//! # let _ = deleted;
 //! # Ok(()) }
 //! ```
 //!

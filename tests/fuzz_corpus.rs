@@ -25,11 +25,11 @@ fn envelope_corpus() {
 }
 
 #[test]
-fn nft_corpus() {
-    replay("nft", netplumb::fuzzing::nft);
+fn conntrack_flow_corpus() {
+    replay("conntrack_flow", netplumb::fuzzing::conntrack_flow);
 }
 
 #[test]
-fn conntrack_flow_corpus() {
-    replay("conntrack_flow", netplumb::fuzzing::conntrack_flow);
+fn nft_corpus() {
+    replay("nft", netplumb::fuzzing::nft);
 }

@@ -344,3 +344,29 @@ async fn invalid_input_is_refused_before_sending() {
     assert!(e.to_string().contains("value"), "{e}");
     assert!(tx.is_empty());
 }
+
+#[tokio::test]
+async fn set_free_endpoint_spread_lists_like_nft() {
+    let text = "table ip kp {\n\tchain ep-a {\n\t}\n\n\tchain ep-b {\n\t}\n\n\tchain svc {\n\t\tnumgen random mod 2 0 goto ep-a\n\t\tgoto ep-b\n\t}\n}\n";
+    let theirs = TestNs::new("nftng").await;
+    run_with_input("ip", &["netns", "exec", theirs.name(), "nft", "-f", "-"], text);
+    let ours = TestNs::new("nftng").await;
+    let nft = Nft::from_connection(ours.netfilter().await);
+    let mut tx = Transaction::new();
+    tx.add_table(&Table::new(F, "kp")).unwrap();
+    for c in ["ep-a", "ep-b", "svc"] {
+        tx.add_chain(&Chain::new(F, "kp", c)).unwrap();
+    }
+    tx.add_rule(
+        &RuleBuilder::new(F, "kp", "svc")
+            .numgen_eq(NumgenType::Random, 2, 0, 0)
+            .goto("ep-a")
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    tx.add_rule(&RuleBuilder::new(F, "kp", "svc").goto("ep-b").build().unwrap()).unwrap();
+    nft.commit(&tx).await.unwrap();
+    assert_eq!(nft_list(&ours), nft_list(&theirs));
+    assert_eq!(nft.ruleset().await.unwrap().to_string(), nft_list(&theirs));
+}

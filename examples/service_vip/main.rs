@@ -26,7 +26,7 @@
 //! cargo run --example service_vip                    # the eight proofs
 //! cargo run --example service_vip -- --services 10000  # plus 10,000 services of 10 endpoints
 //! cargo run --example service_vip -- --keep          # leave it running:
-//! ip netns exec sv-n1-pod0 sh -c 'exec 3<>/dev/tcp/10.96.0.10/80; cat <&3'
+//! ip netns exec sv-n1-pod0 bash -c 'exec 3<>/dev/tcp/10.96.0.10/80; cat <&3'
 //! cargo run --example service_vip -- --cleanup
 //! ```
 
@@ -52,6 +52,7 @@ use std::time::{Duration, Instant};
 
 use cluster::*;
 use netplumb::conntrack::{Conntrack, Filter, IpProto};
+use netplumb::netns::Netns;
 use netplumb::nft::expr::Verdict;
 use netplumb::nft::{Element, Nft, Transaction};
 use proxy::{Proto, Proxy, Service};
@@ -99,7 +100,11 @@ impl Ctx {
         self.pods.iter().find(|p| p.ip.to_string() == ip)
     }
     fn check(&mut self, what: &str, ok: bool, detail: String) {
-        println!("  [{}] {what}{}", if ok { "ok" } else { "FAIL" }, if detail.is_empty() { String::new() } else { format!(": {detail}") });
+        println!(
+            "  [{}] {what}{}",
+            if ok { "ok" } else { "FAIL" },
+            if detail.is_empty() { String::new() } else { format!(": {detail}") }
+        );
         self.ok &= ok;
     }
     async fn sync(&mut self) -> Fallible<Vec<proxy::SyncReport>> {
@@ -170,7 +175,11 @@ async fn scale(c: &mut Ctx, n: usize) -> Fallible<()> {
         median.as_secs_f64() * 1000.0
     );
     if n >= 10_000 {
-        c.check("one service added in under 5 ms with 10,000 installed", median < Duration::from_millis(5), format!("{median:?}"));
+        c.check(
+            "one service added in under 5 ms with 10,000 installed",
+            median < Duration::from_millis(5),
+            format!("{median:?}"),
+        );
     }
     // The second node gets the same state (not timed).
     let rest = c.desired.clone();
@@ -181,7 +190,8 @@ async fn scale(c: &mut Ctx, n: usize) -> Fallible<()> {
 async fn proofs(c: &mut Ctx) -> Fallible<()> {
     let client = c.pod("n1-pod0").ns.clone();
     let client_ip = c.pod("n1-pod0").ip;
-    let backends: Vec<Ipv4Addr> = ["n1-pod1", "n1-pod2", "n2-pod1", "n2-pod2"].iter().map(|n| c.pod(n).ip).collect();
+    let backends: Vec<Ipv4Addr> =
+        ["n1-pod1", "n1-pod2", "n2-pod1", "n2-pod2"].iter().map(|n| c.pod(n).ip).collect();
 
     // 1. Fair share over 200 connections, client sees the VIP, backends see the client.
     step(1, &format!("{CONNECTIONS} connections from n1-pod0 to {VIP}:80"));
@@ -195,7 +205,8 @@ async fn proofs(c: &mut Ctx) -> Fallible<()> {
                     let local = s.local_addr().map_err(|err| err.to_string())?.port();
                     s.set_read_timeout(Some(Duration::from_secs(3))).map_err(|err| err.to_string())?;
                     let mut line = String::new();
-                    std::io::BufRead::read_line(&mut std::io::BufReader::new(s), &mut line).map_err(|err| err.to_string())?;
+                    std::io::BufRead::read_line(&mut std::io::BufReader::new(s), &mut line)
+                        .map_err(|err| err.to_string())?;
                     Ok::<_, String>((peer, local, line.trim_end().to_string()))
                 })
                 .collect::<Vec<_>>()
@@ -226,13 +237,22 @@ async fn proofs(c: &mut Ctx) -> Fallible<()> {
     let fair = per_backend.len() == 4 && per_backend.values().all(|&n| (26..=74).contains(&n));
     c.check("every backend within 26..=74 of 200 (mean 50 +- 4 sd)", fair, format!("{per_backend:?}"));
     c.check("no failed connection", errors == 0, format!("{errors} failed"));
-    c.check("the client sees the VIP as its peer", peer_ok == CONNECTIONS, format!("{peer_ok}/{CONNECTIONS}"));
-    c.check("the backends see the client pod's own IP", src_ok == CONNECTIONS, format!("{src_ok}/{CONNECTIONS}"));
+    c.check(
+        "the client sees the VIP as its peer",
+        peer_ok == CONNECTIONS,
+        format!("{peer_ok}/{CONNECTIONS}"),
+    );
+    c.check(
+        "the backends see the client pod's own IP",
+        src_ok == CONNECTIONS,
+        format!("{src_ok}/{CONNECTIONS}"),
+    );
 
     // 2. Conntrack through netplumb: one flow per connection.
     step(2, "conntrack on node 1: the flows of those connections");
     let ct = Conntrack::open_in(&c.nodes[0].ns).await.map_err(e("conntrack"))?;
-    let filter = Filter::new().proto(IpProto::TCP).orig_dst(VIP.into()).orig_dst_port(80).orig_src(client_ip.into());
+    let filter =
+        Filter::new().proto(IpProto::TCP).orig_dst(VIP.into()).orig_dst_port(80).orig_src(client_ip.into());
     let flows = ct.list(&filter).try_collect().await.map_err(e("list flows"))?;
     let mut matched = 0;
     for f in &flows {
@@ -250,7 +270,11 @@ async fn proofs(c: &mut Ctx) -> Fallible<()> {
         flows.len() == CONNECTIONS,
         format!("{} flows", flows.len()),
     );
-    c.check("each flow's reply source is the backend that answered", matched == CONNECTIONS, format!("{matched}/{CONNECTIONS}"));
+    c.check(
+        "each flow's reply source is the backend that answered",
+        matched == CONNECTIONS,
+        format!("{matched}/{CONNECTIONS}"),
+    );
 
     // 3. Hairpin: a pod reaching itself through a VIP.
     step(3, &format!("hairpin: n1-pod1 -> {HAIRPIN_VIP}:80, whose only endpoint is n1-pod1"));
@@ -267,8 +291,8 @@ async fn proofs(c: &mut Ctx) -> Fallible<()> {
     // 4. NodePort from outside the cluster.
     step(4, &format!("NodePort {NODE_PORT} from {} on the underlay", c.clients[0].name));
     let outside = c.clients[0].ns.clone();
-    for n in &c.nodes {
-        let ip = n.underlay_ip;
+    let node_ips: Vec<Ipv4Addr> = c.nodes.iter().map(|n| n.underlay_ip).collect();
+    for ip in node_ips {
         let r = outside.run(move || tcp_probe_port(ip, NODE_PORT)).await.map_err(e("nodeport"))?;
         let ok = r.as_ref().map(|l| backends.iter().any(|_| l.contains(" sees "))).unwrap_or(false);
         c.check(&format!("{ip}:{NODE_PORT} answers"), ok, format!("{r:?}"));
@@ -278,17 +302,24 @@ async fn proofs(c: &mut Ctx) -> Fallible<()> {
     let removed = c.pod("n2-pod2").ip;
     step(5, &format!("remove endpoint {removed} (n2-pod2) from {VIP} tcp/80"));
     let before = c.proxies[0].rule_handles().await.map_err(e("list handles"))?;
-    let old_dispatch = c.proxies[0].dispatch_handle(c.svc_mut(VIP, Proto::Tcp)).unwrap_or(0);
+    let web_tcp = c.desired.iter().find(|s| s.vip == VIP && s.proto == Proto::Tcp).expect("svc").clone();
+    let old_dispatch = c.proxies[0].dispatch_handle(&web_tcp).unwrap_or(0);
     c.svc_mut(VIP, Proto::Tcp).endpoints.retain(|e| *e != removed);
     let reports = c.sync().await?;
     let after = c.proxies[0].rule_handles().await.map_err(e("list handles"))?;
     let svc_chain = c.desired.iter().find(|s| s.vip == VIP && s.proto == Proto::Tcp).expect("svc").chain();
-    let ep_chain = c.desired.iter().find(|s| s.vip == VIP && s.proto == Proto::Tcp).expect("svc").ep_chain(removed);
-    let kept_before: Vec<_> =
-        before.iter().filter(|(ch, h)| *ch != ep_chain && !(ch == &svc_chain && *h == old_dispatch)).cloned().collect();
-    let new_dispatch: Vec<_> = after.iter().filter(|x| !before.contains(x)).cloned().collect();
-    let kept_after: Vec<_> = after.iter().filter(|x| !new_dispatch.contains(x)).cloned().collect();
-    println!("  transaction: {} operations, {} bytes, {:.2} ms", reports[0].ops, reports[0].bytes, reports[0].elapsed.as_secs_f64() * 1000.0);
+    let ep_chain =
+        c.desired.iter().find(|s| s.vip == VIP && s.proto == Proto::Tcp).expect("svc").ep_chain(removed);
+    // The kernel keeps a replaced rule's handle: everything but the
+    // deleted chain's rules must be exactly as before.
+    let expected: Vec<_> = before.iter().filter(|(ch, _)| *ch != ep_chain).cloned().collect();
+    let new_dispatch = c.proxies[0].dispatch_handle(&web_tcp).unwrap_or(0);
+    println!(
+        "  transaction: {} operations, {} bytes, {:.2} ms; dispatch rule handle {old_dispatch} -> {new_dispatch}",
+        reports[0].ops,
+        reports[0].bytes,
+        reports[0].elapsed.as_secs_f64() * 1000.0
+    );
     c.check(
         "one transaction: the dispatch rule replaced, the endpoint chain flushed and deleted",
         reports[0].ops == 3,
@@ -296,8 +327,8 @@ async fn proofs(c: &mut Ctx) -> Fallible<()> {
     );
     c.check(
         "every other rule keeps its handle",
-        kept_before == kept_after && new_dispatch.len() == 1 && new_dispatch[0].0 == svc_chain,
-        format!("{} rules unchanged, new: {new_dispatch:?}", kept_after.len()),
+        after == expected && after.contains(&(svc_chain.clone(), new_dispatch)),
+        format!("{} rules before, {} after", before.len(), after.len()),
     );
     let removed_name = c.pod("n2-pod2").name.clone();
     let lines = client
@@ -306,7 +337,11 @@ async fn proofs(c: &mut Ctx) -> Fallible<()> {
         .map_err(e("client"))?;
     let hits = lines.iter().filter(|l| l.as_ref().is_ok_and(|l| l.starts_with(&removed_name))).count();
     let fails = lines.iter().filter(|l| l.is_err()).count();
-    c.check("100 new connections: none reach the removed backend", hits == 0 && fails == 0, format!("{hits} reached it, {fails} failed"));
+    c.check(
+        "100 new connections: none reach the removed backend",
+        hits == 0 && fails == 0,
+        format!("{hits} reached it, {fails} failed"),
+    );
 
     // 6. UDP stale flows.
     udp_stale(c).await?;
@@ -340,7 +375,11 @@ async fn proofs(c: &mut Ctx) -> Fallible<()> {
     let nft = Nft::new_in(&c.nodes[0].ns).await.map_err(e("nft"))?;
     let text_before = nft.ruleset().await.map_err(e("ruleset"))?.to_string();
     let again = c.sync().await?;
-    c.check("re-applying the same desired state sends nothing", again.iter().all(|r| r.ops == 0), format!("{:?} operations", again.iter().map(|r| r.ops).collect::<Vec<_>>()));
+    c.check(
+        "re-applying the same desired state sends nothing",
+        again.iter().all(|r| r.ops == 0),
+        format!("{:?} operations", again.iter().map(|r| r.ops).collect::<Vec<_>>()),
+    );
     let mut tx = Transaction::new();
     let svc_ips = netplumb::nft::Set::map(
         netplumb::nft::Family::Ip,
@@ -353,40 +392,81 @@ async fn proofs(c: &mut Ctx) -> Fallible<()> {
         ]),
         netplumb::nft::KeyType::single(netplumb::nft::DataType::VERDICT),
     );
-    let key = netplumb::nft::Value::concat(&[
-        netplumb::nft::Value::ipv4(Ipv4Addr::new(10, 96, 9, 9)),
-        netplumb::nft::Value::proto(netplumb::nft::Value::TCP),
-        netplumb::nft::Value::port(80),
-    ]);
-    tx.add_elements(&svc_ips, &[Element::new(key.clone()).verdict(Verdict::Goto("svc-present".into()))]).map_err(e("tx"))?;
-    tx.add_chain(&netplumb::nft::Chain::new(netplumb::nft::Family::Ip, proxy::TABLE, "svc-present")).map_err(e("tx"))?;
-    tx.add_elements(
-        &svc_ips,
-        &[Element::new(netplumb::nft::Value::concat(&[
-            netplumb::nft::Value::ipv4(Ipv4Addr::new(10, 96, 9, 10)),
+    let key = |last: u8| {
+        netplumb::nft::Value::concat(&[
+            netplumb::nft::Value::ipv4(Ipv4Addr::new(10, 96, 9, last)),
             netplumb::nft::Value::proto(netplumb::nft::Value::TCP),
             netplumb::nft::Value::port(80),
-        ]))
-        .verdict(Verdict::Goto("svc-missing".into()))],
-    )
-    .map_err(e("tx"))?;
+        ])
+    };
+    // Operations 0 and 1 are fine on their own; operation 2 jumps to a
+    // chain that does not exist.
+    tx.add_chain(&netplumb::nft::Chain::new(netplumb::nft::Family::Ip, proxy::TABLE, "svc-present"))
+        .map_err(e("tx"))?;
+    tx.add_elements(&svc_ips, &[Element::new(key(9)).verdict(Verdict::Goto("svc-present".into()))])
+        .map_err(e("tx"))?;
+    tx.add_elements(&svc_ips, &[Element::new(key(10)).verdict(Verdict::Goto("svc-missing".into()))])
+        .map_err(e("tx"))?;
     let err = nft.commit(&tx).await;
     let text_after = nft.ruleset().await.map_err(e("ruleset"))?.to_string();
     match err {
         Ok(_) => c.check("a goto to a missing chain is refused", false, "it was accepted".into()),
         Err(err) => {
             println!("  error: {err}");
-            c.check("a goto to a missing chain is refused, naming the operation", err.to_string().contains("operation 2"), String::new());
+            c.check(
+                "a goto to a missing chain is refused, naming the operation",
+                err.to_string().contains("operation 2"),
+                String::new(),
+            );
         }
     }
-    c.check("the ruleset is exactly as before", text_before == text_after, format!("{} vs {} bytes", text_before.len(), text_after.len()));
+    c.check(
+        "the ruleset is exactly as before",
+        text_before == text_after,
+        format!("{} vs {} bytes", text_before.len(), text_after.len()),
+    );
+
+    // netplumb's rendering is valid nft input that lists back identically.
+    let scratch = format!("{}-nftcheck", c.nodes[0].name.trim_end_matches("-node1"));
+    let ns = Netns::create_named(&scratch).await.map_err(e("scratch namespace"))?;
+    let loaded = {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("ip")
+            .args(["netns", "exec", &scratch, "nft", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(e("nft -f"))?;
+        child.stdin.take().expect("stdin").write_all(text_before.as_bytes()).map_err(e("nft -f"))?;
+        child.wait_with_output().map_err(e("nft -f"))?
+    };
+    let listed = std::process::Command::new("ip")
+        .args(["netns", "exec", &scratch, "nft", "list", "ruleset"])
+        .output()
+        .map_err(e("nft list"))?;
+    drop(ns);
+    let _ = Netns::remove_named(&scratch);
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    c.check(
+        "`nft -f` loads netplumb's rendering and `nft list ruleset` prints it back identically",
+        loaded.status.success() && listed == text_before,
+        if listed == text_before {
+            String::from_utf8_lossy(&loaded.stderr).trim().to_string()
+        } else {
+            let first = listed.lines().zip(text_before.lines()).find(|(a, b)| a != b);
+            format!("first difference: {first:?}; {}", String::from_utf8_lossy(&loaded.stderr).trim())
+        },
+    );
     Ok(())
 }
+
+/// When a datagram's answer came, and what it was.
+type Datagram = (Instant, Result<String, String>);
 
 /// Step 6: a UDP client pinned to one backend by conntrack.
 async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
     step(6, &format!("UDP: a client sends to {VIP}:53 from port 40053 every 50 ms"));
-    let log: Arc<Mutex<Vec<(Instant, Result<String, String>)>>> = Arc::new(Mutex::new(Vec::new()));
+    let log: Arc<Mutex<Vec<Datagram>>> = Arc::new(Mutex::new(Vec::new()));
     let l2 = log.clone();
     let sender = c
         .pod("n1-pod0")
@@ -412,7 +492,11 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
         log.lock().expect("log").iter().filter(|(at, _)| *at >= t).map(|(_, r)| r.clone()).collect()
     };
     let wait_for = |t: Instant, pred: &dyn Fn(&Result<String, String>) -> bool| {
-        log.lock().expect("log").iter().find(|(at, r)| *at >= t && pred(r)).map(|(at, _)| at.duration_since(t))
+        log.lock()
+            .expect("log")
+            .iter()
+            .find(|(at, r)| *at >= t && pred(r))
+            .map(|(at, _)| at.duration_since(t))
     };
     tokio::time::sleep(Duration::from_millis(400)).await;
     let pinned = since(Instant::now() - Duration::from_millis(200))
@@ -438,10 +522,18 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
 
     // netplumb's cleanup: delete the UDP flows to the VIP whose reply
     // source is not a live endpoint.
-    let live: Vec<SocketAddr> =
-        c.desired.iter().find(|s| s.vip == VIP && s.proto == Proto::Udp).expect("svc").endpoints.iter().map(|e| SocketAddr::from((*e, 5353))).collect();
+    let live: Vec<SocketAddr> = c
+        .desired
+        .iter()
+        .find(|s| s.vip == VIP && s.proto == Proto::Udp)
+        .expect("svc")
+        .endpoints
+        .iter()
+        .map(|e| SocketAddr::from((*e, 5353)))
+        .collect();
+    let node_ns: Vec<Netns> = c.nodes.iter().map(|n| n.ns.clone()).collect();
     let cleanup = |live: Vec<SocketAddr>| {
-        let nodes: Vec<_> = c.nodes.iter().map(|n| n.ns.clone()).collect();
+        let nodes = node_ns.clone();
         async move {
             let mut n = 0;
             for ns in nodes {
@@ -459,7 +551,10 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
     c.check(
         "with netplumb's cleanup, the next datagram reaches another backend",
         deleted >= 1 && moved.is_some_and(|d| d < Duration::from_millis(300)),
-        format!("{deleted} flow(s) deleted in {:.2} ms; first reply from another backend after {moved:?}", clean_took.as_secs_f64() * 1000.0),
+        format!(
+            "{deleted} flow(s) deleted in {:.2} ms; first reply from another backend after {moved:?}",
+            clean_took.as_secs_f64() * 1000.0
+        ),
     );
 
     // N -> 0: rejected; 0 -> 1: reaches the new endpoint within one sync.
@@ -469,7 +564,11 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
     cleanup(Vec::new()).await?;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let answered = since(t0 + Duration::from_millis(100)).iter().filter(|r| r.is_ok()).count();
-    c.check("0 endpoints: the traffic is refused, not answered", answered == 0, format!("{answered} replies"));
+    c.check(
+        "0 endpoints: the traffic is refused, not answered",
+        answered == 0,
+        format!("{answered} replies"),
+    );
     let newcomer = c.pod("n1-pod2").ip;
     let newcomer_name = c.pod("n1-pod2").name.clone();
     c.svc_mut(VIP, Proto::Udp).endpoints = vec![newcomer];
@@ -491,7 +590,15 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
         .map(|(_, r)| match r {
             Ok(l) => {
                 let p = backend_of(l).0;
-                if p.contains("n1-pod1") { '1' } else if p.contains("n1-pod2") { '2' } else if p.contains("n2-pod1") { '3' } else { '4' }
+                if p.contains("n1-pod1") {
+                    '1'
+                } else if p.contains("n1-pod2") {
+                    '2'
+                } else if p.contains("n2-pod1") {
+                    '3'
+                } else {
+                    '4'
+                }
             }
             Err(err) if err.contains("refused") => 'x',
             Err(_) => '.',
@@ -503,7 +610,8 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
 }
 
 fn desired(c: &Ctx) -> Vec<Service> {
-    let backends: Vec<Ipv4Addr> = ["n1-pod1", "n1-pod2", "n2-pod1", "n2-pod2"].iter().map(|n| c.pod(n).ip).collect();
+    let backends: Vec<Ipv4Addr> =
+        ["n1-pod1", "n1-pod2", "n2-pod1", "n2-pod2"].iter().map(|n| c.pod(n).ip).collect();
     let mk = |name: &str, vip, proto, port, target_port, node_port, endpoints: Vec<Ipv4Addr>| Service {
         name: name.into(),
         vip,
@@ -522,8 +630,17 @@ fn desired(c: &Ctx) -> Vec<Service> {
     ]
 }
 
-async fn run(o: &Opts, track: Arc<Mutex<Vec<String>>>, keep_servers: &mut Vec<(String, Netns)>) -> Fallible<bool> {
-    let sp = Spec { prefix: o.prefix.clone(), pods: 3, overlay: Overlay::Routes, underlay: Underlay::Switch { clients: 1 } };
+async fn run(
+    o: &Opts,
+    track: Arc<Mutex<Vec<String>>>,
+    keep_servers: &mut Vec<(String, Netns)>,
+) -> Fallible<bool> {
+    let sp = Spec {
+        prefix: o.prefix.clone(),
+        pods: 3,
+        overlay: Overlay::Routes,
+        underlay: Underlay::Switch { clients: 1 },
+    };
     let t0 = Instant::now();
     let (nodes, clients) = build_nodes(&sp, &track).await?;
     let pods = attach_pods(&sp, &nodes, &track).await?;
@@ -531,8 +648,23 @@ async fn run(o: &Opts, track: Arc<Mutex<Vec<String>>>, keep_servers: &mut Vec<(S
     for n in &nodes {
         // See the module docs: bridged replies must pass conntrack.
         n.ns.sysctl_set("net.bridge.bridge-nf-call-iptables", "1").await.map_err(e("bridge netfilter"))?;
+        // Every rejected datagram gets its ICMP error (the default limits
+        // them to a burst of 6, then one a second per client).
+        n.ns.sysctl_set("net.ipv4.icmp_ratelimit", "0").await.map_err(e("icmp rate limit"))?;
+        // Service VIPs are routed like any off-node address (a real node
+        // has a default route): without a route the kernel drops packets to
+        // a VIP without endpoints before the filter hooks can reject them.
+        let eth0 = n.rt.links().get("eth0").await.map_err(e("eth0"))?.index;
+        n.rt.routes()
+            .add(&netplumb::route::RouteV4::new("10.96.0.0/12".parse().expect("valid")).oif(eth0))
+            .await
+            .map_err(e("service CIDR route"))?;
     }
-    println!("cluster: 2 nodes, {} pods, 1 client host, built in {:.0} ms", pods.len(), t0.elapsed().as_secs_f64() * 1000.0);
+    println!(
+        "cluster: 2 nodes, {} pods, 1 client host, built in {:.0} ms",
+        pods.len(),
+        t0.elapsed().as_secs_f64() * 1000.0
+    );
     let servers = start_servers(&pods)?;
     let mut proxies = Vec::new();
     for n in &nodes {
@@ -547,7 +679,13 @@ async fn run(o: &Opts, track: Arc<Mutex<Vec<String>>>, keep_servers: &mut Vec<(S
         step(0, "install the ruleset");
         let reports = c.sync().await?;
         for (n, r) in c.nodes.iter().zip(&reports) {
-            println!("  {}: one transaction, {} operations, {} bytes, {:.1} ms", n.name, r.ops, r.bytes, r.elapsed.as_secs_f64() * 1000.0);
+            println!(
+                "  {}: one transaction, {} operations, {} bytes, {:.1} ms",
+                n.name,
+                r.ops,
+                r.bytes,
+                r.elapsed.as_secs_f64() * 1000.0
+            );
         }
     }
     let r = proofs(&mut c).await;
@@ -628,7 +766,10 @@ async fn main_with(o: Opts) -> i32 {
         return 0;
     }
     if !leftovers(&o.prefix).is_empty() {
-        eprintln!("namespaces from a kept run exist ({}); run with --cleanup first", leftovers(&o.prefix).join(" "));
+        eprintln!(
+            "namespaces from a kept run exist ({}); run with --cleanup first",
+            leftovers(&o.prefix).join(" ")
+        );
         return 1;
     }
     let track = Arc::new(Mutex::new(Vec::new()));
@@ -652,14 +793,18 @@ async fn main_with(o: Opts) -> i32 {
             1
         }
     };
-    if o.keep && code == 0 {
+    // Kept even when a check failed: that is when one wants to look.
+    if o.keep {
         if let Err(err) = detach_servers(&o.prefix, &keep_servers) {
             eprintln!("error: {err}");
             return 1;
         }
         guard.armed = false;
         println!("\nKept: {}", track.lock().expect("lock").join(" "));
-        println!("The VIP keeps answering, e.g.: ip netns exec {}-n1-pod0 bash -c 'cat </dev/tcp/{VIP}/80'", o.prefix);
+        println!(
+            "The VIP keeps answering, e.g.: ip netns exec {}-n1-pod0 bash -c 'cat </dev/tcp/{VIP}/80'",
+            o.prefix
+        );
         println!("Remove with --cleanup.");
     } else {
         println!("removed everything it created");
@@ -676,11 +821,17 @@ async fn main() {
         match a.as_str() {
             "--serve" => serve(&args.next().unwrap_or_else(|| usage())),
             "--services" => {
-                o.services = args.next().and_then(|v| v.parse().ok()).filter(|n| (1..=50_000).contains(n)).unwrap_or_else(|| usage())
+                o.services = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|n| (1..=50_000).contains(n))
+                    .unwrap_or_else(|| usage())
             }
             "--keep" => o.keep = true,
             "--cleanup" => o.cleanup = true,
-            "--prefix" => o.prefix = args.next().filter(|p| !p.is_empty() && p.len() <= 6).unwrap_or_else(|| usage()),
+            "--prefix" => {
+                o.prefix = args.next().filter(|p| !p.is_empty() && p.len() <= 6).unwrap_or_else(|| usage())
+            }
             _ => usage(),
         }
     }
@@ -692,7 +843,10 @@ mod tests {
     use super::*;
 
     fn host_state() -> (String, String) {
-        (netplumb::testing::run("ip", &["-j", "link", "show"]), netplumb::testing::run("nft", &["list", "tables"]))
+        (
+            netplumb::testing::run("ip", &["-j", "link", "show"]),
+            netplumb::testing::run("nft", &["list", "tables"]),
+        )
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -703,6 +857,39 @@ mod tests {
         assert_eq!(main_with(Opts { prefix: prefix.clone(), ..Opts::default() }).await, 0);
         assert!(leftovers(&prefix).is_empty(), "{:?}", leftovers(&prefix));
         assert_eq!(host_state(), before, "the host's links or tables changed");
+    }
+
+    /// `--keep` through the real binary (cargo builds it beside this test
+    /// binary): the VIP keeps answering after the process exits, and
+    /// `--cleanup` stops the servers and removes everything.
+    #[test]
+    fn keep_leaves_a_working_vip_and_cleanup_removes_it() {
+        netplumb::testing::require_root();
+        let exe = std::env::current_exe().unwrap().parent().unwrap().join("service_vip");
+        assert!(exe.exists(), "{} not built (cargo test builds examples)", exe.display());
+        let prefix = format!("t{}k", std::process::id() % 10000);
+        let st = std::process::Command::new(&exe).args(["--keep", "--prefix", &prefix]).output().unwrap();
+        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        assert_eq!(leftovers(&prefix).len(), 10, "{:?}", leftovers(&prefix));
+        let client = format!("{prefix}-n1-pod0");
+        let mut answered = String::new();
+        for _ in 0..50 {
+            let out = std::process::Command::new("ip")
+                .args(["netns", "exec", &client, "timeout", "3", "bash", "-c"])
+                .arg("exec 3<>/dev/tcp/10.96.0.10/80 && read -r line <&3 && echo \"$line\"")
+                .output()
+                .unwrap();
+            answered = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if answered.contains(" sees ") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(answered.contains(" sees 10.244.1.2"), "the kept VIP answers: {answered:?}");
+        let st = std::process::Command::new(&exe).args(["--cleanup", "--prefix", &prefix]).output().unwrap();
+        assert!(st.status.success());
+        assert!(leftovers(&prefix).is_empty());
+        assert!(!std::path::Path::new(&state_dir(&prefix)).exists());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

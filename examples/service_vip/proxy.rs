@@ -161,11 +161,6 @@ impl Proxy {
         Proxy { nft, cluster_cidr, installed: BTreeMap::new(), base: false }
     }
 
-    /// The nftables handle.
-    pub fn nft(&self) -> &Nft {
-        &self.nft
-    }
-
     fn rb(chain: &str) -> RuleBuilder {
         RuleBuilder::new(F, TABLE, chain)
     }
@@ -187,15 +182,22 @@ impl Proxy {
         for (name, ty, hook, prio) in base {
             tx.add_chain(&Chain::new(F, TABLE, name).base(ty, hook, prio).policy(Policy::Accept))?;
         }
-        for name in
-            ["services", "masquerading", "mark-for-masquerade", "service-endpoints-check", "nodeport-endpoints-check", "reject-chain"]
-        {
+        for name in [
+            "services",
+            "masquerading",
+            "mark-for-masquerade",
+            "service-endpoints-check",
+            "nodeport-endpoints-check",
+            "reject-chain",
+        ] {
             tx.add_chain(&Chain::new(F, TABLE, name))?;
         }
-        let fib_local = |b: RuleBuilder| {
-            b.expr(Fib { dreg: Reg::R1, result: FibResult::AddrType, flags: FibFlags::DADDR })
-                .expr(Cmp::new(Reg::R1, CmpOp::Eq, 2u32.to_ne_bytes().to_vec())) // RTN_LOCAL
-        };
+        let fib_local =
+            |b: RuleBuilder| {
+                b.expr(Fib { dreg: Reg::R1, result: FibResult::AddrType, flags: FibFlags::DADDR })
+                    .expr(Cmp::new(Reg::R1, CmpOp::Eq, 2u32.to_ne_bytes().to_vec()))
+                // RTN_LOCAL
+            };
         let rules = vec![
             Self::rb("nat-prerouting").jump("services"),
             Self::rb("nat-output").jump("services"),
@@ -204,7 +206,8 @@ impl Proxy {
             Self::rb("filter-input").ct_state(CtState::NEW).jump("service-endpoints-check"),
             Self::rb("filter-forward").ct_state(CtState::NEW).jump("service-endpoints-check"),
             Self::rb("filter-output").ct_state(CtState::NEW).jump("service-endpoints-check"),
-            Self::rb("services").vmap(&[Field::IP_DADDR, Field::META_L4PROTO, Field::TH_DPORT], "service-ips"),
+            Self::rb("services")
+                .vmap(&[Field::IP_DADDR, Field::META_L4PROTO, Field::TH_DPORT], "service-ips"),
             fib_local(Self::rb("services"))
                 .prefix(Field::IP_DADDR, "127.0.0.0/8".parse().expect("valid"), true)
                 .vmap(&[Field::META_L4PROTO, Field::TH_DPORT], "service-nodeports"),
@@ -226,7 +229,8 @@ impl Proxy {
     }
 
     fn dispatch_rule(svc: &Service) -> R<netplumb::nft::Rule> {
-        let verdicts: Vec<Verdict> = svc.endpoints.iter().map(|ep| Verdict::Goto(svc.ep_chain(*ep))).collect();
+        let verdicts: Vec<Verdict> =
+            svc.endpoints.iter().map(|ep| Verdict::Goto(svc.ep_chain(*ep))).collect();
         Self::rb(&svc.chain()).numgen_vmap(NumgenType::Random, &verdicts).build()
     }
 
@@ -276,13 +280,19 @@ impl Proxy {
                 .build()?,
         )?;
         let op = tx.add_rule(&Self::dispatch_rule(svc)?)?;
-        tx.add_elements(&set("service-ips"), &[Element::new(svc.vip_key()).verdict(Verdict::Goto(chain.clone()))])?;
+        tx.add_elements(
+            &set("service-ips"),
+            &[Element::new(svc.vip_key()).verdict(Verdict::Goto(chain.clone()))],
+        )?;
         if let Some(np) = svc.node_port {
             let ext = svc.ext_chain();
             tx.add_chain(&Chain::new(F, TABLE, &ext))?;
             tx.add_rule(&Self::rb(&ext).jump("mark-for-masquerade").build()?)?;
             tx.add_rule(&Self::rb(&ext).goto(&chain).build()?)?;
-            tx.add_elements(&set("service-nodeports"), &[Element::new(svc.nodeport_key(np)).verdict(Verdict::Goto(ext))])?;
+            tx.add_elements(
+                &set("service-nodeports"),
+                &[Element::new(svc.nodeport_key(np)).verdict(Verdict::Goto(ext))],
+            )?;
         }
         Ok(Some(op))
     }
@@ -329,7 +339,8 @@ impl Proxy {
                 Some(w) if **w == inst.svc => {}
                 Some(w) => {
                     let old = &inst.svc;
-                    let same_shape = old.vip == w.vip && old.node_port == w.node_port && old.target_port == w.target_port;
+                    let same_shape =
+                        old.vip == w.vip && old.node_port == w.node_port && old.target_port == w.target_port;
                     if same_shape && !old.endpoints.is_empty() && !w.endpoints.is_empty() {
                         // The partial update: new endpoint chains, the one
                         // dispatch rule replaced by handle, old endpoint
@@ -371,7 +382,10 @@ impl Proxy {
         for (key, svc, op) in pending {
             let dispatch = match op {
                 Some(op) => Some(done.handle(op).ok_or_else(|| {
-                    netplumb::Error::invalid("commit", format!("no handle returned for the dispatch rule of {key}"))
+                    netplumb::Error::invalid(
+                        "commit",
+                        format!("no handle returned for the dispatch rule of {key}"),
+                    )
                 })?),
                 None => None,
             };

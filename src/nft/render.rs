@@ -1484,7 +1484,12 @@ fn expr(cx: &mut Ctx<'_>, e: &Expr) {
                     c => format!("reject with icmp {c}"),
                 },
             };
-            cx.push(text, None, None);
+            // In ip and ip6 tables `reject with tcp reset` implies `meta
+            // l4proto tcp`, which nft then leaves out of its listing (in
+            // inet tables it keeps it).
+            let needs = (rj.kind == RejectType::TcpRst && matches!(cx.family, Family::Ip | Family::Ip6))
+                .then_some(Proto::Tcp);
+            cx.push(text, None, needs);
         }
         Expr::Nat(n) => {
             let verb = if n.kind == NatType::Snat { "snat" } else { "dnat" };

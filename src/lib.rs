@@ -12,6 +12,10 @@
 //!   streams, bulk batches, atomic transactions, event subscriptions.
 //! - [`netns`]: namespaces that cannot bite: `setns` only ever happens on
 //!   short-lived threads netplumb owns.
+//! - [`conntrack`]: the connection tracking table, as `conntrack` sees it.
+//! - [`nft`]: nftables: tables, chains, rules from typed expressions, sets
+//!   and maps, named objects, atomic transactions, listing and rendering in
+//!   `nft` syntax.
 //!
 //! ## Quick start
 //!
@@ -65,6 +69,63 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Conntrack
+//!
+//! [`conntrack::Conntrack`] lists, gets, creates, updates and deletes flows
+//! of a namespace, flushes, counts and follows events. Listings are streams
+//! with constant memory; a [`conntrack::Filter`] is applied by the kernel
+//! where it can and always rechecked, so results do not depend on the
+//! kernel version. Bulk creation and filtered deletion pack many requests
+//! per datagram. [`conntrack::Flow::to_conntrack_line`] prints a flow as
+//! `conntrack -L` does; [`conntrack::Flow::nat`] tells where a flow was
+//! translated to.
+//!
+//! ```no_run
+//! use netplumb::conntrack::{Conntrack, Filter, IpProto};
+//!
+//! # async fn demo(ns: &netplumb::netns::Netns) -> netplumb::Result<()> {
+//! let ct = Conntrack::open_in(ns).await?;
+//! // conntrack -D -p udp -d 10.96.0.10 --dport 53
+//! let svc = Filter::new().proto(IpProto::UDP).orig_dst("10.96.0.10".parse().unwrap()).orig_dst_port(53);
+//! let deleted = ct.delete_many(&svc).await?;
+//! # let _ = deleted;
+//! # Ok(()) }
+//! ```
+//!
+//! ## nftables
+//!
+//! Changes are collected in an [`nft::Transaction`] and applied by
+//! [`nft::Nft::commit`] as one nfnetlink batch in one datagram, as
+//! `nft -f` does: all or nothing. A rejected operation is named in the
+//! error (`operation 3: add rule to ip kube-proxy/nat-prerouting failed: ...
+//! kernel says "..."`), rule handles come back per operation, and an
+//! optional generation guard refuses a transaction if the ruleset changed
+//! since it was read. Rules are built with [`nft::RuleBuilder`], which
+//! emits the same expressions `nft` would; anything listed prints in `nft`
+//! syntax.
+//!
+//! ```no_run
+//! use netplumb::nft::{expr::NatFlags, Chain, ChainType, Family, Field, Hook, Nft};
+//! use netplumb::nft::{Policy, RuleBuilder, Table, Transaction};
+//!
+//! # async fn demo() -> netplumb::Result<()> {
+//! let nft = Nft::new().await?;
+//! let mut tx = Transaction::new();
+//! tx.add_table(&Table::new(Family::Ip, "cni-masq"))?;
+//! tx.add_chain(&Chain::new(Family::Ip, "cni-masq", "postrouting")
+//!     .base(ChainType::Nat, Hook::Postrouting, 100)
+//!     .policy(Policy::Accept))?;
+//! let masq = RuleBuilder::new(Family::Ip, "cni-masq", "postrouting")
+//!     .prefix(Field::IP_SADDR, "10.88.0.0/16".parse().unwrap(), false)
+//!     .prefix(Field::IP_DADDR, "10.88.0.0/16".parse().unwrap(), true)
+//!     .masquerade(NatFlags::FULLY_RANDOM)
+//!     .build()?;
+//! tx.add_rule(&masq)?;
+//! nft.commit(&tx).await?;
+//! print!("{}", nft.ruleset().await?); // as `nft list ruleset` prints it
+//! # Ok(()) }
+//! ```
+//!
 //! ## Privileges
 //!
 //! Reading is mostly unprivileged; changing anything, creating namespaces
@@ -83,12 +144,14 @@
 
 pub mod addr;
 pub mod conn;
+pub mod conntrack;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod link;
 pub mod neigh;
 pub mod netns;
+pub mod nft;
 pub mod route;
 pub mod rtnl;
 pub mod rule;

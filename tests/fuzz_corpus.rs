@@ -99,3 +99,13 @@ fn typed_pseudo_random() {
         netplumb::fuzzing::typed(&buf);
     }
 }
+
+#[test]
+fn conntrack_flow_corpus() {
+    replay("conntrack_flow", netplumb::fuzzing::conntrack_flow);
+}
+
+#[test]
+fn nft_corpus() {
+    replay("nft", netplumb::fuzzing::nft);
+}

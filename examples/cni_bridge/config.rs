@@ -152,11 +152,19 @@ fn parse_mac(field: &str, s: &str) -> Result<[u8; 6], CniError> {
 }
 
 fn parse_range(field: &str, v: &Value) -> Result<Range, CniError> {
-    let subnet = parse_net(&format!("{field}.subnet"), get_str(v, "subnet")?.ok_or_else(|| bad(field, "subnet missing"))?)?;
+    let subnet = parse_net(
+        &format!("{field}.subnet"),
+        get_str(v, "subnet")?.ok_or_else(|| bad(field, "subnet missing"))?,
+    )?;
     let opt_ip = |k: &str| -> Result<Option<IpAddr>, CniError> {
         get_str(v, k)?.map(|s| parse_ip(&format!("{field}.{k}"), s)).transpose()
     };
-    let r = Range { subnet, range_start: opt_ip("rangeStart")?, range_end: opt_ip("rangeEnd")?, gateway: opt_ip("gateway")? };
+    let r = Range {
+        subnet,
+        range_start: opt_ip("rangeStart")?,
+        range_end: opt_ip("rangeEnd")?,
+        gateway: opt_ip("gateway")?,
+    };
     for (k, ip) in [("rangeStart", r.range_start), ("rangeEnd", r.range_end), ("gateway", r.gateway)] {
         if let Some(ip) = ip {
             if !subnet.contains(&ip) {
@@ -170,7 +178,8 @@ fn parse_range(field: &str, v: &Value) -> Result<Range, CniError> {
 impl NetConf {
     /// Parse and check a configuration.
     pub fn parse(text: &[u8]) -> Result<NetConf, CniError> {
-        let v: Value = serde_json::from_slice(text).map_err(|e| CniError::new(6, format!("decoding network config: {e}")))?;
+        let v: Value = serde_json::from_slice(text)
+            .map_err(|e| CniError::new(6, format!("decoding network config: {e}")))?;
         let cni_version = get_str(&v, "cniVersion")?.unwrap_or("0.1.0").to_string();
         if !SUPPORTED_VERSIONS.contains(&cni_version.as_str()) {
             return Err(CniError::new(1, format!("incompatible CNI version {cni_version}"))
@@ -201,7 +210,8 @@ impl NetConf {
         if let Some(rs) = ipam_v.get("ranges") {
             let sets = rs.as_array().ok_or_else(|| bad("ipam.ranges", "expected an array of range sets"))?;
             for (i, set) in sets.iter().enumerate() {
-                let set = set.as_array().ok_or_else(|| bad(&format!("ipam.ranges[{i}]"), "expected an array"))?;
+                let set =
+                    set.as_array().ok_or_else(|| bad(&format!("ipam.ranges[{i}]"), "expected an array"))?;
                 let mut out = Vec::new();
                 for (j, r) in set.iter().enumerate() {
                     out.push(parse_range(&format!("ipam.ranges[{i}][{j}]"), r)?);
@@ -223,7 +233,10 @@ impl NetConf {
             let arr = rs.as_array().ok_or_else(|| bad("ipam.routes", "expected an array"))?;
             for (i, r) in arr.iter().enumerate() {
                 let f = format!("ipam.routes[{i}]");
-                let dst = parse_net(&format!("{f}.dst"), get_str(r, "dst")?.ok_or_else(|| bad(&f, "dst missing"))?)?;
+                let dst = parse_net(
+                    &format!("{f}.dst"),
+                    get_str(r, "dst")?.ok_or_else(|| bad(&f, "dst missing"))?,
+                )?;
                 let gw = get_str(r, "gw")?.map(|s| parse_ip(&format!("{f}.gw"), s)).transpose()?;
                 routes.push(RouteConf { dst, gw });
             }

@@ -83,18 +83,29 @@ impl Store {
     }
 
     fn owner_text(container: &str, ifname: &str) -> String {
-        format!("{container}\n{ifname}")
+        format!("{container}\r\n{ifname}")
+    }
+
+    /// Whether a record's text names (container, ifname); records written
+    /// by older plugins hold only the container ID.
+    fn owned_by(text: &str, container: &str, ifname: &str) -> bool {
+        let mut lines = text.lines().map(str::trim);
+        let id = lines.next().unwrap_or("");
+        let ifn = lines.next();
+        id == container && ifn.map_or(true, |i| i == ifname)
     }
 
     /// Addresses already held by (container, ifname).
     pub fn held_by(&self, container: &str, ifname: &str) -> Vec<IpAddr> {
-        let want = Self::owner_text(container, ifname);
         let mut out = Vec::new();
         if let Ok(rd) = fs::read_dir(&self.dir) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let Ok(ip) = name.parse::<IpAddr>() else { continue };
-                if fs::read_to_string(e.path()).map(|s| s.trim() == want || s.trim() == container).unwrap_or(false) {
+                if fs::read_to_string(e.path())
+                    .map(|s| Self::owned_by(&s, container, ifname))
+                    .unwrap_or(false)
+                {
                     out.push(ip);
                 }
             }
@@ -103,7 +114,12 @@ impl Store {
     }
 
     /// Allocate one address per range set.
-    pub fn allocate(&self, ipam: &IpamConfig, container: &str, ifname: &str) -> Result<Vec<Allocation>, IpamError> {
+    pub fn allocate(
+        &self,
+        ipam: &IpamConfig,
+        container: &str,
+        ifname: &str,
+    ) -> Result<Vec<Allocation>, IpamError> {
         let mut out = Vec::new();
         for (idx, set) in ipam.ranges.iter().enumerate() {
             match self.allocate_in_set(idx, set, container, ifname) {
@@ -119,7 +135,13 @@ impl Store {
         Ok(out)
     }
 
-    fn allocate_in_set(&self, idx: usize, set: &[Range], container: &str, ifname: &str) -> Result<Allocation, IpamError> {
+    fn allocate_in_set(
+        &self,
+        idx: usize,
+        set: &[Range],
+        container: &str,
+        ifname: &str,
+    ) -> Result<Allocation, IpamError> {
         let last_file = self.dir.join(format!("last_reserved_ip.{idx}"));
         let last: Option<IpAddr> = fs::read_to_string(&last_file).ok().and_then(|s| s.trim().parse().ok());
         // Candidates in order: after the last reserved address, wrapping.
@@ -130,7 +152,7 @@ impl Store {
         }
         let total: u128 = candidates.iter().map(|(_, a, b)| b - a + 1).sum();
         let limit = total.min(1 << 20); // bound the scan
-        // Flatten position of `last` to start right after it.
+                                        // Flatten position of `last` to start right after it.
         let mut start_pos: u128 = 0;
         if let Some(l) = last {
             let lv = to_u128(l);
@@ -165,7 +187,8 @@ impl Store {
                 Ok(mut f) => {
                     f.write_all(Self::owner_text(container, ifname).as_bytes())
                         .map_err(|e| (999, format!("write {}: {e}", path.display())))?;
-                    fs::write(&last_file, ip.to_string()).map_err(|e| (999, format!("write last reserved: {e}")))?;
+                    fs::write(&last_file, ip.to_string())
+                        .map_err(|e| (999, format!("write last reserved: {e}")))?;
                     let address = IpNet::new(ip, r.subnet.prefix_len()).expect("prefix from a valid subnet");
                     return Ok(Allocation { address, gateway: r.gateway() });
                 }

@@ -1,0 +1,449 @@
+//! End-to-end tests of the plugin: differential against the reference
+//! `bridge` + `host-local` plugins from Debian's containernetworking-plugins,
+//! CHECK after tampering, idempotent DEL, parallel ADDs. Privileged.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use netplumb::testing::{self, TestNs};
+use serde_json::{json, Value};
+
+use super::*;
+
+const REFERENCE_BRIDGE: &str = "/usr/lib/cni/bridge";
+
+fn tmpdir(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let d = format!("/tmp/npcni-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn conf(name: &str, data_dir: &str, extra: Value) -> Value {
+    let mut c = json!({
+        "cniVersion": "1.0.0",
+        "name": name,
+        "type": "bridge",
+        "bridge": "cni0",
+        "isGateway": true,
+        "isDefaultGateway": true,
+        "hairpinMode": true,
+        "mtu": 1400,
+        "ipam": {
+            "type": "host-local",
+            "ranges": [[{"subnet": "10.77.0.0/24", "gateway": "10.77.0.1"}]],
+            "routes": [{"dst": "10.200.0.0/16"}],
+            "dataDir": data_dir,
+        }
+    });
+    if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    c
+}
+
+/// Run the reference plugin inside `node`, as a runtime would.
+fn reference(
+    node: &TestNs,
+    command: &str,
+    id: &str,
+    netns: &str,
+    ifname: &str,
+    conf: &Value,
+) -> (bool, Value) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", node.name(), REFERENCE_BRIDGE])
+        .env("CNI_COMMAND", command)
+        .env("CNI_CONTAINERID", id)
+        .env("CNI_NETNS", netns)
+        .env("CNI_IFNAME", ifname)
+        .env("CNI_PATH", "/usr/lib/cni")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the reference bridge plugin (package containernetworking-plugins)");
+    child.stdin.take().unwrap().write_all(conf.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.success(), v)
+}
+
+/// Run our plugin in-process with `node` as its namespace.
+async fn ours(
+    node: &TestNs,
+    command: &str,
+    id: &str,
+    netns: &str,
+    ifname: &str,
+    conf: &Value,
+) -> Result<Value, CniError> {
+    let call = Call {
+        command: command.into(),
+        container_id: Some(id.into()),
+        netns: Some(netns.into()),
+        ifname: Some(ifname.into()),
+    };
+    run(node.netns(), &call, conf.to_string().as_bytes()).await.map(|v| v.unwrap_or(Value::Null))
+}
+
+fn pod_path(pod: &TestNs) -> String {
+    format!("/run/netns/{}", pod.name())
+}
+
+fn ipj(ns: &TestNs, args: &[&str]) -> Value {
+    let mut full = vec!["-j"];
+    full.extend_from_slice(args);
+    serde_json::from_str(&ns.ip(&full)).unwrap()
+}
+
+/// What matters about an interface's IPv4 addresses.
+fn v4_addrs(ns: &TestNs, dev: &str) -> Vec<(String, u64, String, String)> {
+    let v = ipj(ns, &["addr", "show", "dev", dev]);
+    let mut out: Vec<_> = v[0]["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["family"] == "inet")
+        .map(|a| {
+            (
+                a["local"].as_str().unwrap().to_string(),
+                a["prefixlen"].as_u64().unwrap(),
+                a["broadcast"].as_str().unwrap_or("").to_string(),
+                a["scope"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn v4_routes(ns: &TestNs) -> BTreeSet<String> {
+    let v = ipj(ns, &["route", "show"]);
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} via {} dev {} proto {} scope {} src {}",
+                r["dst"].as_str().unwrap_or(""),
+                r["gateway"].as_str().unwrap_or("-"),
+                r["dev"].as_str().unwrap_or(""),
+                r["protocol"].as_str().unwrap_or("boot"),
+                r["scope"].as_str().unwrap_or("global"),
+                r["prefsrc"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect()
+}
+
+fn link(ns: &TestNs, dev: &str) -> Value {
+    ipj(ns, &["-d", "link", "show", "dev", dev])[0].clone()
+}
+
+fn host_veth(node: &TestNs) -> Value {
+    let v = ipj(node, &["-d", "link", "show"]);
+    v.as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["linkinfo"]["info_kind"] == "veth")
+        .cloned()
+        .expect("a host veth on the node")
+}
+
+fn result_shape(v: &Value) -> Value {
+    // Names of the keys at each level, the interface layout, and the values
+    // that must match exactly.
+    let ifs: Vec<Value> = v["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let name = i["name"].as_str().unwrap();
+            let name = if name.starts_with("veth") { "veth*" } else { name };
+            json!({"name": name, "has_mac": i["mac"].as_str().is_some_and(|m| m.len() == 17), "sandbox": i.get("sandbox").is_some()})
+        })
+        .collect();
+    let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    keys.sort();
+    json!({"keys": keys, "interfaces": ifs, "ips": v["ips"], "routes": v["routes"], "dns": v["dns"], "cniVersion": v["cniVersion"]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_as_the_reference_bridge_plugin() {
+    let (rnode, rpod) = (TestNs::new("refnode").await, TestNs::new("refpod").await);
+    let (onode, opod) = (TestNs::new("ournode").await, TestNs::new("ourpod").await);
+    let (rdir, odir) = (tmpdir("ref"), tmpdir("ours"));
+    let rconf = conf("difnet", &rdir, json!({}));
+    let oconf = conf("difnet", &odir, json!({}));
+
+    let (ok, rres) = reference(&rnode, "ADD", "ctr1", &pod_path(&rpod), "eth0", &rconf);
+    assert!(ok, "reference ADD failed: {rres}");
+    let ores = ours(&onode, "ADD", "ctr1", &pod_path(&opod), "eth0", &oconf).await.unwrap();
+
+    // Results of the same shape and values (sandbox paths and MACs differ).
+    let (rs, os) = (result_shape(&rres), result_shape(&ores));
+    assert_eq!(rs, os, "result shape\nreference: {rres:#}\nours: {ores:#}");
+
+    // The pods: same addresses (with broadcast), routes, MTU, state.
+    assert_eq!(v4_addrs(&opod, "eth0"), v4_addrs(&rpod, "eth0"));
+    assert_eq!(v4_routes(&opod), v4_routes(&rpod));
+    let (rl, ol) = (link(&rpod, "eth0"), link(&opod, "eth0"));
+    for k in ["mtu", "operstate", "link_type"] {
+        assert_eq!(ol[k], rl[k], "pod eth0 {k}");
+    }
+    assert_eq!(ol["linkinfo"]["info_kind"], rl["linkinfo"]["info_kind"]);
+    // The nodes: bridge, its address, the host veth and its port settings.
+    let (rb, ob) = (link(&rnode, "cni0"), link(&onode, "cni0"));
+    for k in ["mtu", "operstate"] {
+        assert_eq!(ob[k], rb[k], "bridge {k}");
+    }
+    assert_eq!(ob["linkinfo"]["info_kind"], "bridge");
+    assert_eq!(v4_addrs(&onode, "cni0"), v4_addrs(&rnode, "cni0"));
+    let (rv, ov) = (host_veth(&rnode), host_veth(&onode));
+    for k in ["mtu", "operstate", "master"] {
+        assert_eq!(ov[k], rv[k], "host veth {k}");
+    }
+    assert_eq!(ov["linkinfo"]["info_slave_data"]["hairpin"], rv["linkinfo"]["info_slave_data"]["hairpin"]);
+    assert!(ov["ifname"].as_str().unwrap().starts_with("veth") && ov["ifname"].as_str().unwrap().len() == 12);
+    // Relevant sysctls.
+    for (ns_r, ns_o, key) in [
+        (&rnode, &onode, "net.ipv4.ip_forward".to_string()),
+        (&rpod, &opod, "net.ipv4.conf.eth0.arp_notify".to_string()),
+    ] {
+        assert_eq!(
+            ns_o.exec("sysctl", &["-n", &key]).trim(),
+            ns_r.exec("sysctl", &["-n", &key]).trim(),
+            "sysctl {key}"
+        );
+    }
+    // IPAM records in the same layout.
+    let files = |d: &str| {
+        let mut v: Vec<(String, String)> = std::fs::read_dir(format!("{d}/difnet"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name() != "lock")
+            .map(|e| {
+                (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(files(&odir), files(&rdir));
+
+    // DEL: both leave the pod without eth0 and release the address.
+    let (ok, _) = reference(&rnode, "DEL", "ctr1", &pod_path(&rpod), "eth0", &rconf);
+    assert!(ok);
+    ours(&onode, "DEL", "ctr1", &pod_path(&opod), "eth0", &oconf).await.unwrap();
+    for (pod, node) in [(&rpod, &rnode), (&opod, &onode)] {
+        let links = ipj(pod, &["link", "show"]);
+        assert_eq!(links.as_array().unwrap().len(), 1, "only lo left in {}", pod.name());
+        let nl = ipj(node, &["-d", "link", "show"]);
+        assert!(!nl.as_array().unwrap().iter().any(|l| l["linkinfo"]["info_kind"] == "veth"));
+    }
+    assert_eq!(files(&odir), files(&rdir));
+    let _ = (std::fs::remove_dir_all(&rdir), std::fs::remove_dir_all(&odir));
+}
+
+/// Changes something behind the plugin's back: (node, pod, ADD result).
+type Tamper = dyn Fn(&TestNs, &TestNs, &Value);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_what_was_tampered_with() {
+    let node = TestNs::new("chknode").await;
+    let dir = tmpdir("chk");
+    let base = conf("chknet", &dir, json!({}));
+    let tampers: [(&str, &Tamper, &str); 4] = [
+        (
+            "address changed",
+            &|_n, pod, _r| {
+                let a = v4_addrs(pod, "eth0")[0].0.clone();
+                pod.ip(&["addr", "del", &format!("{a}/24"), "dev", "eth0"]);
+                pod.ip(&["addr", "add", "10.77.0.250/24", "dev", "eth0"]);
+            },
+            "address",
+        ),
+        (
+            "route removed",
+            &|_n, pod, _r| drop(pod.ip(&["route", "del", "10.200.0.0/16"])),
+            "route 10.200.0.0/16",
+        ),
+        (
+            "veth detached",
+            &|n, _pod, r| {
+                let hv = r["interfaces"][1]["name"].as_str().unwrap().to_string();
+                n.ip(&["link", "set", &hv, "nomaster"]);
+            },
+            "no longer attached",
+        ),
+        (
+            "MAC changed",
+            &|_n, pod, _r| drop(pod.ip(&["link", "set", "eth0", "address", "02:11:22:33:44:55"])),
+            "MAC",
+        ),
+    ];
+    for (i, (what, tamper, expect)) in tampers.iter().enumerate() {
+        let pod = TestNs::new("chkpod").await;
+        let id = format!("chk{i}");
+        let res = ours(&node, "ADD", &id, &pod_path(&pod), "eth0", &base).await.unwrap();
+        let mut with_prev = base.clone();
+        with_prev["prevResult"] = res.clone();
+        ours(&node, "CHECK", &id, &pod_path(&pod), "eth0", &with_prev).await.expect("CHECK right after ADD");
+        tamper(&node, &pod, &res);
+        let err = ours(&node, "CHECK", &id, &pod_path(&pod), "eth0", &with_prev).await.unwrap_err();
+        assert!(err.msg.contains(expect), "{what}: CHECK said {:?}", err.msg);
+        ours(&node, "DEL", &id, &pod_path(&pod), "eth0", &base).await.unwrap();
+    }
+    // CHECK without prevResult is a config error, as the spec wants.
+    let pod = TestNs::new("chkpod").await;
+    let err = ours(&node, "CHECK", "x", &pod_path(&pod), "eth0", &base).await.unwrap_err();
+    assert_eq!(err.code, 7);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn del_is_idempotent_and_works_without_the_namespace() {
+    let node = TestNs::new("delnode").await;
+    let dir = tmpdir("del");
+    let c = conf("delnet", &dir, json!({}));
+    let pod = TestNs::new("delpod").await;
+    let path = pod_path(&pod);
+    let res = ours(&node, "ADD", "d1", &path, "eth0", &c).await.unwrap();
+    let ip = res["ips"][0]["address"].as_str().unwrap().split('/').next().unwrap().to_string();
+    assert!(std::path::Path::new(&format!("{dir}/delnet/{ip}")).exists());
+    ours(&node, "DEL", "d1", &path, "eth0", &c).await.unwrap();
+    ours(&node, "DEL", "d1", &path, "eth0", &c).await.unwrap();
+    assert!(!std::path::Path::new(&format!("{dir}/delnet/{ip}")).exists());
+    // The namespace disappears before DEL: DEL still releases the address.
+    ours(&node, "ADD", "d2", &path, "eth0", &c).await.unwrap();
+    drop(pod);
+    assert!(!std::path::Path::new(&path).exists());
+    ours(&node, "DEL", "d2", &path, "eth0", &c).await.unwrap();
+    let left: Vec<_> = std::fs::read_dir(format!("{dir}/delnet"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<std::net::IpAddr>().is_ok())
+        .collect();
+    assert!(left.is_empty(), "addresses still reserved: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_parallel_adds_on_one_node() {
+    let node = std::sync::Arc::new(TestNs::new("parnode").await);
+    let dir = tmpdir("par");
+    let c = conf("parnet", &dir, json!({"isDefaultGateway": false}));
+    let mut pods = Vec::new();
+    for _ in 0..10 {
+        pods.push(TestNs::new("parpod").await);
+    }
+    let mut tasks = Vec::new();
+    for (i, pod) in pods.iter().enumerate() {
+        let (node, c, path) = (node.clone(), c.clone(), pod_path(pod));
+        tasks
+            .push(tokio::spawn(async move { ours(&node, "ADD", &format!("p{i}"), &path, "eth0", &c).await }));
+    }
+    let mut ips = BTreeSet::new();
+    let mut veths = BTreeSet::new();
+    for t in tasks {
+        let r = t.await.unwrap().expect("parallel ADD");
+        ips.insert(r["ips"][0]["address"].as_str().unwrap().to_string());
+        veths.insert(r["interfaces"][1]["name"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ips.len(), 10, "no duplicate addresses: {ips:?}");
+    assert_eq!(veths.len(), 10, "unique veth names: {veths:?}");
+    // All ten are ports of the one bridge, which has the gateway address once.
+    let ports = node.ip(&["link", "show", "master", "cni0"]);
+    assert_eq!(ports.lines().filter(|l| l.contains("veth")).count(), 10, "{ports}");
+    assert_eq!(v4_addrs(&node, "cni0").len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn version_and_bad_input() {
+    let host = netplumb::netns::Netns::current().unwrap();
+    let v = run(&host, &Call { command: "VERSION".into(), ..Call::default() }, b"").await.unwrap().unwrap();
+    assert_eq!(v["supportedVersions"], json!(["0.4.0", "1.0.0", "1.1.0"]));
+    let e = run(&host, &Call { command: "ADD".into(), ..Call::default() }, b"{not json").await.unwrap_err();
+    assert_eq!(e.code, 6);
+    let good = conf("n", "/tmp/unused", json!({}));
+    let e = run(&host, &Call { command: "ADD".into(), ..Call::default() }, good.to_string().as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, 4, "{e:?}");
+    assert!(e.msg.contains("CNI_CONTAINERID"));
+    testing::require_root();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ip_masq_rewrites_traffic_leaving_the_subnet_and_del_removes_it() {
+    let node = TestNs::new("masqnode").await;
+    let outside = TestNs::new("masqout").await;
+    let pod = TestNs::new("masqpod").await;
+    // The node's uplink to an "outside" host that has no route back to the
+    // pod subnet: only masquerading makes replies come back.
+    node.ip(&["link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", outside.name()]);
+    node.ip(&["addr", "add", "192.168.50.1/24", "dev", "up0"]);
+    node.ip(&["link", "set", "up0", "up"]);
+    outside.ip(&["addr", "add", "192.168.50.2/24", "dev", "eth0"]);
+    outside.ip(&["link", "set", "eth0", "up"]);
+
+    let dir = tmpdir("masq");
+    let c = conf("masqnet", &dir, json!({"ipMasq": true}));
+    let res = ours(&node, "ADD", "m1", &pod_path(&pod), "eth0", &c).await.unwrap();
+    let pod_ip = res["ips"][0]["address"].as_str().unwrap().split('/').next().unwrap().to_string();
+    let rules = node.exec("nft", &["list", "table", "inet", masq::TABLE]);
+    assert!(rules.contains("type nat hook postrouting priority srcnat"), "{rules}");
+    assert!(
+        rules.contains(&format!("ip saddr {pod_ip} ip daddr != 10.77.0.0/24 ip daddr != 224.0.0.0/4 masquerade comment \"masqnet m1 eth0\"")),
+        "{rules}"
+    );
+
+    // A server outside reports who connected.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = outside
+        .netns()
+        .spawn(move || async move {
+            let l = tokio::net::TcpListener::bind("192.168.50.2:7000").await.unwrap();
+            tx.send(()).unwrap();
+            let (mut s, peer) = l.accept().await.unwrap();
+            tokio::io::AsyncWriteExt::write_all(&mut s, format!("{}\n", peer.ip()).as_bytes()).await.unwrap();
+        })
+        .unwrap();
+    rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let seen = pod
+        .netns()
+        .run(|| {
+            use std::io::Read;
+            let mut s = std::net::TcpStream::connect_timeout(
+                &"192.168.50.2:7000".parse().unwrap(),
+                std::time::Duration::from_secs(3),
+            )
+            .unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(3))).unwrap();
+            let mut r = String::new();
+            s.read_to_string(&mut r).unwrap();
+            r
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen.trim(), "192.168.50.1", "the outside sees the node's address, not {pod_ip}");
+    server.join().await.unwrap();
+
+    let mut with_prev = c.clone();
+    with_prev["prevResult"] = res;
+    ours(&node, "CHECK", "m1", &pod_path(&pod), "eth0", &with_prev).await.unwrap();
+    ours(&node, "DEL", "m1", &pod_path(&pod), "eth0", &c).await.unwrap();
+    let rules = node.exec("nft", &["list", "table", "inet", masq::TABLE]);
+    assert!(!rules.contains("masquerade"), "{rules}");
+    // DEL again: still fine.
+    ours(&node, "DEL", "m1", &pod_path(&pod), "eth0", &c).await.unwrap();
+    let err = ours(&node, "CHECK", "m1", &pod_path(&pod), "eth0", &with_prev).await.unwrap_err();
+    assert!(err.msg.contains("missing"), "{err:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

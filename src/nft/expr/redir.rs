@@ -1,0 +1,43 @@
+//! `redir`: redirect to the local machine.
+
+use super::{collect, opt, reg, NatFlags, Reg};
+use crate::error::DecodeError;
+use crate::wire::{AttrIter, AttrWriter};
+
+const REG_PROTO_MIN: u16 = 1;
+const REG_PROTO_MAX: u16 = 2;
+const FLAGS: u16 = 3;
+
+/// `[ redir proto_min reg 1 ]` (`redirect to :8080`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Redir {
+    /// Register with the lowest port.
+    pub proto_min: Option<Reg>,
+    /// Register with the highest port.
+    pub proto_max: Option<Reg>,
+    /// Flags; `None` when absent.
+    pub flags: Option<NatFlags>,
+}
+
+impl Redir {
+    pub(crate) fn encode(&self, w: &mut AttrWriter<'_>) {
+        if let Some(r) = self.proto_min {
+            w.u32_be(REG_PROTO_MIN, r.0);
+        }
+        if let Some(r) = self.proto_max {
+            w.u32_be(REG_PROTO_MAX, r.0);
+        }
+        if let Some(f) = self.flags {
+            w.u32_be(FLAGS, f.bits());
+        }
+    }
+
+    pub(crate) fn decode(it: AttrIter<'_>) -> Result<Option<Redir>, DecodeError> {
+        let Some(a) = collect::<4>(it)? else { return Ok(None) };
+        Ok(Some(Redir {
+            proto_min: opt(&a[REG_PROTO_MIN as usize], reg)?,
+            proto_max: opt(&a[REG_PROTO_MAX as usize], reg)?,
+            flags: opt(&a[FLAGS as usize], |a| a.u32_be())?.map(NatFlags::from_bits_retain),
+        }))
+    }
+}

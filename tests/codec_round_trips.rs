@@ -76,3 +76,48 @@ fn congctl_round_trips() {
     let AnyRoute::V4(back) = AnyRoute::parse(&msg(&b)).unwrap() else { panic!("IPv4") };
     assert_eq!(back.congctl.as_deref(), Some("reno"));
 }
+
+/// nftables: what the nft fuzz target found, through the public API (a
+/// transaction's batch, decoded back).
+mod nft {
+    use netplumb::nft::expr::{decode_list, encode_list, Expr, Unknown};
+    use netplumb::nft::{Family, Object, ObjectKind, Transaction};
+    use netplumb::wire::{AttrIter, AttrWriter, Header, Msg, MsgIter};
+
+    fn batch_msgs(tx: &Transaction) -> Vec<u8> {
+        tx.messages().flat_map(|b| b.iter().copied()).collect()
+    }
+
+    #[test]
+    fn an_unknown_expression_re_encodes_byte_for_byte() {
+        // An element ending in an attribute of 14 bytes (no padding): a nest
+        // used to pad it to 16.
+        let mut raw = vec![14, 0, 1, 0];
+        raw.extend_from_slice(b"immediate\0");
+        let e = Expr::Unknown(Unknown { name: "immediate".into(), raw_type: 1 | 0x8000, raw: raw.clone() });
+        let mut buf = Vec::new();
+        encode_list(&mut AttrWriter::new(&mut buf), 4, std::slice::from_ref(&e));
+        let a = AttrIter::new(&buf).next().unwrap().unwrap();
+        match &decode_list(&a).unwrap()[0] {
+            Expr::Unknown(u) => assert_eq!(u.raw, raw),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_object_kept_raw_keeps_its_exact_data() {
+        // 6 bytes of data that netplumb cannot type: back as 6 bytes.
+        let o = Object::new(
+            Family::Inet,
+            "filter",
+            "odd",
+            ObjectKind::Other { kind: 99, raw: vec![6, 0, 1, 0, 7, 7] },
+        );
+        let mut tx = Transaction::new();
+        tx.add_object(&o).unwrap();
+        let b = batch_msgs(&tx);
+        let m = MsgIter::new(&b).map(Result::unwrap).find(|m| m.header.ty == (10 << 8) | 18).unwrap();
+        let back = Object::decode(&Msg { header: Header::default(), payload: m.payload }).unwrap();
+        assert_eq!(back.kind, o.kind);
+    }
+}

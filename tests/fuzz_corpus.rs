@@ -109,3 +109,8 @@ fn conntrack_flow_corpus() {
 fn nft_corpus() {
     replay("nft", netplumb::fuzzing::nft);
 }
+
+#[test]
+fn conntrack_event_corpus() {
+    replay("conntrack_event", netplumb::fuzzing::conntrack_event);
+}

@@ -30,7 +30,7 @@
 //!
 //! Everything needs `CAP_NET_ADMIN` in the namespace (run as root).
 
-mod consts;
+pub(crate) mod consts;
 mod events;
 mod filter;
 mod flow;

@@ -103,28 +103,33 @@ impl Object {
         w.str(NFTA_OBJ_TABLE, &self.table);
         w.str(NFTA_OBJ_NAME, &self.name);
         w.u32_be(NFTA_OBJ_TYPE, self.kind.code());
-        w.nest(NFTA_OBJ_DATA | NLA_F_NESTED, |w| match &self.kind {
-            ObjectKind::Counter(c) => c.encode(w),
-            ObjectKind::Quota(q) => q.encode(w),
-            ObjectKind::Limit(l) => l.encode(w),
-            ObjectKind::CtHelper { name, l3proto, l4proto } => {
-                w.str(1, name);
-                w.u16_be(2, *l3proto);
-                w.u8(3, *l4proto);
-            }
-            ObjectKind::CtTimeout { l3proto, l4proto, policy } => {
-                w.u16_be(1, *l3proto);
-                w.u8(2, *l4proto);
-                w.nest(3 | NLA_F_NESTED, |w| {
-                    for (k, v) in policy {
-                        w.u32_be(*k, *v);
-                    }
-                });
-            }
+        match &self.kind {
+            // As received, to the byte: the nest's length is the data's,
+            // padding outside it.
             ObjectKind::Other { raw, .. } => {
-                w.raw(raw);
+                w.bytes(NFTA_OBJ_DATA | NLA_F_NESTED, raw);
             }
-        });
+            kind => w.nest(NFTA_OBJ_DATA | NLA_F_NESTED, |w| match kind {
+                ObjectKind::Counter(c) => c.encode(w),
+                ObjectKind::Quota(q) => q.encode(w),
+                ObjectKind::Limit(l) => l.encode(w),
+                ObjectKind::CtHelper { name, l3proto, l4proto } => {
+                    w.str(1, name);
+                    w.u16_be(2, *l3proto);
+                    w.u8(3, *l4proto);
+                }
+                ObjectKind::CtTimeout { l3proto, l4proto, policy } => {
+                    w.u16_be(1, *l3proto);
+                    w.u8(2, *l4proto);
+                    w.nest(3 | NLA_F_NESTED, |w| {
+                        for (k, v) in policy {
+                            w.u32_be(*k, *v);
+                        }
+                    });
+                }
+                ObjectKind::Other { .. } => unreachable!("written above"),
+            }),
+        }
         if let Some(c) = &self.comment {
             let mut u = Vec::new();
             udata_comment(&mut u, UDATA_OBJ_COMMENT, c);

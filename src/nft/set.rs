@@ -334,6 +334,14 @@ impl Set {
             None => None,
         };
         s.flags.remove(SetFlags::CONCAT);
+        // A set with a data type is a map, whatever its flags say (the
+        // encoder sets MAP from the data type).
+        if s.data.is_some() {
+            s.flags.insert(SetFlags::MAP);
+        } else {
+            // A data length means nothing without a data type.
+            s.data_len = 0;
+        }
         if let Some(u) = udata {
             for (t, v) in udata_iter(&u) {
                 if t == UDATA_SET_COMMENT {

@@ -39,8 +39,8 @@ impl Unknown {
     }
 
     pub(crate) fn encode(&self, w: &mut AttrWriter<'_>) {
-        w.nest(self.raw_type, |w| {
-            w.raw(&self.raw);
-        });
+        // Byte for byte: the attribute's length is the raw payload's (a
+        // nest would pad it).
+        w.bytes(self.raw_type, &self.raw);
     }
 }

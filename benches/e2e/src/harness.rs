@@ -55,10 +55,17 @@ pub fn tool(name: &'static str, run: impl Fn() -> Result<Measure, String> + 'sta
     Tool { name, run: Box::new(run) }
 }
 
-/// Drive a future to completion on a fresh current-thread runtime (on the
-/// calling thread, so in the calling thread's namespace).
+thread_local! {
+    /// One current-thread runtime per thread, so handles opened in one
+    /// `block` call keep working in the next.
+    static RT: tokio::runtime::Runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+}
+
+/// Drive a future to completion on this thread's runtime (on the calling
+/// thread, so in the calling thread's namespace). Not reentrant.
 pub fn block<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(f)
+    RT.with(|rt| rt.block_on(f))
 }
 
 /// A fresh named namespace with `lo` up, removed on drop (also when a

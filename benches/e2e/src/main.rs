@@ -11,6 +11,7 @@
 //! the reference tool, and whether netplumb meets its target.
 
 mod harness;
+mod nft;
 mod rtnl;
 
 use std::collections::BTreeMap;
@@ -48,7 +49,7 @@ fn args() -> Args {
 
 fn all_cases() -> Vec<Case> {
     let mut v = rtnl::cases();
-    v.extend(Vec::new());
+    v.extend(nft::cases());
     v
 }
 

@@ -1,6 +1,5 @@
-//! Encode and decode throughput of whole dumps: links and routes (and, as
-//! their modules land, nftables batches and conntrack dumps), at 1, 64 and
-//! 4,096 messages. No root needed: the messages are built with netplumb's
+//! Encode and decode throughput of whole dumps and batches: links, routes,
+//! nftables rule batches and conntrack dumps, at 1, 64 and 4,096 messages. No root needed: the messages are built with netplumb's
 //! own encoders, links from a captured kernel reply.
 //!
 //! Run: `cargo bench --bench codec` (add `-- route` to pick cases).
@@ -116,5 +115,102 @@ fn bench_routes(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_links, bench_routes);
+/// nftables batches: N `add rule` messages (`ip saddr A tcp dport 22
+/// counter accept`) built into a transaction, and each decoded back.
+fn bench_nft(c: &mut Criterion) {
+    use netplumb::nft::{Family, Field, Rule, RuleBuilder, Transaction, Value};
+    let rules = |n: usize| -> Vec<Rule> {
+        (0..n)
+            .map(|i| {
+                RuleBuilder::new(Family::Ip, "bench", "input")
+                    .eq(Field::IP_SADDR, Value::ipv4(Ipv4Addr::new(192, 168, (i >> 8) as u8, i as u8)))
+                    .eq(Field::TCP_DPORT, Value::port(22))
+                    .counter()
+                    .accept()
+                    .build()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let mut g = c.benchmark_group("nft-rules");
+    for n in SIZES {
+        let items = rules(n);
+        let mut tx = Transaction::new();
+        for r in &items {
+            tx.add_rule(r).unwrap();
+        }
+        let batch: Vec<u8> = tx.messages().flat_map(|m| m.iter().copied()).collect();
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("encode", n), &items, |b, items| {
+            b.iter(|| {
+                let mut tx = Transaction::new();
+                for r in items {
+                    tx.add_rule(r).unwrap();
+                }
+                black_box(tx.byte_len())
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("decode", n), &batch, |b, batch| {
+            b.iter(|| {
+                let mut k = 0;
+                for m in MsgIter::new(batch) {
+                    let r = Rule::decode(&m.unwrap()).unwrap();
+                    k += black_box(&r).exprs.len();
+                }
+                k
+            })
+        });
+    }
+    g.finish();
+}
+
+/// conntrack dumps: N established TCP flows as the kernel reports them
+/// (`Flow::encode`, the reply layout), and decoded.
+fn bench_conntrack(c: &mut Criterion) {
+    use netplumb::conntrack::{Flow, TcpState, Tuple};
+    let flows = |n: usize| -> Vec<Flow> {
+        (0..n)
+            .map(|i| {
+                let src = std::net::SocketAddr::from((Ipv4Addr::new(10, 1 + (i >> 16) as u8, (i >> 8) as u8, i as u8), 10000));
+                let dst = std::net::SocketAddr::from((Ipv4Addr::new(10, 255, 0, 1), 80));
+                let mut f = Flow::new(Tuple::tcp(src, dst)).with_timeout(600).with_tcp_state(TcpState::ESTABLISHED).with_mark(1);
+                f.id = Some(i as u32);
+                f.use_count = Some(1);
+                f
+            })
+            .collect()
+    };
+    const CT_NEW: u16 = 1 << 8; // NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_NEW
+    let mut g = c.benchmark_group("conntrack");
+    for n in SIZES {
+        let items = flows(n);
+        let mut buf = Vec::new();
+        encode_dump(&mut buf, CT_NEW, &items, |f, w| {
+            w.raw(&f.encode());
+        });
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("encode", n), &items, |b, items| {
+            let mut out = Vec::with_capacity(buf.len());
+            b.iter(|| {
+                encode_dump(&mut out, CT_NEW, items, |f, w| {
+                    w.raw(&f.encode());
+                });
+                black_box(out.len())
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("decode", n), &buf, |b, buf| {
+            b.iter(|| {
+                let mut k = 0u32;
+                for m in MsgIter::new(buf) {
+                    let f = Flow::decode(m.unwrap().payload).unwrap();
+                    k = k.wrapping_add(black_box(&f).mark.unwrap_or(0));
+                }
+                k
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_links, bench_routes, bench_nft, bench_conntrack);
 criterion_main!(benches);

@@ -10,6 +10,8 @@
 //! markdown table: per case and tool the median of N runs, the ratio to
 //! the reference tool, and whether netplumb meets its target.
 
+mod alloc;
+mod ct;
 mod harness;
 mod nft;
 mod rtnl;
@@ -18,6 +20,9 @@ use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
 use harness::{median, Case, Target};
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
 
 struct Args {
     runs: usize,
@@ -50,6 +55,7 @@ fn args() -> Args {
 fn all_cases() -> Vec<Case> {
     let mut v = rtnl::cases();
     v.extend(nft::cases());
+    v.extend(ct::cases());
     v
 }
 
@@ -140,7 +146,7 @@ fn report(
                 Some((s, p, k)) => (
                     format!("{s:.4}{}", if k < runs { format!(" ({k}/{runs} runs)") } else { String::new() }),
                     ref_m.map(|r| format!("{:.2}x", s / r)).unwrap_or_else(|| "-".into()),
-                    p.map(|p| format!("{p:.1} MiB")).unwrap_or_default(),
+                    p.map(|p| format!("{p:.2} MiB")).unwrap_or_default(),
                 ),
                 None => (
                     format!("failed: {}", failures.get(&(ci, ti)).map(String::as_str).unwrap_or("?")),

@@ -171,9 +171,15 @@ fn bench_conntrack(c: &mut Criterion) {
     let flows = |n: usize| -> Vec<Flow> {
         (0..n)
             .map(|i| {
-                let src = std::net::SocketAddr::from((Ipv4Addr::new(10, 1 + (i >> 16) as u8, (i >> 8) as u8, i as u8), 10000));
+                let src = std::net::SocketAddr::from((
+                    Ipv4Addr::new(10, 1 + (i >> 16) as u8, (i >> 8) as u8, i as u8),
+                    10000,
+                ));
                 let dst = std::net::SocketAddr::from((Ipv4Addr::new(10, 255, 0, 1), 80));
-                let mut f = Flow::new(Tuple::tcp(src, dst)).with_timeout(600).with_tcp_state(TcpState::ESTABLISHED).with_mark(1);
+                let mut f = Flow::new(Tuple::tcp(src, dst))
+                    .with_timeout(600)
+                    .with_tcp_state(TcpState::ESTABLISHED)
+                    .with_mark(1);
                 f.id = Some(i as u32);
                 f.use_count = Some(1);
                 f

@@ -1,6 +1,6 @@
 //! Replays every saved fuzz corpus (and crash regression) through the same
 //! round-trip checks the fuzz targets run, so a regression fails CI without
-//! cargo-fuzz. Seeds named `kernel-*` are real kernel replies: they must
+//! cargo-fuzz. Seeds (`fuzz/seeds/`) named `kernel-*` are real kernel replies: they must
 //! decode, not merely not fail. No root needed.
 
 use std::path::Path;
@@ -8,7 +8,7 @@ use std::path::Path;
 fn replay<R: Decoded>(target: &str, check: fn(&[u8]) -> R) {
     let mut n = 0;
     let mut kernel = 0;
-    for dir in ["corpus", "regressions"] {
+    for dir in ["seeds", "corpus", "regressions"] {
         let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(dir).join(target);
         let Ok(rd) = std::fs::read_dir(&d) else { continue };
         for e in rd.flatten() {
@@ -26,7 +26,7 @@ fn replay<R: Decoded>(target: &str, check: fn(&[u8]) -> R) {
             n += 1;
         }
     }
-    assert!(n > 0, "{target}: no corpus found under fuzz/corpus/{target}");
+    assert!(n > 0, "{target}: no seeds or corpus under fuzz/{{seeds,corpus}}/{target}");
     println!("{target}: {n} inputs, {kernel} of them real kernel replies");
 }
 

@@ -141,6 +141,20 @@ fn nft_load() -> Case {
                 verify_big(&ns)?;
                 Ok(Measure::time(d))
             }),
+            tool("kernel floor", || {
+                // netplumb with the batch built before the clock starts:
+                // what the kernel's commit costs.
+                let ns = fresh("nload");
+                let nft = nft_in(&ns);
+                let tx = big_tx();
+                let d = block(async {
+                    let t = Instant::now();
+                    nft.commit(&tx).await.map_err(e)?;
+                    Ok::<_, String>(t.elapsed())
+                })?;
+                verify_big(&ns)?;
+                Ok(Measure::time(d))
+            }),
             tool("nft -f", || {
                 let ns = fresh("nload");
                 let text = big_text();

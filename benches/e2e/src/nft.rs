@@ -254,6 +254,10 @@ fn with_services() -> Result<(TestNs, Nft), String> {
         service_tx(&mut tx, i);
     }
     block(async { nft.commit(&tx).await.map_err(e) })?;
+    // The kernel finishes a commit of that size in the background (freeing
+    // the transaction log after an RCU grace period): let it, so the timed
+    // add meets the table in its steady state, for both tools.
+    std::thread::sleep(std::time::Duration::from_secs(1));
     Ok((ns, nft))
 }
 

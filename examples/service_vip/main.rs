@@ -712,10 +712,16 @@ fn detach_servers(prefix: &str, pods: &[(String, Netns)]) -> Fallible<()> {
     std::fs::create_dir_all(state_dir(prefix)).map_err(e("state dir"))?;
     let mut pids = String::new();
     for (name, _) in pods {
-        let child = std::process::Command::new("ip")
-            .args(["netns", "exec", name])
-            .arg(&exe)
-            .args(["--serve", name])
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", name]).arg(&exe);
+        // Under `cargo test` this binary is the test harness: its
+        // `kept_server` helper serves instead of `--serve`.
+        if cfg!(test) {
+            cmd.args(["--ignored", "--exact", "tests::kept_server"]).env("NETPLUMB_SERVE", name);
+        } else {
+            cmd.args(["--serve", name]);
+        }
+        let child = cmd
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -859,17 +865,24 @@ mod tests {
         assert_eq!(host_state(), before, "the host's links or tables changed");
     }
 
-    /// `--keep` through the real binary (cargo builds it beside this test
-    /// binary): the VIP keeps answering after the process exits, and
-    /// `--cleanup` stops the servers and removes everything.
+    /// Started by `--keep` runs inside the tests (see `detach_servers`):
+    /// serves until killed. Does nothing when run on its own.
     #[test]
-    fn keep_leaves_a_working_vip_and_cleanup_removes_it() {
+    #[ignore = "a helper process for keep_leaves_a_working_vip_and_cleanup_removes_it, not a test"]
+    fn kept_server() {
+        if let Ok(name) = std::env::var("NETPLUMB_SERVE") {
+            serve(&name);
+        }
+    }
+
+    /// `--keep`: the VIP keeps answering after the run (its servers are
+    /// detached processes), and `--cleanup` stops them and removes
+    /// everything.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keep_leaves_a_working_vip_and_cleanup_removes_it() {
         netplumb::testing::require_root();
-        let exe = std::env::current_exe().unwrap().parent().unwrap().join("service_vip");
-        assert!(exe.exists(), "{} not built (cargo test builds examples)", exe.display());
         let prefix = format!("t{}k", std::process::id() % 10000);
-        let st = std::process::Command::new(&exe).args(["--keep", "--prefix", &prefix]).output().unwrap();
-        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        assert_eq!(main_with(Opts { keep: true, prefix: prefix.clone(), ..Opts::default() }).await, 0);
         assert_eq!(leftovers(&prefix).len(), 10, "{:?}", leftovers(&prefix));
         let client = format!("{prefix}-n1-pod0");
         let mut answered = String::new();
@@ -883,13 +896,28 @@ mod tests {
             if answered.contains(" sees ") {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(answered.contains(" sees 10.244.1.2"), "the kept VIP answers: {answered:?}");
-        let st = std::process::Command::new(&exe).args(["--cleanup", "--prefix", &prefix]).output().unwrap();
-        assert!(st.status.success());
+        let pids = std::fs::read_to_string(format!("{}/pids", state_dir(&prefix))).unwrap_or_default();
+        assert_eq!(main_with(Opts { cleanup: true, prefix: prefix.clone(), ..Opts::default() }).await, 0);
+        assert!(answered.contains(&format!(" sees {}", "10.244.1.2")), "the kept VIP answers: {answered:?}");
         assert!(leftovers(&prefix).is_empty());
         assert!(!std::path::Path::new(&state_dir(&prefix)).exists());
+        // The kept servers are gone (give SIGTERM a moment).
+        for pid in pids.lines() {
+            let mut gone = false;
+            for _ in 0..50 {
+                // Gone, or a zombie waiting for this (its parent) process.
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                if stat.is_empty() || stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))
+                {
+                    gone = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(gone, "kept server {pid} still running");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

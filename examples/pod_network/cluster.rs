@@ -375,8 +375,8 @@ pub fn start_servers(pods: &[Pod]) -> Fallible<Vec<NsTask<()>>> {
                 let udp_name = name.clone();
                 tokio::spawn(async move {
                     let mut buf = [0u8; 512];
-                    while let Ok((_, peer)) = udp.recv_from(&mut buf).await {
-                        let line = format!("{udp_name} sees {}\n", peer.ip());
+                    while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
+                        let line = udp_reply(&udp_name, peer.ip(), &buf[..n]);
                         let _ = udp.send_to(line.as_bytes(), peer).await;
                     }
                 });
@@ -395,6 +395,17 @@ pub fn start_servers(pods: &[Pod]) -> Fallible<Vec<NsTask<()>>> {
         tasks.push(t);
     }
     Ok(tasks)
+}
+
+/// The UDP echo server's answer: `POD sees CLIENT_IP`, and ` seq=N` when
+/// the datagram was `seq=N` (so a client can match replies to requests).
+pub fn udp_reply(pod: &str, peer: std::net::IpAddr, datagram: &[u8]) -> String {
+    match datagram.strip_prefix(b"seq=") {
+        Some(seq) if seq.iter().all(u8::is_ascii_digit) => {
+            format!("{pod} sees {peer} seq={}\n", String::from_utf8_lossy(seq))
+        }
+        _ => format!("{pod} sees {peer}\n"),
+    }
 }
 
 /// From inside a namespace: one UDP datagram to `dst:port` from

@@ -59,6 +59,9 @@ impl TestNs {
     ///
     /// # Panics
     /// Without root, or if the namespace cannot be created.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: a namespace created before cancellation is removed only when the guard is returned and dropped; `sweep_stale` removes it after the process exits.
     pub async fn new(tag: &str) -> TestNs {
         require_root();
         sweep_stale();
@@ -99,11 +102,17 @@ impl TestNs {
     }
 
     /// A route (rtnetlink) connection inside the namespace.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
     pub async fn route(&self) -> Connection {
         Connection::new_in(Protocol::Route, &self.netns).await.expect("route connection in test namespace")
     }
 
     /// A netfilter connection inside the namespace.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
     pub async fn netfilter(&self) -> Connection {
         Connection::new_in(Protocol::Netfilter, &self.netns)
             .await

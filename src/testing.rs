@@ -164,6 +164,10 @@ pub fn run(program: &str, args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {program} (is it installed? .ci/run installs it): {e}"));
+    stdout_or_panic(program, args, out)
+}
+
+fn stdout_or_panic(program: &str, args: &[&str], out: std::process::Output) -> String {
     if !out.status.success() {
         panic!(
             "{program} {} failed ({}): {}",
@@ -187,13 +191,5 @@ pub fn run_with_input(program: &str, args: &[&str], input: &str) -> String {
         .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
     child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
     let out = child.wait_with_output().expect("wait");
-    if !out.status.success() {
-        panic!(
-            "{program} {} failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    stdout_or_panic(program, args, out)
 }

@@ -507,3 +507,20 @@ pub fn ping(dst: Ipv4Addr, ident: u16) -> Result<Duration, String> {
         result
     }
 }
+
+/// `--cleanup`: remove what a kept run left (namespaces, IPAM data).
+pub fn cleanup_kept(prefix: &str) {
+    let left = leftovers(prefix);
+    Cleanup::remove_all(&left, &data_dir(prefix));
+    println!("removed {} namespaces: {}", left.len(), left.join(" "));
+}
+
+/// Refuse to start over a kept run: `Err` with the message to print.
+pub fn refuse_over_kept_run(prefix: &str) -> Result<(), String> {
+    let left = leftovers(prefix);
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("namespaces from a kept run exist ({}); run with --cleanup first", left.join(" ")))
+    }
+}

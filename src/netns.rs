@@ -149,6 +149,9 @@ impl Netns {
     /// # Errors
     /// [`Error::Invalid`] for a bad name; `EEXIST` (see
     /// [`Error::is_exists`]) if the name is taken; `EPERM` without root.
+    ///
+    /// # Cancel safety
+    /// If the future is dropped, the namespace is still created (by its own thread) and stays pinned; remove it with [`Netns::remove_named`].
     pub async fn create_named(name: &str) -> Result<Netns> {
         let name = name.to_string();
         run_on_thread(move || Self::create_named_blocking(&name)).await?
@@ -188,6 +191,9 @@ impl Netns {
     /// Create an anonymous namespace, held only by this handle (and its
     /// clones): it disappears when the last handle and the last socket in it
     /// are gone.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the namespace disappears with its handle.
     pub async fn create_anonymous() -> Result<Netns> {
         run_on_thread(|| -> Result<Netns> {
             unshare(CloneFlags::CLONE_NEWNET).map_err(nix_err("unshare(CLONE_NEWNET)"))?;
@@ -338,6 +344,9 @@ impl Netns {
     /// interface name contains dots). Only `net.*` keys are accepted: other
     /// sysctls are not per-namespace. Returns the value without the
     /// trailing newline.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
     pub async fn sysctl_get(&self, key: &str) -> Result<String> {
         let path = sysctl_path(key)?;
         self.run(move || fs::read_to_string(&path).map_err(io_err(format!("read {}", path.display()))))
@@ -347,6 +356,9 @@ impl Netns {
 
     /// Write a sysctl in this namespace (see [`Netns::sysctl_get`]), as
     /// `ip netns exec NS sysctl -w KEY=VALUE` would.
+    ///
+    /// # Cancel safety
+    /// If the future is dropped, the write still happens on its own thread.
     pub async fn sysctl_set(&self, key: &str, value: &str) -> Result<()> {
         let path = sysctl_path(key)?;
         let value = value.to_string();
@@ -402,6 +414,9 @@ pub struct NsTask<T> {
 impl<T> NsTask<T> {
     /// Wait for the future to finish and return its output. A panic inside
     /// it is resumed here.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future leaves the task running; dropping the [`NsTask`] (consumed here) cancels it.
     pub async fn join(mut self) -> Result<T> {
         match (&mut self.result).await {
             Ok(Ok(Some(v))) => Ok(v),
@@ -414,6 +429,9 @@ impl<T> NsTask<T> {
     /// Cancel the future and wait until its thread has dropped it (its
     /// sockets are closed when this returns). Returns its output if it had
     /// already finished.
+    ///
+    /// # Cancel safety
+    /// If the future is dropped, the task is still cancelled; its thread finishes on its own.
     pub async fn stop(mut self) -> Option<T> {
         if let Some(c) = self.cancel.take() {
             let _ = c.send(());

@@ -39,12 +39,18 @@ pub struct Rtnl {
 
 impl Rtnl {
     /// Open a `NETLINK_ROUTE` connection in the calling thread's namespace.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: nothing is left behind.
     pub async fn new() -> Result<Rtnl> {
         Ok(Rtnl { conn: Connection::new(Protocol::Route).await? })
     }
 
     /// Open a `NETLINK_ROUTE` connection inside `netns` (created on a
     /// short-lived thread; no runtime thread changes namespace).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the sockets are closed if the future is dropped.
     pub async fn new_in(netns: &Netns) -> Result<Rtnl> {
         Ok(Rtnl { conn: Connection::new_in(Protocol::Route, netns).await? })
     }

@@ -59,6 +59,9 @@ impl TestNs {
     ///
     /// # Panics
     /// Without root, or if the namespace cannot be created.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: a namespace created before cancellation is removed only when the guard is returned and dropped; `sweep_stale` removes it after the process exits.
     pub async fn new(tag: &str) -> TestNs {
         require_root();
         sweep_stale();
@@ -99,11 +102,17 @@ impl TestNs {
     }
 
     /// A route (rtnetlink) connection inside the namespace.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
     pub async fn route(&self) -> Connection {
         Connection::new_in(Protocol::Route, &self.netns).await.expect("route connection in test namespace")
     }
 
     /// A netfilter connection inside the namespace.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
     pub async fn netfilter(&self) -> Connection {
         Connection::new_in(Protocol::Netfilter, &self.netns)
             .await
@@ -155,6 +164,10 @@ pub fn run(program: &str, args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {program} (is it installed? .ci/run installs it): {e}"));
+    stdout_or_panic(program, args, out)
+}
+
+fn stdout_or_panic(program: &str, args: &[&str], out: std::process::Output) -> String {
     if !out.status.success() {
         panic!(
             "{program} {} failed ({}): {}",
@@ -178,13 +191,5 @@ pub fn run_with_input(program: &str, args: &[&str], input: &str) -> String {
         .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
     child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
     let out = child.wait_with_output().expect("wait");
-    if !out.status.success() {
-        panic!(
-            "{program} {} failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    stdout_or_panic(program, args, out)
 }

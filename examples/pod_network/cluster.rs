@@ -375,8 +375,8 @@ pub fn start_servers(pods: &[Pod]) -> Fallible<Vec<NsTask<()>>> {
                 let udp_name = name.clone();
                 tokio::spawn(async move {
                     let mut buf = [0u8; 512];
-                    while let Ok((_, peer)) = udp.recv_from(&mut buf).await {
-                        let line = format!("{udp_name} sees {}\n", peer.ip());
+                    while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
+                        let line = udp_reply(&udp_name, peer.ip(), &buf[..n]);
                         let _ = udp.send_to(line.as_bytes(), peer).await;
                     }
                 });
@@ -395,6 +395,17 @@ pub fn start_servers(pods: &[Pod]) -> Fallible<Vec<NsTask<()>>> {
         tasks.push(t);
     }
     Ok(tasks)
+}
+
+/// The UDP echo server's answer: `POD sees CLIENT_IP`, and ` seq=N` when
+/// the datagram was `seq=N` (so a client can match replies to requests).
+pub fn udp_reply(pod: &str, peer: std::net::IpAddr, datagram: &[u8]) -> String {
+    match datagram.strip_prefix(b"seq=") {
+        Some(seq) if seq.iter().all(u8::is_ascii_digit) => {
+            format!("{pod} sees {peer} seq={}\n", String::from_utf8_lossy(seq))
+        }
+        _ => format!("{pod} sees {peer}\n"),
+    }
 }
 
 /// From inside a namespace: one UDP datagram to `dst:port` from
@@ -494,5 +505,22 @@ pub fn ping(dst: Ipv4Addr, ident: u16) -> Result<Duration, String> {
         };
         libc::close(fd);
         result
+    }
+}
+
+/// `--cleanup`: remove what a kept run left (namespaces, IPAM data).
+pub fn cleanup_kept(prefix: &str) {
+    let left = leftovers(prefix);
+    Cleanup::remove_all(&left, &data_dir(prefix));
+    println!("removed {} namespaces: {}", left.len(), left.join(" "));
+}
+
+/// Refuse to start over a kept run: `Err` with the message to print.
+pub fn refuse_over_kept_run(prefix: &str) -> Result<(), String> {
+    let left = leftovers(prefix);
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("namespaces from a kept run exist ({}); run with --cleanup first", left.join(" ")))
     }
 }

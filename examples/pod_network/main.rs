@@ -310,16 +310,11 @@ async fn run(o: &Opts, track: Arc<Mutex<Vec<String>>>) -> Fallible<bool> {
 /// The whole example: returns the process exit code.
 async fn main_with(o: Opts) -> i32 {
     if o.cleanup {
-        let left = leftovers(&o.prefix);
-        Cleanup::remove_all(&left, &data_dir(&o.prefix));
-        println!("removed {} namespaces: {}", left.len(), left.join(" "));
+        cleanup_kept(&o.prefix);
         return 0;
     }
-    if !leftovers(&o.prefix).is_empty() {
-        eprintln!(
-            "namespaces from a kept run exist ({}); run with --cleanup first",
-            leftovers(&o.prefix).join(" ")
-        );
+    if let Err(msg) = refuse_over_kept_run(&o.prefix) {
+        eprintln!("{msg}");
         return 1;
     }
     let track = Arc::new(Mutex::new(Vec::new()));

@@ -476,13 +476,24 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
             s.connect((VIP, 53)).await.expect("connect");
             let mut tick = tokio::time::interval(Duration::from_millis(50));
             let mut buf = [0u8; 256];
-            for _ in 0..400 {
+            for i in 0..400u32 {
                 tick.tick().await;
-                let _ = s.send(b"ping").await;
-                let r = match tokio::time::timeout(Duration::from_millis(45), s.recv(&mut buf)).await {
-                    Ok(Ok(n)) => Ok(String::from_utf8_lossy(&buf[..n]).trim_end().to_string()),
-                    Ok(Err(err)) => Err(err.to_string()),
-                    Err(_) => Err("no reply".to_string()),
+                let _ = s.send(format!("seq={i}").as_bytes()).await;
+                // Only this datagram's own answer counts: a late answer to
+                // an earlier one is skipped.
+                let tag = format!(" seq={i}");
+                let deadline = tokio::time::Instant::now() + Duration::from_millis(45);
+                let r = loop {
+                    match tokio::time::timeout_at(deadline, s.recv(&mut buf)).await {
+                        Ok(Ok(n)) => {
+                            let line = String::from_utf8_lossy(&buf[..n]).trim_end().to_string();
+                            if let Some(l) = line.strip_suffix(&tag) {
+                                break Ok(l.to_string());
+                            }
+                        }
+                        Ok(Err(err)) => break Err(err.to_string()),
+                        Err(_) => break Err("no reply".to_string()),
+                    }
                 };
                 l2.lock().expect("log").push((Instant::now(), r));
             }
@@ -550,10 +561,11 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
     let moved = wait_for(t_clean, &|r| r.as_ref().is_ok_and(|l| !l.starts_with(&pinned)));
     c.check(
         "with netplumb's cleanup, the next datagram reaches another backend",
-        deleted >= 1 && moved.is_some_and(|d| d < Duration::from_millis(300)),
+        deleted >= 1 && moved.is_some_and(|d| d < clean_took + Duration::from_millis(150)),
         format!(
-            "{deleted} flow(s) deleted in {:.2} ms; first reply from another backend after {moved:?}",
-            clean_took.as_secs_f64() * 1000.0
+            "{deleted} flow(s) deleted in {:.2} ms; first reply from another backend {:.0} ms after the cleanup started",
+            clean_took.as_secs_f64() * 1000.0,
+            moved.unwrap_or_default().as_secs_f64() * 1000.0
         ),
     );
 
@@ -575,12 +587,17 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
     let t1 = Instant::now();
     c.sync().await?;
     cleanup(vec![SocketAddr::from((newcomer, 5353))]).await?;
+    let sync_took = t1.elapsed();
     tokio::time::sleep(Duration::from_millis(400)).await;
     let back = wait_for(t1, &|r| r.as_ref().is_ok_and(|l| l.starts_with(&newcomer_name)));
     c.check(
         "0 -> 1 endpoint: the traffic reaches it within one sync",
-        back.is_some_and(|d| d < Duration::from_millis(300)),
-        format!("first reply after {back:?}"),
+        back.is_some_and(|d| d < sync_took + Duration::from_millis(150)),
+        format!(
+            "sync and cleanup took {:.0} ms; first reply from it {:.0} ms after the sync started",
+            sync_took.as_secs_f64() * 1000.0,
+            back.unwrap_or_default().as_secs_f64() * 1000.0
+        ),
     );
     sender.stop().await;
     let log = log.lock().expect("log");
@@ -712,10 +729,16 @@ fn detach_servers(prefix: &str, pods: &[(String, Netns)]) -> Fallible<()> {
     std::fs::create_dir_all(state_dir(prefix)).map_err(e("state dir"))?;
     let mut pids = String::new();
     for (name, _) in pods {
-        let child = std::process::Command::new("ip")
-            .args(["netns", "exec", name])
-            .arg(&exe)
-            .args(["--serve", name])
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", name]).arg(&exe);
+        // Under `cargo test` this binary is the test harness: its
+        // `kept_server` helper serves instead of `--serve`.
+        if cfg!(test) {
+            cmd.args(["--ignored", "--exact", "tests::kept_server"]).env("NETPLUMB_SERVE", name);
+        } else {
+            cmd.args(["--serve", name]);
+        }
+        let child = cmd
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -744,8 +767,8 @@ fn serve(name: &str) -> ! {
     let n2 = name.to_string();
     std::thread::spawn(move || {
         let mut buf = [0u8; 512];
-        while let Ok((_, peer)) = udp.recv_from(&mut buf) {
-            let _ = udp.send_to(format!("{n2} sees {}\n", peer.ip()).as_bytes(), peer);
+        while let Ok((n, peer)) = udp.recv_from(&mut buf) {
+            let _ = udp.send_to(udp_reply(&n2, peer.ip(), &buf[..n]).as_bytes(), peer);
         }
     });
     let tcp = std::net::TcpListener::bind(("0.0.0.0", SERVER_PORT)).expect("bind tcp");
@@ -760,16 +783,11 @@ fn serve(name: &str) -> ! {
 async fn main_with(o: Opts) -> i32 {
     if o.cleanup {
         stop_kept_servers(&o.prefix);
-        let left = leftovers(&o.prefix);
-        Cleanup::remove_all(&left, &data_dir(&o.prefix));
-        println!("removed {} namespaces: {}", left.len(), left.join(" "));
+        cleanup_kept(&o.prefix);
         return 0;
     }
-    if !leftovers(&o.prefix).is_empty() {
-        eprintln!(
-            "namespaces from a kept run exist ({}); run with --cleanup first",
-            leftovers(&o.prefix).join(" ")
-        );
+    if let Err(msg) = refuse_over_kept_run(&o.prefix) {
+        eprintln!("{msg}");
         return 1;
     }
     let track = Arc::new(Mutex::new(Vec::new()));
@@ -859,17 +877,24 @@ mod tests {
         assert_eq!(host_state(), before, "the host's links or tables changed");
     }
 
-    /// `--keep` through the real binary (cargo builds it beside this test
-    /// binary): the VIP keeps answering after the process exits, and
-    /// `--cleanup` stops the servers and removes everything.
+    /// Started by `--keep` runs inside the tests (see `detach_servers`):
+    /// serves until killed. Does nothing when run on its own.
     #[test]
-    fn keep_leaves_a_working_vip_and_cleanup_removes_it() {
+    #[ignore = "a helper process for keep_leaves_a_working_vip_and_cleanup_removes_it, not a test"]
+    fn kept_server() {
+        if let Ok(name) = std::env::var("NETPLUMB_SERVE") {
+            serve(&name);
+        }
+    }
+
+    /// `--keep`: the VIP keeps answering after the run (its servers are
+    /// detached processes), and `--cleanup` stops them and removes
+    /// everything.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keep_leaves_a_working_vip_and_cleanup_removes_it() {
         netplumb::testing::require_root();
-        let exe = std::env::current_exe().unwrap().parent().unwrap().join("service_vip");
-        assert!(exe.exists(), "{} not built (cargo test builds examples)", exe.display());
         let prefix = format!("t{}k", std::process::id() % 10000);
-        let st = std::process::Command::new(&exe).args(["--keep", "--prefix", &prefix]).output().unwrap();
-        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        assert_eq!(main_with(Opts { keep: true, prefix: prefix.clone(), ..Opts::default() }).await, 0);
         assert_eq!(leftovers(&prefix).len(), 10, "{:?}", leftovers(&prefix));
         let client = format!("{prefix}-n1-pod0");
         let mut answered = String::new();
@@ -883,13 +908,28 @@ mod tests {
             if answered.contains(" sees ") {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(answered.contains(" sees 10.244.1.2"), "the kept VIP answers: {answered:?}");
-        let st = std::process::Command::new(&exe).args(["--cleanup", "--prefix", &prefix]).output().unwrap();
-        assert!(st.status.success());
+        let pids = std::fs::read_to_string(format!("{}/pids", state_dir(&prefix))).unwrap_or_default();
+        assert_eq!(main_with(Opts { cleanup: true, prefix: prefix.clone(), ..Opts::default() }).await, 0);
+        assert!(answered.contains(&format!(" sees {}", "10.244.1.2")), "the kept VIP answers: {answered:?}");
         assert!(leftovers(&prefix).is_empty());
         assert!(!std::path::Path::new(&state_dir(&prefix)).exists());
+        // The kept servers are gone (give SIGTERM a moment).
+        for pid in pids.lines() {
+            let mut gone = false;
+            for _ in 0..50 {
+                // Gone, or a zombie waiting for this (its parent) process.
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                if stat.is_empty() || stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))
+                {
+                    gone = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(gone, "kept server {pid} still running");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

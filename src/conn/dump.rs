@@ -355,6 +355,9 @@ impl<T> Dump<T> {
 
     /// Collect the whole dump into a `Vec`, dumping again (per the policy)
     /// when the kernel flags it as interrupted, so the result is consistent.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the dump; the connection drains what the kernel still sends before its next dump.
     pub async fn try_collect(mut self) -> Result<Vec<T>> {
         let mut rounds = 0u32;
         loop {

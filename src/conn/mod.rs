@@ -427,6 +427,9 @@ impl Connection {
     /// Must be called from within a tokio runtime (the reply router is
     /// spawned on it). Needs no privilege to open; most changes need
     /// `CAP_NET_ADMIN`.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: nothing is left behind.
     pub async fn new(protocol: Protocol) -> Result<Connection> {
         Self::with_options(protocol, None, Options::default()).await
     }
@@ -434,11 +437,17 @@ impl Connection {
     /// Open a connection whose sockets live in `netns`. The sockets are
     /// created on a short-lived thread that enters the namespace; no runtime
     /// thread ever changes namespace.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the sockets are closed if the future is dropped.
     pub async fn new_in(protocol: Protocol, netns: &Netns) -> Result<Connection> {
         Self::with_options(protocol, Some(netns), Options::default()).await
     }
 
     /// Open a connection with explicit options, optionally in `netns`.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the sockets are closed if the future is dropped.
     pub async fn with_options(
         protocol: Protocol,
         netns: Option<&Netns>,
@@ -646,6 +655,9 @@ impl Connection {
     }
 
     /// [`Connection::bulk`], naming each failed operation with `describe`.
+    ///
+    /// # Cancel safety
+    /// As [`Connection::bulk`].
     pub async fn bulk_described(&self, batch: &Batch, describe: impl Fn(usize) -> String) -> Result<()> {
         let n = batch.len();
         if n == 0 {
@@ -851,6 +863,9 @@ impl Connection {
     /// in this connection's namespace, decoding each message with `decode`.
     /// `rcvbuf` sets the socket's receive buffer (default 4 MiB); when it
     /// overflows the stream yields [`Event::Overrun`] and keeps going.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the socket is closed if the future is dropped.
     pub async fn subscribe<T, F>(
         &self,
         groups: &[u32],

@@ -368,3 +368,24 @@ async fn events_decode_and_reject_foreign_senders() {
     assert_eq!(sub.try_next().await.unwrap(), Some(Event::Message(5)));
     assert!(matches!(sub.try_next().await, Err(Error::Unexpected { port: 77, .. })));
 }
+
+#[tokio::test]
+async fn dropping_the_last_handle_closes_the_sockets() {
+    let (conn, req_peer, dump_peer) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let clone = conn.clone();
+    drop(conn);
+    // A clone keeps the connection open.
+    req_peer.send(&[0u8; 4]).expect("still open while a clone lives");
+    drop(clone);
+    // The reader task notices and drops the request socket; the dump
+    // socket goes with the handle.
+    let mut closed = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if req_peer.send(&[0u8; 4]).is_err() && dump_peer.send(&[0u8; 4]).is_err() {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "sockets still open after the last handle was dropped");
+}

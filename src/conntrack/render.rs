@@ -331,7 +331,7 @@ mod tests {
     }
 
     /// Real kernel messages: flow dump entries captured on Linux 6.18
-    /// (`fuzz/corpus/conntrack_flow/kernel-6.18-msg*`) in a namespace with
+    /// (`fuzz/seeds/conntrack_flow/kernel-6.18-msg*`) in a namespace with
     /// `nf_conntrack_acct=1` and `nf_conntrack_timestamp=1`, after
     /// `conntrack -I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1000 --dport 80
     /// --state ESTABLISHED -t 431999 -u SEEN_REPLY,ASSURED -m 7`, `... -p icmp
@@ -340,7 +340,7 @@ mod tests {
     /// expected lines are what `conntrack -L` printed in the same second.
     #[test]
     fn captured_kernel_messages_render_as_conntrack_printed_them() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/conntrack_flow/");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/conntrack_flow/");
         let cases = [
             (
                 "kernel-6.18-msg0",

@@ -160,18 +160,3 @@ pub fn median(v: &mut [f64]) -> f64 {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
-
-/// The peak resident set size of this process so far (VmHWM), in KiB.
-pub fn vm_hwm_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// Reset the peak RSS counter (`echo 5 > /proc/self/clear_refs`), so that
-/// VmHWM afterwards is the peak from now on.
-pub fn reset_hwm() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}

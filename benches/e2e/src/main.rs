@@ -146,7 +146,7 @@ fn report(
                 Some((s, p, k)) => (
                     format!("{s:.4}{}", if k < runs { format!(" ({k}/{runs} runs)") } else { String::new() }),
                     ref_m.map(|r| format!("{:.2}x", s / r)).unwrap_or_else(|| "-".into()),
-                    p.map(|p| format!("{p:.2} MiB")).unwrap_or_default(),
+                    p.map(|p| format!("{p:.3} MiB")).unwrap_or_default(),
                 ),
                 None => (
                     format!("failed: {}", failures.get(&(ci, ti)).map(String::as_str).unwrap_or("?")),

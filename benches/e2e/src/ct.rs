@@ -1,7 +1,7 @@
 //! conntrack: netplumb vs `conntrack -L`, `-D` with a filter, `-R`.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use netplumb::conntrack::{Conntrack, Filter, Flow, TcpState, Tuple};
@@ -24,10 +24,13 @@ const DST: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 1);
 fn flows() -> Vec<Flow> {
     (0..FLOWS)
         .map(|i| {
-            Flow::new(Tuple::tcp(SocketAddr::V4(SocketAddrV4::new(src(i), 10000)), SocketAddr::V4(SocketAddrV4::new(DST, 80))))
-                .with_timeout(600)
-                .with_tcp_state(TcpState::ESTABLISHED)
-                .with_mark(1 + (i % 2) as u32)
+            Flow::new(Tuple::tcp(
+                SocketAddr::V4(SocketAddrV4::new(src(i), 10000)),
+                SocketAddr::V4(SocketAddrV4::new(DST, 80)),
+            ))
+            .with_timeout(600)
+            .with_tcp_state(TcpState::ESTABLISHED)
+            .with_mark(1 + (i % 2) as u32)
         })
         .collect()
 }
@@ -67,8 +70,7 @@ fn with_flows() -> Result<(TestNs, Conntrack), String> {
 fn conntrack_rusage(ns: &TestNs, args: &[&str]) -> Result<(Duration, Vec<u8>, i64), String> {
     use std::io::Read;
     let t = Instant::now();
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns.name(), "conntrack"])
+    let mut child = in_ns_cmd(ns, "conntrack")
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -93,7 +95,6 @@ fn conntrack_rusage(ns: &TestNs, args: &[&str]) -> Result<(Duration, Vec<u8>, i6
         let _ = child.stderr.take().map(|mut s| s.read_to_string(&mut err));
         return Err(format!("conntrack {args:?} failed: {}", err.trim()));
     }
-    // `ip netns exec` execs conntrack in place: the child is conntrack.
     Ok((d, stdout, ru.ru_maxrss))
 }
 
@@ -126,9 +127,12 @@ fn ct_list() -> Case {
                 // decoding the flows: what the kernel and the socket cost.
                 let (ns, _ct) = with_flows()?;
                 let (d, n) = block(async {
-                    let conn = netplumb::conn::Connection::new_in(netplumb::wire::names::Protocol::Netfilter, ns.netns())
-                        .await
-                        .map_err(e)?;
+                    let conn = netplumb::conn::Connection::new_in(
+                        netplumb::wire::names::Protocol::Netfilter,
+                        ns.netns(),
+                    )
+                    .await
+                    .map_err(e)?;
                     // IPCTNL_MSG_CT_GET (subsystem 1, message 1), AF_UNSPEC.
                     let req = netplumb::conn::Request::new((1 << 8) | 1, 0, |w| {
                         w.raw(&[0, 0, 0, 0]);

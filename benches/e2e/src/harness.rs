@@ -160,3 +160,24 @@ pub fn median(v: &mut [f64]) -> f64 {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
+
+/// `program` to be run inside `ns`: the child enters the namespace itself
+/// (`setns` between fork and exec), as `ip netns exec` would, without the
+/// extra process and mount setup that `ip netns exec` adds to the time.
+pub fn in_ns_cmd(ns: &TestNs, program: &str) -> Command {
+    use std::os::fd::{AsFd, AsRawFd};
+    use std::os::unix::process::CommandExt;
+    let fd = ns.netns().as_fd().as_raw_fd();
+    let mut c = Command::new(program);
+    // SAFETY: setns is async-signal-safe; fd stays open in the parent
+    // (owned by `ns`) until the child has exec'd, since the caller waits.
+    unsafe {
+        c.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    c
+}

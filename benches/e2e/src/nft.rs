@@ -2,7 +2,6 @@
 //! `nft -j list ruleset`.
 
 use std::net::Ipv4Addr;
-use std::process::Command;
 use std::time::Instant;
 
 use netplumb::nft::expr::Verdict;
@@ -117,7 +116,7 @@ fn verify_big(ns: &TestNs) -> Result<(), String> {
 
 fn nft_file(ns: &TestNs, text: &str) -> Result<std::time::Duration, String> {
     let f = Scratch::new("nft", text);
-    let (d, _) = timed(Command::new("ip").args(["netns", "exec", ns.name(), "nft", "-f", f.path()]), None)?;
+    let (d, _) = timed(in_ns_cmd(ns, "nft").args(["-f", f.path()]), None)?;
     Ok(d)
 }
 
@@ -194,10 +193,7 @@ fn nft_list() -> Case {
             }),
             tool("nft -j list ruleset", move || {
                 let (ns, _) = setup()?;
-                let (d, out) = timed(
-                    Command::new("ip").args(["netns", "exec", ns.name(), "nft", "-j", "list", "ruleset"]),
-                    None,
-                )?;
+                let (d, out) = timed(in_ns_cmd(&ns, "nft").args(["-j", "list", "ruleset"]), None)?;
                 let text = String::from_utf8_lossy(&out.stdout);
                 expect_count("rules printed", text.matches("{\"rule\":").count(), RULES)?;
                 // Elements: the set's are plain addresses, the map's pairs.

@@ -143,6 +143,40 @@ impl Set {
         s
     }
 
+    /// The `numgen` expression of a key declared `typeof numgen ...` (by
+    /// [`Set::numgen_vmap`] or by nft), from the typeof record netplumb
+    /// built or the userdata the kernel listed.
+    pub(crate) fn key_typeof_numgen(&self) -> Option<Numgen> {
+        let record = match &self.key_typeof {
+            Some(t) => t.clone(),
+            None => udata_iter(self.userdata.as_deref()?)
+                .find(|(t, _)| *t == UDATA_SET_KEY_TYPEOF)
+                .map(|(_, v)| v.to_vec())?,
+        };
+        let u32_of = |v: &[u8]| v.try_into().ok().map(u32::from_ne_bytes);
+        let mut fields = udata_iter(&record);
+        let (0, ty) = fields.next()? else { return None };
+        let (1, inner) = fields.next()? else { return None };
+        if u32_of(ty)? != 23 {
+            return None;
+        }
+        let (mut kind, mut modulus, mut offset) = (None, None, 0);
+        for (t, v) in udata_iter(inner) {
+            match t {
+                0 => kind = u32_of(v),
+                1 => modulus = u32_of(v),
+                2 => offset = u32_of(v)?,
+                _ => {}
+            }
+        }
+        let kind = match kind? {
+            0 => NumgenType::Inc,
+            1 => NumgenType::Random,
+            _ => return None,
+        };
+        Some(Numgen { dreg: Reg::R1, kind, modulus: modulus?, offset })
+    }
+
     /// Whether this is a verdict map.
     pub fn is_vmap(&self) -> bool {
         self.data.as_ref().is_some_and(|d| d.fields == [DataType::VERDICT])

@@ -430,7 +430,7 @@ fn elements_block(sw: &SetWithElements, anonymous: bool, with_expires: bool) -> 
             | DataType::CLASSID
             | DataType::UID
             | DataType::GID
-            | DataType::CT_DIR => 16,
+            | DataType::CT_DIR => 5,
             DataType::IPV4_ADDR | DataType::CT_STATE | DataType::CT_STATUS | DataType::PKTTYPE => 2,
             _ => 1,
         }

@@ -956,6 +956,95 @@ mod tests {
         }
     }
 
+    /// Endpoint changes rewrite only the service's verdict state: the map
+    /// slots that changed, and the dispatch rule (same handle) only when
+    /// the number of endpoints changes. No traffic: one namespace, one
+    /// proxy.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn endpoint_changes_rewrite_only_the_service_verdict_state() {
+        netplumb::testing::require_root();
+        let ns = netplumb::testing::TestNs::new("svcvip").await;
+        let nft = Nft::from_connection(ns.netfilter().await);
+        let mut proxy = Proxy::new(nft.clone(), "10.244.0.0/16".parse().unwrap());
+        let ep = |i: u8| Ipv4Addr::new(10, 244, 1, i);
+        let mut svc = Service {
+            name: "web".into(),
+            vip: VIP,
+            proto: Proto::Tcp,
+            port: 80,
+            target_port: 8080,
+            node_port: None,
+            endpoints: vec![ep(1), ep(2), ep(3)],
+        };
+        let other = Service { name: "other".into(), vip: EMPTY_VIP, ..svc.clone() };
+        proxy.sync(&[svc.clone(), other.clone()]).await.unwrap();
+        let slots = |nft: Nft, svc: Service| async move {
+            let mut v: Vec<(u32, String)> = nft
+                .list_elements(netplumb::nft::Family::Ip, proxy::TABLE, &svc.ep_map())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| {
+                    let k = u32::from_ne_bytes(e.key.as_slice().try_into().unwrap());
+                    match e.data {
+                        Some(netplumb::nft::expr::Data::Verdict(Verdict::Goto(c))) => (k, c),
+                        d => panic!("slot {k}: {d:?}"),
+                    }
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let want = |svc: &Service| -> Vec<(u32, String)> {
+            svc.endpoints.iter().enumerate().map(|(i, e)| (i as u32, svc.ep_chain(*e))).collect()
+        };
+        let handle = proxy.dispatch_handle(&svc).unwrap();
+        let rules = proxy.rule_handles().await.unwrap();
+
+        // Same count, one endpoint swapped: one slot deleted and re-added,
+        // the new endpoint chain added, the old one deleted; the rule stays.
+        let swapped = svc.ep_chain(ep(2));
+        svc.endpoints[1] = ep(9);
+        let r = proxy.sync(&[svc.clone(), other.clone()]).await.unwrap();
+        assert_eq!(
+            r.ops,
+            3 + 2 + 2,
+            "new chain and its 2 rules, slot delete and add, old chain flush and delete"
+        );
+        assert_eq!(slots(nft.clone(), svc.clone()).await, want(&svc));
+        assert_eq!(proxy.dispatch_handle(&svc), Some(handle));
+        let now = proxy.rule_handles().await.unwrap();
+        let kept: Vec<_> = rules.iter().filter(|(c, _)| *c != swapped).cloned().collect();
+        assert!(kept.iter().all(|r| now.contains(r)), "every other rule keeps its handle");
+
+        // One fewer: the last slot goes, the rule is replaced in place.
+        svc.endpoints.remove(0);
+        let r = proxy.sync(&[svc.clone(), other.clone()]).await.unwrap();
+        assert_eq!(
+            r.ops,
+            1 + 1 + 1 + 2,
+            "slots deleted, slots re-added, rule replaced, chain flushed and deleted"
+        );
+        assert_eq!(slots(nft.clone(), svc.clone()).await, want(&svc));
+        assert_eq!(proxy.dispatch_handle(&svc), Some(handle));
+
+        // One more at the end: one slot added, the rule replaced in place.
+        svc.endpoints.push(ep(7));
+        let r = proxy.sync(&[svc.clone(), other.clone()]).await.unwrap();
+        assert_eq!(r.ops, 3 + 1 + 1, "new chain and rules, slot added, rule replaced");
+        assert_eq!(slots(nft.clone(), svc.clone()).await, want(&svc));
+        assert_eq!(proxy.dispatch_handle(&svc), Some(handle));
+        let rendered = nft.ruleset().await.unwrap().to_string();
+        assert!(rendered.contains(&format!("numgen random mod 3 vmap @{}", svc.ep_map())), "{rendered}");
+
+        // The other service was never touched; removing everything leaves
+        // no endpoint map behind.
+        assert_eq!(slots(nft.clone(), other.clone()).await, want(&other));
+        proxy.sync(&[]).await.unwrap();
+        let sets = nft.list_sets(None).await.unwrap();
+        assert!(sets.iter().all(|s| !s.name.ends_with("-endpoints")), "{sets:?}");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_thousand_services() {
         netplumb::testing::require_root();

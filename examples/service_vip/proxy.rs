@@ -170,6 +170,22 @@ pub struct CommitFloor {
     pub validate: Duration,
 }
 
+/// A changed service's dispatch rule in a sync.
+enum Dispatch {
+    /// Added or replaced by this operation: its handle comes with the commit.
+    Put(OpId),
+    /// Unchanged, with this handle.
+    Kept(u64),
+    /// None (a service without endpoints).
+    None,
+}
+
+impl From<Option<OpId>> for Dispatch {
+    fn from(op: Option<OpId>) -> Dispatch {
+        op.map_or(Dispatch::None, Dispatch::Put)
+    }
+}
+
 /// What the proxy installed for one service.
 #[derive(Clone, Debug)]
 struct Installed {
@@ -397,10 +413,7 @@ impl Proxy {
         }
         let want: BTreeMap<String, &Service> = desired.iter().map(|s| (s.key(), s)).collect();
         // Gone or changed in a way that needs a rebuild.
-        // The dispatch rule of each changed service: added or replaced in
-        // this transaction (`Some(Ok(op))`), kept (`Some(Err(handle))`), or
-        // none (no endpoints).
-        let mut pending: Vec<(String, Service, Option<Result<OpId, u64>>)> = Vec::new();
+        let mut pending: Vec<(String, Service, Dispatch)> = Vec::new();
         let mut removed = Vec::new();
         for (key, inst) in &self.installed {
             match want.get(key) {
@@ -447,11 +460,15 @@ impl Proxy {
                         for ep in old.endpoints.iter().filter(|e| !w.endpoints.contains(e)) {
                             Self::remove_chain(&mut tx, &old.ep_chain(*ep));
                         }
-                        pending.push((key.clone(), (*w).clone(), Some(op.ok_or(handle))));
+                        pending.push((
+                            key.clone(),
+                            (*w).clone(),
+                            op.map_or(Dispatch::Kept(handle), Dispatch::Put),
+                        ));
                     } else {
                         Self::remove_service(&mut tx, old)?;
                         let op = self.add_service(&mut tx, w)?;
-                        pending.push((key.clone(), (*w).clone(), op.map(Ok)));
+                        pending.push((key.clone(), (*w).clone(), Dispatch::from(op)));
                     }
                 }
             }
@@ -459,7 +476,7 @@ impl Proxy {
         for (key, w) in &want {
             if !self.installed.contains_key(key) {
                 let op = self.add_service(&mut tx, w)?;
-                pending.push((key.clone(), (*w).clone(), op.map(Ok)));
+                pending.push((key.clone(), (*w).clone(), Dispatch::from(op)));
             }
         }
         let report = SyncReport { ops: tx.len(), bytes: tx.byte_len(), elapsed: Duration::ZERO };
@@ -473,14 +490,14 @@ impl Proxy {
         }
         for (key, svc, op) in pending {
             let dispatch = match op {
-                Some(Ok(op)) => Some(done.handle(op).ok_or_else(|| {
+                Dispatch::Put(op) => Some(done.handle(op).ok_or_else(|| {
                     netplumb::Error::invalid(
                         "commit",
                         format!("no handle returned for the dispatch rule of {key}"),
                     )
                 })?),
-                Some(Err(kept)) => Some(kept),
-                None => None,
+                Dispatch::Kept(handle) => Some(handle),
+                Dispatch::None => None,
             };
             self.installed.insert(key, Installed { svc, dispatch });
         }

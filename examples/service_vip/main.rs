@@ -147,9 +147,11 @@ fn filler_services(n: usize) -> Vec<Service> {
 }
 
 async fn scale(c: &mut Ctx, n: usize) -> Fallible<()> {
-    step(0, &format!("Scale: {n} services of 10 endpoints each"));
     let fill = filler_services(n);
     c.desired.extend(fill);
+    // The proofs' services count too: `--services 10000` installs 10,000+.
+    let installed = c.desired.len();
+    step(0, &format!("Scale: {n} services of 10 endpoints each, {installed} services in all"));
     let t = Instant::now();
     let r = c.proxies[0].sync(&c.desired).await.map_err(e("cold sync"))?;
     let cold = t.elapsed();
@@ -183,7 +185,7 @@ async fn scale(c: &mut Ctx, n: usize) -> Fallible<()> {
         ms(floor.empty_chain),
         ms(floor.validate)
     );
-    if n >= 10_000 {
+    if installed >= 10_000 {
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         c.check(
             "one service added in under 5 ms with 10,000 installed",

@@ -223,3 +223,24 @@ fn firewall_rules_match_nft() {
     }
     compare("firewall-rules", &tx);
 }
+
+#[test]
+fn named_endpoint_map_matches_nft() {
+    let (f, t) = (Family::Ip, "kube-proxy");
+    let mut tx = Transaction::new();
+    tx.without_echo();
+    tx.add_table(&Table::new(f, t)).unwrap();
+    for c in ["svc-a", "ep-a", "ep-b"] {
+        tx.add_chain(&Chain::new(f, t, c)).unwrap();
+    }
+    let map = Set::numgen_vmap(f, t, "svc-a-endpoints", NumgenType::Random, 2);
+    tx.add_set(&map).unwrap();
+    let elements = [
+        Element::new(Value::u32(0)).verdict(Verdict::Goto("ep-a".into())),
+        Element::new(Value::u32(1)).verdict(Verdict::Goto("ep-b".into())),
+    ];
+    tx.add_elements(&map, &elements).unwrap();
+    let rule = RuleBuilder::new(f, t, "svc-a").numgen_vmap_named(NumgenType::Random, 2, "svc-a-endpoints");
+    tx.add_rule(&rule.build().unwrap()).unwrap();
+    compare("kube-proxy-endpoint-map", &tx);
+}

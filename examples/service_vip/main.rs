@@ -147,9 +147,11 @@ fn filler_services(n: usize) -> Vec<Service> {
 }
 
 async fn scale(c: &mut Ctx, n: usize) -> Fallible<()> {
-    step(0, &format!("Scale: {n} services of 10 endpoints each"));
     let fill = filler_services(n);
     c.desired.extend(fill);
+    // The proofs' services count too: `--services 10000` installs 10,000+.
+    let installed = c.desired.len();
+    step(0, &format!("Scale: {n} services of 10 endpoints each, {installed} services in all"));
     let t = Instant::now();
     let r = c.proxies[0].sync(&c.desired).await.map_err(e("cold sync"))?;
     let cold = t.elapsed();
@@ -170,15 +172,31 @@ async fn scale(c: &mut Ctx, n: usize) -> Fallible<()> {
     }
     times.sort();
     let (median, ops) = times[times.len() / 2];
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "  adding one more service (a chain, 10 endpoint chains, 2+20 rules, 1 map element; {ops} operations): median {:.2} ms of 5",
-        median.as_secs_f64() * 1000.0
+        "  adding one more service (a chain, 10 endpoint chains, 2+20 rules, a 10-slot endpoint map, 1 service-ips element; {ops} operations): median {:.2} ms of 5",
+        ms(median)
     );
-    if n >= 10_000 {
+    // Where that time goes: what the kernel charges any commit at this size.
+    let floor = c.proxies[0].commit_floor(3).await.map_err(e("commit floor"))?;
+    let chains = c.proxies[0].chain_count();
+    println!(
+        "  any commit at this size ({chains} chains): {:.2} ms for one empty chain (nf_tables_commit walks every chain), {:.2} ms for one `accept` rule in an unreferenced chain (nft_table_validate re-walks every chain reachable from the base chains)",
+        ms(floor.empty_chain),
+        ms(floor.validate)
+    );
+    if installed >= 10_000 {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         c.check(
             "one service added in under 5 ms with 10,000 installed",
             median < Duration::from_millis(5),
-            format!("{median:?}"),
+            format!(
+                "{:.1} ms; out of reach with this ruleset on Linux {}: a commit that adds rules or jump/goto elements makes the kernel re-validate every chain reachable from nat-prerouting and nat-output ({:.1} ms for a lone `accept` rule), and any commit walks all {chains} chains ({:.1} ms); netplumb's own share is under 1 ms",
+                ms(median),
+                release.trim(),
+                ms(floor.validate),
+                ms(floor.empty_chain)
+            ),
         );
     }
     // The second node gets the same state (not timed).
@@ -320,9 +338,12 @@ async fn proofs(c: &mut Ctx) -> Fallible<()> {
         reports[0].bytes,
         reports[0].elapsed.as_secs_f64() * 1000.0
     );
+    // The service's verdict state is its endpoint map and dispatch rule:
+    // the removed endpoint's slot (the last one) is deleted from the map,
+    // the rule is replaced for the new modulus (4 -> 3).
     c.check(
-        "one transaction: the dispatch rule replaced, the endpoint chain flushed and deleted",
-        reports[0].ops == 3,
+        "one transaction: the map slot deleted, the dispatch rule replaced, the endpoint chain flushed and deleted",
+        reports[0].ops == 4,
         format!("{} operations", reports[0].ops),
     );
     c.check(
@@ -930,6 +951,95 @@ mod tests {
             }
             assert!(gone, "kept server {pid} still running");
         }
+    }
+
+    /// Endpoint changes rewrite only the service's verdict state: the map
+    /// slots that changed, and the dispatch rule (same handle) only when
+    /// the number of endpoints changes. No traffic: one namespace, one
+    /// proxy.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn endpoint_changes_rewrite_only_the_service_verdict_state() {
+        netplumb::testing::require_root();
+        let ns = netplumb::testing::TestNs::new("svcvip").await;
+        let nft = Nft::from_connection(ns.netfilter().await);
+        let mut proxy = Proxy::new(nft.clone(), "10.244.0.0/16".parse().unwrap());
+        let ep = |i: u8| Ipv4Addr::new(10, 244, 1, i);
+        let mut svc = Service {
+            name: "web".into(),
+            vip: VIP,
+            proto: Proto::Tcp,
+            port: 80,
+            target_port: 8080,
+            node_port: None,
+            endpoints: vec![ep(1), ep(2), ep(3)],
+        };
+        let other = Service { name: "other".into(), vip: EMPTY_VIP, ..svc.clone() };
+        proxy.sync(&[svc.clone(), other.clone()]).await.unwrap();
+        let slots = |nft: Nft, svc: Service| async move {
+            let mut v: Vec<(u32, String)> = nft
+                .list_elements(netplumb::nft::Family::Ip, proxy::TABLE, &svc.ep_map())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| {
+                    let k = u32::from_ne_bytes(e.key.as_slice().try_into().unwrap());
+                    match e.data {
+                        Some(netplumb::nft::expr::Data::Verdict(Verdict::Goto(c))) => (k, c),
+                        d => panic!("slot {k}: {d:?}"),
+                    }
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let want = |svc: &Service| -> Vec<(u32, String)> {
+            svc.endpoints.iter().enumerate().map(|(i, e)| (i as u32, svc.ep_chain(*e))).collect()
+        };
+        let handle = proxy.dispatch_handle(&svc).unwrap();
+        let rules = proxy.rule_handles().await.unwrap();
+
+        // Same count, one endpoint swapped: one slot deleted and re-added,
+        // the new endpoint chain added, the old one deleted; the rule stays.
+        let swapped = svc.ep_chain(ep(2));
+        svc.endpoints[1] = ep(9);
+        let r = proxy.sync(&[svc.clone(), other.clone()]).await.unwrap();
+        assert_eq!(
+            r.ops,
+            3 + 2 + 2,
+            "new chain and its 2 rules, slot delete and add, old chain flush and delete"
+        );
+        assert_eq!(slots(nft.clone(), svc.clone()).await, want(&svc));
+        assert_eq!(proxy.dispatch_handle(&svc), Some(handle));
+        let now = proxy.rule_handles().await.unwrap();
+        let kept: Vec<_> = rules.iter().filter(|(c, _)| *c != swapped).cloned().collect();
+        assert!(kept.iter().all(|r| now.contains(r)), "every other rule keeps its handle");
+
+        // One fewer: the last slot goes, the rule is replaced in place.
+        svc.endpoints.remove(0);
+        let r = proxy.sync(&[svc.clone(), other.clone()]).await.unwrap();
+        assert_eq!(
+            r.ops,
+            1 + 1 + 1 + 2,
+            "slots deleted, slots re-added, rule replaced, chain flushed and deleted"
+        );
+        assert_eq!(slots(nft.clone(), svc.clone()).await, want(&svc));
+        assert_eq!(proxy.dispatch_handle(&svc), Some(handle));
+
+        // One more at the end: one slot added, the rule replaced in place.
+        svc.endpoints.push(ep(7));
+        let r = proxy.sync(&[svc.clone(), other.clone()]).await.unwrap();
+        assert_eq!(r.ops, 3 + 1 + 1, "new chain and rules, slot added, rule replaced");
+        assert_eq!(slots(nft.clone(), svc.clone()).await, want(&svc));
+        assert_eq!(proxy.dispatch_handle(&svc), Some(handle));
+        let rendered = nft.ruleset().await.unwrap().to_string();
+        assert!(rendered.contains(&format!("numgen random mod 3 vmap @{}", svc.ep_map())), "{rendered}");
+
+        // The other service was never touched; removing everything leaves
+        // no endpoint map behind.
+        assert_eq!(slots(nft.clone(), other.clone()).await, want(&other));
+        proxy.sync(&[]).await.unwrap();
+        let sets = nft.list_sets(None).await.unwrap();
+        assert!(sets.iter().all(|s| !s.name.ends_with("-endpoints")), "{sets:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@
 //!   map service-ips { type ipv4_addr . inet_proto . inet_service : verdict }   VIP . tcp . 80 : goto svc-web-tcp80
 //!   map service-nodeports { type inet_proto . inet_service : verdict }        tcp . 30080 : goto ext-web-tcp80
 //!   map no-endpoint-services / no-endpoint-nodeports                           ... : goto reject-chain
+//!   map svc-web-tcp80-endpoints { typeof numgen random mod 4 : verdict }      0 : goto ep-web-tcp80-10.244.1.3, 1 : ...
 //!   chain nat-prerouting  { type nat hook prerouting priority dstnat; jump services }
 //!   chain nat-output      { type nat hook output priority dstnat; jump services }
 //!   chain nat-postrouting { type nat hook postrouting priority srcnat; jump masquerading }
@@ -15,7 +16,7 @@
 //!   chain masquerading { meta mark & 0x4000 == 0 return; meta mark set meta mark ^ 0x4000; masquerade fully-random }
 //!   chain mark-for-masquerade { meta mark set meta mark | 0x4000 }
 //!   chain svc-web-tcp80 { ip daddr VIP meta l4proto tcp th dport 80 ip saddr != CLUSTER jump mark-for-masquerade
-//!                         numgen random mod 4 vmap { 0 : goto ep-..., 1 : goto ep-..., ... } }
+//!                         numgen random mod 4 vmap @svc-web-tcp80-endpoints }
 //!   chain ext-web-tcp80 { jump mark-for-masquerade; goto svc-web-tcp80 }
 //!   chain ep-web-tcp80-10.244.1.3 { ip saddr 10.244.1.3 jump mark-for-masquerade; meta l4proto tcp dnat to 10.244.1.3:8080 }
 //!   chain reject-chain { meta l4proto tcp reject with tcp reset; reject }
@@ -24,8 +25,26 @@
 //!
 //! The proxy remembers what it installed, so a sync sends only the
 //! difference: a new service is a handful of operations however many
-//! services exist; an endpoint change replaces one rule by handle and
-//! adds/deletes endpoint chains; re-applying the same state sends nothing.
+//! services exist; re-applying the same state sends nothing. An endpoint
+//! change rewrites only that service's verdict state — the elements of its
+//! endpoint map that changed and, when the number of endpoints changes, its
+//! dispatch rule (replaced by handle, for the new modulus) — and
+//! adds/deletes endpoint chains.
+//!
+//! Each service picks its endpoint through a *named* map
+//! (`numgen random mod N vmap @svc-...-endpoints`) rather than kube-proxy's
+//! inline `vmap { ... }`: the kernel handles both the same way on the
+//! packet path, but binding an anonymous map walks the whole transaction
+//! (`__nft_set_trans_bind`), which makes the first sync of 10,000 services
+//! (340,000 operations) take minutes instead of seconds.
+//!
+//! What a commit costs is the kernel's (Linux 6.18; see the README's
+//! "Scale of service_vip"): every commit walks every chain of the table
+//! (`nf_tables_commit`), and one that adds a rule or a jump re-validates
+//! every chain reachable from the base chains, through every map element
+//! (`nft_table_validate`). Both grow with the number of services, so adding
+//! one service to 10,000 takes hundreds of milliseconds whatever the
+//! transaction holds; netplumb's own share is a fraction of a millisecond.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -103,6 +122,21 @@ impl Service {
     pub fn ep_chain(&self, ep: Ipv4Addr) -> String {
         format!("ep-{}-{}{}-{ep}", self.name, self.proto.name(), self.port)
     }
+    /// The name of the map from `numgen random mod N` to endpoint chains.
+    pub fn ep_map(&self) -> String {
+        format!("{}-endpoints", self.chain())
+    }
+    fn ep_map_set(&self) -> Set {
+        Set::numgen_vmap(F, TABLE, self.ep_map(), NumgenType::Random, self.endpoints.len() as u32)
+    }
+    /// Elements `slot : goto ep-...` for the given slots.
+    fn ep_elements(&self, slots: impl Iterator<Item = usize>) -> Vec<Element> {
+        slots
+            .map(|i| {
+                Element::new(Value::u32(i as u32)).verdict(Verdict::Goto(self.ep_chain(self.endpoints[i])))
+            })
+            .collect()
+    }
     fn vip_key(&self) -> Value {
         Value::concat(&[Value::ipv4(self.vip), Value::proto(self.proto.number()), Value::port(self.port)])
     }
@@ -120,6 +154,36 @@ pub struct SyncReport {
     pub bytes: usize,
     /// Wall time of building and committing.
     pub elapsed: Duration,
+}
+
+/// What the kernel charges a commit, whatever it holds: see
+/// [`Proxy::commit_floor`].
+#[derive(Clone, Copy, Debug)]
+pub struct CommitFloor {
+    /// A commit that adds one empty chain: the kernel's walk over every
+    /// chain of the table (`nf_tables_commit`).
+    pub empty_chain: Duration,
+    /// A commit that adds one `accept` rule to an unreferenced chain: that
+    /// walk plus the re-validation of every chain reachable from the base
+    /// chains (`nft_table_validate`), which any commit adding a rule with a
+    /// verdict, NAT or lookup, or a jump/goto map element, pays.
+    pub validate: Duration,
+}
+
+/// A changed service's dispatch rule in a sync.
+enum Dispatch {
+    /// Added or replaced by this operation: its handle comes with the commit.
+    Put(OpId),
+    /// Unchanged, with this handle.
+    Kept(u64),
+    /// None (a service without endpoints).
+    None,
+}
+
+impl From<Option<OpId>> for Dispatch {
+    fn from(op: Option<OpId>) -> Dispatch {
+        op.map_or(Dispatch::None, Dispatch::Put)
+    }
 }
 
 /// What the proxy installed for one service.
@@ -229,9 +293,21 @@ impl Proxy {
     }
 
     fn dispatch_rule(svc: &Service) -> R<netplumb::nft::Rule> {
-        let verdicts: Vec<Verdict> =
-            svc.endpoints.iter().map(|ep| Verdict::Goto(svc.ep_chain(*ep))).collect();
-        Self::rb(&svc.chain()).numgen_vmap(NumgenType::Random, &verdicts).build()
+        let n = svc.endpoints.len() as u32;
+        Self::rb(&svc.chain()).numgen_vmap_named(NumgenType::Random, n, &svc.ep_map()).build()
+    }
+
+    /// Add the dispatch rule (or replace the one with `handle`), asking
+    /// for its echo: its handle is all the proxy needs back.
+    fn put_dispatch(tx: &mut Transaction, svc: &Service, handle: Option<u64>) -> R<OpId> {
+        tx.with_echo();
+        let r = Self::dispatch_rule(svc)?;
+        let op = match handle {
+            Some(h) => tx.replace_rule(&r, h),
+            None => tx.add_rule(&r),
+        };
+        tx.without_echo();
+        op
     }
 
     fn add_endpoint(tx: &mut Transaction, svc: &Service, ep: Ipv4Addr) -> R<()> {
@@ -279,7 +355,10 @@ impl Proxy {
                 .jump("mark-for-masquerade")
                 .build()?,
         )?;
-        let op = tx.add_rule(&Self::dispatch_rule(svc)?)?;
+        let map = svc.ep_map_set();
+        tx.add_set(&map)?;
+        tx.add_elements(&map, &svc.ep_elements(0..svc.endpoints.len()))?;
+        let op = Self::put_dispatch(tx, svc, None)?;
         tx.add_elements(
             &set("service-ips"),
             &[Element::new(svc.vip_key()).verdict(Verdict::Goto(chain.clone()))],
@@ -311,7 +390,10 @@ impl Proxy {
             tx.delete_elements(&set("service-nodeports"), &[Element::new(svc.nodeport_key(np))])?;
             Self::remove_chain(tx, &svc.ext_chain());
         }
-        Self::remove_chain(tx, &svc.chain());
+        // The dispatch rule goes with the flush, then its map can go.
+        tx.flush_chain(F, TABLE, &svc.chain());
+        tx.delete_set(F, TABLE, &svc.ep_map());
+        tx.delete_chain(F, TABLE, &svc.chain());
         for ep in &svc.endpoints {
             Self::remove_chain(tx, &svc.ep_chain(*ep));
         }
@@ -323,12 +405,15 @@ impl Proxy {
     pub async fn sync(&mut self, desired: &[Service]) -> R<SyncReport> {
         let t0 = Instant::now();
         let mut tx = Transaction::new();
+        // Only dispatch rules are echoed (put_dispatch): their handles are
+        // the only ones the proxy keeps.
+        tx.without_echo();
         if !self.base {
             self.add_base(&mut tx)?;
         }
         let want: BTreeMap<String, &Service> = desired.iter().map(|s| (s.key(), s)).collect();
         // Gone or changed in a way that needs a rebuild.
-        let mut pending: Vec<(String, Service, Option<OpId>)> = Vec::new();
+        let mut pending: Vec<(String, Service, Dispatch)> = Vec::new();
         let mut removed = Vec::new();
         for (key, inst) in &self.installed {
             match want.get(key) {
@@ -342,24 +427,48 @@ impl Proxy {
                     let same_shape =
                         old.vip == w.vip && old.node_port == w.node_port && old.target_port == w.target_port;
                     if same_shape && !old.endpoints.is_empty() && !w.endpoints.is_empty() {
-                        // The partial update: new endpoint chains, the one
-                        // dispatch rule replaced by handle, old endpoint
-                        // chains deleted. Nothing else is touched.
+                        // The partial update: new endpoint chains, the
+                        // service's verdict state rewritten (the endpoint
+                        // map's changed slots; the dispatch rule, replaced
+                        // by handle, only if the modulus changes), old
+                        // endpoint chains deleted. Nothing else is touched.
                         for ep in w.endpoints.iter().filter(|e| !old.endpoints.contains(e)) {
                             Self::add_endpoint(&mut tx, w, *ep)?;
                         }
                         let handle = inst.dispatch.ok_or_else(|| {
                             netplumb::Error::invalid("proxy state", format!("no dispatch handle for {key}"))
                         })?;
-                        let op = tx.replace_rule(&Self::dispatch_rule(w)?, handle)?;
+                        let (n_old, n_new) = (old.endpoints.len(), w.endpoints.len());
+                        let same = |i: usize| i < n_old && i < n_new && old.endpoints[i] == w.endpoints[i];
+                        let gone: Vec<Element> = (0..n_old)
+                            .filter(|&i| !same(i))
+                            .map(|i| Element::new(Value::u32(i as u32)))
+                            .collect();
+                        let map = w.ep_map_set();
+                        if !gone.is_empty() {
+                            tx.delete_elements(&map, &gone)?;
+                        }
+                        let changed: Vec<usize> = (0..n_new).filter(|&i| !same(i)).collect();
+                        if !changed.is_empty() {
+                            tx.add_elements(&map, &w.ep_elements(changed.into_iter()))?;
+                        }
+                        let op = if n_old != n_new {
+                            Some(Self::put_dispatch(&mut tx, w, Some(handle))?)
+                        } else {
+                            None
+                        };
                         for ep in old.endpoints.iter().filter(|e| !w.endpoints.contains(e)) {
                             Self::remove_chain(&mut tx, &old.ep_chain(*ep));
                         }
-                        pending.push((key.clone(), (*w).clone(), Some(op)));
+                        pending.push((
+                            key.clone(),
+                            (*w).clone(),
+                            op.map_or(Dispatch::Kept(handle), Dispatch::Put),
+                        ));
                     } else {
                         Self::remove_service(&mut tx, old)?;
                         let op = self.add_service(&mut tx, w)?;
-                        pending.push((key.clone(), (*w).clone(), op));
+                        pending.push((key.clone(), (*w).clone(), Dispatch::from(op)));
                     }
                 }
             }
@@ -367,7 +476,7 @@ impl Proxy {
         for (key, w) in &want {
             if !self.installed.contains_key(key) {
                 let op = self.add_service(&mut tx, w)?;
-                pending.push((key.clone(), (*w).clone(), op));
+                pending.push((key.clone(), (*w).clone(), Dispatch::from(op)));
             }
         }
         let report = SyncReport { ops: tx.len(), bytes: tx.byte_len(), elapsed: Duration::ZERO };
@@ -381,13 +490,14 @@ impl Proxy {
         }
         for (key, svc, op) in pending {
             let dispatch = match op {
-                Some(op) => Some(done.handle(op).ok_or_else(|| {
+                Dispatch::Put(op) => Some(done.handle(op).ok_or_else(|| {
                     netplumb::Error::invalid(
                         "commit",
                         format!("no handle returned for the dispatch rule of {key}"),
                     )
                 })?),
-                None => None,
+                Dispatch::Kept(handle) => Some(handle),
+                Dispatch::None => None,
             };
             self.installed.insert(key, Installed { svc, dispatch });
         }
@@ -406,6 +516,51 @@ impl Proxy {
             .collect();
         v.sort();
         Ok(v)
+    }
+
+    /// Chains in the table: the fixed ones and, per service with
+    /// endpoints, its service chain, endpoint chains and NodePort chain.
+    pub fn chain_count(&self) -> usize {
+        let per_service = |s: &Service| {
+            if s.endpoints.is_empty() {
+                0
+            } else {
+                1 + s.endpoints.len() + usize::from(s.node_port.is_some())
+            }
+        };
+        12 + self.installed.values().map(|i| per_service(&i.svc)).sum::<usize>()
+    }
+
+    /// What the kernel charges any commit at the table's current size,
+    /// measured with a scratch chain that is removed again (medians of
+    /// `reps`): a commit adding one empty chain (nothing to validate), and
+    /// one adding an `accept` rule to that unreferenced chain (which makes
+    /// the kernel re-validate the table).
+    pub async fn commit_floor(&self, reps: usize) -> R<CommitFloor> {
+        const PROBE: &str = "commit-probe";
+        let (mut chain, mut rule) = (Vec::new(), Vec::new());
+        for _ in 0..reps.max(1) {
+            let mut tx = Transaction::new();
+            tx.add_chain(&Chain::new(F, TABLE, PROBE))?;
+            let t = Instant::now();
+            self.nft.commit(&tx).await?;
+            chain.push(t.elapsed());
+            let mut tx = Transaction::new();
+            tx.without_echo();
+            tx.add_rule(&Self::rb(PROBE).accept().build()?)?;
+            let t = Instant::now();
+            let r = self.nft.commit(&tx).await;
+            rule.push(t.elapsed());
+            let mut tx = Transaction::new();
+            Self::remove_chain(&mut tx, PROBE);
+            self.nft.commit(&tx).await?;
+            r?;
+        }
+        let median = |mut v: Vec<Duration>| {
+            v.sort();
+            v[v.len() / 2]
+        };
+        Ok(CommitFloor { empty_chain: median(chain), validate: median(rule) })
     }
 
     /// The handle of a service's dispatch rule.

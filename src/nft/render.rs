@@ -430,7 +430,7 @@ fn elements_block(sw: &SetWithElements, anonymous: bool, with_expires: bool) -> 
             | DataType::CLASSID
             | DataType::UID
             | DataType::GID
-            | DataType::CT_DIR => 16,
+            | DataType::CT_DIR => 5,
             DataType::IPV4_ADDR | DataType::CT_STATE | DataType::CT_STATUS | DataType::PKTTYPE => 2,
             _ => 1,
         }
@@ -508,7 +508,21 @@ fn set_block(out: &mut String, sw: &SetWithElements, with_expires: bool) {
     let s = &sw.set;
     let kind = if s.data.is_some() || s.obj_type.is_some() { "map" } else { "set" };
     let _ = writeln!(out, "\t{kind} {} {{", quote_name(&s.name));
-    let mut ty = s.key.nft_name();
+    // A key declared `typeof numgen ...` (a numgen verdict map): nft cannot
+    // read it back as `type integer`.
+    let numgen = s.key_typeof_numgen().filter(|_| s.key.fields == [DataType::INTEGER]);
+    let typeof_ = numgen.is_some();
+    let mut ty = match &numgen {
+        Some(n) => {
+            let kind = if n.kind == NumgenType::Random { "random" } else { "inc" };
+            let mut t = format!("numgen {kind} mod {}", n.modulus);
+            if n.offset != 0 {
+                let _ = write!(t, " offset {}", n.offset);
+            }
+            t
+        }
+        None => s.key.nft_name(),
+    };
     if let Some(d) = &s.data {
         let _ = write!(ty, " : {}", d.nft_name());
     }
@@ -523,7 +537,7 @@ fn set_block(out: &mut String, sw: &SetWithElements, with_expires: bool) {
         };
         let _ = write!(ty, " : {n}");
     }
-    let _ = writeln!(out, "\t\ttype {ty}");
+    let _ = writeln!(out, "\t\t{} {ty}", if typeof_ { "typeof" } else { "type" });
     if s.policy_memory == Some(true) {
         out.push_str("\t\tpolicy memory\n");
     }

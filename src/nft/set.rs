@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::consts::*;
-use super::expr::{decode_list, Data, Expr, Verdict};
+use super::expr::{decode_list, Data, Expr, Numgen, NumgenType, Reg, Verdict};
 use super::types::{
     check_name, msg_family, udata_comment, udata_iter, udata_put, udata_str, DataType, Family, KeyType,
 };
@@ -121,6 +121,62 @@ impl Set {
         s
     }
 
+    /// A verdict map keyed by `numgen KIND mod MODULUS`, as nft declares it:
+    /// `map NAME { typeof numgen random mod MODULUS : verdict; }` (the
+    /// modulus is only recorded for `nft list`; the rule's own modulus is
+    /// what counts). Use it with [`crate::nft::RuleBuilder::numgen_vmap_named`].
+    pub fn numgen_vmap(
+        family: Family,
+        table: impl Into<String>,
+        name: impl Into<String>,
+        kind: NumgenType,
+        modulus: u32,
+    ) -> Set {
+        let mut s = Set::map(
+            family,
+            table,
+            name,
+            KeyType::single(DataType::INTEGER),
+            KeyType::single(DataType::VERDICT),
+        );
+        s.key_typeof = Some(Numgen { dreg: Reg::R1, kind, modulus, offset: 0 }.typeof_record());
+        s
+    }
+
+    /// The `numgen` expression of a key declared `typeof numgen ...` (by
+    /// [`Set::numgen_vmap`] or by nft), from the typeof record netplumb
+    /// built or the userdata the kernel listed.
+    pub(crate) fn key_typeof_numgen(&self) -> Option<Numgen> {
+        let record = match &self.key_typeof {
+            Some(t) => t.clone(),
+            None => udata_iter(self.userdata.as_deref()?)
+                .find(|(t, _)| *t == UDATA_SET_KEY_TYPEOF)
+                .map(|(_, v)| v.to_vec())?,
+        };
+        let u32_of = |v: &[u8]| v.try_into().ok().map(u32::from_ne_bytes);
+        let mut fields = udata_iter(&record);
+        let (0, ty) = fields.next()? else { return None };
+        let (1, inner) = fields.next()? else { return None };
+        if u32_of(ty)? != 23 {
+            return None;
+        }
+        let (mut kind, mut modulus, mut offset) = (None, None, 0);
+        for (t, v) in udata_iter(inner) {
+            match t {
+                0 => kind = u32_of(v),
+                1 => modulus = u32_of(v),
+                2 => offset = u32_of(v)?,
+                _ => {}
+            }
+        }
+        let kind = match kind? {
+            0 => NumgenType::Inc,
+            1 => NumgenType::Random,
+            _ => return None,
+        };
+        Some(Numgen { dreg: Reg::R1, kind, modulus: modulus?, offset })
+    }
+
     /// Whether this is a verdict map.
     pub fn is_vmap(&self) -> bool {
         self.data.as_ref().is_some_and(|d| d.fields == [DataType::VERDICT])
@@ -213,8 +269,11 @@ impl Set {
         if let Some(d) = &self.data {
             if d.is_concat() {
                 concat_tag(&mut v, UDATA_SET_DATA_TYPEOF, 13);
-            } else if self.flags.contains(SetFlags::ANONYMOUS) && self.is_vmap() {
-                // The verdict expression of an inline `vmap { ... }`.
+            } else if self.is_vmap()
+                && (self.flags.contains(SetFlags::ANONYMOUS) || self.key_typeof.is_some())
+            {
+                // The verdict expression of an inline `vmap { ... }`, or of
+                // a map declared with `typeof ... : verdict`.
                 concat_tag(&mut v, UDATA_SET_DATA_TYPEOF, 1);
             }
             udata_put(&mut v, UDATA_SET_DATA_INTERVAL, &0u32.to_ne_bytes());

@@ -74,10 +74,19 @@ impl Transaction {
         self
     }
 
-    /// Do not ask the kernel to echo new rules (their handles are then not
-    /// returned); this is what `nft -f` does.
+    /// Do not ask the kernel to echo the rules added from now on (their
+    /// handles are then not returned); this is what `nft -f` does. Each
+    /// echo is a message the kernel builds and netplumb decodes: worth
+    /// leaving out for rules whose handle is never needed.
     pub fn without_echo(&mut self) -> &mut Self {
         self.no_echo = true;
+        self
+    }
+
+    /// Ask again for the echo (and so the handle) of the rules added from
+    /// now on, after [`Transaction::without_echo`]. The default.
+    pub fn with_echo(&mut self) -> &mut Self {
+        self.no_echo = false;
         self
     }
 

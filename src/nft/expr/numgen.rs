@@ -32,6 +32,20 @@ pub struct Numgen {
 }
 
 impl Numgen {
+    /// nft's `typeof numgen ...` record (libnftnl set userdata): expression
+    /// type 23 (numgen), then its type, modulus and offset.
+    pub(crate) fn typeof_record(&self) -> Vec<u8> {
+        use crate::nft::types::udata_put;
+        let mut inner = Vec::new();
+        udata_put(&mut inner, 0, &(self.kind as u32).to_ne_bytes());
+        udata_put(&mut inner, 1, &self.modulus.to_ne_bytes());
+        udata_put(&mut inner, 2, &self.offset.to_ne_bytes());
+        let mut rec = Vec::new();
+        udata_put(&mut rec, 0, &23u32.to_ne_bytes());
+        udata_put(&mut rec, 1, &inner);
+        rec
+    }
+
     pub(crate) fn encode(&self, w: &mut AttrWriter<'_>) {
         w.u32_be(DREG, self.dreg.0);
         w.u32_be(MODULUS, self.modulus);

@@ -10,7 +10,6 @@
 //! markdown table: per case and tool the median of N runs, the ratio to
 //! the reference tool, and whether netplumb meets its target.
 
-mod alloc;
 mod ct;
 mod harness;
 mod nft;
@@ -21,8 +20,8 @@ use std::panic::AssertUnwindSafe;
 
 use harness::{median, Case, Target};
 
-#[global_allocator]
-static ALLOC: alloc::Counting = alloc::Counting;
+/// Per (case, tool): every run's (seconds, peak MiB).
+type Samples = BTreeMap<(usize, usize), Vec<(f64, Option<f64>)>>;
 
 struct Args {
     runs: usize,
@@ -60,6 +59,16 @@ fn all_cases() -> Vec<Case> {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some(ct::CHILD_LIST) {
+        match ct::child_list() {
+            Ok(n) => println!("{n}"),
+            Err(msg) => {
+                eprintln!("{msg}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let a = args();
     let mut cases = all_cases();
     if a.list {
@@ -79,7 +88,7 @@ fn main() {
     std::panic::set_hook(Box::new(|i| eprintln!("  panic: {i}")));
 
     // samples[case][tool] = (secs, peak MiB)
-    let mut samples: BTreeMap<(usize, usize), Vec<(f64, Option<f64>)>> = BTreeMap::new();
+    let mut samples: Samples = BTreeMap::new();
     let mut failures: BTreeMap<(usize, usize), String> = BTreeMap::new();
     for run in 0..a.runs {
         for (ci, c) in cases.iter().enumerate() {
@@ -120,12 +129,7 @@ fn main() {
     report(&cases, &samples, &failures, a.runs);
 }
 
-fn report(
-    cases: &[Case],
-    samples: &BTreeMap<(usize, usize), Vec<(f64, Option<f64>)>>,
-    failures: &BTreeMap<(usize, usize), String>,
-    runs: usize,
-) {
+fn report(cases: &[Case], samples: &Samples, failures: &BTreeMap<(usize, usize), String>, runs: usize) {
     println!("\n| case | tool | median (s) | vs reference | peak memory | target |");
     println!("|---|---|---:|---:|---:|---|");
     for (ci, c) in cases.iter().enumerate() {
@@ -146,7 +150,7 @@ fn report(
                 Some((s, p, k)) => (
                     format!("{s:.4}{}", if k < runs { format!(" ({k}/{runs} runs)") } else { String::new() }),
                     ref_m.map(|r| format!("{:.2}x", s / r)).unwrap_or_else(|| "-".into()),
-                    p.map(|p| format!("{p:.3} MiB")).unwrap_or_default(),
+                    p.map(|p| format!("{p:.1} MiB")).unwrap_or_default(),
                 ),
                 None => (
                     format!("failed: {}", failures.get(&(ci, ti)).map(String::as_str).unwrap_or("?")),
@@ -173,7 +177,7 @@ fn target_text(
     reference: Option<f64>,
     np_peak: Option<f64>,
     cases: &[Case],
-    samples: &BTreeMap<(usize, usize), Vec<(f64, Option<f64>)>>,
+    samples: &Samples,
     ci: usize,
 ) -> String {
     let Some(np) = np else { return "not met (failed)".into() };

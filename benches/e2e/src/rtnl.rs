@@ -3,6 +3,7 @@
 //! requests in flight, nlink with its batch API).
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::process::Command;
 use std::time::Instant;
 
 use futures::{StreamExt, TryStreamExt};
@@ -468,6 +469,18 @@ fn veth_teardown() -> Case {
                     rt.links().delete_group(GROUP).await.map_err(e)?;
                     Ok::<_, String>(t.elapsed())
                 })?;
+                verify(&ns)?;
+                Ok(Measure::time(d))
+            }),
+            tool("ip link del group", move || {
+                // One `ip link del group`: a single request, all the
+                // unregistering is the kernel's.
+                let ns = fresh("vdel");
+                veths_in_group(&ns);
+                let (d, _) = timed(
+                    Command::new("ip").args(["-n", ns.name(), "link", "del", "group", &GROUP.to_string()]),
+                    None,
+                )?;
                 verify(&ns)?;
                 Ok(Measure::time(d))
             }),

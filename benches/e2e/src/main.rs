@@ -59,7 +59,11 @@ fn all_cases() -> Vec<Case> {
 }
 
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some(ct::CHILD_LIST) {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(ct::LAUNCH) {
+        std::process::exit(ct::launch(&argv[2..]));
+    }
+    if argv.get(1).map(String::as_str) == Some(ct::CHILD_LIST) {
         match ct::child_list() {
             Ok(n) => println!("{n}"),
             Err(msg) => {

@@ -53,8 +53,146 @@ type LockFuture = Pin<Box<dyn Future<Output = OwnedMutexGuard<DumpSock>> + Send>
 enum State {
     Init,
     Locking(LockFuture),
-    Active { guard: OwnedMutexGuard<DumpSock>, phase: Phase, seq: u32, len: usize, pos: usize },
+    Active { src: Source, phase: Phase, seq: u32, len: usize, pos: usize, received: u32 },
     Done,
+}
+
+impl State {
+    /// Reading our own dump `seq` from the start.
+    fn active(guard: OwnedMutexGuard<DumpSock>, seq: u32) -> State {
+        State::Active { src: Source::Inline(guard), phase: Phase::Reading, seq, len: 0, pos: 0, received: 0 }
+    }
+}
+
+/// Where the datagrams of an active dump come from.
+enum Source {
+    /// Read here, in `poll`, into the socket's own buffer.
+    Inline(OwnedMutexGuard<DumpSock>),
+    /// Read ahead by a thread that holds the socket; `cur` is the datagram
+    /// being parsed.
+    Ahead { ahead: ReadAhead, cur: Vec<u8> },
+}
+
+impl Source {
+    fn buf(&self) -> &[u8] {
+        match self {
+            Source::Inline(g) => &g.buf,
+            Source::Ahead { cur, .. } => cur,
+        }
+    }
+
+    fn inline(&mut self) -> Option<&mut DumpSock> {
+        match self {
+            Source::Inline(g) => Some(g),
+            Source::Ahead { .. } => None,
+        }
+    }
+}
+
+/// Datagrams read in a dump before a thread takes over reading the rest.
+///
+/// The kernel produces each datagram of a dump inside the `recvmsg` that
+/// takes the previous one, so a single reader pays the kernel's time and
+/// the decoding one after the other. For long dumps a thread keeps
+/// `recvmsg` going while the caller decodes; short dumps (most of them)
+/// never start one.
+pub(crate) const READ_AHEAD_AFTER: u32 = 8;
+
+/// Datagrams the reading thread may hold before the consumer takes them:
+/// memory stays bounded (at most this many datagrams of at most 32 KiB,
+/// the kernel's dump chunk).
+const READ_AHEAD_DEPTH: usize = 4;
+
+/// One datagram from the reading thread. The last one of the dump (it
+/// holds our `NLMSG_DONE` or error) or a failed read gives the socket back.
+struct Chunk {
+    data: std::result::Result<(Vec<u8>, u32), Error>,
+    back: Option<OwnedMutexGuard<DumpSock>>,
+}
+
+/// A thread reading the rest of a dump.
+struct ReadAhead {
+    rx: tokio::sync::mpsc::Receiver<Chunk>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        // The thread sees this within one poll interval (or at its next
+        // send, which fails once `rx` is gone) and releases the socket,
+        // whose unread rest the next dump drains.
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl ReadAhead {
+    fn start(guard: OwnedMutexGuard<DumpSock>, seq: u32) -> Result<ReadAhead> {
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD_DEPTH);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("netplumb-dump".into())
+            .spawn(move || read_ahead(guard, seq, tx, flag))
+            .map_err(|e| Error::io("start the dump reading thread", e))?;
+        Ok(ReadAhead { rx, stop })
+    }
+}
+
+/// Whether a datagram holds the end of dump `seq`: its `NLMSG_DONE` or a
+/// non-zero `NLMSG_ERROR`.
+fn ends_dump(data: &[u8], seq: u32) -> bool {
+    MsgIter::new(data).flatten().any(|m| {
+        m.header.seq == seq
+            && (m.header.ty == NLMSG_DONE
+                || (m.header.ty == NLMSG_ERROR && m.payload.get(0..4).is_some_and(|c| c != [0, 0, 0, 0])))
+    })
+}
+
+/// The reading thread: receive datagrams and pass them on until the dump
+/// ends, a read fails, the consumer goes away or `stop` is set.
+fn read_ahead(
+    guard: OwnedMutexGuard<DumpSock>,
+    seq: u32,
+    tx: tokio::sync::mpsc::Sender<Chunk>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    let fd = guard.sock.raw_fd();
+    loop {
+        if stop.load(Ordering::Relaxed) || tx.is_closed() {
+            return;
+        }
+        let mut buf = Vec::new();
+        let chunk = match guard.sock.try_recv(&mut buf) {
+            Ok(Ok(rx)) => {
+                buf.truncate(rx.len);
+                if rx.port == 0 && ends_dump(&buf, seq) {
+                    let _ = tx.blocking_send(Chunk { data: Ok((buf, rx.port)), back: Some(guard) });
+                    return;
+                }
+                Chunk { data: Ok((buf, rx.port)), back: None }
+            }
+            Ok(Err(e)) => Chunk { data: Err(e), back: None },
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::Interrupted =>
+            {
+                let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+                // SAFETY: one valid pollfd; the descriptor stays open while
+                // this thread holds the socket's guard.
+                unsafe { libc::poll(&mut pfd, 1, 50) };
+                continue;
+            }
+            Err(e) => {
+                let _ =
+                    tx.blocking_send(Chunk { data: Err(Error::io("receive dump", e)), back: Some(guard) });
+                return;
+            }
+        };
+        if tx.blocking_send(chunk).is_err() {
+            return;
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -72,6 +210,13 @@ enum Phase {
 ///
 /// Only one dump runs at a time on a connection (the kernel allows one per
 /// socket); a second waits until the first ends or is dropped.
+///
+/// A long dump (more than 8 datagrams, about 256 KiB) is read ahead: a
+/// short-lived thread keeps receiving while you decode, so the kernel's
+/// work and yours overlap instead of adding up (the kernel produces each
+/// datagram of a dump inside the receive that takes the previous one). It
+/// holds at most 4 datagrams ahead, so memory stays bounded whatever the
+/// size of the dump; dropping the stream stops it.
 pub struct Dump<T> {
     conn: Connection,
     dump: Arc<tokio::sync::Mutex<DumpSock>>,
@@ -154,14 +299,18 @@ impl<T> Dump<T> {
                         Poll::Pending => return Poll::Pending,
                     };
                     if let Some(old) = guard.in_progress {
-                        self.state =
-                            State::Active { guard, phase: Phase::Draining(old), seq: 0, len: 0, pos: 0 };
+                        self.state = State::Active {
+                            src: Source::Inline(guard),
+                            phase: Phase::Draining(old),
+                            seq: 0,
+                            len: 0,
+                            pos: 0,
+                            received: 0,
+                        };
                         continue;
                     }
                     match self.send(&mut guard) {
-                        Ok(seq) => {
-                            self.state = State::Active { guard, phase: Phase::Reading, seq, len: 0, pos: 0 }
-                        }
+                        Ok(seq) => self.state = State::active(guard, seq),
                         Err(e) => {
                             self.state = State::Done;
                             return Poll::Ready(Some(Err(e)));
@@ -177,49 +326,114 @@ impl<T> Dump<T> {
         }
     }
 
+    /// Take the socket back from the active state (it must be inline) to
+    /// send again, leaving `Done` behind.
+    fn take_inline(&mut self) -> OwnedMutexGuard<DumpSock> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Active { src: Source::Inline(g), .. } => g,
+            _ => unreachable!("the socket is inline when a dump ends"),
+        }
+    }
+
+    /// Fail the dump: `Done`, and the error to return.
+    fn fail(&mut self, e: Error) -> Option<Poll<Option<Result<T>>>> {
+        self.state = State::Done;
+        Some(Poll::Ready(Some(Err(e))))
+    }
+
+    /// Get the next datagram into the active state's buffer: `None` to
+    /// loop again (it arrived), `Some(poll)` to return.
+    fn next_datagram(&mut self, cx: &mut Context<'_>) -> Option<Poll<Option<Result<T>>>> {
+        let State::Active { src, phase, seq, len, pos, received } = &mut self.state else {
+            unreachable!("only called in the active state")
+        };
+        // A long dump of our own: let a thread read the rest.
+        if *phase == Phase::Reading && *received >= READ_AHEAD_AFTER {
+            if let Source::Inline(_) = src {
+                let seq = *seq;
+                let State::Active { src: Source::Inline(g), phase, len, pos, received, .. } =
+                    std::mem::replace(&mut self.state, State::Done)
+                else {
+                    unreachable!("checked above")
+                };
+                match ReadAhead::start(g, seq) {
+                    Ok(ahead) => {
+                        let src = Source::Ahead { ahead, cur: Vec::new() };
+                        self.state = State::Active { src, phase, seq, len, pos, received };
+                    }
+                    Err(e) => return self.fail(e),
+                }
+                return None;
+            }
+        }
+        let rx = match src {
+            Source::Inline(ds) => {
+                let ds: &mut DumpSock = ds;
+                match ds.sock.poll_recv(cx, &mut ds.buf) {
+                    Poll::Pending => return Some(Poll::Pending),
+                    Poll::Ready(Err(e)) => return self.fail(Error::io("receive dump", e)),
+                    Poll::Ready(Ok(Err(e))) => return self.fail(e),
+                    Poll::Ready(Ok(Ok(rx))) => rx,
+                }
+            }
+            Source::Ahead { ahead, cur } => match ahead.rx.poll_recv(cx) {
+                Poll::Pending => return Some(Poll::Pending),
+                // The thread never leaves without the socket's last chunk
+                // unless told to stop; treat a silent end as an I/O error.
+                Poll::Ready(None) => {
+                    return self.fail(Error::io(
+                        "receive dump",
+                        std::io::Error::other("the dump reading thread ended"),
+                    ))
+                }
+                Poll::Ready(Some(Chunk { data: Err(e), .. })) => return self.fail(e),
+                Poll::Ready(Some(Chunk { data: Ok((data, port)), back })) => {
+                    let rx = super::socket::Received { len: data.len(), port };
+                    match back {
+                        // The end of the dump: the socket comes back and the
+                        // last datagram is parsed from its own buffer.
+                        Some(mut g) => {
+                            g.buf.clear();
+                            g.buf.extend_from_slice(&data);
+                            *src = Source::Inline(g);
+                        }
+                        None => *cur = data,
+                    }
+                    rx
+                }
+            },
+        };
+        *received += 1;
+        if rx.port != 0 {
+            // Not from the kernel: refuse the whole datagram.
+            let hdr = wire::Header::parse(&src.buf()[..rx.len]).map(|h| h.seq).unwrap_or(0);
+            return self.fail(Error::Unexpected {
+                port: rx.port,
+                seq: hdr,
+                reason: "not sent by the kernel",
+            });
+        }
+        *len = rx.len;
+        *pos = 0;
+        None
+    }
+
     /// One step of reading: `None` to loop again, `Some(poll)` to return.
     fn step(&mut self, cx: &mut Context<'_>) -> Option<Poll<Option<Result<T>>>> {
-        let State::Active { guard, phase, seq, len, pos } = &mut self.state else {
+        if matches!(&self.state, State::Active { pos, len, .. } if pos >= len) {
+            return self.next_datagram(cx);
+        }
+        let State::Active { src, phase, seq, len, pos, .. } = &mut self.state else {
             unreachable!("step is only called in the active state")
         };
-        if *pos >= *len {
-            let ds: &mut DumpSock = guard;
-            return match ds.sock.poll_recv(cx, &mut ds.buf) {
-                Poll::Pending => Some(Poll::Pending),
-                Poll::Ready(Err(e)) => {
-                    self.state = State::Done;
-                    Some(Poll::Ready(Some(Err(Error::io("receive dump", e)))))
-                }
-                Poll::Ready(Ok(Err(e))) => {
-                    self.state = State::Done;
-                    Some(Poll::Ready(Some(Err(e))))
-                }
-                Poll::Ready(Ok(Ok(rx))) => {
-                    if rx.port != 0 {
-                        // Not from the kernel: refuse the whole datagram.
-                        let hdr = wire::Header::parse(&ds.buf[..rx.len]).map(|h| h.seq).unwrap_or(0);
-                        self.state = State::Done;
-                        return Some(Poll::Ready(Some(Err(Error::Unexpected {
-                            port: rx.port,
-                            seq: hdr,
-                            reason: "not sent by the kernel",
-                        }))));
-                    }
-                    *len = rx.len;
-                    *pos = 0;
-                    None
-                }
-            };
-        }
         // Parse the next message of the current datagram.
         let (msg_len, header) = {
-            let mut it = MsgIter::new(&guard.buf[*pos..*len]);
+            let mut it = MsgIter::new(&src.buf()[*pos..*len]);
             match it.next() {
                 Some(Ok(m)) => (wire::align(m.header.len as usize), m.header),
                 Some(Err(e)) => {
                     *pos = *len;
-                    self.state = State::Done;
-                    return Some(Poll::Ready(Some(Err(Error::Decode(e)))));
+                    return self.fail(Error::Decode(e));
                 }
                 None => {
                     *pos = *len;
@@ -234,16 +448,12 @@ impl<T> Dump<T> {
         match *phase {
             Phase::Draining(old) => {
                 if header.seq == old && (header.ty == NLMSG_DONE || header.ty == NLMSG_ERROR) {
-                    guard.in_progress = None;
-                    let mut g = match std::mem::replace(&mut self.state, State::Done) {
-                        State::Active { guard, .. } => guard,
-                        _ => unreachable!(),
-                    };
+                    if let Some(ds) = src.inline() {
+                        ds.in_progress = None;
+                    }
+                    let mut g = self.take_inline();
                     match self.send(&mut g) {
-                        Ok(seq) => {
-                            self.state =
-                                State::Active { guard: g, phase: Phase::Reading, seq, len: 0, pos: 0 }
-                        }
+                        Ok(seq) => self.state = State::active(g, seq),
                         Err(e) => return Some(Poll::Ready(Some(Err(e)))),
                     }
                 }
@@ -259,7 +469,7 @@ impl<T> Dump<T> {
                 }
                 match header.ty {
                     NLMSG_DONE => {
-                        let payload = &guard.buf[payload_range];
+                        let payload = &src.buf()[payload_range];
                         let err = if payload.len() >= 4 {
                             let code = i32::from_ne_bytes(payload[0..4].try_into().expect("4 bytes"));
                             (code < 0).then(|| {
@@ -277,28 +487,20 @@ impl<T> Dump<T> {
                         } else {
                             None
                         };
-                        guard.in_progress = None;
+                        if let Some(ds) = src.inline() {
+                            ds.in_progress = None;
+                        }
                         let seq = *seq;
                         if let Some(e) = err {
                             let err = self.kernel_error(&e, seq);
-                            self.state = State::Done;
-                            return Some(Poll::Ready(Some(Err(err))));
+                            return self.fail(err);
                         }
                         if self.intr {
                             if self.yielded == 0 && self.attempts <= self.policy.retries {
-                                let mut g = match std::mem::replace(&mut self.state, State::Done) {
-                                    State::Active { guard, .. } => guard,
-                                    _ => unreachable!(),
-                                };
+                                let mut g = self.take_inline();
                                 return match self.send(&mut g) {
                                     Ok(seq) => {
-                                        self.state = State::Active {
-                                            guard: g,
-                                            phase: Phase::Reading,
-                                            seq,
-                                            len: 0,
-                                            pos: 0,
-                                        };
+                                        self.state = State::active(g, seq);
                                         None
                                     }
                                     Err(e) => Some(Poll::Ready(Some(Err(e)))),
@@ -306,31 +508,28 @@ impl<T> Dump<T> {
                             }
                             let attempts = self.attempts;
                             let request = self.ty();
-                            self.state = State::Done;
-                            return Some(Poll::Ready(Some(Err(Error::DumpInterrupted {
-                                request,
-                                attempts,
-                            }))));
+                            return self.fail(Error::DumpInterrupted { request, attempts });
                         }
                         self.state = State::Done;
                         Some(Poll::Ready(None))
                     }
                     NLMSG_ERROR => {
-                        let parsed = ErrorMsg::parse(&guard.buf[payload_range], header.flags);
+                        let parsed = ErrorMsg::parse(&src.buf()[payload_range], header.flags);
                         match parsed {
                             Ok(e) if e.error == 0 => None,
                             Ok(e) => {
-                                guard.in_progress = None;
+                                if let Some(ds) = src.inline() {
+                                    ds.in_progress = None;
+                                }
                                 let seq = *seq;
                                 let err = self.kernel_error(&e, seq);
-                                self.state = State::Done;
-                                Some(Poll::Ready(Some(Err(err))))
+                                self.fail(err)
                             }
                             Err(d) => Some(Poll::Ready(Some(Err(Error::Decode(d))))),
                         }
                     }
                     _ => {
-                        let m = Msg { header, payload: &guard.buf[payload_range] };
+                        let m = Msg { header, payload: &src.buf()[payload_range] };
                         match (self.decode)(&m) {
                             Ok(Some(t)) => {
                                 self.yielded += 1;

@@ -204,7 +204,7 @@ impl Sock {
 
     /// Non-blocking receive of one datagram into `buf` (resized to fit).
     /// `Err(WouldBlock)` when nothing is queued.
-    fn try_recv(&self, buf: &mut Vec<u8>) -> io::Result<std::result::Result<Received, Error>> {
+    pub(crate) fn try_recv(&self, buf: &mut Vec<u8>) -> io::Result<std::result::Result<Received, Error>> {
         let fd = self.raw_fd();
         // Peek at the real size first (MSG_TRUNC reports it), so a datagram
         // never gets cut short by a small buffer.

@@ -389,3 +389,126 @@ async fn dropping_the_last_handle_closes_the_sockets() {
     }
     assert!(closed, "sockets still open after the last handle was dropped");
 }
+
+/// Datagrams of a long dump `seq`: `n` datagrams of three messages each
+/// (payload bytes 0, 1, 2, ... wrapping), the last one ending with
+/// `NLMSG_DONE` (with `flags` on every message).
+fn long_dump(seq: u32, n: usize, flags: u16) -> Vec<Vec<Vec<u8>>> {
+    let mut k = 0u8;
+    let mut out: Vec<Vec<Vec<u8>>> = (0..n)
+        .map(|_| {
+            (0..3)
+                .map(|_| {
+                    k = k.wrapping_add(1);
+                    msg(RTM_NEWLINK, NLM_F_MULTIPART | flags, seq, &[k])
+                })
+                .collect()
+        })
+        .collect();
+    out.last_mut().expect("n > 0").push(msg(NLMSG_DONE, NLM_F_MULTIPART | flags, seq, &[0; 4]));
+    out
+}
+
+#[tokio::test]
+async fn long_dump_is_read_ahead_in_order_and_complete() {
+    // More datagrams than READ_AHEAD_AFTER: a thread reads the rest.
+    let n = super::dump::READ_AHEAD_AFTER as usize * 4;
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h = read_request(&dump);
+        for d in long_dump(h[0].seq, n, 0) {
+            send(&dump, 0, &d);
+        }
+        // The connection dumps again afterwards on the same socket.
+        let h2 = read_request(&dump);
+        send(&dump, 0, &[msg(RTM_NEWLINK, NLM_F_MULTIPART, h2[0].seq, &[7])]);
+        send(&dump, 0, &[msg(NLMSG_DONE, NLM_F_MULTIPART, h2[0].seq, &[0; 4])]);
+    })
+    .await;
+    let v = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap();
+    let want: Vec<u8> = (1..=(3 * n) as u32).map(|k| k as u8).collect();
+    assert_eq!(v, want);
+    let v2 = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap();
+    assert_eq!(v2, vec![7]);
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn long_dump_abandoned_while_read_ahead_is_drained_before_the_next() {
+    let n = super::dump::READ_AHEAD_AFTER as usize * 4;
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h1 = read_request(&dump);
+        for d in long_dump(h1[0].seq, n, 0) {
+            send(&dump, 0, &d);
+        }
+        let h2 = read_request(&dump);
+        assert_ne!(h1[0].seq, h2[0].seq);
+        send(
+            &dump,
+            0,
+            &[
+                msg(RTM_NEWLINK, NLM_F_MULTIPART, h2[0].seq, &[9]),
+                msg(NLMSG_DONE, NLM_F_MULTIPART, h2[0].seq, &[0; 4]),
+            ],
+        );
+    })
+    .await;
+    let mut d = conn.dump(&get_request(), decode_first_byte);
+    // Past the point where the thread takes over, then drop the stream.
+    let take = 3 * (super::dump::READ_AHEAD_AFTER as usize + 2);
+    for k in 1..=take {
+        assert_eq!(d.try_next().await.unwrap(), Some(k as u8));
+    }
+    drop(d);
+    let v = tokio::time::timeout(
+        Duration::from_secs(10),
+        conn.dump(&get_request(), decode_first_byte).try_collect(),
+    )
+    .await
+    .expect("the next dump is not stuck behind the abandoned one")
+    .unwrap();
+    assert_eq!(v, vec![9]);
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn long_interrupted_dump_that_yielded_nothing_is_retried() {
+    // The decoder keeps nothing, so an interrupted long dump (read ahead
+    // by a thread) is dumped again on the socket the thread gave back.
+    let n = super::dump::READ_AHEAD_AFTER as usize * 3;
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h1 = read_request(&dump);
+        for d in long_dump(h1[0].seq, n, NLM_F_DUMP_INTR) {
+            send(&dump, 0, &d);
+        }
+        let h2 = read_request(&dump);
+        for d in long_dump(h2[0].seq, n, 0) {
+            send(&dump, 0, &d);
+        }
+    })
+    .await;
+    let v: Vec<u8> = conn.dump(&get_request(), |_m: &Msg<'_>| Ok(None::<u8>)).try_collect().await.unwrap();
+    assert!(v.is_empty());
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn foreign_datagram_during_read_ahead_is_refused() {
+    let n = super::dump::READ_AHEAD_AFTER as usize + 4;
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h = read_request(&dump);
+        let mut ds = long_dump(h[0].seq, n, 0);
+        let last = ds.pop().expect("n > 0");
+        for d in ds {
+            send(&dump, 0, &d);
+        }
+        send(&dump, 4242, &last);
+    })
+    .await;
+    let err = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap_err();
+    assert!(matches!(err, Error::Unexpected { port: 4242, .. }), "{err:?}");
+    s.await.unwrap();
+}

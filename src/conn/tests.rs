@@ -20,6 +20,16 @@ fn msg(ty: u16, flags: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
     v
 }
 
+/// One object of dump `seq` (payload: the byte `b`).
+fn item(seq: u32, b: u8) -> Vec<u8> {
+    msg(RTM_NEWLINK, NLM_F_MULTIPART, seq, &[b])
+}
+
+/// The `NLMSG_DONE` that ends dump `seq`, with extra `flags`.
+fn done(seq: u32, flags: u16) -> Vec<u8> {
+    msg(NLMSG_DONE, NLM_F_MULTIPART | flags, seq, &[0; 4])
+}
+
 fn ack(seq: u32, error: i32, message: Option<&str>) -> Vec<u8> {
     let e = ErrorMsg {
         error,
@@ -166,16 +176,8 @@ async fn multipart_dump_streams_every_message() {
         let h = read_request(&dump);
         assert!(h[0].flags & wire::NLM_F_DUMP == wire::NLM_F_DUMP);
         let seq = h[0].seq;
-        send(
-            &dump,
-            0,
-            &[msg(RTM_NEWLINK, NLM_F_MULTIPART, seq, &[1]), msg(RTM_NEWLINK, NLM_F_MULTIPART, seq, &[2])],
-        );
-        send(
-            &dump,
-            0,
-            &[msg(RTM_NEWLINK, NLM_F_MULTIPART, seq, &[3]), msg(NLMSG_DONE, NLM_F_MULTIPART, seq, &[0; 4])],
-        );
+        send(&dump, 0, &[item(seq, 1), item(seq, 2)]);
+        send(&dump, 0, &[item(seq, 3), done(seq, 0)]);
     })
     .await;
     let v = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap();
@@ -189,11 +191,7 @@ async fn error_inside_a_dump_ends_it_with_the_error() {
     let s = script(move || {
         let h = read_request(&dump);
         let seq = h[0].seq;
-        send(
-            &dump,
-            0,
-            &[msg(RTM_NEWLINK, NLM_F_MULTIPART, seq, &[1]), ack(seq, -libc::EBUSY, Some("dump busy"))],
-        );
+        send(&dump, 0, &[item(seq, 1), ack(seq, -libc::EBUSY, Some("dump busy"))]);
     })
     .await;
     let mut d = conn.dump(&get_request(), decode_first_byte);
@@ -210,27 +208,13 @@ async fn interrupted_dump_is_retried_then_reported() {
     let s = script(move || {
         // 1st attempt: flagged before anything was yielded: retried silently.
         let h = read_request(&dump);
-        send(&dump, 0, &[msg(NLMSG_DONE, NLM_F_MULTIPART | NLM_F_DUMP_INTR, h[0].seq, &[0; 4])]);
+        send(&dump, 0, &[done(h[0].seq, NLM_F_DUMP_INTR)]);
         // 2nd attempt: one object, then DONE flagged: the stream reports it.
         let h = read_request(&dump);
-        send(
-            &dump,
-            0,
-            &[
-                msg(RTM_NEWLINK, NLM_F_MULTIPART, h[0].seq, &[5]),
-                msg(NLMSG_DONE, NLM_F_MULTIPART | NLM_F_DUMP_INTR, h[0].seq, &[0; 4]),
-            ],
-        );
+        send(&dump, 0, &[item(h[0].seq, 5), done(h[0].seq, NLM_F_DUMP_INTR)]);
         // try_collect dumps again: a clean, complete dump.
         let h = read_request(&dump);
-        send(
-            &dump,
-            0,
-            &[
-                msg(RTM_NEWLINK, NLM_F_MULTIPART, h[0].seq, &[6]),
-                msg(NLMSG_DONE, NLM_F_MULTIPART, h[0].seq, &[0; 4]),
-            ],
-        );
+        send(&dump, 0, &[item(h[0].seq, 6), done(h[0].seq, 0)]);
     })
     .await;
     let v = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap();
@@ -241,7 +225,7 @@ async fn interrupted_dump_is_retried_then_reported() {
     let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
     let s = script(move || {
         let h = read_request(&dump);
-        send(&dump, 0, &[msg(NLMSG_DONE, NLM_F_MULTIPART | NLM_F_DUMP_INTR, h[0].seq, &[0; 4])]);
+        send(&dump, 0, &[done(h[0].seq, NLM_F_DUMP_INTR)]);
     })
     .await;
     let err = conn
@@ -259,26 +243,12 @@ async fn abandoned_dump_is_drained_before_the_next() {
     let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
     let s = script(move || {
         let h1 = read_request(&dump);
-        send(&dump, 0, &[msg(RTM_NEWLINK, NLM_F_MULTIPART, h1[0].seq, &[1])]);
+        send(&dump, 0, &[item(h1[0].seq, 1)]);
         // The consumer drops the stream here; the rest of dump 1 arrives.
-        send(
-            &dump,
-            0,
-            &[
-                msg(RTM_NEWLINK, NLM_F_MULTIPART, h1[0].seq, &[2]),
-                msg(NLMSG_DONE, NLM_F_MULTIPART, h1[0].seq, &[0; 4]),
-            ],
-        );
+        send(&dump, 0, &[item(h1[0].seq, 2), done(h1[0].seq, 0)]);
         let h2 = read_request(&dump);
         assert_ne!(h1[0].seq, h2[0].seq);
-        send(
-            &dump,
-            0,
-            &[
-                msg(RTM_NEWLINK, NLM_F_MULTIPART, h2[0].seq, &[9]),
-                msg(NLMSG_DONE, NLM_F_MULTIPART, h2[0].seq, &[0; 4]),
-            ],
-        );
+        send(&dump, 0, &[item(h2[0].seq, 9), done(h2[0].seq, 0)]);
     })
     .await;
     let mut d = conn.dump(&get_request(), decode_first_byte);
@@ -405,7 +375,7 @@ fn long_dump(seq: u32, n: usize, flags: u16) -> Vec<Vec<Vec<u8>>> {
                 .collect()
         })
         .collect();
-    out.last_mut().expect("n > 0").push(msg(NLMSG_DONE, NLM_F_MULTIPART | flags, seq, &[0; 4]));
+    out.last_mut().expect("n > 0").push(done(seq, flags));
     out
 }
 
@@ -421,8 +391,8 @@ async fn long_dump_is_read_ahead_in_order_and_complete() {
         }
         // The connection dumps again afterwards on the same socket.
         let h2 = read_request(&dump);
-        send(&dump, 0, &[msg(RTM_NEWLINK, NLM_F_MULTIPART, h2[0].seq, &[7])]);
-        send(&dump, 0, &[msg(NLMSG_DONE, NLM_F_MULTIPART, h2[0].seq, &[0; 4])]);
+        send(&dump, 0, &[item(h2[0].seq, 7)]);
+        send(&dump, 0, &[done(h2[0].seq, 0)]);
     })
     .await;
     let v = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap();
@@ -444,14 +414,7 @@ async fn long_dump_abandoned_while_read_ahead_is_drained_before_the_next() {
         }
         let h2 = read_request(&dump);
         assert_ne!(h1[0].seq, h2[0].seq);
-        send(
-            &dump,
-            0,
-            &[
-                msg(RTM_NEWLINK, NLM_F_MULTIPART, h2[0].seq, &[9]),
-                msg(NLMSG_DONE, NLM_F_MULTIPART, h2[0].seq, &[0; 4]),
-            ],
-        );
+        send(&dump, 0, &[item(h2[0].seq, 9), done(h2[0].seq, 0)]);
     })
     .await;
     let mut d = conn.dump(&get_request(), decode_first_byte);

@@ -2,9 +2,10 @@
 //! rtnetlink and nlink crates, each at its fastest (rtnetlink with many
 //! requests in flight, nlink with its batch API).
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use netplumb::addr::Address;
@@ -111,6 +112,89 @@ fn veths_in_group(ns: &TestNs) {
     });
 }
 
+// ---- how each tool does bulk work --------------------------------------
+
+/// Time `work` inside `ns` (it returns its own elapsed time, so what it
+/// prepares first is not counted), then check the result with `verify`.
+fn measure_in<Fut>(
+    ns: &TestNs,
+    work: impl FnOnce() -> Fut + Send + 'static,
+    verify: impl Fn(&TestNs) -> Result<(), String>,
+) -> Result<Measure, String>
+where
+    Fut: Future<Output = Result<Duration, String>>,
+{
+    let d = inside_async(ns, work)?;
+    verify(ns)?;
+    Ok(Measure::time(d))
+}
+
+/// `ip -batch` of `n` commands made by `line`, timed, then `verify`.
+fn ip_batch_lines(
+    ns: &TestNs,
+    n: usize,
+    line: impl Fn(usize) -> String,
+    verify: impl Fn(&TestNs) -> Result<(), String>,
+) -> Result<Measure, String> {
+    let script: String = (0..n).map(|i| line(i) + "\n").collect();
+    let d = ip_batch(ns, &script)?;
+    verify(ns)?;
+    Ok(Measure::time(d))
+}
+
+/// rtnetlink at its fastest: `n` requests made by `request`, `INFLIGHT`
+/// of them in flight. Returns the time from the first request to the last
+/// reply.
+async fn rtnetlink_pipelined<Fut>(
+    n: usize,
+    request: impl Fn(&rtnetlink::Handle, usize) -> Fut,
+) -> Result<Duration, String>
+where
+    Fut: Future<Output = Result<(), rtnetlink::Error>>,
+{
+    let (conn, handle, _) = rtnetlink::new_connection().map_err(e)?;
+    tokio::spawn(conn);
+    let t = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| request(&handle, i))
+        .buffer_unordered(INFLIGHT)
+        .try_collect::<Vec<()>>()
+        .await
+        .map_err(e)?;
+    Ok(t.elapsed())
+}
+
+/// nlink at its fastest: one batch of `n` operations added by `add`.
+async fn nlink_batched(
+    n: usize,
+    add: impl for<'a> Fn(nlink::netlink::Batch<'a>, usize) -> nlink::netlink::Batch<'a>,
+) -> Result<Duration, String> {
+    let conn = nlink_conn()?;
+    let t = Instant::now();
+    let mut b = conn.batch();
+    for i in 0..n {
+        b = add(b, i);
+    }
+    b.execute_all().await.map_err(e)?;
+    Ok(t.elapsed())
+}
+
+/// netplumb: `make` the values and `add` them in one call, both on the
+/// clock (the other tools build their requests on it too).
+async fn netplumb_bulk<T, Fut>(
+    make: impl FnOnce() -> T,
+    add: impl FnOnce(Rtnl, T) -> Fut,
+) -> Result<Duration, String>
+where
+    Fut: Future<Output = netplumb::Result<()>>,
+{
+    let rt = Rtnl::new().await.map_err(e)?;
+    let t = Instant::now();
+    let items = make();
+    add(rt, items).await.map_err(e)?;
+    Ok(t.elapsed())
+}
+
 // ---- routes: add 10,000 -------------------------------------------------
 
 fn routes_add() -> Case {
@@ -124,73 +208,53 @@ fn routes_add() -> Case {
         tools: vec![
             tool("netplumb", move || {
                 let ns = with_link("radd");
-                let v0 = index_of(&ns, "v0");
-                let d = inside_async(&ns, move || async move {
-                    let rt = Rtnl::new().await.map_err(e)?;
-                    let t = Instant::now();
-                    let routes: Vec<RouteV4> = (0..ROUTES)
+                let v0 = IfIndex(index_of(&ns, "v0"));
+                let routes = move || -> Vec<RouteV4> {
+                    (0..ROUTES)
                         .map(|i| {
-                            Route::new(ipnet::Ipv4Net::new(route_dst(i), 24).unwrap())
-                                .gateway(GW)
-                                .oif(IfIndex(v0))
+                            Route::new(ipnet::Ipv4Net::new(route_dst(i), 24).unwrap()).gateway(GW).oif(v0)
                         })
-                        .collect();
-                    rt.routes().add_many(&routes).await.map_err(e)?;
-                    Ok::<_, String>(t.elapsed())
-                })?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                        .collect()
+                };
+                measure_in(
+                    &ns,
+                    move || netplumb_bulk(routes, |rt, r| async move { rt.routes().add_many(&r).await }),
+                    verify,
+                )
             }),
             tool("ip -batch", move || {
                 let ns = with_link("radd");
-                let mut s = String::new();
-                for i in 0..ROUTES {
-                    s.push_str(&format!("route add {}/24 via {GW} dev v0\n", route_dst(i)));
-                }
-                let d = ip_batch(&ns, &s)?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                ip_batch_lines(
+                    &ns,
+                    ROUTES,
+                    |i| format!("route add {}/24 via {GW} dev v0", route_dst(i)),
+                    verify,
+                )
             }),
             tool("rtnetlink", move || {
                 let ns = with_link("radd");
                 let v0 = index_of(&ns, "v0");
-                let d = inside_async(&ns, move || async move {
-                    let (conn, handle, _) = rtnetlink::new_connection().map_err(e)?;
-                    tokio::spawn(conn);
-                    let t = Instant::now();
-                    futures::stream::iter(0..ROUTES)
-                        .map(|i| {
-                            let m = rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new()
-                                .destination_prefix(route_dst(i), 24)
-                                .gateway(GW)
-                                .output_interface(v0)
-                                .build();
-                            handle.route().add(m).execute()
-                        })
-                        .buffer_unordered(INFLIGHT)
-                        .try_collect::<Vec<()>>()
-                        .await
-                        .map_err(e)?;
-                    Ok::<_, String>(t.elapsed())
-                })?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                let work = move || {
+                    rtnetlink_pipelined(ROUTES, move |h, i| {
+                        let m = rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new()
+                            .destination_prefix(route_dst(i), 24)
+                            .gateway(GW)
+                            .output_interface(v0)
+                            .build();
+                        h.route().add(m).execute()
+                    })
+                };
+                measure_in(&ns, work, verify)
             }),
             tool("nlink", move || {
                 let ns = with_link("radd");
                 let v0 = index_of(&ns, "v0");
-                let d = inside_async(&ns, move || async move {
-                    let conn = nlink_conn()?;
-                    let t = Instant::now();
-                    let mut b = conn.batch();
-                    for i in 0..ROUTES {
-                        b = b.add_route(nlink::Ipv4Route::new(route_dst(i), 24).gateway(GW).dev_index(v0));
-                    }
-                    b.execute_all().await.map_err(e)?;
-                    Ok::<_, String>(t.elapsed())
-                })?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                let work = move || {
+                    nlink_batched(ROUTES, move |b, i| {
+                        b.add_route(nlink::Ipv4Route::new(route_dst(i), 24).gateway(GW).dev_index(v0))
+                    })
+                };
+                measure_in(&ns, work, verify)
             }),
         ],
     }
@@ -283,62 +347,41 @@ fn addresses_add() -> Case {
         tools: vec![
             tool("netplumb", move || {
                 let ns = with_link("aadd");
-                let v0 = index_of(&ns, "v0");
-                let d = inside_async(&ns, move || async move {
-                    let rt = Rtnl::new().await.map_err(e)?;
-                    let t = Instant::now();
-                    let addrs: Vec<Address> = (0..ADDRS)
-                        .map(|i| Address::new(IfIndex(v0), ipnet::IpNet::new(addr_of(i).into(), 32).unwrap()))
-                        .collect();
-                    rt.addresses().add_many(&addrs).await.map_err(e)?;
-                    Ok::<_, String>(t.elapsed())
-                })?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                let v0 = IfIndex(index_of(&ns, "v0"));
+                let addrs = move || -> Vec<Address> {
+                    (0..ADDRS)
+                        .map(|i| Address::new(v0, ipnet::IpNet::new(addr_of(i).into(), 32).unwrap()))
+                        .collect()
+                };
+                measure_in(
+                    &ns,
+                    move || netplumb_bulk(addrs, |rt, a| async move { rt.addresses().add_many(&a).await }),
+                    verify,
+                )
             }),
             tool("ip -batch", move || {
                 let ns = with_link("aadd");
-                let mut s = String::new();
-                for i in 0..ADDRS {
-                    s.push_str(&format!("address add {}/32 dev v0\n", addr_of(i)));
-                }
-                let d = ip_batch(&ns, &s)?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                ip_batch_lines(&ns, ADDRS, |i| format!("address add {}/32 dev v0", addr_of(i)), verify)
             }),
             tool("rtnetlink", move || {
                 let ns = with_link("aadd");
                 let v0 = index_of(&ns, "v0");
-                let d = inside_async(&ns, move || async move {
-                    let (conn, handle, _) = rtnetlink::new_connection().map_err(e)?;
-                    tokio::spawn(conn);
-                    let t = Instant::now();
-                    futures::stream::iter(0..ADDRS)
-                        .map(|i| handle.address().add(v0, IpAddr::V4(addr_of(i)), 32).execute())
-                        .buffer_unordered(INFLIGHT)
-                        .try_collect::<Vec<()>>()
-                        .await
-                        .map_err(e)?;
-                    Ok::<_, String>(t.elapsed())
-                })?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                let work = move || {
+                    rtnetlink_pipelined(ADDRS, move |h, i| {
+                        h.address().add(v0, IpAddr::V4(addr_of(i)), 32).execute()
+                    })
+                };
+                measure_in(&ns, work, verify)
             }),
             tool("nlink", move || {
                 let ns = with_link("aadd");
                 let v0 = index_of(&ns, "v0");
-                let d = inside_async(&ns, move || async move {
-                    let conn = nlink_conn()?;
-                    let t = Instant::now();
-                    let mut b = conn.batch();
-                    for i in 0..ADDRS {
-                        b = b.add_address(nlink::Ipv4Address::with_index(v0, addr_of(i), 32), v0);
-                    }
-                    b.execute_all().await.map_err(e)?;
-                    Ok::<_, String>(t.elapsed())
-                })?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                let work = move || {
+                    nlink_batched(ADDRS, move |b, i| {
+                        b.add_address(nlink::Ipv4Address::with_index(v0, addr_of(i), 32), v0)
+                    })
+                };
+                measure_in(&ns, work, verify)
             }),
         ],
     }
@@ -371,71 +414,42 @@ fn veth_create() -> Case {
         mem_target_mib: None,
         tools: vec![
             tool("netplumb", move || {
-                let ns = fresh("vadd");
-                let d = inside_async(&ns, || async {
-                    let rt = Rtnl::new().await.map_err(e)?;
-                    let t = Instant::now();
-                    let links: Vec<NewLink> = (0..VETHS)
+                let links = || -> Vec<NewLink> {
+                    (0..VETHS)
                         .map(|i| {
                             NewLink::new(format!("ve{i}a"), Veth::new(VethPeer::new(format!("ve{i}b"))))
                                 .group(GROUP)
                         })
-                        .collect();
-                    rt.links().add_many(&links).await.map_err(e)?;
-                    Ok::<_, String>(t.elapsed())
-                })?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                        .collect()
+                };
+                measure_in(
+                    &fresh("vadd"),
+                    move || netplumb_bulk(links, |rt, l| async move { rt.links().add_many(&l).await }),
+                    verify,
+                )
             }),
             tool("ip -batch", move || {
-                let ns = fresh("vadd");
-                let mut s = String::new();
-                for i in 0..VETHS {
-                    s.push_str(&format!("link add ve{i}a group {GROUP} type veth peer name ve{i}b\n"));
-                }
-                let d = ip_batch(&ns, &s)?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                let line = |i| format!("link add ve{i}a group {GROUP} type veth peer name ve{i}b");
+                ip_batch_lines(&fresh("vadd"), VETHS, line, verify)
             }),
             tool("rtnetlink", move || {
-                let ns = fresh("vadd");
-                let d = inside_async(&ns, || async {
-                    let (conn, handle, _) = rtnetlink::new_connection().map_err(e)?;
-                    tokio::spawn(conn);
-                    let t = Instant::now();
-                    futures::stream::iter(0..VETHS)
-                        .map(|i| {
-                            let m = rtnetlink::LinkVeth::new(&format!("ve{i}a"), &format!("ve{i}b"))
-                                .link_group(GROUP)
-                                .build();
-                            handle.link().add(m).execute()
-                        })
-                        .buffer_unordered(INFLIGHT)
-                        .try_collect::<Vec<()>>()
-                        .await
-                        .map_err(e)?;
-                    Ok::<_, String>(t.elapsed())
-                })?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                let work = || {
+                    rtnetlink_pipelined(VETHS, |h, i| {
+                        let m = rtnetlink::LinkVeth::new(&format!("ve{i}a"), &format!("ve{i}b"))
+                            .link_group(GROUP)
+                            .build();
+                        h.link().add(m).execute()
+                    })
+                };
+                measure_in(&fresh("vadd"), work, verify)
             }),
             tool("nlink", move || {
-                let ns = fresh("vadd");
-                let d = inside_async(&ns, || async {
-                    let conn = nlink_conn()?;
-                    let t = Instant::now();
-                    let mut b = conn.batch();
-                    for i in 0..VETHS {
-                        b = b.add_link(nlink::netlink::link::VethLink::new(
-                            format!("ve{i}a"),
-                            format!("ve{i}b"),
-                        ));
-                    }
-                    b.execute_all().await.map_err(e)?;
-                    Ok::<_, String>(t.elapsed())
-                })?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                let work = || {
+                    nlink_batched(VETHS, |b, i| {
+                        b.add_link(nlink::netlink::link::VethLink::new(format!("ve{i}a"), format!("ve{i}b")))
+                    })
+                };
+                measure_in(&fresh("vadd"), work, verify)
             }),
         ],
     }
@@ -451,6 +465,13 @@ fn indices_of_a_ends(ns: &TestNs) -> Vec<u32> {
     })
 }
 
+/// A namespace with the 1,000 pairs in group `GROUP`.
+fn with_veths() -> TestNs {
+    let ns = fresh("vdel");
+    veths_in_group(&ns);
+    ns
+}
+
 fn veth_teardown() -> Case {
     let verify = |ns: &TestNs| expect_count("links left (lo)", count_links(ns), 1);
     Case {
@@ -461,22 +482,18 @@ fn veth_teardown() -> Case {
         mem_target_mib: None,
         tools: vec![
             tool("netplumb", move || {
-                let ns = fresh("vdel");
-                veths_in_group(&ns);
-                let d = inside_async(&ns, || async {
+                let work = || async {
                     let rt = Rtnl::new().await.map_err(e)?;
                     let t = Instant::now();
                     rt.links().delete_group(GROUP).await.map_err(e)?;
                     Ok::<_, String>(t.elapsed())
-                })?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                };
+                measure_in(&with_veths(), work, verify)
             }),
             tool("ip link del group", move || {
                 // One `ip link del group`: a single request, all the
                 // unregistering is the kernel's.
-                let ns = fresh("vdel");
-                veths_in_group(&ns);
+                let ns = with_veths();
                 let (d, _) = timed(
                     Command::new("ip").args(["-n", ns.name(), "link", "del", "group", &GROUP.to_string()]),
                     None,
@@ -485,53 +502,21 @@ fn veth_teardown() -> Case {
                 Ok(Measure::time(d))
             }),
             tool("ip -batch", move || {
-                let ns = fresh("vdel");
-                veths_in_group(&ns);
-                let mut s = String::new();
-                for i in 0..VETHS {
-                    s.push_str(&format!("link del ve{i}a\n"));
-                }
-                let d = ip_batch(&ns, &s)?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                ip_batch_lines(&with_veths(), VETHS, |i| format!("link del ve{i}a"), verify)
             }),
             tool("rtnetlink", move || {
-                let ns = fresh("vdel");
-                veths_in_group(&ns);
+                let ns = with_veths();
                 let idx = indices_of_a_ends(&ns);
                 expect_count("pairs to delete", idx.len(), VETHS)?;
-                let d = inside_async(&ns, move || async move {
-                    let (conn, handle, _) = rtnetlink::new_connection().map_err(e)?;
-                    tokio::spawn(conn);
-                    let t = Instant::now();
-                    futures::stream::iter(idx)
-                        .map(|i| handle.link().del(i).execute())
-                        .buffer_unordered(INFLIGHT)
-                        .try_collect::<Vec<()>>()
-                        .await
-                        .map_err(e)?;
-                    Ok::<_, String>(t.elapsed())
-                })?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                let work = move || rtnetlink_pipelined(VETHS, move |h, i| h.link().del(idx[i]).execute());
+                measure_in(&ns, work, verify)
             }),
             tool("nlink", move || {
-                let ns = fresh("vdel");
-                veths_in_group(&ns);
+                let ns = with_veths();
                 let idx = indices_of_a_ends(&ns);
                 expect_count("pairs to delete", idx.len(), VETHS)?;
-                let d = inside_async(&ns, move || async move {
-                    let conn = nlink_conn()?;
-                    let t = Instant::now();
-                    let mut b = conn.batch();
-                    for i in idx {
-                        b = b.del_link_by_index(i);
-                    }
-                    b.execute_all().await.map_err(e)?;
-                    Ok::<_, String>(t.elapsed())
-                })?;
-                verify(&ns)?;
-                Ok(Measure::time(d))
+                let work = move || nlink_batched(VETHS, move |b, i| b.del_link_by_index(idx[i]));
+                measure_in(&ns, work, verify)
             }),
         ],
     }

@@ -297,3 +297,48 @@ async fn a_connection_inside_a_namespace_sees_only_that_namespace() {
     let list = netplumb::testing::run("ip", &["netns", "list"]);
     assert!(!list.lines().any(|l| l.split_whitespace().next() == Some(name.as_str())), "{list}");
 }
+
+#[tokio::test]
+async fn a_long_dump_abandoned_half_way_leaves_the_next_dump_whole() {
+    // 10,000 routes are ~80 datagrams: past the first few, a thread reads
+    // the dump ahead. Drop the stream there; the next dump on the same
+    // connection must still see every route, once, as `ip` does.
+    let ns = TestNs::new("dumpdrop").await;
+    let rt = rtnl(&ns).await;
+    rt.links().add(&NewLink::new("m0", Veth::new(VethPeer::new("m1"))).up()).await.unwrap();
+    let idx = rt.links().get("m0").await.unwrap().index;
+    const N: u32 = 10_000;
+    let routes: Vec<RouteV4> = (0..N)
+        .map(|i| Route::new(format!("100.{}.{}.0/24", 64 + i / 256, i % 256).parse().unwrap()).oif(idx))
+        .collect();
+    rt.routes().add_many(&routes).await.unwrap();
+    let filter = RouteFilter::all().table(RouteTable::MAIN);
+    for round in 0..3 {
+        let mut half = rt.routes().list::<Ipv4Addr>(&filter);
+        for _ in 0..N / 2 {
+            half.try_next().await.unwrap().expect("a route");
+        }
+        drop(half);
+        let all: Vec<RouteV4> = tokio::time::timeout(
+            Duration::from_secs(30),
+            rt.routes().list::<Ipv4Addr>(&filter).try_collect(),
+        )
+        .await
+        .expect("the next dump is not stuck behind the abandoned one")
+        .unwrap();
+        let mut ours: Vec<String> =
+            all.iter().filter(|r| r.dst.addr().octets()[0] == 100).map(|r| r.dst.to_string()).collect();
+        let n = ours.len();
+        ours.sort();
+        ours.dedup();
+        assert_eq!((n, ours.len()), (N as usize, N as usize), "round {round}: every route exactly once");
+    }
+    let shown = ipj(&ns, &["route", "show", "table", "main"]);
+    let by_ip = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["dst"].as_str().unwrap_or("").starts_with("100."))
+        .count();
+    assert_eq!(by_ip, N as usize);
+}

@@ -39,8 +39,8 @@
 //! (340,000 operations) take minutes instead of seconds.
 //!
 //! What a commit costs is the kernel's (Linux 6.18; see the README's
-//! "Scale of service_vip"): every commit walks every chain of the table
-//! (`nf_tables_commit`), and one that adds a rule or a jump re-validates
+//! "Scale of service_vip"): every commit walks every chain of every table
+//! in the namespace (`nf_tables_commit`), and one that adds a rule or a jump re-validates
 //! every chain reachable from the base chains, through every map element
 //! (`nft_table_validate`). Both grow with the number of services, so adding
 //! one service to 10,000 takes hundreds of milliseconds whatever the

@@ -131,18 +131,26 @@ async fn an_invalid_request_returns_the_kernels_extended_ack() {
     assert_eq!(ipj(&ns, &["link", "show"]).as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn a_dump_of_ten_thousand_routes_streams_in_constant_memory() {
-    let ns = TestNs::new("dumpmem").await;
+/// Routes in `with_routes`' namespace: `100.64.0.0/24` onwards.
+const N: u32 = 10_000;
+
+/// A fresh namespace with a veth `m0` up and `N` /24 routes through it.
+async fn with_routes(tag: &str) -> (TestNs, netplumb::Rtnl) {
+    let ns = TestNs::new(tag).await;
     let rt = rtnl(&ns).await;
     rt.links().add(&NewLink::new("m0", Veth::new(VethPeer::new("m1"))).up()).await.unwrap();
     let idx = rt.links().get("m0").await.unwrap().index;
-    const N: u32 = 10_000;
     let routes: Vec<RouteV4> = (0..N)
         .map(|i| Route::new(format!("100.{}.{}.0/24", 64 + i / 256, i % 256).parse().unwrap()).oif(idx))
         .collect();
     rt.routes().add_many(&routes).await.unwrap();
-    drop(routes);
+    (ns, rt)
+}
+
+#[tokio::test]
+async fn a_dump_of_ten_thousand_routes_streams_in_constant_memory() {
+    // The namespace lives until the end of the test.
+    let (_ns, rt) = with_routes("dumpmem").await;
 
     let filter = RouteFilter::all().table(RouteTable::MAIN);
     let base = reset_peak();
@@ -303,15 +311,7 @@ async fn a_long_dump_abandoned_half_way_leaves_the_next_dump_whole() {
     // 10,000 routes are ~80 datagrams: past the first few, a thread reads
     // the dump ahead. Drop the stream there; the next dump on the same
     // connection must still see every route, once, as `ip` does.
-    let ns = TestNs::new("dumpdrop").await;
-    let rt = rtnl(&ns).await;
-    rt.links().add(&NewLink::new("m0", Veth::new(VethPeer::new("m1"))).up()).await.unwrap();
-    let idx = rt.links().get("m0").await.unwrap().index;
-    const N: u32 = 10_000;
-    let routes: Vec<RouteV4> = (0..N)
-        .map(|i| Route::new(format!("100.{}.{}.0/24", 64 + i / 256, i % 256).parse().unwrap()).oif(idx))
-        .collect();
-    rt.routes().add_many(&routes).await.unwrap();
+    let (ns, rt) = with_routes("dumpdrop").await;
     let filter = RouteFilter::all().table(RouteTable::MAIN);
     for round in 0..3 {
         let mut half = rt.routes().list::<Ipv4Addr>(&filter);

@@ -2,88 +2,18 @@
 //! with the rule builder, handles, partial updates, atomicity, the
 //! generation guard, large element lists, element updates in place.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use netplumb::nft::expr::{NatFlags, NumgenType, Verdict};
+use netplumb::nft::expr::{NumgenType, Verdict};
 use netplumb::nft::{
-    is_generation_conflict, priority, Chain, ChainType, DataType, Element, Family, Field, Hook, KeyType, Nft,
-    Policy, RuleBuilder, Set, SetFlags, Table, Transaction, Value,
+    is_generation_conflict, Chain, DataType, Element, Family, Field, KeyType, Nft, RuleBuilder, Set,
+    SetFlags, Table, Transaction, Value,
 };
 use netplumb::testing::{run_with_input, TestNs};
 
-const F: Family = Family::Ip;
-const T: &str = "kube-proxy";
-
-fn v4(s: &str) -> Value {
-    Value::ipv4(s.parse::<Ipv4Addr>().unwrap())
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn service_map() -> Set {
-    Set::map(
-        F,
-        T,
-        "service-ips",
-        KeyType::concat(&[DataType::IPV4_ADDR, DataType::INET_PROTO, DataType::INET_SERVICE]),
-        KeyType::single(DataType::VERDICT),
-    )
-    .comment("ClusterIP traffic")
-}
-
-/// The service-VIP table of tests/nft/fixtures/kube-proxy-service.nft,
-/// built through the API.
-fn service_vip(tx: &mut Transaction) -> Vec<netplumb::nft::OpId> {
-    tx.add_table(&Table::new(F, T)).unwrap();
-    let chain = |n: &str| Chain::new(F, T, n);
-    tx.add_chain(
-        &chain("nat-prerouting")
-            .base(ChainType::Nat, Hook::Prerouting, priority::DSTNAT)
-            .policy(Policy::Accept),
-    )
-    .unwrap();
-    for c in ["services", "svc-a", "ep-a", "ep-b", "mark-for-masquerade"] {
-        tx.add_chain(&chain(c)).unwrap();
-    }
-    tx.add_chain(
-        &chain("nat-postrouting")
-            .base(ChainType::Nat, Hook::Postrouting, priority::SRCNAT)
-            .policy(Policy::Accept),
-    )
-    .unwrap();
-    tx.add_set(&service_map()).unwrap();
-    let rule = |c: &str| RuleBuilder::new(F, T, c);
-    let rules = vec![
-        rule("nat-prerouting").jump("services"),
-        rule("services").vmap(&[Field::IP_DADDR, Field::META_L4PROTO, Field::TH_DPORT], "service-ips"),
-        rule("svc-a")
-            .eq(Field::IP_DADDR, v4("10.96.0.1"))
-            .eq(Field::TCP_DPORT, Value::port(443))
-            .prefix(Field::IP_SADDR, "10.244.0.0/16".parse().unwrap(), true)
-            .jump("mark-for-masquerade"),
-        rule("svc-a")
-            .numgen_vmap(NumgenType::Random, &[Verdict::Goto("ep-a".into()), Verdict::Goto("ep-b".into())]),
-        rule("ep-a").eq(Field::IP_SADDR, v4("172.18.0.2")).jump("mark-for-masquerade"),
-        rule("ep-a")
-            .eq(Field::META_L4PROTO, Value::proto(Value::TCP))
-            .dnat(Some(ip("172.18.0.2")), Some(6443)),
-        rule("ep-b")
-            .eq(Field::META_L4PROTO, Value::proto(Value::TCP))
-            .dnat(Some(ip("172.18.0.3")), Some(6443))
-            .comment("hello world"),
-        rule("mark-for-masquerade").mark_or(0x4000),
-        rule("nat-postrouting").mark_masked(0x4000, 0, false).ret(),
-        rule("nat-postrouting").mark_xor(0x4000),
-        rule("nat-postrouting").masquerade(NatFlags::FULLY_RANDOM),
-    ];
-    let ops = rules.into_iter().map(|r| tx.add_rule(&r.build().unwrap()).unwrap()).collect();
-    let key = Value::concat(&[v4("10.96.0.1"), Value::proto(Value::TCP), Value::port(443)]);
-    tx.add_elements(&service_map(), &[Element::new(key).verdict(Verdict::Goto("svc-a".into()))]).unwrap();
-    ops
-}
+mod common;
+use common::nft::{service_map, service_vip, v4, F, T};
 
 fn fixture_text(name: &str) -> String {
     std::fs::read_to_string(format!("{}/tests/nft/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()

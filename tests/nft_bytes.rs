@@ -3,14 +3,15 @@
 //! Fixtures in tests/nft/fixtures/ say how they were captured. No root
 //! needed.
 
-use std::net::{IpAddr, Ipv4Addr};
-
-use netplumb::nft::expr::{NatFlags, NumgenType, Verdict};
+use netplumb::nft::expr::{NumgenType, Verdict};
 use netplumb::nft::{
-    priority, Chain, ChainType, DataType, Element, Family, Field, Hook, KeyType, Policy, RuleBuilder, Set,
-    SetFlags, Table, Transaction, Value,
+    Chain, ChainType, DataType, Element, Family, Field, Hook, KeyType, Policy, RuleBuilder, Set, SetFlags,
+    Table, Transaction, Value,
 };
 use netplumb::wire::{AttrIter, Header};
+
+mod common;
+use common::nft::service_vip;
 
 struct Captured {
     ty: u16,
@@ -105,75 +106,12 @@ fn compare(name: &str, tx: &Transaction) {
     assert!(report.is_empty(), "{name}: requests differ from nft's:\n{report}");
 }
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn v4(s: &str) -> Value {
-    Value::ipv4(s.parse::<Ipv4Addr>().unwrap())
-}
-
 #[test]
 fn kube_proxy_service_matches_nft() {
-    let (f, t) = (Family::Ip, "kube-proxy");
     let mut tx = Transaction::new();
     tx.without_echo();
     tx.kernel_anon_names();
-    tx.add_table(&Table::new(f, t)).unwrap();
-    let chain = |n: &str| Chain::new(f, t, n);
-    tx.add_chain(
-        &chain("nat-prerouting")
-            .base(ChainType::Nat, Hook::Prerouting, priority::DSTNAT)
-            .policy(Policy::Accept),
-    )
-    .unwrap();
-    for c in ["services", "svc-a", "ep-a", "ep-b", "mark-for-masquerade"] {
-        tx.add_chain(&chain(c)).unwrap();
-    }
-    tx.add_chain(
-        &chain("nat-postrouting")
-            .base(ChainType::Nat, Hook::Postrouting, priority::SRCNAT)
-            .policy(Policy::Accept),
-    )
-    .unwrap();
-    let map = Set::map(
-        f,
-        t,
-        "service-ips",
-        KeyType::concat(&[DataType::IPV4_ADDR, DataType::INET_PROTO, DataType::INET_SERVICE]),
-        KeyType::single(DataType::VERDICT),
-    )
-    .comment("ClusterIP traffic");
-    tx.add_set(&map).unwrap();
-    let rule = |c: &str| RuleBuilder::new(f, t, c);
-    let rules = vec![
-        rule("nat-prerouting").jump("services"),
-        rule("services").vmap(&[Field::IP_DADDR, Field::META_L4PROTO, Field::TH_DPORT], "service-ips"),
-        rule("svc-a")
-            .eq(Field::IP_DADDR, v4("10.96.0.1"))
-            .eq(Field::TCP_DPORT, Value::port(443))
-            .prefix(Field::IP_SADDR, "10.244.0.0/16".parse().unwrap(), true)
-            .jump("mark-for-masquerade"),
-        rule("svc-a")
-            .numgen_vmap(NumgenType::Random, &[Verdict::Goto("ep-a".into()), Verdict::Goto("ep-b".into())]),
-        rule("ep-a").eq(Field::IP_SADDR, v4("172.18.0.2")).jump("mark-for-masquerade"),
-        rule("ep-a")
-            .eq(Field::META_L4PROTO, Value::proto(Value::TCP))
-            .dnat(Some(ip("172.18.0.2")), Some(6443)),
-        rule("ep-b")
-            .eq(Field::META_L4PROTO, Value::proto(Value::TCP))
-            .dnat(Some(ip("172.18.0.3")), Some(6443))
-            .comment("hello world"),
-        rule("mark-for-masquerade").mark_or(0x4000),
-        rule("nat-postrouting").mark_masked(0x4000, 0, false).ret(),
-        rule("nat-postrouting").mark_xor(0x4000),
-        rule("nat-postrouting").masquerade(NatFlags::FULLY_RANDOM),
-    ];
-    for r in rules {
-        tx.add_rule(&r.build().unwrap()).unwrap();
-    }
-    let key = Value::concat(&[v4("10.96.0.1"), Value::proto(Value::TCP), Value::port(443)]);
-    tx.add_elements(&map, &[Element::new(key).verdict(Verdict::Goto("svc-a".into()))]).unwrap();
+    service_vip(&mut tx);
     compare("kube-proxy-service", &tx);
 }
 

@@ -1,6 +1,8 @@
 //! Helpers shared by the privileged rtnetlink tests.
 #![allow(dead_code)]
 
+pub mod nft;
+
 use netplumb::testing::TestNs;
 use netplumb::Rtnl;
 use serde_json::Value;

@@ -670,6 +670,23 @@ pub fn nft(data: &[u8]) -> bool {
         decode(&msgs[0])
     }
 
+    // Put a decoded value in a transaction; its one message decodes back
+    // to the value, listing-only fields cleared by `view`.
+    fn through_tx<T: PartialEq + std::fmt::Debug, E: std::fmt::Debug>(
+        value: T,
+        add: impl FnOnce(&mut Transaction, &T) -> Result<crate::nft::OpId, crate::Error>,
+        ty: u16,
+        decode: impl Fn(&Msg<'_>) -> Result<T, E>,
+        view: impl Fn(T) -> T,
+        what: &str,
+    ) {
+        let mut tx = Transaction::new();
+        if add(&mut tx, &value).is_ok() {
+            let back =
+                only(&tx, ty, |m| decode(m).unwrap_or_else(|e| panic!("re-encoded {what} decodes: {e:?}")));
+            assert_eq!(back, view(value), "{what} round trip");
+        }
+    }
     if let Ok(r) = Rule::decode(&m) {
         decoded = true;
         let mut buf = Vec::new();
@@ -677,60 +694,40 @@ pub fn nft(data: &[u8]) -> bool {
         let a = AttrIter::new(&buf).next().expect("one attribute").expect("re-encoded list parses");
         assert_eq!(a.raw_type, 4 | NLA_F_NESTED);
         assert_eq!(decode_list(&a).expect("re-encoded expressions decode"), r.exprs, "expression round trip");
-        let mut tx = Transaction::new();
-        if tx.add_rule(&r).is_ok() {
-            let back =
-                only(&tx, nft_msg(NFT_MSG_NEWRULE), |m| Rule::decode(m).expect("re-encoded rule decodes"));
-            let view = |mut r: Rule| {
-                r.handle = None;
-                r.position = None;
-                r
-            };
-            assert_eq!(back, view(r), "rule round trip");
-        }
+        let view = |mut r: Rule| {
+            r.handle = None;
+            r.position = None;
+            r
+        };
+        through_tx(r, |tx, r| tx.add_rule(r), nft_msg(NFT_MSG_NEWRULE), Rule::decode, view, "rule");
     }
     if let Ok(t) = Table::decode(&m) {
         decoded = true;
-        let mut tx = Transaction::new();
-        if tx.add_table(&t).is_ok() {
-            let back =
-                only(&tx, nft_msg(NFT_MSG_NEWTABLE), |m| Table::decode(m).expect("re-encoded table decodes"));
-            let view = |mut t: Table| {
-                t.handle = None;
-                t.use_count = None;
-                t.owner = None;
-                t
-            };
-            assert_eq!(back, view(t), "table round trip");
-        }
+        let view = |mut t: Table| {
+            t.handle = None;
+            t.use_count = None;
+            t.owner = None;
+            t
+        };
+        through_tx(t, |tx, t| tx.add_table(t), nft_msg(NFT_MSG_NEWTABLE), Table::decode, view, "table");
     }
     if let Ok(c) = Chain::decode(&m) {
         decoded = true;
-        let mut tx = Transaction::new();
-        if tx.add_chain(&c).is_ok() {
-            let back =
-                only(&tx, nft_msg(NFT_MSG_NEWCHAIN), |m| Chain::decode(m).expect("re-encoded chain decodes"));
-            let view = |mut c: Chain| {
-                c.handle = None;
-                c.use_count = None;
-                c.flags = None;
-                c
-            };
-            assert_eq!(back, view(c), "chain round trip");
-        }
+        let view = |mut c: Chain| {
+            c.handle = None;
+            c.use_count = None;
+            c.flags = None;
+            c
+        };
+        through_tx(c, |tx, c| tx.add_chain(c), nft_msg(NFT_MSG_NEWCHAIN), Chain::decode, view, "chain");
     }
     if let Ok(s) = Set::decode(&m) {
         decoded = true;
-        let mut tx = Transaction::new();
-        if tx.add_set(&s).is_ok() {
-            let back =
-                only(&tx, nft_msg(NFT_MSG_NEWSET), |m| Set::decode(m).expect("re-encoded set decodes"));
-            let view = |mut s: Set| {
-                s.handle = None;
-                s
-            };
-            assert_eq!(back, view(s), "set round trip");
-        }
+        let view = |mut s: Set| {
+            s.handle = None;
+            s
+        };
+        through_tx(s, |tx, s| tx.add_set(s), nft_msg(NFT_MSG_NEWSET), Set::decode, view, "set");
     }
     if let Ok((table, set, elems)) = decode_elements(&m) {
         decoded = true;
@@ -762,16 +759,11 @@ pub fn nft(data: &[u8]) -> bool {
     }
     if let Ok(o) = Object::decode(&m) {
         decoded = true;
-        let mut tx = Transaction::new();
-        if tx.add_object(&o).is_ok() {
-            let back =
-                only(&tx, nft_msg(NFT_MSG_NEWOBJ), |m| Object::decode(m).expect("re-encoded object decodes"));
-            let view = |mut o: Object| {
-                o.handle = None;
-                o
-            };
-            assert_eq!(back, view(o), "object round trip");
-        }
+        let view = |mut o: Object| {
+            o.handle = None;
+            o
+        };
+        through_tx(o, |tx, o| tx.add_object(o), nft_msg(NFT_MSG_NEWOBJ), Object::decode, view, "object");
     }
     decoded
 }

@@ -202,19 +202,20 @@ pub struct Proxy {
     base: bool,
 }
 
-fn sets() -> [Set; 4] {
-    let vip = KeyType::concat(&[DataType::IPV4_ADDR, DataType::INET_PROTO, DataType::INET_SERVICE]);
-    let np = KeyType::concat(&[DataType::INET_PROTO, DataType::INET_SERVICE]);
-    [
-        Set::map(F, TABLE, "service-ips", vip.clone(), KeyType::single(DataType::VERDICT)),
-        Set::map(F, TABLE, "service-nodeports", np.clone(), KeyType::single(DataType::VERDICT)),
-        Set::map(F, TABLE, "no-endpoint-services", vip, KeyType::single(DataType::VERDICT)),
-        Set::map(F, TABLE, "no-endpoint-nodeports", np, KeyType::single(DataType::VERDICT)),
-    ]
-}
+/// The table's verdict maps: VIP maps keyed by
+/// `ip daddr . meta l4proto . th dport`, NodePort maps by
+/// `meta l4proto . th dport`.
+const MAPS: [&str; 4] = ["service-ips", "service-nodeports", "no-endpoint-services", "no-endpoint-nodeports"];
 
+/// The verdict map `name` (one of [`MAPS`]), as declared.
 fn set(name: &str) -> Set {
-    sets().into_iter().find(|s| s.name == name).expect("known map")
+    debug_assert!(MAPS.contains(&name), "unknown map {name}");
+    let key = if name.ends_with("nodeports") {
+        KeyType::concat(&[DataType::INET_PROTO, DataType::INET_SERVICE])
+    } else {
+        KeyType::concat(&[DataType::IPV4_ADDR, DataType::INET_PROTO, DataType::INET_SERVICE])
+    };
+    Set::map(F, TABLE, name, key, KeyType::single(DataType::VERDICT))
 }
 
 type R<T> = netplumb::Result<T>;
@@ -232,8 +233,8 @@ impl Proxy {
     /// The table, maps and fixed chains (first sync only).
     fn add_base(&self, tx: &mut Transaction) -> R<()> {
         tx.add_table(&Table::new(F, TABLE))?;
-        for s in sets() {
-            tx.add_set(&s)?;
+        for name in MAPS {
+            tx.add_set(&set(name))?;
         }
         let base = [
             ("nat-prerouting", ChainType::Nat, Hook::Prerouting, priority::DSTNAT),

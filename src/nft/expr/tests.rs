@@ -135,8 +135,10 @@ fn unknown_expressions_reencode_byte_for_byte() {
 
 #[test]
 fn truncated_input_is_an_error_not_a_panic() {
+    let whole = Expr::from(Cmp::new(Reg::R1, CmpOp::Eq, vec![1, 2, 3, 4]));
     let mut buf = Vec::new();
-    Expr::from(Cmp::new(Reg::R1, CmpOp::Eq, vec![1, 2, 3, 4])).encode(&mut AttrWriter::new(&mut buf));
+    whole.encode(&mut AttrWriter::new(&mut buf));
+    let mut errors = 0;
     for cut in 0..buf.len() {
         let mut b = buf[..cut].to_vec();
         if b.len() >= 2 {
@@ -145,7 +147,17 @@ fn truncated_input_is_an_error_not_a_panic() {
             b[0..2].copy_from_slice(&l.to_ne_bytes());
         }
         if let Some(Ok(a)) = AttrIter::new(&b).next() {
-            let _ = Expr::decode(&a);
+            // A cut between two inner attributes leaves a shorter but
+            // well-formed expression; any other cut splits an attribute.
+            let on_boundary = AttrIter::new(&b[4..]).all(|r| r.is_ok()) && cut > 4;
+            match Expr::decode(&a) {
+                Err(_) => errors += 1,
+                Ok(e) => {
+                    assert!(on_boundary, "cut {cut} splits an attribute yet decodes: {e:?}");
+                    assert_ne!(e, whole, "cut {cut} decodes as the whole expression");
+                }
+            }
         }
     }
+    assert!(errors > 0);
 }

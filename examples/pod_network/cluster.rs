@@ -112,6 +112,14 @@ pub struct Cleanup {
 }
 
 impl Cleanup {
+    /// Start a run under `prefix` (refused while a kept run is still
+    /// there): the guard removes every namespace the run records in
+    /// `names`, unless disarmed.
+    pub fn start(prefix: &str) -> Fallible<Cleanup> {
+        refuse_over_kept_run(prefix)?;
+        Ok(Cleanup { names: Arc::new(Mutex::new(Vec::new())), data_dir: data_dir(prefix), armed: true })
+    }
+
     /// Remove these namespaces (last created first) and the IPAM data.
     pub fn remove_all(names: &[String], data_dir: &str) {
         for n in names.iter().rev() {
@@ -129,6 +137,15 @@ impl Drop for Cleanup {
             let names = self.names.lock().map(|n| n.clone()).unwrap_or_default();
             Cleanup::remove_all(&names, &self.data_dir);
         }
+    }
+}
+
+/// `work` to its end, or Ctrl-C, which ends it as an error (the cleanup
+/// guards then run as on any failure).
+pub async fn until_interrupted<T>(work: impl std::future::Future<Output = Fallible<T>>) -> Fallible<T> {
+    tokio::select! {
+        r = work => r,
+        _ = tokio::signal::ctrl_c() => Err("interrupted".to_string()),
     }
 }
 

@@ -313,16 +313,14 @@ async fn main_with(o: Opts) -> i32 {
         cleanup_kept(&o.prefix);
         return 0;
     }
-    if let Err(msg) = refuse_over_kept_run(&o.prefix) {
-        eprintln!("{msg}");
-        return 1;
-    }
-    let track = Arc::new(Mutex::new(Vec::new()));
-    let mut guard = Cleanup { names: track.clone(), data_dir: data_dir(&o.prefix), armed: true };
-    let outcome = tokio::select! {
-        r = run(&o, track.clone()) => r,
-        _ = tokio::signal::ctrl_c() => Err("interrupted".to_string()),
+    let mut guard = match Cleanup::start(&o.prefix) {
+        Ok(g) => g,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return 1;
+        }
     };
+    let outcome = until_interrupted(run(&o, guard.names.clone())).await;
     let code = match outcome {
         Ok(true) => 0,
         Ok(false) => {
@@ -336,7 +334,7 @@ async fn main_with(o: Opts) -> i32 {
     };
     if o.keep && code == 0 {
         guard.armed = false;
-        let names = track.lock().expect("lock").clone();
+        let names = guard.names.lock().expect("lock").clone();
         println!("\nKept: {}", names.join(" "));
         println!(
             "Explore with e.g. `ip netns exec {} ip route`; remove with `--cleanup`.",

@@ -807,17 +807,15 @@ async fn main_with(o: Opts) -> i32 {
         cleanup_kept(&o.prefix);
         return 0;
     }
-    if let Err(msg) = refuse_over_kept_run(&o.prefix) {
-        eprintln!("{msg}");
-        return 1;
-    }
-    let track = Arc::new(Mutex::new(Vec::new()));
-    let mut guard = Cleanup { names: track.clone(), data_dir: data_dir(&o.prefix), armed: true };
-    let mut keep_servers = Vec::new();
-    let outcome = tokio::select! {
-        r = run(&o, track.clone(), &mut keep_servers) => r,
-        _ = tokio::signal::ctrl_c() => Err("interrupted".to_string()),
+    let mut guard = match Cleanup::start(&o.prefix) {
+        Ok(g) => g,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return 1;
+        }
     };
+    let mut keep_servers = Vec::new();
+    let outcome = until_interrupted(run(&o, guard.names.clone(), &mut keep_servers)).await;
     let code = match outcome {
         Ok(true) => {
             println!("\nall checks passed");
@@ -839,7 +837,7 @@ async fn main_with(o: Opts) -> i32 {
             return 1;
         }
         guard.armed = false;
-        println!("\nKept: {}", track.lock().expect("lock").join(" "));
+        println!("\nKept: {}", guard.names.lock().expect("lock").join(" "));
         println!(
             "The VIP keeps answering, e.g.: ip netns exec {}-n1-pod0 bash -c 'cat </dev/tcp/{VIP}/80'",
             o.prefix

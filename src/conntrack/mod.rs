@@ -334,8 +334,8 @@ impl Conntrack {
         mut also: impl FnMut(&Flow) -> bool,
     ) -> Result<u64> {
         // The listing runs here while a second task sends the deletes, so
-        // the kernel's two halves of the work (filling dump datagrams in our
-        // receives, deleting in the worker's sends) overlap. The channel is
+        // the kernel's two halves of the work (filling dump datagrams in the
+        // dump's receives, deleting in the worker's sends) overlap. The channel is
         // bounded: memory stays at a few chunks however many flows match.
         let rt = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(Batch, Vec<Tuple>, usize)>(2);

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::wire::names::MsgType;
+use crate::names::MsgType;
 
 /// Result type used throughout netplumb.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -343,6 +343,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// Place an input error in a bulk call: its field becomes
+    /// `{list}[{i}].{field}` (`[3].name`, `flows[3].timeout`). Other
+    /// errors pass unchanged.
+    pub(crate) fn at_index(self, list: &str, i: usize) -> Error {
+        match self {
+            Error::Invalid(mut v) => {
+                v.field = format!("{list}[{i}].{}", v.field);
+                Error::Invalid(v)
+            }
+            e => e,
+        }
+    }
+
     /// The kernel error, if this is one (or a batch whose first failure is).
     pub fn kernel(&self) -> Option<&KernelError> {
         match self {
@@ -401,7 +414,7 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::names::Protocol;
+    use crate::names::Protocol;
 
     #[test]
     fn kernel_error_reads_like_a_sentence() {

@@ -7,6 +7,8 @@
 //!
 //! ## Layers
 //!
+//! - [`error`] and [`names`] (protocol and message-type names, also at
+//!   [`wire::names`]): the vocabulary of errors, below everything.
 //! - [`wire`]: pure encoding and decoding of netlink messages (no I/O).
 //! - [`conn`]: one netlink socket pair: requests and acks, dumps as
 //!   streams, bulk batches, atomic transactions, event subscriptions.
@@ -149,6 +151,7 @@ pub mod conntrack;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod names;
 pub mod netns;
 pub mod nft;
 pub mod rtnl;

@@ -11,7 +11,7 @@ use tokio::sync::OwnedMutexGuard;
 use super::socket::Sock;
 use super::{Connection, Request};
 use crate::error::{Errno, Error, KernelError, Result};
-use crate::wire::names::MsgType;
+use crate::names::MsgType;
 use crate::wire::{
     self, ErrorMsg, Msg, MsgIter, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR,
 };

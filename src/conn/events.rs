@@ -7,7 +7,7 @@ use futures_core::Stream;
 
 use super::socket::Sock;
 use crate::error::{Error, Result};
-use crate::wire::names::Protocol;
+use crate::names::Protocol;
 use crate::wire::{self, Msg, MsgIter};
 
 /// One item of an event stream.

@@ -29,8 +29,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::error::{BatchError, Error, KernelError, Operation, Result};
+use crate::names::{MsgType, Protocol};
 use crate::netns::Netns;
-use crate::wire::names::{MsgType, Protocol};
 use crate::wire::{
     self, AttrWriter, ErrorMsg, Header, Msg, MsgIter, MsgWriter, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK,
     NLM_F_REQUEST,

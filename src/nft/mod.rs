@@ -58,8 +58,8 @@ use consts::*;
 
 use crate::conn::{Batch, Connection, Dump, Request};
 use crate::error::{Error, KernelError, Result};
+use crate::names::{Protocol, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES};
 use crate::netns::Netns;
-use crate::wire::names::{Protocol, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES};
 use crate::wire::{attrs_after, Msg};
 
 /// A handle for nftables in one network namespace.
@@ -305,7 +305,7 @@ impl Nft {
             }
         }
         Err(Error::DumpInterrupted {
-            request: crate::wire::names::MsgType { protocol: Protocol::Netfilter, raw: msg(NFT_MSG_GETRULE) },
+            request: crate::names::MsgType { protocol: Protocol::Netfilter, raw: msg(NFT_MSG_GETRULE) },
             attempts: ATTEMPTS,
         })
     }

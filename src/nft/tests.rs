@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::consts::*;
 use super::*;
 use crate::conn::Options;
-use crate::wire::names::{Protocol, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END};
+use crate::names::{Protocol, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END};
 use crate::wire::{AttrWriter, ErrorMsg, Header, MsgIter, NLMSG_ERROR, NLM_F_ECHO};
 
 fn msg_bytes(ty: u16, seq: u32, payload: &[u8]) -> Vec<u8> {

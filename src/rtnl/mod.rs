@@ -27,8 +27,8 @@ pub use types::{groups, validate_ifname, Change, IfIndex, MacAddr, RawAttr, Scop
 
 use crate::conn::Connection;
 use crate::error::{Error, Result};
+use crate::names::Protocol;
 use crate::netns::Netns;
-use crate::wire::names::Protocol;
 
 /// An rtnetlink handle: links, addresses, routes, neighbours, FDB entries
 /// and policy rules of one network namespace.

@@ -23,7 +23,6 @@ use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::conn::{Batch, Connection, Dump, Request, Subscription};
 use crate::error::{DecodeError, Error, Result};
-use crate::rtnl::link::index_field;
 use crate::rtnl::{self, groups, header, rtm, Change, IfIndex, RawAttr, Scope, Snapshot, AF_INET, AF_INET6};
 use crate::wire::{attrs_after, AttrIter, AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 
@@ -1003,7 +1002,7 @@ impl Routes {
         let mut batch = Batch::new();
         let mut dsts = Vec::new();
         for (i, r) in routes.into_iter().enumerate() {
-            r.validate().map_err(|e| index_field(e, i))?;
+            r.validate().map_err(|e| e.at_index("", i))?;
             batch.push(rtm::NEWROUTE, flags, |w| r.write(w));
             dsts.push(r.dst);
         }

@@ -11,6 +11,8 @@ use crate::conn::{Connection, Dump, Request};
 use crate::error::{DecodeError, Error, Result};
 use crate::wire::{Attr, AttrWriter, Msg};
 
+pub(crate) use crate::wire::{family_of, AF_BRIDGE, AF_INET, AF_INET6, AF_UNSPEC};
+
 /// A network interface index (`ifindex`), as `ip link` prints before the
 /// name. Indices are per namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -263,21 +265,6 @@ pub(crate) fn put_ip(w: &mut AttrWriter<'_>, ty: u16, ip: std::net::IpAddr) {
         std::net::IpAddr::V4(a) => w.bytes(ty, &a.octets()),
         std::net::IpAddr::V6(a) => w.bytes(ty, &a.octets()),
     };
-}
-
-/// Address family numbers.
-pub(crate) const AF_UNSPEC: u8 = 0;
-pub(crate) const AF_INET: u8 = 2;
-pub(crate) const AF_BRIDGE: u8 = 7;
-pub(crate) const AF_INET6: u8 = 10;
-
-/// The family number of an address.
-pub(crate) fn family_of(ip: std::net::IpAddr) -> u8 {
-    if ip.is_ipv4() {
-        AF_INET
-    } else {
-        AF_INET6
-    }
 }
 
 /// A dump that decodes messages of one type with `decode`, skipping others.

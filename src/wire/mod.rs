@@ -6,9 +6,13 @@
 //! or to decode a capture.
 
 pub mod attr;
-pub mod names;
+mod family;
+/// Names of protocols and message types ([`crate::names`], re-exported
+/// here where the wire layer's users look for them).
+pub use crate::names;
 
 pub use attr::{align, Attr, AttrIter, AttrWriter, NLA_F_NESTED, NLA_F_NET_BYTEORDER};
+pub(crate) use family::{family_of, AF_BRIDGE, AF_INET, AF_INET6, AF_UNSPEC};
 
 use crate::error::DecodeError;
 

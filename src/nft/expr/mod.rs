@@ -196,8 +196,9 @@ impl std::fmt::Display for Verdict {
             Verdict::Return => f.write_str("return"),
             Verdict::Queue => f.write_str("queue"),
             Verdict::Break => f.write_str("break"),
-            Verdict::Jump(c) => write!(f, "jump {}", crate::nft::render::quote_name(c)),
-            Verdict::Goto(c) => write!(f, "goto {}", crate::nft::render::quote_name(c)),
+            // Chain names print bare, as nft 1.0.6 prints them.
+            Verdict::Jump(c) => write!(f, "jump {c}"),
+            Verdict::Goto(c) => write!(f, "goto {c}"),
             Verdict::Other(c, _) => write!(f, "verdict {c}"),
         }
     }

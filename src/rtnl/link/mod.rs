@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod header;
 pub mod kind;
 pub mod message;
 
@@ -34,7 +35,7 @@ use crate::netns::Netns;
 use crate::rtnl::{self, groups, rtm, validate_ifname, Change, IfIndex, MacAddr, RawAttr, Snapshot};
 use crate::wire::{AttrWriter, NLM_F_CREATE, NLM_F_EXCL};
 
-use message::{ifla, IfInfoMsg};
+use header::{ifla, IfInfoMsg};
 
 bitflags! {
     /// Interface flags (`IFF_*`), as `ip link` prints them in `<...>`.
@@ -835,7 +836,7 @@ impl Links {
         let mut batch = Batch::new();
         let mut names = Vec::new();
         for (i, l) in links.into_iter().enumerate() {
-            l.validate().map_err(|e| index_field(e, i))?;
+            l.validate().map_err(|e| e.at_index("", i))?;
             batch.push(rtm::NEWLINK, NLM_F_CREATE | NLM_F_EXCL, |w| l.write(w));
             names.push(l.name.clone());
         }
@@ -989,7 +990,7 @@ impl Links {
         let mut batch = Batch::new();
         let mut what = Vec::new();
         for (i, l) in links.into_iter().enumerate() {
-            l.validate().map_err(|e| index_field(e, i))?;
+            l.validate().map_err(|e| e.at_index("", i))?;
             batch.push(rtm::DELLINK, 0, |w| l.write_key(w, IfInfoMsg::default()));
             what.push(l);
         }
@@ -1034,16 +1035,5 @@ impl Links {
         let events = self.events().await?;
         let existing = self.list().try_collect().await?;
         Ok(Snapshot { existing, events })
-    }
-}
-
-/// Prefix the field of an input error with the item's index in a bulk call.
-pub(crate) fn index_field(e: Error, i: usize) -> Error {
-    match e {
-        Error::Invalid(mut v) => {
-            v.field = format!("[{i}].{}", v.field);
-            Error::Invalid(v)
-        }
-        e => e,
     }
 }

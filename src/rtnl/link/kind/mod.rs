@@ -22,7 +22,7 @@ use crate::error::{DecodeError, Result};
 use crate::rtnl::IfIndex;
 use crate::wire::AttrWriter;
 
-use super::message::ifla;
+use super::header::ifla;
 
 /// The kind of a link and its kind-specific settings.
 #[derive(Clone, Debug, PartialEq, Eq)]

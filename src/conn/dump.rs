@@ -10,7 +10,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::socket::Sock;
 use super::{Connection, Request};
-use crate::error::{Errno, Error, KernelError, Result};
+use crate::error::{Error, Result};
 use crate::names::MsgType;
 use crate::wire::{
     self, ErrorMsg, Msg, MsgIter, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR,
@@ -274,15 +274,7 @@ impl<T> Dump<T> {
     }
 
     fn kernel_error(&self, e: &ErrorMsg, seq: u32) -> Error {
-        Error::Kernel(KernelError {
-            errno: Errno(-e.error),
-            message: e.message.clone(),
-            offset: e.offset,
-            missing_attr: e.missing_type,
-            request: self.ty(),
-            seq,
-            operation: None,
-        })
+        Error::Kernel(e.to_kernel_error(self.ty(), seq))
     }
 
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {

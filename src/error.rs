@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::names::MsgType;
+use crate::names::{MsgType, Protocol, NFNL_MSG_BATCH_BEGIN};
 
 /// Result type used throughout netplumb.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -184,6 +184,15 @@ impl fmt::Display for KernelError {
         }
         if let Some(t) = self.missing_attr {
             write!(f, " (missing attribute type {t})")?;
+        }
+        if self.errno == Errno(libc::ERESTART)
+            && self.operation.is_none()
+            && self.request == (MsgType { protocol: Protocol::Netfilter, raw: NFNL_MSG_BATCH_BEGIN })
+        {
+            write!(
+                f,
+                "; the batch header's generation guard failed: the ruleset changed since that generation"
+            )?;
         }
         if self.errno == Errno::EPERM && self.message.is_none() {
             write!(f, "; this needs CAP_NET_ADMIN in the target namespace (run as root)")?;

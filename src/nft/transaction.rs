@@ -11,7 +11,8 @@ use super::set::{encode_elements, group_elements, Element, Set};
 use super::table::Table;
 use super::types::{nfgen, Family};
 use crate::conn::Batch;
-use crate::error::{Error, Result};
+use crate::error::{Error, Operation, Result};
+use crate::names::{NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES};
 use crate::wire::{NLM_F_APPEND, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE};
 
 /// Identifies one operation of a [`Transaction`], to ask for the handle
@@ -119,6 +120,41 @@ impl Transaction {
     /// with what `nft --debug=netlink` sends.
     pub fn messages(&self) -> impl Iterator<Item = &[u8]> {
         (0..self.batch.len()).map(|i| self.batch.message(i))
+    }
+
+    /// The batch header and trailer that frame the operations when
+    /// committed: `NFNL_MSG_BATCH_BEGIN` (with the generation guard, if
+    /// any) and `NFNL_MSG_BATCH_END`. The operations themselves are sent
+    /// as they were encoded, between the two.
+    pub(crate) fn frame(&self) -> (Batch, Batch) {
+        let res = (NFNL_SUBSYS_NFTABLES as u16).to_be_bytes();
+        let mut begin = Batch::new();
+        begin.push(NFNL_MSG_BATCH_BEGIN, 0, |w| {
+            w.raw(&[0, 0, res[0], res[1]]);
+            if let Some(g) = self.genid {
+                w.u32_be(NFNL_BATCH_GENID, g);
+            }
+        });
+        let mut end = Batch::new();
+        end.push(NFNL_MSG_BATCH_END, 0, |w| {
+            w.raw(&[0, 0, res[0], res[1]]);
+        });
+        (begin, end)
+    }
+
+    /// The operation message `i` of the framed batch belongs to: `None`
+    /// for the header (0) and the trailer. The one translation from
+    /// message indices to [`OpId`]s, for errors and echoes alike.
+    pub(crate) fn op_of_message(&self, i: usize) -> Option<OpId> {
+        let op = *self.msg_op.get(i.checked_sub(1)?)?;
+        Some(OpId(op as usize))
+    }
+
+    /// The operation message `i` of the framed batch belongs to, as an
+    /// error names it.
+    pub(crate) fn locate(&self, i: usize) -> Option<Operation> {
+        let op = self.op_of_message(i)?;
+        Some(Operation { index: op.0, description: self.ops[op.0].clone() })
     }
 
     fn op(&mut self, desc: String, is_rule: bool) -> OpId {

@@ -85,7 +85,7 @@ fn dump_req(m: u8, family: Option<Family>, f: impl FnOnce(&mut crate::wire::Attr
 /// changed since the generation given to
 /// [`Transaction::guard_generation`] (`ERESTART`).
 pub fn is_generation_conflict(e: &Error) -> bool {
-    e.errno() == Some(crate::Errno(libc::ERESTART))
+    e.errno() == Some(crate::error::Errno(libc::ERESTART))
 }
 
 impl Nft {

@@ -77,7 +77,7 @@ impl Ruleset {
     /// accepts (tables, chains, objects, sets and their elements, then
     /// rules with their anonymous sets): copying a listed ruleset into
     /// another namespace is `ruleset.write_to(&mut tx)` and a commit.
-    pub fn write_to(&self, tx: &mut super::Transaction) -> crate::Result<()> {
+    pub fn write_to(&self, tx: &mut super::Transaction) -> crate::error::Result<()> {
         use super::expr::{Expr, Objref};
         use super::set::SetFlags;
         use std::collections::HashMap;

@@ -20,8 +20,8 @@ pub mod rule;
 mod types;
 
 pub(crate) use types::{
-    change_decoder, family_of, header, ip_from, put_ip, rtm, typed_dump, AF_BRIDGE, AF_INET, AF_INET6,
-    AF_UNSPEC,
+    change_decoder, family_of, header, ip_from, put_ip, rtm, typed_dump, validate_lower, validate_mtu,
+    AF_BRIDGE, AF_INET, AF_INET6, AF_UNSPEC,
 };
 pub use types::{groups, validate_ifname, Change, IfIndex, MacAddr, RawAttr, Scope, Snapshot};
 

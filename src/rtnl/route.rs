@@ -508,7 +508,7 @@ impl<A: Family> Route<A> {
     /// Check every field; nothing is sent when this fails.
     pub fn validate(&self) -> Result<()> {
         if let Some(o) = self.oif {
-            crate::rtnl::link::validate_lower("oif", o)?;
+            crate::rtnl::validate_lower("oif", o)?;
         }
         if !self.kind.has_nexthop()
             && (self.gateway.is_some() || self.oif.is_some() || !self.nexthops.is_empty())
@@ -535,14 +535,14 @@ impl<A: Family> Route<A> {
                 return Err(Error::invalid(format!("nexthops[{i}]"), "needs a gateway or a link"));
             }
             if let Some(o) = nh.oif {
-                crate::rtnl::link::validate_lower(&format!("nexthops[{i}].oif"), o)?;
+                crate::rtnl::validate_lower(&format!("nexthops[{i}].oif"), o)?;
             }
         }
         if self.flags.contains(RouteFlags::ONLINK) && self.oif.is_none() && self.nexthops.is_empty() {
             return Err(Error::invalid("oif", "an onlink route needs an output link"));
         }
         if let Some(m) = self.mtu {
-            crate::rtnl::link::validate_mtu("mtu", m)?;
+            crate::rtnl::validate_mtu("mtu", m)?;
         }
         if let Some(m) = self.advmss {
             if m == 0 || m > 65535 {

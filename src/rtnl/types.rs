@@ -245,6 +245,24 @@ pub fn validate_ifname(field: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Check an MTU: 68 (the IPv4 minimum) to 65535 (the kernel's largest for
+/// software devices).
+pub(crate) fn validate_mtu(field: &str, mtu: u32) -> Result<()> {
+    if !(68..=65535).contains(&mtu) {
+        return Err(Error::invalid(field, format!("{mtu} is not in 68..=65535")));
+    }
+    Ok(())
+}
+
+/// Check an interface index given as a lower device or output interface:
+/// not 0, and within the kernel's `int`.
+pub(crate) fn validate_lower(field: &str, link: IfIndex) -> Result<()> {
+    if link.0 == 0 || link.0 > i32::MAX as u32 {
+        return Err(Error::invalid(field, format!("{} is not an interface index", link.0)));
+    }
+    Ok(())
+}
+
 /// Copy the fixed `N`-byte header at the start of `payload`, naming `what`.
 pub(crate) fn header<const N: usize>(payload: &[u8], what: &'static str) -> Result<[u8; N], DecodeError> {
     crate::wire::fixed::<N>(payload, what)

@@ -32,7 +32,10 @@ use bitflags::bitflags;
 use crate::conn::{Batch, Connection, Dump, Request, Subscription};
 use crate::error::{DecodeError, Error, Result};
 use crate::netns::Netns;
+// validate_lower and validate_mtu are shared by the families; kept
+// reachable here for the link kinds.
 use crate::rtnl::{self, groups, rtm, validate_ifname, Change, IfIndex, MacAddr, RawAttr, Snapshot};
+pub(crate) use crate::rtnl::{validate_lower, validate_mtu};
 use crate::wire::{AttrWriter, NLM_F_CREATE, NLM_F_EXCL};
 
 use header::{ifla, IfInfoMsg};
@@ -420,22 +423,6 @@ impl LinkRef {
             }
         }
     }
-}
-
-/// Check an MTU: 68 (the IPv4 minimum) to 65535 (the kernel's largest for
-/// software devices).
-pub(crate) fn validate_mtu(field: &str, mtu: u32) -> Result<()> {
-    if !(68..=65535).contains(&mtu) {
-        return Err(Error::invalid(field, format!("{mtu} is not in 68..=65535")));
-    }
-    Ok(())
-}
-
-pub(crate) fn validate_lower(field: &str, link: IfIndex) -> Result<()> {
-    if link.0 == 0 || link.0 > i32::MAX as u32 {
-        return Err(Error::invalid(field, format!("{} is not an interface index", link.0)));
-    }
-    Ok(())
 }
 
 fn validate_mac(field: &str, mac: MacAddr) -> Result<()> {

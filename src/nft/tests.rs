@@ -131,6 +131,39 @@ async fn a_kernel_error_names_the_operation() {
     assert!(err.is_not_found());
 }
 
+#[tokio::test]
+async fn errors_name_operations_by_opid_and_the_batch_header_as_no_operation() {
+    let (conn, peer, _dump) = Connection::scripted(Protocol::Netfilter, Options::default()).unwrap();
+    let nft = Nft::from_connection(conn);
+    let (tx, _, rule) = sample();
+    let script = tokio::task::spawn_blocking(move || {
+        let batch = read(&peer);
+        let barrier = read(&peer);
+        let seq = barrier[0].0.seq;
+        // Sent out of order: the error lists them in the batch's order.
+        send(
+            &peer,
+            &[
+                ack(batch[3].0.seq, msg(NFT_MSG_NEWRULE), -libc::ENOENT, None),
+                ack(batch[0].0.seq, NFNL_MSG_BATCH_BEGIN, -libc::ERESTART, None),
+                gen_reply(seq, 7),
+                ack(seq, msg(NFT_MSG_GETGEN), 0, None),
+            ],
+        );
+    });
+    let err = nft.commit(&tx).await.unwrap_err();
+    script.await.unwrap();
+    let Error::Batch(b) = &err else { panic!("not a batch error: {err}") };
+    assert_eq!(b.total, 3);
+    let header = &b.failures[0];
+    assert_eq!(header.operation, None);
+    assert_eq!(header.request.to_string(), "NFNL_MSG_BATCH_BEGIN");
+    assert!(header.to_string().contains("generation guard failed"), "{header}");
+    let op = b.failures[1].operation.as_ref().unwrap();
+    assert_eq!((op.index, op.description.as_str()), (rule.0, "add rule to ip t/c"));
+    assert_eq!(tx.describe(OpId(op.index)), Some("add rule to ip t/c"));
+}
+
 #[test]
 fn large_element_lists_split_under_the_attribute_limit() {
     let set = Set::new(Family::Ip, "t", "s", KeyType::single(DataType::IPV4_ADDR));

@@ -10,7 +10,7 @@ use crate::wire::{Attr, AttrWriter};
 pub struct RawAttr {
     /// The type of the nest it was found in, relative to the structure
     /// that holds it (0: directly in that structure's own attributes; for a
-    /// [`Tuple`], `CTA_TUPLE_IP` = 1 or `CTA_TUPLE_PROTO` = 2 for those
+    /// [`Tuple`](super::Tuple), `CTA_TUPLE_IP` = 1 or `CTA_TUPLE_PROTO` = 2 for those
     /// nests).
     pub parent: u16,
     /// The attribute's type field as sent, flag bits included.

@@ -13,7 +13,8 @@ Fails (exit 1) when
     not a cycle, so edges from a module to its descendants are left out;
   * a file uses a top-level module of a higher layer than its own (LAYERS).
 
-Run from anywhere: `python3 .ci/check_imports.py` (prints the graph with -v).
+Run from anywhere: `python3 .ci/check_imports.py` (prints the graph with -v;
+`--self-test` first checks that it catches what it should on small trees).
 """
 import os
 import re
@@ -198,18 +199,18 @@ def find_cycles(graph):
     return out
 
 
-def main():
-    verbose = "-v" in sys.argv
+def check(root, verbose=False):
+    """Errors (strings) for the tree of .rs files under `root`."""
     files = {}
-    for d, _, names in os.walk(ROOT):
+    for d, _, names in os.walk(root):
         for f in names:
             if f.endswith(".rs"):
-                rel = os.path.relpath(os.path.join(d, f), ROOT)
+                rel = os.path.relpath(os.path.join(d, f), root)
                 files[module_of(rel)] = rel
     modules = set(files)
     graph, why = {}, {}
     for mod, rel in files.items():
-        with open(os.path.join(ROOT, rel), encoding="utf-8") as fh:
+        with open(os.path.join(root, rel), encoding="utf-8") as fh:
             code = strip(fh.read())
         for p, inline in paths_in(code):
             target = resolve(p, mod, inline, modules)
@@ -235,12 +236,59 @@ def main():
     if verbose:
         for a in sorted(graph):
             print(name(a), "->", ", ".join(name(b) for b in sorted(graph[a])))
-    for e in sorted(set(errors)):
+    return sorted(set(errors)), len(files)
+
+
+def self_test():
+    """The checker must catch a sibling cycle, a longer cycle, an upward
+    import and `super::` cycles, and accept parent/child containment."""
+    import tempfile
+
+    cases = [
+        # (files, expected error substrings; [] means clean)
+        ({"lib.rs": "pub mod rtnl;", "rtnl/mod.rs": "pub mod a; pub mod b; pub use a::X;",
+          "rtnl/a.rs": "use super::b::Y; pub struct X;", "rtnl/b.rs": "use crate::rtnl::a::X; pub struct Y;"},
+         ["import cycle between rtnl/a.rs, rtnl/b.rs"]),
+        ({"lib.rs": "", "nft/mod.rs": "mod a; mod b; mod c;", "nft/a.rs": "fn f() { crate::nft::b::g() }",
+          "nft/b.rs": "use super::c::Z;", "nft/c.rs": "// use super::a; is a comment\nuse super::a::W;"},
+         ["import cycle between nft/a.rs, nft/b.rs, nft/c.rs"]),
+        ({"lib.rs": "", "error.rs": "use crate::wire::names::MsgType;", "wire/mod.rs": "pub mod names;",
+          "wire/names.rs": "pub struct MsgType;"},
+         ["upward import: error.rs"]),
+        ({"lib.rs": "", "conn/mod.rs": "use crate::{error::Error, rtnl::IfIndex};", "rtnl/mod.rs": "", "error.rs": ""},
+         ["upward import: conn/mod.rs"]),
+        ({"lib.rs": "", "rtnl/mod.rs": "pub mod link; pub use link::Links; fn f() { link::g() }",
+          "rtnl/link/mod.rs": "use super::IfIndex; mod kind; #[cfg(test)] mod tests { use super::*; }",
+          "rtnl/link/kind.rs": "use super::super::IfIndex; use crate::error::Error; const S: &str = \"crate::nft::x\";",
+          "error.rs": ""},
+         []),
+    ]
+    ok = True
+    for files, expected in cases:
+        with tempfile.TemporaryDirectory() as root:
+            for rel, text in files.items():
+                os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+                with open(os.path.join(root, rel), "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            errors, _ = check(root)
+            text = "\n".join(errors)
+            good = all(e in text for e in expected) and (bool(errors) == bool(expected))
+            if not good:
+                ok = False
+                print(f"self-test failed on {sorted(files)}: expected {expected}, got:\n{text}", file=sys.stderr)
+    return ok
+
+
+def main():
+    if "--self-test" in sys.argv and not self_test():
+        return 1
+    errors, n = check(ROOT, "-v" in sys.argv)
+    for e in errors:
         print(e, file=sys.stderr)
     if errors:
-        print(f"{len(set(errors))} layering error(s); see DESIGN.md, section Layers", file=sys.stderr)
+        print(f"{len(errors)} layering error(s); see DESIGN.md, section Layers", file=sys.stderr)
         return 1
-    print(f"imports: {len(files)} files, no cycle, no upward import")
+    print(f"imports: {n} files, no cycle, no upward import")
     return 0
 
 

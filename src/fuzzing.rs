@@ -430,7 +430,16 @@ fn gen_rule(g: &mut Gen<'_>) -> Rule {
     r.tos = g.u8();
     r.action = RuleAction::from_raw(g.u8());
     r.goto = g.opt(Gen::u32);
-    r.suppress_prefixlen = g.opt(Gen::u32);
+    // u32::MAX is how the kernel says "unset": it decodes as None.
+    r.suppress_prefixlen = g.opt(Gen::u32).filter(|&v| v != u32::MAX);
+    r.suppress_ifgroup = g.opt(Gen::u32).filter(|&v| v != u32::MAX);
+    r.realms = g.opt(|g| (g.u16(), g.u16()));
+    r.l3mdev = g.bool();
+    r.uid_range = g.opt(|g| (g.u32(), g.u32()));
+    r.ip_proto = g.opt(Gen::u8);
+    r.sport = g.opt(|g| (g.u16(), g.u16()));
+    r.dport = g.opt(|g| (g.u16(), g.u16()));
+    r.tun_id = g.opt(Gen::u64);
     r.flags = RuleFlags::from_bits_retain(g.u32());
     r.protocol = g.opt(Gen::u8);
     r

@@ -186,6 +186,38 @@ impl RouteProtocol {
     pub const BGP: RouteProtocol = RouteProtocol(186);
 }
 
+impl RouteProtocol {
+    /// The name `ip` prints (`/etc/iproute2/rt_protos`), or the number.
+    pub fn name(self) -> String {
+        let n = match self.0 {
+            0 => "unspec",
+            1 => "redirect",
+            2 => "kernel",
+            3 => "boot",
+            4 => "static",
+            8 => "gated",
+            9 => "ra",
+            10 => "mrt",
+            11 => "zebra",
+            12 => "bird",
+            13 => "dnrouted",
+            14 => "xorp",
+            15 => "ntk",
+            16 => "dhcp",
+            18 => "keepalived",
+            42 => "babel",
+            99 => "openr",
+            186 => "bgp",
+            187 => "isis",
+            188 => "ospf",
+            189 => "rip",
+            192 => "eigrp",
+            n => return n.to_string(),
+        };
+        n.into()
+    }
+}
+
 impl Default for RouteProtocol {
     fn default() -> Self {
         RouteProtocol::BOOT

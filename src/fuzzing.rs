@@ -342,6 +342,7 @@ fn gen_route<A: Family>(g: &mut Gen<'_>, addr: fn(&mut Gen<'_>) -> A) -> Route<A
     r.flags = RouteFlags::from_bits_retain(g.u8() as u32);
     r.nexthops = g.vec(3, |g| NextHop {
         gateway: g.opt(addr),
+        via: g.opt(|g| IpAddr::V6(g.ipv6())),
         oif: g.opt(|g| crate::IfIndex(g.u32().max(1))),
         weight: g.u8() as u16 + 1,
         flags: RouteFlags::from_bits_retain(g.u8() as u32),
@@ -354,8 +355,12 @@ fn gen_route<A: Family>(g: &mut Gen<'_>, addr: fn(&mut Gen<'_>) -> A) -> Route<A
         use crate::route::rtax;
         let k = g.u16() & crate::wire::attr::NLA_TYPE_MASK;
         let k = if [rtax::MTU, rtax::ADVMSS, rtax::CC_ALGO].contains(&k) { 1 } else { k };
-        (k, g.u32())
+        (crate::route::Metric::from_raw(k), g.u32())
     });
+    r.via = g.opt(|g| IpAddr::V6(g.ipv6()));
+    r.expires = g.opt(|g| std::time::Duration::from_secs(g.u32() as u64));
+    r.realms = g.opt(|g| (g.u16(), g.u16()));
+    r.nh_id = g.opt(Gen::u32);
     r
 }
 

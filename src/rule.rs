@@ -256,12 +256,10 @@ impl Rule {
         self.fwmask = Some(mask);
         self
     }
-    /// Look up `t` (`lookup T`); makes the action [`RuleAction::ToTable`].
+    /// Look up `t` (`lookup T`). After [`Rule::action`], records a table
+    /// with another action, as `ip rule add blackhole table T` does.
     pub fn table(mut self, t: RouteTable) -> Self {
         self.table = t;
-        if self.action != RuleAction::ToTable && self.action != RuleAction::Goto {
-            self.action = RuleAction::ToTable;
-        }
         self
     }
     /// Match a source prefix (`from P`).
@@ -289,9 +287,10 @@ impl Rule {
         self.oif = Some(name.into());
         self
     }
-    /// Set the action. An action other than [`RuleAction::ToTable`] looks
-    /// up no table, so the table becomes [`RouteTable::UNSPEC`], as `ip rule
-    /// add blackhole` sends it.
+    /// Set the action (`blackhole`, `unreachable`, `prohibit`, `nop`). An
+    /// action other than [`RuleAction::ToTable`] looks up no table, so the
+    /// table becomes [`RouteTable::UNSPEC`], as `ip rule add blackhole`
+    /// sends it.
     pub fn action(mut self, a: RuleAction) -> Self {
         self.action = a;
         if a != RuleAction::ToTable {

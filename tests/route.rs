@@ -288,3 +288,195 @@ async fn congctl_routes_list_and_round_trip() {
     assert_eq!(one(&ipv)["metrics"][0]["congestion"], "reno", "{ipv}");
     assert!(Route::<Ipv4Addr>::new("172.32.0.0/16".parse().unwrap()).congctl("").validate().is_err());
 }
+
+/// Rows of issue 15: an IPv4 route via an IPv6 gateway (also inside
+/// multipath), IPv6 expiry, realms and every named metric — created by
+/// ip and read by netplumb, and created by netplumb and read by ip.
+#[tokio::test]
+async fn via_expires_realms_and_named_metrics_both_ways() {
+    use std::time::Duration;
+
+    use netplumb::route::Metric;
+    let ns = TestNs::new("routevia").await;
+    let (rt, r0, _s0) = setup(&ns).await;
+    let routes = rt.routes();
+    let v6gw: std::net::IpAddr = "fd00::fa".parse().unwrap();
+
+    // ip creates, netplumb reads.
+    ns.ip(&["route", "add", "10.50.0.0/16", "via", "inet6", "fd00::fa", "dev", "r0"]);
+    ns.ip(&[
+        "route",
+        "add",
+        "10.51.0.0/16",
+        "nexthop",
+        "via",
+        "inet6",
+        "fd00::fb",
+        "dev",
+        "r0",
+        "weight",
+        "2",
+        "nexthop",
+        "via",
+        "inet",
+        "10.0.0.7",
+        "dev",
+        "r0",
+    ]);
+    ns.ip(&[
+        "route",
+        "add",
+        "10.52.0.0/16",
+        "via",
+        "10.0.0.2",
+        "realm",
+        "5",
+        "window",
+        "1000",
+        "initcwnd",
+        "10",
+        "hoplimit",
+        "5",
+        "mtu",
+        "lock",
+        "1400",
+        "rtt",
+        "30ms",
+        "rttvar",
+        "10ms",
+        "quickack",
+        "1",
+        "features",
+        "ecn",
+        "rto_min",
+        "20ms",
+        "ssthresh",
+        "7",
+        "cwnd",
+        "9",
+        "reordering",
+        "4",
+        "initrwnd",
+        "11",
+        "fastopen_no_cookie",
+        "1",
+    ]);
+    ns.ip(&["route", "add", "10.53.0.0/16", "via", "10.0.0.2", "realms", "3/4"]);
+    ns.ip(&["-6", "route", "add", "fd00:9::/64", "via", "fd00::5", "dev", "r0", "expires", "300"]);
+    let v4 =
+        routes.list::<Ipv4Addr>(&RouteFilter::all().table(RouteTable::MAIN)).try_collect().await.unwrap();
+    let get = |d: &str| v4.iter().find(|r| r.dst.to_string() == d).unwrap_or_else(|| panic!("{d} in {v4:?}"));
+    assert_eq!((get("10.50.0.0/16").via, get("10.50.0.0/16").gateway), (Some(v6gw), None));
+    let mp = &get("10.51.0.0/16").nexthops;
+    assert_eq!(mp.len(), 2, "{mp:?}");
+    assert_eq!((mp[0].via, mp[0].weight), (Some("fd00::fb".parse().unwrap()), 2));
+    assert_eq!((mp[1].gateway, mp[1].via), (Some(Ipv4Addr::new(10, 0, 0, 7)), None));
+    let m = get("10.52.0.0/16");
+    assert_eq!(m.realms, Some((0, 5)));
+    assert_eq!(m.mtu, Some(1400));
+    let ipv = ipj(&ns, &["-d", "route", "show"]);
+    let ipm = &ip_route(ipv.as_array().unwrap(), "10.52.0.0/16", "main")["metrics"][0];
+    let mut compared = 0;
+    for (metric, key, scale) in [
+        (Metric::Window, "window", 1),
+        (Metric::Rtt, "rtt", 8),
+        (Metric::Rttvar, "rttvar", 4),
+        (Metric::Ssthresh, "ssthresh", 1),
+        (Metric::Cwnd, "cwnd", 1),
+        (Metric::Reordering, "reordering", 1),
+        (Metric::Hoplimit, "hoplimit", 1),
+        (Metric::Initcwnd, "initcwnd", 1),
+        (Metric::RtoMin, "rto_min", 1),
+        (Metric::Initrwnd, "initrwnd", 1),
+        (Metric::Quickack, "quickack", 1),
+        (Metric::FastopenNoCookie, "fastopen_no_cookie", 1),
+    ] {
+        let ours =
+            m.metric_value(metric).unwrap_or_else(|| panic!("{} in {:?}", metric.name(), m.other_metrics));
+        assert_eq!(Some((ours / scale) as u64), ipm[key].as_u64(), "{key}");
+        assert_eq!(metric.name(), key);
+        compared += 1;
+    }
+    assert!(ipm.as_object().unwrap().contains_key("ecn"));
+    assert_eq!(m.metric_value(Metric::Features), Some(1));
+    // `mtu lock`: bit RTAX_MTU of the lock metric.
+    assert_eq!(m.metric_value(Metric::Lock).map(|l| l & (1 << 2)), Some(1 << 2));
+    assert!(compared >= 12);
+    assert_eq!(get("10.53.0.0/16").realms, Some((3, 4)));
+    let v6 =
+        routes.list::<Ipv6Addr>(&RouteFilter::all().table(RouteTable::MAIN)).try_collect().await.unwrap();
+    let e = v6.iter().find(|r| r.dst.to_string() == "fd00:9::/64").unwrap();
+    let left = e.expires.expect("expires decoded");
+    assert!(left > Duration::from_secs(290) && left <= Duration::from_secs(300), "{left:?}");
+
+    // netplumb creates, ip reads.
+    routes.add(&RouteV4::new("10.60.0.0/16".parse().unwrap()).via(v6gw).oif(r0)).await.unwrap();
+    routes
+        .add(
+            &RouteV4::new("10.61.0.0/16".parse().unwrap())
+                .nexthop(NextHop::via("fd00::fb".parse().unwrap(), r0).weight(3))
+                .nexthop(NextHop::new(Some(Ipv4Addr::new(10, 0, 0, 7)), Some(r0))),
+        )
+        .await
+        .unwrap();
+    routes
+        .add(
+            &RouteV4::new("10.62.0.0/16".parse().unwrap())
+                .gateway(Ipv4Addr::new(10, 0, 0, 2))
+                .realms(3, 4)
+                .with_metric(Metric::Window, 1000)
+                .with_metric(Metric::Initcwnd, 10)
+                .with_metric(Metric::Hoplimit, 5)
+                .with_metric(Metric::Rtt, 30 * 8)
+                .with_metric(Metric::Quickack, 1),
+        )
+        .await
+        .unwrap();
+    routes
+        .add(
+            &RouteV6::new("fd00:8::/64".parse().unwrap())
+                .gateway("fd00::5".parse().unwrap())
+                .oif(r0)
+                .expires(Duration::from_secs(300)),
+        )
+        .await
+        .unwrap();
+    let ipv = ipj(&ns, &["-d", "route", "show"]);
+    let all = ipv.as_array().unwrap();
+    let r60 = ip_route(all, "10.60.0.0/16", "main");
+    assert_eq!(
+        (r60["via"]["family"].as_str(), r60["via"]["host"].as_str()),
+        (Some("inet6"), Some("fd00::fa"))
+    );
+    let r61 = &ip_route(all, "10.61.0.0/16", "main")["nexthops"];
+    assert_eq!((r61[0]["via"]["host"].as_str(), r61[0]["weight"].as_u64()), (Some("fd00::fb"), Some(3)));
+    assert_eq!(r61[1]["gateway"], "10.0.0.7");
+    let r62 = ip_route(all, "10.62.0.0/16", "main");
+    assert_eq!((r62["flow"]["from"].as_str(), r62["flow"]["to"].as_str()), (Some("3"), Some("4")));
+    let m = &r62["metrics"][0];
+    assert_eq!(
+        (
+            m["window"].as_u64(),
+            m["initcwnd"].as_u64(),
+            m["hoplimit"].as_u64(),
+            m["rtt"].as_u64(),
+            m["quickack"].as_u64()
+        ),
+        (Some(1000), Some(10), Some(5), Some(30), Some(1))
+    );
+    let ipv6 = ipj(&ns, &["-6", "route", "show"]);
+    let e = ip_route(ipv6.as_array().unwrap(), "fd00:8::/64", "main");
+    assert!((290..=300).contains(&e["expires"].as_u64().unwrap()), "{e}");
+
+    // Bad input never reaches the kernel.
+    let e = routes.add(&RouteV4::new("10.63.0.0/16".parse().unwrap()).via("10.0.0.2".parse().unwrap())).await;
+    assert!(e.unwrap_err().to_string().starts_with("invalid via: "));
+    let e = routes
+        .add(
+            &RouteV4::new("10.63.0.0/16".parse().unwrap())
+                .gateway(Ipv4Addr::new(10, 0, 0, 2))
+                .expires(Duration::from_secs(5)),
+        )
+        .await;
+    assert!(e.unwrap_err().to_string().starts_with("invalid expires: "));
+}

@@ -411,6 +411,7 @@ fn gen_fdb(g: &mut Gen<'_>) -> FdbEntry {
     e.port = g.opt(Gen::u16);
     e.via = g.opt(|g| crate::IfIndex(g.u32()));
     e.vlan = g.opt(Gen::u16);
+    e.src_vni = g.opt(Gen::u32);
     e.state = NeighState::from_bits_retain(g.u16());
     e.flags = NeighFlags::from_bits_retain(g.u8());
     e

@@ -492,7 +492,7 @@ fn gen_link(g: &mut Gen<'_>) -> Link {
     let lower = l.link.unwrap_or(IfIndex(0));
     let cs = |g: &mut Gen<'_>| Duration::from_millis(g.u32() as u64 * 10);
     let nonzero_ip = |g: &mut Gen<'_>| Some(g.ip()).filter(|ip| !ip.is_unspecified());
-    l.kind = match g.u8() % 10 {
+    l.kind = match g.u8() % 11 {
         0 => None,
         1 => Some(LinkKind::Veth(Veth { peer: None })),
         2 => Some(LinkKind::Bridge(Bridge {
@@ -514,6 +514,13 @@ fn gen_link(g: &mut Gen<'_>) -> Link {
             ttl: g.opt(Gen::u8),
             link: g.opt(|g| IfIndex(g.u32().max(1))),
             ageing: g.opt(Gen::u32),
+            tos: g.opt(Gen::u8),
+            udp_csum: g.opt(Gen::bool),
+            udp6_zero_csum_tx: g.opt(Gen::bool),
+            udp6_zero_csum_rx: g.opt(Gen::bool),
+            external: g.opt(Gen::bool),
+            df: g.opt(|g| crate::link::VxlanDf::from_raw(g.u8())),
+            port_range: g.opt(|g| (g.u16(), g.u16())),
         })),
         4 => {
             Some(LinkKind::Macvlan(Macvlan { link: lower, mode: g.opt(|g| MacvlanMode::from_raw(g.u32())) }))
@@ -529,6 +536,9 @@ fn gen_link(g: &mut Gen<'_>) -> Link {
             protocol: g.opt(|g| VlanProtocol::from_raw(g.u16())),
         })),
         7 => Some(LinkKind::Dummy(crate::link::Dummy)),
+        8 => {
+            Some(LinkKind::Macvtap(Macvlan { link: lower, mode: g.opt(|g| MacvlanMode::from_raw(g.u32())) }))
+        }
         _ => {
             let kind = format!("x{}", g.string(8));
             Some(LinkKind::Other { kind, data: g.opt(|g| g.bytes(64)) })
@@ -552,9 +562,24 @@ fn gen_link(g: &mut Gen<'_>) -> Link {
         })),
         _ => Some(PortInfo::Other { kind: format!("x{}", g.string(8)), data: g.opt(|g| g.bytes(64)) }),
     };
-    // Attributes netplumb does not model: IFLA_LINKMODE, _PROMISCUITY,
-    // _NUM_TX_QUEUES, _GSO_MAX_SEGS; IFLA_INFO_XSTATS.
-    l.unknown = g.vec(3, |g| RawAttr { kind: [17, 30, 31, 40][g.u8() as usize % 4], payload: g.bytes(8) });
+    l.promiscuity = g.opt(Gen::u32);
+    l.allmulti = g.opt(Gen::u32);
+    l.num_tx_queues = g.opt(Gen::u32);
+    l.num_rx_queues = g.opt(Gen::u32);
+    l.gso_max_segs = g.opt(Gen::u32);
+    l.gso_max_size = g.opt(Gen::u32);
+    l.gro_max_size = g.opt(Gen::u32);
+    l.tso_max_size = g.opt(Gen::u32);
+    l.tso_max_segs = g.opt(Gen::u32);
+    l.proto_down = g.opt(Gen::bool);
+    l.carrier_changes = g.opt(Gen::u32);
+    l.carrier_up_count = g.opt(Gen::u32);
+    l.carrier_down_count = g.opt(Gen::u32);
+    l.altnames = g.vec(2, |g| g.string(20));
+    // Attributes netplumb does not model: IFLA_LINKMODE, _PHYS_SWITCH_ID,
+    // _PHYS_PORT_NAME, _AF_SPEC (raw, read through Link::af_spec);
+    // IFLA_INFO_XSTATS.
+    l.unknown = g.vec(3, |g| RawAttr { kind: [17, 36, 38, 26][g.u8() as usize % 4], payload: g.bytes(8) });
     l.linkinfo_unknown = g.vec(2, |g| RawAttr { kind: 3, payload: g.bytes(8) });
     l
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{has_flag, ipj, one, rtnl};
 use netplumb::link::{
     Bridge, BridgePort, Dummy, Ipvlan, IpvlanMode, LinkChange, LinkFilter, LinkKind, Macvlan, MacvlanMode,
-    NewLink, OperState, Veth, VethPeer, Vlan, Vxlan,
+    NewLink, OperState, Veth, VethPeer, Vlan, Vxlan, VxlanDf,
 };
 use netplumb::testing::TestNs;
 use netplumb::{Error, IfIndex, MacAddr};
@@ -309,6 +309,13 @@ async fn what_ip_creates_netplumb_decodes() {
             ttl: Some(10),
             link: Some(u0.index),
             ageing: Some(300),
+            tos: Some(0),
+            udp_csum: Some(true),
+            udp6_zero_csum_tx: Some(false),
+            udp6_zero_csum_rx: Some(false),
+            external: Some(false),
+            df: Some(VxlanDf::Unset),
+            port_range: Some((0, 0)),
         }))
     );
     let br = links.get("br9").await.unwrap();
@@ -492,4 +499,177 @@ async fn vxlan_with_remote_or_group_as_ip_shows_it() {
         .await
         .unwrap_err();
     assert!(e.to_string().starts_with("invalid vxlan.link: "), "{e}");
+}
+
+/// Rows of issue 15 for links: altnames (decode, add, delete, get by
+/// altname), promisc/allmulticast/arp in a change, the counters and limits
+/// `ip -d link` shows, AF_SPEC, vxlan options, macvtap mode and bridge
+/// hello_time/max_age — both ways against `ip -j -d link show`.
+#[tokio::test]
+async fn altnames_flags_limits_vxlan_macvtap_bridge_both_ways() {
+    let ns = TestNs::new("linkrows").await;
+    let rt = rtnl(&ns).await;
+    let links = rt.links();
+    links.add(&NewLink::new("q0", Veth::new(VethPeer::new("q1"))).up()).await.unwrap();
+
+    // altnames: netplumb adds, ip shows; ip adds, netplumb decodes.
+    let long = "a-very-long-alternative-name-for-q0";
+    links.add_altname("q0", long).await.unwrap();
+    ns.ip(&["link", "property", "add", "dev", "q0", "altname", "q0alt"]);
+    let q0 = links.get("q0").await.unwrap();
+    assert_eq!(q0.altnames, vec![long.to_string(), "q0alt".to_string()]);
+    let v = ipj(&ns, &["-d", "link", "show", "q0"]);
+    assert_eq!(one(&v)["altnames"], serde_json::json!([long, "q0alt"]));
+    assert_eq!(links.get_by_altname(long).await.unwrap().index, q0.index);
+    links.delete_altname(q0.index, "q0alt").await.unwrap();
+    assert_eq!(one(&ipj(&ns, &["-d", "link", "show", "q0"]))["altnames"], serde_json::json!([long]));
+    assert!(links.get_by_altname("q0alt").await.unwrap_err().is_not_found());
+    let e = links.add_altname("q0", &"x".repeat(128)).await.unwrap_err();
+    assert!(e.to_string().starts_with("invalid altname: "), "{e}");
+
+    // promisc, allmulticast, arp and the limits in one change.
+    links
+        .set(
+            "q0",
+            &LinkChange::new()
+                .promisc(true)
+                .allmulticast(true)
+                .arp(false)
+                .gso_max_size(32768)
+                .gso_max_segs(100)
+                .gro_max_size(32768),
+        )
+        .await
+        .unwrap();
+    let q0 = links.get("q0").await.unwrap();
+    let v = ipj(&ns, &["-d", "link", "show", "q0"]);
+    let j = one(&v);
+    for f in ["PROMISC", "ALLMULTI", "NOARP"] {
+        assert!(has_flag(j, f), "{f} in {j}");
+    }
+    let mut compared = 0;
+    for (ours, key) in [
+        (q0.promiscuity, "promiscuity"),
+        (q0.allmulti, "allmulti"),
+        (q0.num_tx_queues, "num_tx_queues"),
+        (q0.num_rx_queues, "num_rx_queues"),
+        (q0.gso_max_size, "gso_max_size"),
+        (q0.gso_max_segs, "gso_max_segs"),
+        (q0.gro_max_size, "gro_max_size"),
+        (q0.tso_max_size, "tso_max_size"),
+        (q0.tso_max_segs, "tso_max_segs"),
+    ] {
+        assert_eq!(ours.map(u64::from), j[key].as_u64(), "{key}: {j}");
+        assert!(ours.is_some(), "{key}");
+        compared += 1;
+    }
+    assert_eq!((q0.promiscuity, q0.gso_max_size, q0.gso_max_segs), (Some(1), Some(32768), Some(100)));
+    let af = q0.af_spec().expect("AF_SPEC sent").unwrap();
+    assert_eq!(af.addr_gen_mode_name().as_deref(), j["inet6_addr_gen_mode"].as_str());
+    assert!(!af.inet_conf.is_empty() && !af.inet6_conf.is_empty(), "{af:?}");
+    assert!(q0.carrier_changes.is_some() && q0.proto_down == Some(false), "{q0:?}");
+    compared += 2;
+    links.set("q0", &LinkChange::new().promisc(false).allmulticast(false).arp(true)).await.unwrap();
+    let j = ipj(&ns, &["-d", "link", "show", "q0"]);
+    for f in ["PROMISC", "ALLMULTI", "NOARP"] {
+        assert!(!has_flag(one(&j), f), "{f} in {j}");
+    }
+    assert_eq!(links.get("q0").await.unwrap().promiscuity, Some(0));
+
+    // vxlan options: ip creates, netplumb decodes; netplumb creates, ip shows.
+    ns.ip(&[
+        "link",
+        "add",
+        "vxa",
+        "type",
+        "vxlan",
+        "id",
+        "5",
+        "dstport",
+        "4789",
+        "tos",
+        "0x10",
+        "noudpcsum",
+        "udp6zerocsumtx",
+        "udp6zerocsumrx",
+        "df",
+        "set",
+        "srcport",
+        "1000",
+        "2000",
+        "local",
+        "10.9.0.1",
+    ]);
+    ns.ip(&["link", "add", "vxe", "type", "vxlan", "external", "dstport", "4789"]);
+    links
+        .add(&NewLink::new(
+            "vxb",
+            Vxlan::new(6)
+                .port(4789)
+                .tos(0x20)
+                .udp_csum(false)
+                .udp6_zero_csum_tx(true)
+                .udp6_zero_csum_rx(true)
+                .df(VxlanDf::Inherit)
+                .port_range(3000, 4000)
+                .local("10.9.0.2".parse().unwrap()),
+        ))
+        .await
+        .unwrap();
+    links.add(&NewLink::new("vxf", Vxlan::new(0).external().port(4790))).await.unwrap();
+    for name in ["vxa", "vxe", "vxb", "vxf"] {
+        let l = links.get(name).await.unwrap();
+        let Some(LinkKind::Vxlan(x)) = &l.kind else { panic!("{l:?}") };
+        let v = ipj(&ns, &["-d", "link", "show", name]);
+        let d = &one(&v)["linkinfo"]["info_data"];
+        assert_eq!(x.tos_name().as_deref(), d["tos"].as_str(), "{name} tos {d}");
+        assert_eq!(x.udp_csum, d["udp_csum"].as_bool(), "{name} {d}");
+        assert_eq!(x.udp6_zero_csum_tx, d["udp_zero_csum6_tx"].as_bool(), "{name} {d}");
+        assert_eq!(x.udp6_zero_csum_rx, d["udp_zero_csum6_rx"].as_bool(), "{name} {d}");
+        assert_eq!(x.external.unwrap_or(false), d["external"].as_bool().unwrap_or(false), "{name} {d}");
+        assert_eq!(x.df.map(|f| f.name()).as_deref(), d["df"].as_str(), "{name} {d}");
+        let pr = x.port_range.unwrap();
+        assert_eq!(
+            (Some(pr.0 as u64), Some(pr.1 as u64)),
+            (d["port_range"]["low"].as_u64(), d["port_range"]["high"].as_u64()),
+            "{name} {d}"
+        );
+        compared += 7;
+    }
+    let Some(LinkKind::Vxlan(b)) = links.get("vxb").await.unwrap().kind else { panic!() };
+    assert_eq!(
+        (b.tos, b.df, b.port_range, b.udp_csum),
+        (Some(0x20), Some(VxlanDf::Inherit), Some((3000, 4000)), Some(false))
+    );
+    let e = links.add(&NewLink::new("vxg", Vxlan::new(7).external())).await.unwrap_err();
+    assert!(e.to_string().starts_with("invalid vxlan.vni: "), "{e}");
+
+    // macvtap: ip creates, netplumb decodes; netplumb creates, ip shows.
+    let q1 = links.get("q1").await.unwrap().index;
+    ns.ip(&["link", "add", "link", "q1", "name", "mt0", "type", "macvtap", "mode", "bridge"]);
+    links.add(&NewLink::new("mt1", Macvlan::new(q1, MacvlanMode::Private).tap())).await.unwrap();
+    for (name, mode) in [("mt0", MacvlanMode::Bridge), ("mt1", MacvlanMode::Private)] {
+        let l = links.get(name).await.unwrap();
+        assert_eq!(l.kind, Some(LinkKind::Macvtap(Macvlan { link: q1, mode: Some(mode) })), "{name}");
+        let v = ipj(&ns, &["-d", "link", "show", name]);
+        assert_eq!(one(&v)["linkinfo"]["info_kind"], "macvtap");
+        assert_eq!(one(&v)["linkinfo"]["info_data"]["mode"].as_str(), Some(mode.name().as_str()));
+        compared += 2;
+    }
+
+    // bridge hello_time and max_age.
+    links
+        .add(&NewLink::new(
+            "bh0",
+            Bridge::new().hello_time(Duration::from_secs(3)).max_age(Duration::from_secs(12)),
+        ))
+        .await
+        .unwrap();
+    let v = ipj(&ns, &["-d", "link", "show", "bh0"]);
+    let d = &one(&v)["linkinfo"]["info_data"];
+    assert_eq!((d["hello_time"].as_u64(), d["max_age"].as_u64()), (Some(300), Some(1200)));
+    let Some(LinkKind::Bridge(b)) = links.get("bh0").await.unwrap().kind else { panic!() };
+    assert_eq!((b.hello_time, b.max_age), (Some(Duration::from_secs(3)), Some(Duration::from_secs(12))));
+    compared += 2;
+    assert!(compared >= 45, "{compared}");
 }

@@ -16,7 +16,7 @@ pub use ipvlan::{Ipvlan, IpvlanFlags, IpvlanMode};
 pub use macvlan::{Macvlan, MacvlanMode};
 pub use veth::{Veth, VethPeer};
 pub use vlan::{Vlan, VlanProtocol};
-pub use vxlan::Vxlan;
+pub use vxlan::{Vxlan, VxlanDf};
 
 use crate::error::{DecodeError, Result};
 use crate::rtnl::IfIndex;
@@ -36,6 +36,9 @@ pub enum LinkKind {
     Vxlan(Vxlan),
     /// `macvlan`.
     Macvlan(Macvlan),
+    /// `macvtap`: a macvlan with a tap character device; same settings
+    /// (`ip link add link LOWER NAME type macvtap mode bridge`).
+    Macvtap(Macvlan),
     /// `ipvlan`.
     Ipvlan(Ipvlan),
     /// `vlan` (802.1Q/802.1ad).
@@ -59,6 +62,7 @@ impl LinkKind {
             LinkKind::Bridge(_) => "bridge",
             LinkKind::Vxlan(_) => "vxlan",
             LinkKind::Macvlan(_) => "macvlan",
+            LinkKind::Macvtap(_) => "macvtap",
             LinkKind::Ipvlan(_) => "ipvlan",
             LinkKind::Vlan(_) => "vlan",
             LinkKind::Dummy(_) => "dummy",
@@ -70,7 +74,7 @@ impl LinkKind {
     /// vlan).
     pub(crate) fn lower(&self) -> Option<IfIndex> {
         match self {
-            LinkKind::Macvlan(m) => Some(m.link),
+            LinkKind::Macvlan(m) | LinkKind::Macvtap(m) => Some(m.link),
             LinkKind::Ipvlan(i) => Some(i.link),
             LinkKind::Vlan(v) => Some(v.link),
             _ => None,
@@ -84,7 +88,7 @@ impl LinkKind {
             LinkKind::Bridge(b) => b.validate(),
             LinkKind::Vxlan(v) => v.validate(),
             LinkKind::Vlan(v) => v.validate(),
-            LinkKind::Macvlan(m) => m.validate(),
+            LinkKind::Macvlan(m) | LinkKind::Macvtap(m) => m.validate(),
             LinkKind::Ipvlan(i) => i.validate(),
             LinkKind::Dummy(_) | LinkKind::Other { .. } => Ok(()),
         }
@@ -96,7 +100,7 @@ impl LinkKind {
             LinkKind::Veth(v) => v.write_data(w),
             LinkKind::Bridge(b) => b.write_data(w),
             LinkKind::Vxlan(v) => v.write_data(w),
-            LinkKind::Macvlan(m) => m.write_data(w),
+            LinkKind::Macvlan(m) | LinkKind::Macvtap(m) => m.write_data(w),
             LinkKind::Ipvlan(i) => i.write_data(w),
             LinkKind::Vlan(v) => v.write_data(w),
             LinkKind::Dummy(_) => {}
@@ -116,6 +120,7 @@ impl LinkKind {
             "bridge" => LinkKind::Bridge(Bridge::decode(d)?),
             "vxlan" => LinkKind::Vxlan(Vxlan::decode(d)?),
             "macvlan" => LinkKind::Macvlan(Macvlan::decode(d)?),
+            "macvtap" => LinkKind::Macvtap(Macvlan::decode(d)?),
             "ipvlan" => LinkKind::Ipvlan(Ipvlan::decode(d)?),
             "vlan" => LinkKind::Vlan(Vlan::decode(d)?),
             "dummy" => LinkKind::Dummy(Dummy),

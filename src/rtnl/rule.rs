@@ -29,7 +29,7 @@ use ipnet::IpNet;
 
 use crate::conn::{Connection, Dump, Request, Subscription};
 use crate::error::{DecodeError, Error, Result};
-use crate::route::RouteTable;
+use crate::rtnl::route::RouteTable;
 use crate::rtnl::{
     self, groups, header, ip_from, put_ip, rtm, validate_ifname, Change, RawAttr, Snapshot, AF_INET,
     AF_INET6, AF_UNSPEC,
@@ -689,7 +689,7 @@ impl fmt::Display for Rule {
             a => write!(f, " {}", a.name())?,
         }
         if let Some(p) = self.protocol.filter(|&p| p != 0 && p != 2) {
-            write!(f, " proto {}", crate::route::RouteProtocol(p).name())?;
+            write!(f, " proto {}", crate::rtnl::route::RouteProtocol(p).name())?;
         }
         Ok(())
     }

@@ -480,3 +480,101 @@ async fn via_expires_realms_and_named_metrics_both_ways() {
         .await;
     assert!(e.unwrap_err().to_string().starts_with("invalid expires: "));
 }
+
+/// Nexthop objects: single, onlink, dev-only, IPv6, blackhole, groups with
+/// weights and a resilient group, and a route using one by id — created
+/// by netplumb and by ip, each read by the other (`ip -j nexthop show`).
+#[tokio::test]
+async fn nexthop_objects_both_ways() {
+    use netplumb::rtnl::nexthop::{GroupType, Nexthop};
+    use netplumb::rtnl::Change;
+    let ns = TestNs::new("nexthop").await;
+    let (rt, r0, _s0) = setup(&ns).await;
+    ns.ip(&["link", "set", "lo", "up"]);
+    let nh = rt.nexthops();
+    let mut snap = nh.list_and_follow().await.unwrap();
+    assert!(snap.existing.is_empty());
+    nh.add(&Nexthop::via(1, "10.0.0.2".parse().unwrap(), r0)).await.unwrap();
+    nh.add(&Nexthop::via(2, "10.0.0.3".parse().unwrap(), r0).onlink()).await.unwrap();
+    nh.add(&Nexthop::dev(4, r0)).await.unwrap();
+    nh.add(&Nexthop::via(6, "fd00::9".parse().unwrap(), r0)).await.unwrap();
+    nh.add(&Nexthop::blackhole(7)).await.unwrap();
+    nh.add(&Nexthop::group(10, &[(1, 2), (2, 4)])).await.unwrap();
+    nh.add(&Nexthop::group(11, &[(1, 1), (2, 1)]).resilient(32)).await.unwrap();
+    ns.ip(&["nexthop", "add", "id", "20", "via", "10.0.0.4", "dev", "r0"]);
+    ns.ip(&["nexthop", "add", "id", "21", "group", "20,3/4"]);
+    ns.ip(&["nexthop", "add", "id", "22", "blackhole"]);
+    rt.routes().add(&RouteV4::new("10.70.0.0/16".parse().unwrap()).nh_id(10)).await.unwrap();
+    ns.ip(&["route", "add", "10.71.0.0/16", "nhid", "21"]);
+
+    let ours = nh.list().try_collect().await.unwrap();
+    let theirs = ipj(&ns, &["-d", "nexthop", "show"]);
+    let theirs = theirs.as_array().unwrap();
+    assert_eq!(ours.len(), theirs.len(), "{ours:?}\n{theirs:?}");
+    let mut compared = 0;
+    for t in theirs {
+        let o = ours.iter().find(|o| Some(o.id as u64) == t["id"].as_u64()).unwrap();
+        assert_eq!(o.gateway.map(|g| g.to_string()).as_deref(), t["gateway"].as_str(), "{t}");
+        let dev = t["dev"].as_str().map(|_| r0);
+        assert_eq!(o.oif, dev, "{t}");
+        assert_eq!(o.blackhole, t.get("blackhole").is_some(), "{t}");
+        assert_eq!(o.scope.name(), t["scope"].as_str().unwrap(), "{t}");
+        assert_eq!(o.protocol.name(), t["protocol"].as_str().unwrap(), "{t}");
+        let flags: Vec<&str> =
+            t["flags"].as_array().map_or(vec![], |f| f.iter().map(|x| x.as_str().unwrap()).collect());
+        assert_eq!(o.flags.contains(RouteFlags::ONLINK), flags.contains(&"onlink"), "{t}");
+        let group: Vec<(u64, u64)> = t["group"].as_array().map_or(vec![], |g| {
+            g.iter().map(|m| (m["id"].as_u64().unwrap(), m["weight"].as_u64().unwrap_or(1))).collect()
+        });
+        assert_eq!(o.group.iter().map(|m| (m.id as u64, m.weight as u64)).collect::<Vec<_>>(), group, "{t}");
+        compared += 7;
+    }
+    assert!(compared >= 70, "{compared}");
+    let g11 = nh.get(11).await.unwrap();
+    assert_eq!((g11.group_type, g11.buckets), (Some(GroupType::Resilient), Some(32)));
+    assert_eq!(
+        nh.get(21).await.unwrap().group.iter().map(|m| (m.id, m.weight)).collect::<Vec<_>>(),
+        vec![(20, 3), (4, 1)]
+    );
+
+    // Routes by id, both ways.
+    let v4 = rt
+        .routes()
+        .list::<Ipv4Addr>(&RouteFilter::all().table(RouteTable::MAIN))
+        .try_collect()
+        .await
+        .unwrap();
+    let r70 = v4.iter().find(|r| r.dst.to_string() == "10.70.0.0/16").unwrap();
+    let r71 = v4.iter().find(|r| r.dst.to_string() == "10.71.0.0/16").unwrap();
+    assert_eq!((r70.nh_id, r71.nh_id), (Some(10), Some(21)));
+    let ipr = ipj(&ns, &["route", "show", "10.70.0.0/16"]);
+    assert_eq!(one(&ipr)["nhid"], 10);
+
+    // replace moves the group; events saw it all.
+    nh.replace(&Nexthop::group(10, &[(1, 1)])).await.unwrap();
+    assert_eq!(one(&ipj(&ns, &["nexthop", "show", "id", "10"]))["group"][0]["id"], 1);
+    let mut seen = 0;
+    while seen < 8 {
+        let e =
+            tokio::time::timeout(std::time::Duration::from_secs(5), snap.events.try_next()).await.unwrap();
+        match e.unwrap() {
+            Some(netplumb::conn::Event::Message(Change::New(_))) => seen += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert_eq!(seen, 8);
+
+    // Bad input never reaches the kernel.
+    let e = nh.add(&Nexthop::group(30, &[(1, 300)])).await.unwrap_err();
+    assert!(e.to_string().starts_with("invalid group[0].weight: "), "{e}");
+    let e = nh.add(&Nexthop::blackhole(0)).await.unwrap_err();
+    assert!(e.to_string().starts_with("invalid id: "), "{e}");
+    assert!(nh.get(999).await.unwrap_err().is_not_found());
+
+    nh.delete(22).await.unwrap();
+    assert!(ns.ip(&["nexthop", "show"]).lines().all(|l| !l.starts_with("id 22 ")));
+    let n = nh.flush().await.unwrap();
+    assert_eq!(n, 9);
+    assert!(ipj(&ns, &["nexthop", "show"]).as_array().unwrap().is_empty());
+}

@@ -15,6 +15,7 @@
 pub mod addr;
 pub mod link;
 pub mod neigh;
+pub mod nexthop;
 pub mod route;
 pub mod rule;
 mod types;
@@ -107,6 +108,11 @@ impl Rtnl {
     /// Bridge forwarding database (FDB) entries, including VXLAN ones.
     pub fn fdb(&self) -> neigh::Fdb {
         neigh::Fdb::new(self.conn.clone())
+    }
+
+    /// Nexthop objects (`ip nexthop`).
+    pub fn nexthops(&self) -> nexthop::Nexthops {
+        nexthop::Nexthops::new(self.conn.clone())
     }
 
     /// Policy routing rules.

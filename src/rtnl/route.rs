@@ -580,7 +580,9 @@ pub struct Route<A: Family> {
     /// Realms (`realm TO`, `realms FROM/TO`, `RTA_FLOW`), as `(from,
     /// to)`.
     pub realms: Option<(u16, u16)>,
-    /// The nexthop object the route uses (`nhid N`, `RTA_NH_ID`).
+    /// The nexthop object the route uses (`nhid N`, `RTA_NH_ID`; see
+    /// [`crate::rtnl::nexthop`]). The kernel also reports the nexthop's
+    /// paths in [`Route::nexthops`].
     pub nh_id: Option<u32>,
     /// Attributes netplumb does not model, as sent.
     pub unknown: Vec<RawAttr>,

@@ -208,6 +208,18 @@ pub enum PortState {
 }
 
 impl PortState {
+    /// The name `ip -d link` and `bridge link` print (`disabled`,
+    /// `forwarding`, ...), or the number.
+    pub fn name(self) -> String {
+        match self {
+            PortState::Disabled => "disabled".into(),
+            PortState::Listening => "listening".into(),
+            PortState::Learning => "learning".into(),
+            PortState::Forwarding => "forwarding".into(),
+            PortState::Blocking => "blocking".into(),
+            PortState::Unknown(v) => v.to_string(),
+        }
+    }
     /// From the raw value.
     pub fn from_raw(v: u8) -> PortState {
         match v {

@@ -492,7 +492,7 @@ fn gen_link(g: &mut Gen<'_>) -> Link {
     let lower = l.link.unwrap_or(IfIndex(0));
     let cs = |g: &mut Gen<'_>| Duration::from_millis(g.u32() as u64 * 10);
     let nonzero_ip = |g: &mut Gen<'_>| Some(g.ip()).filter(|ip| !ip.is_unspecified());
-    l.kind = match g.u8() % 11 {
+    l.kind = match g.u8() % 15 {
         0 => None,
         1 => Some(LinkKind::Veth(Veth { peer: None })),
         2 => Some(LinkKind::Bridge(Bridge {
@@ -539,6 +539,21 @@ fn gen_link(g: &mut Gen<'_>) -> Link {
         8 => {
             Some(LinkKind::Macvtap(Macvlan { link: lower, mode: g.opt(|g| MacvlanMode::from_raw(g.u32())) }))
         }
+        9 => Some(LinkKind::Vrf(crate::rtnl::link::Vrf { table: g.u32() })),
+        10 => Some(LinkKind::Bond(crate::rtnl::link::Bond {
+            mode: g.opt(|g| crate::rtnl::link::BondMode::from_raw(g.u8())),
+            miimon: g.opt(Gen::u32),
+        })),
+        11 => Some(LinkKind::Geneve(crate::rtnl::link::Geneve {
+            vni: g.u32(),
+            remote: nonzero_ip(g),
+            ttl: g.u8(),
+            tos: g.u8(),
+            label: g.u32(),
+            port: g.opt(Gen::u16),
+            external: g.bool(),
+        })),
+        12 => Some(LinkKind::Wireguard(crate::rtnl::link::Wireguard)),
         _ => {
             let kind = format!("x{}", g.string(8));
             Some(LinkKind::Other { kind, data: g.opt(|g| g.bytes(64)) })

@@ -20,8 +20,8 @@ pub mod message;
 
 pub use kind::veth::NetnsRef;
 pub use kind::{
-    Bridge, BridgePort, Dummy, Ipvlan, IpvlanFlags, IpvlanMode, LinkKind, Macvlan, MacvlanMode, PortInfo,
-    PortState, Veth, VethPeer, Vlan, VlanProtocol, Vxlan, VxlanDf,
+    Bond, BondMode, Bridge, BridgePort, Dummy, Geneve, Ipvlan, IpvlanFlags, IpvlanMode, LinkKind, Macvlan,
+    MacvlanMode, PortInfo, PortState, Veth, VethPeer, Vlan, VlanProtocol, Vrf, Vxlan, VxlanDf, Wireguard,
 };
 
 use std::fmt;

@@ -3,7 +3,8 @@
 //!
 //! [`Rtnl`] wraps a [`Connection`] speaking `NETLINK_ROUTE` and hands out
 //! one cheap handle per area: [`Rtnl::links`], [`Rtnl::addresses`],
-//! [`Rtnl::routes`], [`Rtnl::neighbours`], [`Rtnl::fdb`], [`Rtnl::rules`].
+//! [`Rtnl::routes`], [`Rtnl::neighbours`], [`Rtnl::fdb`], [`Rtnl::rules`],
+//! [`Rtnl::nexthops`].
 //! Their verbs match: `add`, `replace`, `set`, `delete`, `get`, `list`,
 //! `flush`, `events`.
 //!

@@ -4,7 +4,7 @@ mod common;
 
 use common::{ipj, rtnl};
 use netplumb::route::RouteTable;
-use netplumb::rule::{Rule, RuleAction, RuleFlags};
+use netplumb::rule::{Rule, RuleAction, RuleFilter, RuleFlags};
 use netplumb::testing::TestNs;
 
 #[tokio::test]
@@ -245,8 +245,13 @@ async fn rule_verbs() {
     rules.add(&Rule::v4().priority(101).table(RouteTable(30))).await.unwrap();
     rules.add(&Rule::v6().priority(101).table(RouteTable(30))).await.unwrap();
     // Flush only table 30 of IPv4.
-    let filter = Rule::v4().table(RouteTable(30));
+    let filter = RuleFilter::all().v6(false).table(RouteTable(30));
     assert_eq!(rules.flush(&filter).await.unwrap(), 1);
     assert!(ipj(&ns, &["rule", "show", "table", "30"]).as_array().unwrap().is_empty());
     assert_eq!(ipj(&ns, &["-6", "rule", "show", "table", "30"]).as_array().unwrap().len(), 1);
+    // `ip -6 rule flush`: everything but priority 0, the main rule too.
+    assert_eq!(rules.flush(&RuleFilter::all().v6(true)).await.unwrap(), 2);
+    let left = ipj(&ns, &["-6", "rule", "show"]);
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+    assert_eq!(left[0]["priority"], 0);
 }

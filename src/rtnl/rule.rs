@@ -564,18 +564,57 @@ impl Rule {
         }
         Ok(r)
     }
+}
 
-    /// Whether `self` (a rule to find, as given to [`Rules::delete`])
-    /// matches the kernel's rule `k`: every selector set in `self` equal.
-    fn selects(&self, k: &Rule) -> bool {
-        self.v6 == k.v6
-            && (self.priority.is_none() || self.priority == k.priority)
-            && (self.src.is_none() || self.src == k.src)
-            && (self.dst.is_none() || self.dst == k.dst)
-            && (self.iif.is_none() || self.iif == k.iif)
-            && (self.oif.is_none() || self.oif == k.oif)
-            && (self.fwmark.is_none() || self.fwmark == k.fwmark)
-            && (self.table == RouteTable::UNSPEC || self.table == k.table)
+/// Which rules [`Rules::flush`] deletes: `ip [-4|-6] rule flush [table
+/// T] [protocol P]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleFilter {
+    /// Only IPv6 (`Some(true)`) or IPv4 (`Some(false)`) rules; both when
+    /// `None`.
+    pub v6: Option<bool>,
+    /// Only rules looking up this table.
+    pub table: Option<RouteTable>,
+    /// Only rules installed by this protocol.
+    pub protocol: Option<u8>,
+}
+
+impl RuleFilter {
+    /// Every rule of both families (but the priority 0 rule).
+    pub fn all() -> RuleFilter {
+        RuleFilter::default()
+    }
+    /// Only rules of one family (`-6` for `true`).
+    pub fn v6(mut self, v6: bool) -> Self {
+        self.v6 = Some(v6);
+        self
+    }
+    /// Only rules looking up `t` (`table T`).
+    pub fn table(mut self, t: RouteTable) -> Self {
+        self.table = Some(t);
+        self
+    }
+    /// Only rules installed by `p` (`protocol P`).
+    pub fn protocol(mut self, p: u8) -> Self {
+        self.protocol = Some(p);
+        self
+    }
+
+    fn selects(&self, r: &Rule) -> bool {
+        r.priority.unwrap_or(0) != 0
+            && self.v6.is_none_or_eq(r.v6)
+            && self.table.is_none_or_eq(r.table)
+            && (self.protocol.is_none() || self.protocol == r.protocol)
+    }
+}
+
+trait NoneOrEq<T> {
+    fn is_none_or_eq(&self, v: T) -> bool;
+}
+
+impl<T: PartialEq> NoneOrEq<T> for Option<T> {
+    fn is_none_or_eq(&self, v: T) -> bool {
+        self.as_ref().map_or(true, |s| *s == v)
     }
 }
 
@@ -798,11 +837,10 @@ impl Rules {
             .ok_or_else(|| Error::NotFound { what: format!("rule with priority {priority}") })
     }
 
-    /// Delete every rule matching the selectors set in `filter` (family,
-    /// and priority, from, to, iif, oif, fwmark, table when set) except
-    /// the priority 0 rule, as `ip [-6] rule flush` does — which also
-    /// deletes the default `main` and `default` rules when the filter
-    /// matches them. Returns how many were deleted.
+    /// Delete every rule `filter` selects except the priority 0 rule, as
+    /// `ip [-4|-6] rule flush [table T] [protocol P]` does — which, with no
+    /// table, also deletes the default `main` and `default` rules. Returns
+    /// how many were deleted.
     ///
     /// # Privileges
     /// `CAP_NET_ADMIN` in the connection's namespace (root).
@@ -810,11 +848,10 @@ impl Rules {
     /// # Cancel safety
     /// Rules deleted before the future is dropped stay deleted.
     #[doc(alias = "RTM_DELRULE")]
-    pub async fn flush(&self, filter: &Rule) -> Result<usize> {
-        filter.validate()?;
-        let all: Vec<Rule> = self.list(Some(filter.v6)).try_collect().await?;
+    pub async fn flush(&self, filter: &RuleFilter) -> Result<usize> {
+        let all: Vec<Rule> = self.list(filter.v6).try_collect().await?;
         let mut n = 0;
-        for r in all.iter().filter(|r| r.priority.unwrap_or(0) != 0 && filter.selects(r)) {
+        for r in all.iter().filter(|r| filter.selects(r)) {
             match self.conn.ack(&Request::new(rtm::DELRULE, 0, |w| r.write(w))).await {
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),

@@ -87,6 +87,8 @@ async fn ours(
         container_id: Some(id.into()),
         netns: Some(netns.into()),
         ifname: Some(ifname.into()),
+        args: None,
+        path: Some("/usr/lib/cni".into()),
     };
     run(node.netns(), &call, conf.to_string().as_bytes()).await.map(|v| v.unwrap_or(Value::Null))
 }
@@ -299,10 +301,11 @@ async fn check_names_what_was_tampered_with() {
         assert!(err.msg.contains(expect), "{what}: CHECK said {:?}", err.msg);
         ours(&node, "DEL", &id, &pod_path(&pod), "eth0", &base).await.unwrap();
     }
-    // CHECK without prevResult is a config error, as the spec wants.
+    // CHECK without prevResult: code 999, as the reference says it.
     let pod = TestNs::new("chkpod").await;
+    ours(&node, "ADD", "x", &pod_path(&pod), "eth0", &base).await.unwrap();
     let err = ours(&node, "CHECK", "x", &pod_path(&pod), "eth0", &base).await.unwrap_err();
-    assert_eq!(err.code, 7);
+    assert_eq!((err.code, err.msg.as_str()), (999, "Required prevResult missing"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -368,15 +371,39 @@ async fn ten_parallel_adds_on_one_node() {
 async fn version_and_bad_input() {
     let host = netplumb::netns::Netns::current().unwrap();
     let v = run(&host, &Call { command: "VERSION".into(), ..Call::default() }, b"").await.unwrap().unwrap();
-    assert_eq!(v["supportedVersions"], json!(["0.4.0", "1.0.0", "1.1.0"]));
-    let e = run(&host, &Call { command: "ADD".into(), ..Call::default() }, b"{not json").await.unwrap_err();
+    assert_eq!(v["supportedVersions"], json!(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]));
+    let env = Call {
+        command: "ADD".into(),
+        container_id: Some("c1".into()),
+        netns: Some("/nonexistent".into()),
+        ifname: Some("eth0".into()),
+        args: None,
+        path: Some("/usr/lib/cni".into()),
+    };
+    // The reference's codes: 6 undecodable, 7 no name, 1 version, 4 env.
+    let e = run(&host, &env, b"{not json").await.unwrap_err();
     assert_eq!(e.code, 6);
+    let e = run(&host, &env, br#"{"cniVersion":"1.0.0"}"#).await.unwrap_err();
+    assert_eq!((e.code, e.msg.as_str()), (7, "missing network name"));
+    let e = run(&host, &env, br#"{"cniVersion":"0.2.0","name":"n"}"#).await.unwrap_err();
+    assert_eq!(e.code, 1);
     let good = conf("n", "/tmp/unused", json!({}));
     let e = run(&host, &Call { command: "ADD".into(), ..Call::default() }, good.to_string().as_bytes())
         .await
         .unwrap_err();
     assert_eq!(e.code, 4, "{e:?}");
-    assert!(e.msg.contains("CNI_CONTAINERID"));
+    assert_eq!(e.msg, "required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME,CNI_PATH] missing");
+    let e = run(&host, &Call { container_id: Some("-bad".into()), ..env.clone() }, good.to_string().as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!((e.code, e.msg.as_str()), (4, "invalid characters in containerID"));
+    // CHECK does not exist before 0.4.0.
+    let mut old = good.clone();
+    old["cniVersion"] = json!("0.3.1");
+    let e = run(&host, &Call { command: "CHECK".into(), ..env.clone() }, old.to_string().as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!((e.code, e.msg.as_str()), (1, "config version does not allow CHECK"));
     testing::require_root();
 }
 
@@ -443,7 +470,9 @@ async fn ip_masq_rewrites_traffic_leaving_the_subnet_and_del_removes_it() {
     assert!(!rules.contains("masquerade"), "{rules}");
     // DEL again: still fine.
     ours(&node, "DEL", "m1", &pod_path(&pod), "eth0", &c).await.unwrap();
+    // CHECK after DEL: the address is no longer held (the first thing the
+    // reference checks too, through host-local).
     let err = ours(&node, "CHECK", "m1", &pod_path(&pod), "eth0", &with_prev).await.unwrap_err();
-    assert!(err.msg.contains("missing"), "{err:?}");
+    assert_eq!(err.msg, "host-local: Failed to find address added by container m1");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -20,7 +20,7 @@ use netplumb::netns::{Netns, NsTask};
 use netplumb::route::Route;
 use netplumb::{MacAddr, Rtnl};
 
-use super::{config, plugin};
+use super::cni::{attach, config};
 
 /// The TCP and UDP port every pod's echo server listens on.
 pub const SERVER_PORT: u16 = 8080;
@@ -284,8 +284,8 @@ pub async fn attach_pods(o: &Spec, nodes: &[Node], track: &Mutex<Vec<String>>) -
         for i in 0..o.pods {
             let name = pod_name(&o.prefix, n.id, i);
             let ns = create_ns(&name, track).await?;
-            let args = plugin::AddArgs { container_id: &name, container: &ns, ifname: "eth0" };
-            let a = plugin::add(&n.ns, &conf, &args)
+            let args = attach::AddArgs { container_id: &name, container: &ns, ifname: "eth0" };
+            let a = attach::add(&n.ns, &conf, &args)
                 .await
                 .map_err(|err| format!("CNI ADD for {name}: {}", err.msg))?;
             let ip = match a.ips[0].address.addr() {

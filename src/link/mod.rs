@@ -604,6 +604,8 @@ pub struct LinkChange {
     pub netns: Option<NetnsRef>,
     /// Bridge port settings (the link must be enslaved to a bridge).
     pub bridge_port: Option<BridgePort>,
+    /// Promiscuous mode on (`Some(true)`) or off (`Some(false)`).
+    pub promisc: Option<bool>,
 }
 
 impl LinkChange {
@@ -624,6 +626,11 @@ impl LinkChange {
     /// Change the MTU.
     pub fn mtu(mut self, mtu: u32) -> Self {
         self.mtu = Some(mtu);
+        self
+    }
+    /// Turn promiscuous mode on or off (`ip link set ... promisc on|off`).
+    pub fn promisc(mut self, on: bool) -> Self {
+        self.promisc = Some(on);
         self
     }
     /// Change the MAC address.
@@ -703,11 +710,16 @@ impl LinkChange {
     /// A name reference is sent as `IFLA_IFNAME`; a rename needs an index.
     pub fn write(&self, link: &LinkRef, w: &mut AttrWriter<'_>) {
         use std::os::fd::{AsFd, AsRawFd};
-        let (flags, change) = match self.up {
-            Some(true) => (libc::IFF_UP as u32, libc::IFF_UP as u32),
-            Some(false) => (0, libc::IFF_UP as u32),
-            None => (0, 0),
-        };
+        let mut flags = 0;
+        let mut change = 0;
+        for (want, bit) in [(self.up, libc::IFF_UP as u32), (self.promisc, libc::IFF_PROMISC as u32)] {
+            if let Some(on) = want {
+                change |= bit;
+                if on {
+                    flags |= bit;
+                }
+            }
+        }
         link.write_key(w, IfInfoMsg { flags, change, ..Default::default() });
         if let Some(n) = &self.name {
             w.str(ifla::IFNAME, n);

@@ -37,7 +37,10 @@ pub async fn check(
             ));
         }
     }
-    let prev = conf.prev_result.as_ref().ok_or_else(|| CniError::new(ERR_INTERNAL, "Required prevResult missing"))?;
+    let prev = conf
+        .prev_result
+        .as_ref()
+        .ok_or_else(|| CniError::new(ERR_INTERNAL, "Required prevResult missing"))?;
     let bad = |what: String| Err(CniError::new(ERR_INTERNAL, what));
     let host = Rtnl::new_in(host_ns).await.map_err(|e| err999("netlink (host)", e))?;
     let ctr = Rtnl::new_in(&ns).await.map_err(|e| err999("netlink (container)", e))?;
@@ -89,8 +92,11 @@ pub async fn check(
     }
     // Routes.
     for r in prev["routes"].as_array().cloned().unwrap_or_default() {
-        let dst: IpNet =
-            r["dst"].as_str().unwrap_or("").parse().map_err(|_| CniError::new(ERR_INTERNAL, "bad prevResult route"))?;
+        let dst: IpNet = r["dst"]
+            .as_str()
+            .unwrap_or("")
+            .parse()
+            .map_err(|_| CniError::new(ERR_INTERNAL, "bad prevResult route"))?;
         let gw: Option<IpAddr> = r["gw"].as_str().and_then(|g| g.parse().ok());
         let found = match dst {
             IpNet::V4(d) => ctr
@@ -125,7 +131,9 @@ pub async fn check(
     if br.kind_name() != Some("bridge") {
         return bad(format!("Interface {} does not have link type of bridge", conf.bridge));
     }
-    if let Some(want) = ifaces.iter().find(|i| i["name"] == conf.bridge.as_str()).and_then(|i| i["mac"].as_str()) {
+    if let Some(want) =
+        ifaces.iter().find(|i| i["name"] == conf.bridge.as_str()).and_then(|i| i["mac"].as_str())
+    {
         let have = br.mac().map(|m| m.to_string()).unwrap_or_default();
         if have != want {
             return bad(format!("Bridge interface {} Mac doesn't match: {want} (is {have})", conf.bridge));

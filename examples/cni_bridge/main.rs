@@ -27,7 +27,8 @@ mod result;
 use std::io::Read;
 
 use cni::config::{
-    valid_name, CniError, NetConf, ERR_INCOMPATIBLE_VERSION, ERR_INTERNAL, ERR_INVALID_ENV, SUPPORTED_VERSIONS,
+    valid_name, CniError, NetConf, ERR_INCOMPATIBLE_VERSION, ERR_INTERNAL, ERR_INVALID_ENV,
+    SUPPORTED_VERSIONS,
 };
 use cni::{attach, ipam};
 use netplumb::netns::Netns;
@@ -77,7 +78,10 @@ impl Call {
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(CniError::new(ERR_INVALID_ENV, format!("required env variables [{}] missing", missing.join(","))))
+            Err(CniError::new(
+                ERR_INVALID_ENV,
+                format!("required env variables [{}] missing", missing.join(",")),
+            ))
         }
     }
 }
@@ -117,8 +121,9 @@ async fn run(host: &Netns, call: &Call, stdin: &[u8]) -> Result<Option<Value>, C
     let netns_path = get(&call.netns);
     match command {
         "ADD" => {
-            let container = Netns::open(&netns_path)
-                .map_err(|e| CniError::new(ERR_INTERNAL, format!("failed to open netns {netns_path:?}: {e}")))?;
+            let container = Netns::open(&netns_path).map_err(|e| {
+                CniError::new(ERR_INTERNAL, format!("failed to open netns {netns_path:?}: {e}"))
+            })?;
             let args = attach::AddArgs { container_id: &id, container: &container, ifname: &ifname };
             let a = attach::add(host, &conf, &args).await?;
             if conf.ip_masq && !a.ips.is_empty() {
@@ -208,5 +213,7 @@ async fn main() {
     }
 }
 
+#[cfg(test)]
+mod libcni_client;
 #[cfg(test)]
 mod tests;

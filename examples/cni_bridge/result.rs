@@ -34,7 +34,8 @@ pub fn result_json(conf: &NetConf, netns_path: &str, a: &Attachment) -> Value {
         .ips
         .iter()
         .map(|ip| {
-            let mut v = json!({"interface": 2, "address": ip.address.to_string(), "gateway": ip.gateway.to_string()});
+            let mut v =
+                json!({"interface": 2, "address": ip.address.to_string(), "gateway": ip.gateway.to_string()});
             if conf.is_pre_1_0() {
                 v["version"] = json!(if ip.address.addr().is_ipv4() { "4" } else { "6" });
             }

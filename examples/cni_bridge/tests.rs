@@ -393,9 +393,10 @@ async fn version_and_bad_input() {
         .unwrap_err();
     assert_eq!(e.code, 4, "{e:?}");
     assert_eq!(e.msg, "required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME,CNI_PATH] missing");
-    let e = run(&host, &Call { container_id: Some("-bad".into()), ..env.clone() }, good.to_string().as_bytes())
-        .await
-        .unwrap_err();
+    let e =
+        run(&host, &Call { container_id: Some("-bad".into()), ..env.clone() }, good.to_string().as_bytes())
+            .await
+            .unwrap_err();
     assert_eq!((e.code, e.msg.as_str()), (4, "invalid characters in containerID"));
     // CHECK does not exist before 0.4.0.
     let mut old = good.clone();

@@ -77,7 +77,11 @@ pub fn check_supported(conf: &NetConf) -> Result<(), CniError> {
 /// Find or create the bridge, up, with the configured MTU, MAC and
 /// promiscuous mode; router advertisements off on it (the plugin owns its
 /// routes), as the reference does.
-pub async fn ensure_bridge(host_ns: &Netns, host: &Rtnl, conf: &NetConf) -> Result<(IfIndex, MacAddr), CniError> {
+pub async fn ensure_bridge(
+    host_ns: &Netns,
+    host: &Rtnl,
+    conf: &NetConf,
+) -> Result<(IfIndex, MacAddr), CniError> {
     let links = host.links();
     let link = match links.get(conf.bridge.as_str()).await {
         Ok(l) => l,
@@ -112,7 +116,10 @@ pub async fn ensure_bridge(host_ns: &Netns, host: &Rtnl, conf: &NetConf) -> Resu
         Err(e) => return Err(err999("look up bridge", e)),
     };
     if link.kind_name() != Some("bridge") {
-        return Err(CniError::new(ERR_INTERNAL, format!("{:?} already exists but is not a bridge", conf.bridge)));
+        return Err(CniError::new(
+            ERR_INTERNAL,
+            format!("{:?} already exists but is not a bridge", conf.bridge),
+        ));
     }
     if conf.promisc_mode {
         links
@@ -182,7 +189,7 @@ async fn attach(
     ips: &[Allocation],
 ) -> Result<Attachment, AttachError> {
     let fail = |e: CniError| (e, None);
-    let (br_index, _) = ensure_bridge(host_ns, host, conf).await.map_err(fail)?;
+    let (br_index, br_mac) = ensure_bridge(host_ns, host, conf).await.map_err(fail)?;
 
     // 2. The veth pair, in one request: the container end is created
     //    directly inside the container's namespace under its final name
@@ -260,7 +267,7 @@ async fn attach(
         // The host end follows its peer up; the reference waits for it.
         wait_oper_up(host, hv.index).await.map_err(undo)?;
         if conf.is_gateway {
-            set_gateways(host_ns, host, conf, br_index, ips).await.map_err(undo)?;
+            set_gateways(host_ns, host, conf, (br_index, br_mac), ips).await.map_err(undo)?;
         }
     }
 
@@ -349,10 +356,11 @@ async fn configure_container(
 /// (`enabledad`) a route via a tentative address would fail.
 async fn settle_addresses(ctr: &Rtnl, index: IfIndex) {
     for _ in 0..100 {
-        let tentative = match ctr.addresses().list_filtered(&AddressFilter::new().index(index)).try_collect().await {
-            Ok(list) => list.iter().any(|a| a.flags.contains(AddrFlags::TENTATIVE)),
-            Err(_) => false,
-        };
+        let tentative =
+            match ctr.addresses().list_filtered(&AddressFilter::new().index(index)).try_collect().await {
+                Ok(list) => list.iter().any(|a| a.flags.contains(AddrFlags::TENTATIVE)),
+                Err(_) => false,
+            };
         if !tentative {
             return;
         }
@@ -375,11 +383,13 @@ async fn wait_oper_up(host: &Rtnl, index: IfIndex) -> Result<(), CniError> {
 
 /// The gateway addresses on the bridge (replacing a different one only
 /// with `forceAddress`), and forwarding on for each family that has one.
+/// The bridge's MAC is set to what it was before this ADD's port joined,
+/// as the reference does: set by hand, it no longer follows its ports.
 async fn set_gateways(
     host_ns: &Netns,
     host: &Rtnl,
     conf: &NetConf,
-    br_index: IfIndex,
+    (br_index, br_mac): (IfIndex, MacAddr),
     ips: &[Allocation],
 ) -> Result<(), CniError> {
     for v4 in [true, false] {
@@ -390,6 +400,10 @@ async fn set_gateways(
             .collect();
         for gw in &gws {
             ensure_addr(host, conf, br_index, *gw).await?;
+            host.links()
+                .set(br_index, &LinkChange::new().mac(br_mac))
+                .await
+                .map_err(|e| err999("could not set bridge's mac", e))?;
         }
         if !gws.is_empty() {
             let key = if v4 { "net.ipv4.ip_forward" } else { "net.ipv6.conf.all.forwarding" };
@@ -430,7 +444,10 @@ async fn ensure_addr(host: &Rtnl, conf: &NetConf, br_index: IfIndex, gw: IpNet) 
             } else {
                 return Err(CniError::new(
                     ERR_INTERNAL,
-                    format!("failed to set bridge addr: {:?} already has an IP address different from {gw}", conf.bridge),
+                    format!(
+                        "failed to set bridge addr: {:?} already has an IP address different from {gw}",
+                        conf.bridge
+                    ),
                 ));
             }
         }

@@ -200,9 +200,10 @@ pub fn parse_mac(field: &str, s: &str) -> Result<MacAddr, CniError> {
     let parts: Vec<_> = s.split(':').collect();
     let mut m = [0u8; 6];
     let ok = parts.len() == 6
-        && parts.iter().enumerate().all(|(i, p)| {
-            p.len() == 2 && u8::from_str_radix(p, 16).map(|b| m[i] = b).is_ok()
-        });
+        && parts
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.len() == 2 && u8::from_str_radix(p, 16).map(|b| m[i] = b).is_ok());
     if !ok {
         return Err(bad(field, format!("{s:?} is not a MAC address")));
     }
@@ -345,8 +346,14 @@ fn parse_ipam(
     }
     for (i, a) in ranges.iter().enumerate() {
         for b in &ranges[i + 1..] {
-            if a.iter().any(|x| b.iter().any(|y| x.subnet.contains(&y.subnet.network()) || y.subnet.contains(&x.subnet.network()))) {
-                return Err(bad("ipam.ranges", format!("range sets {} and {} overlap", a[0].subnet, b[0].subnet)));
+            if a.iter().any(|x| {
+                b.iter()
+                    .any(|y| x.subnet.contains(&y.subnet.network()) || y.subnet.contains(&x.subnet.network()))
+            }) {
+                return Err(bad(
+                    "ipam.ranges",
+                    format!("range sets {} and {} overlap", a[0].subnet, b[0].subnet),
+                ));
             }
         }
     }
@@ -355,10 +362,8 @@ fn parse_ipam(
         let arr = rs.as_array().ok_or_else(|| bad("ipam.routes", "expected an array"))?;
         for (i, r) in arr.iter().enumerate() {
             let f = format!("ipam.routes[{i}]");
-            let dst = parse_net(
-                &format!("{f}.dst"),
-                get_str(r, "dst")?.ok_or_else(|| bad(&f, "dst missing"))?,
-            )?;
+            let dst =
+                parse_net(&format!("{f}.dst"), get_str(r, "dst")?.ok_or_else(|| bad(&f, "dst missing"))?)?;
             let gw = get_str(r, "gw")?.map(|s| parse_ip(&format!("{f}.gw"), s)).transpose()?;
             if let Some(g) = gw {
                 if g.is_ipv4() != dst.addr().is_ipv4() {
@@ -380,7 +385,10 @@ fn parse_ipam(
             })
             .collect()
     };
-    requested.extend(ip_list("args.cni.ips", v.get("args").and_then(|a| a.get("cni")).and_then(|c| c.get("ips")))?);
+    requested.extend(ip_list(
+        "args.cni.ips",
+        v.get("args").and_then(|a| a.get("cni")).and_then(|c| c.get("ips")),
+    )?);
     requested.extend(ip_list("runtimeConfig.ips", runtime.and_then(|r| r.get("ips")))?);
     let dns = get_str(ipam_v, "resolvConf")?.map(parse_resolv_conf).transpose()?;
     let data_dir = get_str(ipam_v, "dataDir")?.unwrap_or("/var/lib/cni/networks").to_string();
@@ -410,7 +418,10 @@ impl NetConf {
             None | Some(Value::Null) => "",
             Some(Value::String(s)) => s.as_str(),
             Some(o) => {
-                return Err(CniError::new(ERR_DECODING, format!("error unmarshall network config: name: {o}")))
+                return Err(CniError::new(
+                    ERR_DECODING,
+                    format!("error unmarshall network config: name: {o}"),
+                ))
             }
         }
         .to_string();
@@ -418,8 +429,9 @@ impl NetConf {
             return Err(CniError::new(ERR_INVALID_CONFIG, "missing network name"));
         }
         if !valid_name(&name) {
-            return Err(CniError::new(ERR_INVALID_CONFIG, "invalid characters found in network name")
-                .details(name));
+            return Err(
+                CniError::new(ERR_INVALID_CONFIG, "invalid characters found in network name").details(name)
+            );
         }
         let cni_version = match v.get("cniVersion") {
             None | Some(Value::Null) => "0.1.0",
@@ -428,10 +440,8 @@ impl NetConf {
         }
         .to_string();
         if !SUPPORTED_VERSIONS.contains(&cni_version.as_str()) {
-            return Err(CniError::new(ERR_INCOMPATIBLE_VERSION, "incompatible CNI versions").details(format!(
-                "config is {cni_version:?}, plugin supports {:?}",
-                SUPPORTED_VERSIONS
-            )));
+            return Err(CniError::new(ERR_INCOMPATIBLE_VERSION, "incompatible CNI versions")
+                .details(format!("config is {cni_version:?}, plugin supports {:?}", SUPPORTED_VERSIONS)));
         }
         let bridge = get_str(&v, "bridge")?.unwrap_or("cni0").to_string();
         netplumb::rtnl::validate_ifname("bridge", &bridge).map_err(|e| bad("bridge", e))?;
@@ -459,7 +469,10 @@ impl NetConf {
                     for k in ["minID", "maxID", "id"] {
                         if let Some(n) = get_int(t, k)? {
                             if !(1..=4094).contains(&n) {
-                                return Err(bad(&format!("vlanTrunk[{i}].{k}"), format!("{n} is outside 1..=4094")));
+                                return Err(bad(
+                                    &format!("vlanTrunk[{i}].{k}"),
+                                    format!("{n} is outside 1..=4094"),
+                                ));
                             }
                         }
                     }
@@ -474,7 +487,9 @@ impl NetConf {
             Some("iptables") => {
                 return Err(bad("ipMasqBackend", "\"iptables\": this plugin masquerades with nftables only"))
             }
-            Some(o) => return Err(bad("ipMasqBackend", format!("{o:?} is neither \"iptables\" nor \"nftables\""))),
+            Some(o) => {
+                return Err(bad("ipMasqBackend", format!("{o:?} is neither \"iptables\" nor \"nftables\"")))
+            }
         }
         let bridge_mac = get_str(&v, "mac")?.map(|s| parse_mac("mac", s)).transpose()?;
 
@@ -489,7 +504,8 @@ impl NetConf {
         }
         let args_cni = v.get("args").and_then(|a| a.get("cni")).filter(|c| !c.is_null());
         let mut container_mac = env_mac;
-        if let Some(m) = args_cni.map(|c| get_str(c, "mac")).transpose()?.flatten().filter(|m| !m.is_empty()) {
+        if let Some(m) = args_cni.map(|c| get_str(c, "mac")).transpose()?.flatten().filter(|m| !m.is_empty())
+        {
             container_mac = Some(parse_mac("args.cni.mac", m)?);
         }
         if let Some(m) = runtime.map(|r| get_str(r, "mac")).transpose()?.flatten().filter(|m| !m.is_empty()) {
@@ -572,7 +588,10 @@ mod tests {
         .unwrap_err();
         assert!(e.msg.contains("ipam.ranges[0][0].gateway"), "{e:?}");
         let e = NetConf::parse(br#"{"cniVersion":"1.0.0","name":"n","vlan":5000}"#).unwrap_err();
-        assert_eq!((e.code, e.msg.as_str()), (ERR_INTERNAL, "invalid VLAN ID 5000 (must be between 0 and 4094)"));
+        assert_eq!(
+            (e.code, e.msg.as_str()),
+            (ERR_INTERNAL, "invalid VLAN ID 5000 (must be between 0 and 4094)")
+        );
         // No ipam type: a layer-2 network, as in the reference.
         assert!(NetConf::parse(br#"{"cniVersion":"0.3.1","name":"n","ipam":{}}"#).unwrap().ipam.is_none());
     }
@@ -583,15 +602,21 @@ mod tests {
             "args":{"cni":{"mac":"02:00:00:00:00:02","ips":["10.1.0.7"]}},
             "runtimeConfig":{"mac":"02:00:00:00:00:03","ips":["10.1.0.8/24"]},
             "ipam":{"type":"host-local","subnet":"10.1.0.0/24"}}"#;
-        let c = NetConf::parse_with_args(text, "IgnoreUnknown=1;K8S_POD_NAME=x;MAC=02:00:00:00:00:01;IP=10.1.0.6")
-            .unwrap();
+        let c = NetConf::parse_with_args(
+            text,
+            "IgnoreUnknown=1;K8S_POD_NAME=x;MAC=02:00:00:00:00:01;IP=10.1.0.6",
+        )
+        .unwrap();
         assert_eq!(c.container_mac, Some(MacAddr([2, 0, 0, 0, 0, 3])));
-        let want: Vec<IpAddr> = ["10.1.0.6", "10.1.0.7", "10.1.0.8"].iter().map(|s| s.parse().unwrap()).collect();
+        let want: Vec<IpAddr> =
+            ["10.1.0.6", "10.1.0.7", "10.1.0.8"].iter().map(|s| s.parse().unwrap()).collect();
         assert_eq!(c.ipam.unwrap().requested, want);
         let e = NetConf::parse_with_args(text, "K8S_POD_NAME=x").unwrap_err();
         assert!(e.msg.contains("unknown args"), "{e:?}");
-        let e = NetConf::parse(br#"{"cniVersion":"1.0.0","name":"n","runtimeConfig":{"mac":"01:00:00:00:00:01"}}"#)
-            .unwrap_err();
+        let e = NetConf::parse(
+            br#"{"cniVersion":"1.0.0","name":"n","runtimeConfig":{"mac":"01:00:00:00:00:01"}}"#,
+        )
+        .unwrap_err();
         assert!(e.msg.contains("runtimeConfig.mac"), "{e:?}");
     }
 }

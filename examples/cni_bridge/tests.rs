@@ -477,3 +477,109 @@ async fn ip_masq_rewrites_traffic_leaving_the_subnet_and_del_removes_it() {
     assert_eq!(err.msg, "host-local: Failed to find address added by container m1");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The plugin's own output (not re-encoded by a client) for every spec
+/// version, against the reference's for the versions it speaks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_results_match_the_reference_for_every_version() {
+    let normalize = |mut v: Value| {
+        for i in v["interfaces"].as_array_mut().unwrap() {
+            assert!(i["mac"].as_str().is_some_and(|m| m.len() == 17), "{i}");
+            i["mac"] = json!("<mac>");
+            if i["name"].as_str().unwrap().starts_with("veth") {
+                i["name"] = json!("<veth>");
+            }
+            if i.get("sandbox").is_some() {
+                i["sandbox"] = json!("<pod>");
+            }
+        }
+        v
+    };
+    for version in ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] {
+        let (rnode, rpod) = (TestNs::new("vrn").await, TestNs::new("vrp").await);
+        let (onode, opod) = (TestNs::new("von").await, TestNs::new("vop").await);
+        let (rdir, odir) = (tmpdir("vref"), tmpdir("vours"));
+        let c = |dir: &str| {
+            let mut c =
+                conf("vnet", dir, json!({"cniVersion": version, "dns": {"nameservers": ["10.77.0.53"]}}));
+            c["ipam"]["ranges"] = json!([[{"subnet": "10.77.0.0/24"}], [{"subnet": "fd77::/64"}]]);
+            c
+        };
+        let ores = normalize(ours(&onode, "ADD", "v1", &pod_path(&opod), "eth0", &c(&odir)).await.unwrap());
+        assert_eq!(ores["cniVersion"], version);
+        let has_version = ores["ips"].as_array().unwrap().iter().all(|i| i.get("version").is_some());
+        assert_eq!(has_version, version.starts_with("0."), "{version}: {ores}");
+        if version == "1.1.0" {
+            // The reference 1.1.1 does not speak 1.1.0: the same as 1.0.0.
+            let mut as_100 = ores.clone();
+            as_100["cniVersion"] = json!("1.0.0");
+            let (ok, r100) =
+                reference(&rnode, "ADD", "v1", &pod_path(&rpod), "eth0", &c(&rdir).tap_version("1.0.0"));
+            assert!(ok, "{r100}");
+            assert_eq!(as_100, normalize(r100), "1.1.0 result = 1.0.0 result");
+        } else {
+            let (ok, rres) = reference(&rnode, "ADD", "v1", &pod_path(&rpod), "eth0", &c(&rdir));
+            assert!(ok, "reference ADD {version}: {rres}");
+            assert_eq!(ores, normalize(rres), "{version}: ours, then reference");
+        }
+        // DEL works at every version (0.3.1 included).
+        ours(&onode, "DEL", "v1", &pod_path(&opod), "eth0", &c(&odir)).await.unwrap();
+        assert_eq!(ipj(&opod, &["link", "show"]).as_array().unwrap().len(), 1, "{version}: DEL left links");
+        let _ = (std::fs::remove_dir_all(&rdir), std::fs::remove_dir_all(&odir));
+    }
+}
+
+trait TapVersion {
+    fn tap_version(&self, v: &str) -> Value;
+}
+
+impl TapVersion for Value {
+    fn tap_version(&self, v: &str) -> Value {
+        let mut c = self.clone();
+        c["cniVersion"] = json!(v);
+        c
+    }
+}
+
+/// Keys of later reference releases, and the ones this plugin refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_keys_and_refused_keys() {
+    let node = TestNs::new("keynode").await;
+    let dir = tmpdir("keys");
+    // portIsolation: the host port isolated (hairpin off: both are fine).
+    let pod = TestNs::new("keypod").await;
+    let c = conf("keynet", &dir, json!({"portIsolation": true}));
+    ours(&node, "ADD", "k1", &pod_path(&pod), "eth0", &c).await.unwrap();
+    let hv = host_veth(&node);
+    assert_eq!(hv["linkinfo"]["info_slave_data"]["isolated"], true, "{hv}");
+    ours(&node, "DEL", "k1", &pod_path(&pod), "eth0", &c).await.unwrap();
+
+    // disableContainerInterface: layer 2 only, the container end left down;
+    // with IPAM it is refused as the reference refuses it.
+    let mut l2 = conf("keynet", &dir, json!({"disableContainerInterface": true}));
+    let e = ours(&node, "ADD", "k2", &pod_path(&pod), "eth0", &l2).await.unwrap_err();
+    assert_eq!((e.code, e.msg.as_str()), (999, "cannot use IPAM when DisableContainerInterface flag is set"));
+    l2.as_object_mut().unwrap().remove("ipam");
+    let r = ours(&node, "ADD", "k2", &pod_path(&pod), "eth0", &l2).await.unwrap();
+    assert!(r.get("ips").is_none(), "{r}");
+    assert_eq!(link(&pod, "eth0")["operstate"], "DOWN");
+    ours(&node, "DEL", "k2", &pod_path(&pod), "eth0", &l2).await.unwrap();
+
+    // Refused by name, before anything changes in the kernel.
+    for (extra, word) in [
+        (json!({"vlan": 100}), "vlan"),
+        (json!({"vlanTrunk": [{"id": 101}]}), "vlanTrunk"),
+        (json!({"macspoofchk": true}), "macspoofchk"),
+        (json!({"ipMasq": true, "ipMasqBackend": "iptables"}), "ipMasqBackend"),
+        (json!({"hairpinMode": true, "promiscMode": true}), "hairpin mode and promiscuous mode"),
+    ] {
+        let c = conf("keynet", &dir, extra.clone());
+        let e = ours(&node, "ADD", "k3", &pod_path(&pod), "eth0", &c).await.unwrap_err();
+        assert_eq!(e.code, 999, "{extra}: {e:?}");
+        assert!(e.msg.contains(word), "{extra}: {e:?}");
+        assert_eq!(ipj(&pod, &["link", "show"]).as_array().unwrap().len(), 1, "{extra} left a link");
+        // DEL of such a configuration still works (a runtime cleans up).
+        ours(&node, "DEL", "k3", &pod_path(&pod), "eth0", &c).await.unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -68,6 +68,9 @@ pub fn check_supported(conf: &NetConf) -> Result<(), CniError> {
     if conf.vlan != 0 || conf.vlan_trunk {
         return no("vlan, vlanTrunk: VLAN tagging of bridge ports (bridge VLAN filtering) is not implemented by this plugin");
     }
+    if conf.ip_masq && conf.ip_masq_backend.as_deref() == Some("iptables") {
+        return no("ipMasqBackend: \"iptables\": this plugin masquerades with nftables only");
+    }
     if conf.mac_spoof_check {
         return no("macspoofchk: MAC spoof checking is not implemented by this plugin");
     }

@@ -141,6 +141,8 @@ pub struct NetConf {
     pub vlan_trunk: bool,
     /// `macspoofchk`.
     pub mac_spoof_check: bool,
+    /// `ipMasqBackend` (`"iptables"` or `"nftables"`), if given.
+    pub ip_masq_backend: Option<String>,
     /// MTU of the bridge and veth pair.
     pub mtu: Option<u32>,
     /// Pinned bridge MAC (`mac` at the top level: this plugin's own key).
@@ -482,15 +484,13 @@ impl NetConf {
             Some(o) => return Err(bad("vlanTrunk", format!("expected an array, got {o}"))),
         };
         get_bool(&v, "preserveDefaultVlan")?;
-        match get_str(&v, "ipMasqBackend")? {
-            None | Some("nftables") => {}
-            Some("iptables") => {
-                return Err(bad("ipMasqBackend", "\"iptables\": this plugin masquerades with nftables only"))
-            }
+        let ip_masq_backend = match get_str(&v, "ipMasqBackend")? {
+            None => None,
+            Some(b @ ("iptables" | "nftables")) => Some(b.to_string()),
             Some(o) => {
                 return Err(bad("ipMasqBackend", format!("{o:?} is neither \"iptables\" nor \"nftables\"")))
             }
-        }
+        };
         let bridge_mac = get_str(&v, "mac")?.map(|s| parse_mac("mac", s)).transpose()?;
 
         // The container MAC and requested addresses, in the reference's
@@ -540,6 +540,7 @@ impl NetConf {
             vlan,
             vlan_trunk,
             mac_spoof_check: get_bool(&v, "macspoofchk")?,
+            ip_masq_backend,
             mtu,
             bridge_mac,
             container_mac,

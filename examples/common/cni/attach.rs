@@ -150,6 +150,7 @@ pub async fn add(host_ns: &Netns, conf: &NetConf, args: &AddArgs<'_>) -> Result<
     let ips = match &conf.ipam {
         None => Vec::new(),
         Some(ipam) => {
+            ipam.resolv_conf_dns()?;
             let store = Store::open(ipam, &conf.name).map_err(|(c, m)| CniError::new(c, m))?;
             if !store.held_by(args.container_id, args.ifname).is_empty() {
                 return Err(CniError::new(

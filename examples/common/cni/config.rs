@@ -103,8 +103,16 @@ pub struct IpamConfig {
     /// Addresses asked for (`CNI_ARGS` `IP=`, `args.cni.ips`, and the `ips`
     /// capability through `runtimeConfig.ips`), in that order.
     pub requested: Vec<IpAddr>,
-    /// DNS settings read from `resolvConf`, if set.
-    pub dns: Option<Value>,
+    /// `resolvConf`: a resolv.conf file host-local reads at ADD.
+    pub resolv_conf: Option<String>,
+}
+
+impl IpamConfig {
+    /// The DNS settings of `resolvConf`, read now (ADD fails when the file
+    /// cannot be read, as in host-local; other commands do not read it).
+    pub fn resolv_conf_dns(&self) -> Result<Option<Value>, CniError> {
+        self.resolv_conf.as_deref().map(parse_resolv_conf).transpose()
+    }
 }
 
 /// The whole network configuration.
@@ -392,9 +400,9 @@ fn parse_ipam(
         v.get("args").and_then(|a| a.get("cni")).and_then(|c| c.get("ips")),
     )?);
     requested.extend(ip_list("runtimeConfig.ips", runtime.and_then(|r| r.get("ips")))?);
-    let dns = get_str(ipam_v, "resolvConf")?.map(parse_resolv_conf).transpose()?;
+    let resolv_conf = get_str(ipam_v, "resolvConf")?.map(str::to_string);
     let data_dir = get_str(ipam_v, "dataDir")?.unwrap_or("/var/lib/cni/networks").to_string();
-    Ok(IpamConfig { ranges, routes, data_dir, requested, dns })
+    Ok(IpamConfig { ranges, routes, data_dir, requested, resolv_conf })
 }
 
 /// The network name rules of the CNI library: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.

@@ -391,6 +391,34 @@ fn iptables(ns: &TestNs) -> Value {
     json!(out)
 }
 
+/// `nft list table bridge nat` (macspoofchk's rules), veth names and
+/// random MACs made equal.
+fn bridge_nat(ns: &TestNs, keep_mac: Option<&str>) -> Value {
+    let (ok, text, _) = ns.try_exec("nft", &["list", "table", "bridge", "nat"]);
+    if !ok {
+        return Value::Null;
+    }
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            l.split(' ')
+                .map(|w| {
+                    let bare = w.trim_matches('"');
+                    if bare.starts_with("veth") && bare.len() == 12 {
+                        "<veth>".to_string()
+                    } else if is_mac(bare) && Some(bare) != keep_mac {
+                        "<mac>".to_string()
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    json!(lines)
+}
+
 fn has_masq_chain(line: &str) -> bool {
     line.match_indices("CNI-").any(|(i, _)| {
         let rest = &line[i + 4..];
@@ -414,11 +442,11 @@ fn ipam_files(dir: &str) -> Value {
 }
 
 /// The kernel state of a world, everything a runtime or a pod would see.
-fn state(w: &World, keep_mac: bool) -> Value {
+fn state(w: &World, keep_mac: Option<&str>) -> Value {
     let mut pods = Vec::new();
     for (i, p) in w.pods.iter().enumerate() {
         // Only pod 0 gets a MAC through the capability.
-        let keep_mac = keep_mac && i == 0;
+        let keep_mac = keep_mac.is_some() && i == 0;
         let links: Vec<Value> = ipj(p, &["link", "show"])
             .as_array()
             .cloned()
@@ -460,6 +488,7 @@ fn state(w: &World, keep_mac: bool) -> Value {
         },
         "ipam": ipam_files(&w.dir),
         "iptables": iptables(&w.node),
+        "spoofcheck": bridge_nat(&w.node, keep_mac),
     })
 }
 
@@ -586,13 +615,13 @@ async fn run_side(sc: &Scenario, side: Side, tag: &str) -> Outcome {
     let cached = w.cni(sc, "CACHED", 0, &caps0);
     let cached = json!({"ok": cached["ok"], "result": normalize_result(&cached["result"], &w, keep_mac)});
     let check = w.cni(sc, "CHECK", 0, &caps0);
-    let state_after_add = state(&w, keep_mac.is_some());
+    let state_after_add = state(&w, keep_mac);
     let mut dels = Vec::new();
     for (pod, caps) in [(0, &caps0), (0, &caps0), (1, &json!({}))] {
         let r = w.cni(sc, "DEL", pod, caps);
         dels.push(json!({"ok": r["ok"], "code": r["code"], "msg": r["msg"]}));
     }
-    let state_after_del = state(&w, false);
+    let state_after_del = state(&w, None);
     Outcome { adds, cached, check, state_after_add, traffic: traffic_out, dels, state_after_del }
 }
 
@@ -610,7 +639,7 @@ async fn same_as_reference(sc: Scenario) -> Outcome {
         let c = |v: &Value| json!({"ok": v["ok"], "code": v["code"]});
         assert_eq!(c(&o.check), c(&r.check), "{name}: CHECK (ours {}, reference {})", o.check, r.check);
     }
-    let keys = ["pods", "bridge", "bridge_addrs", "veths", "sysctl", "ipam", "iptables"];
+    let keys = ["pods", "bridge", "bridge_addrs", "veths", "sysctl", "ipam", "iptables", "spoofcheck"];
     if sc.failing {
         // A failed ADD leaves nothing of ours behind.
         for p in o.state_after_add["pods"].as_array().unwrap() {
@@ -746,9 +775,10 @@ fn stray_bridge_address(node: &TestNs) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn libcni_options() {
-    // promiscMode (hairpin off), the mac and ips capabilities, DAD kept on.
+    // promiscMode (hairpin off), the mac and ips capabilities, DAD kept on,
+    // macspoofchk.
     let mut sc = full("options", "1.0.0", true, true, &[]);
-    sc.bridge = json!({"bridge": "cni0", "isGateway": true, "promiscMode": true, "enabledad": true});
+    sc.bridge = json!({"bridge": "cni0", "isGateway": true, "promiscMode": true, "enabledad": true, "macspoofchk": true});
     sc.caps = json!({"mac": "02:42:0a:4d:00:09", "ips": ["10.77.0.9/24", "fd77::9/64"]});
     let o = same_as_reference(sc).await;
     assert_all_ok(&o);
@@ -757,6 +787,8 @@ async fn libcni_options() {
     assert_eq!(o.adds[0]["result"]["ips"][0]["address"], "10.77.0.9/24");
     assert_eq!(pod0["sysctl"]["accept_dad"], "1");
     assert!(o.state_after_add["bridge"]["flags"].as_array().unwrap().contains(&json!("PROMISC")));
+    let spoof = o.state_after_add["spoofcheck"].to_string();
+    assert!(spoof.contains("ether saddr 02:42:0a:4d:00:09 return"), "{spoof}");
 
     // forceAddress: a different address already on the bridge is replaced;
     // without it, ADD fails the same way (code 999) on both sides.

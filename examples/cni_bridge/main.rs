@@ -128,7 +128,7 @@ async fn run(host: &Netns, call: &Call, stdin: &[u8]) -> Result<Option<Value>, C
             let a = attach::add(host, &conf, &args).await?;
             if conf.ip_masq && !a.ips.is_empty() {
                 if let Err(e) = masq::add(host, &conf, &id, &ifname, &a.ips).await {
-                    let _ = attach::del(&conf, &id, &netns_path, &ifname).await;
+                    let _ = attach::del(host, &conf, &id, &netns_path, &ifname).await;
                     return Err(e);
                 }
             }
@@ -138,7 +138,7 @@ async fn run(host: &Netns, call: &Call, stdin: &[u8]) -> Result<Option<Value>, C
             if conf.ip_masq {
                 masq::del(host, &conf, &id, &ifname).await?;
             }
-            attach::del(&conf, &id, &netns_path, &ifname).await?;
+            attach::del(host, &conf, &id, &netns_path, &ifname).await?;
             Ok(None)
         }
         "CHECK" => {

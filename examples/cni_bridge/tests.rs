@@ -569,7 +569,6 @@ async fn later_keys_and_refused_keys() {
     for (extra, word) in [
         (json!({"vlan": 100}), "vlan"),
         (json!({"vlanTrunk": [{"id": 101}]}), "vlanTrunk"),
-        (json!({"macspoofchk": true}), "macspoofchk"),
         (json!({"ipMasq": true, "ipMasqBackend": "iptables"}), "ipMasqBackend"),
         (json!({"hairpinMode": true, "promiscMode": true}), "hairpin mode and promiscuous mode"),
     ] {
@@ -581,5 +580,30 @@ async fn later_keys_and_refused_keys() {
         // DEL of such a configuration still works (a runtime cleans up).
         ours(&node, "DEL", "k3", &pod_path(&pod), "eth0", &c).await.unwrap();
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// macspoofchk: frames from the container's port with another source MAC
+/// are dropped at the bridge; DEL removes the rules and chains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn macspoofchk_drops_frames_from_another_mac() {
+    let node = TestNs::new("spnode").await;
+    let pod = TestNs::new("sppod").await;
+    let dir = tmpdir("spoof");
+    let c = conf("spnet", &dir, json!({"macspoofchk": true}));
+    let res = ours(&node, "ADD", "s1", &pod_path(&pod), "eth0", &c).await.unwrap();
+    let mac = res["interfaces"][2]["mac"].as_str().unwrap().to_string();
+    let rules = node.exec("nft", &["list", "table", "bridge", "nat"]);
+    assert!(rules.contains(&format!("ether saddr {mac} return comment \"macspoofchk-s1-eth0\"")), "{rules}");
+    let ping = || pod.try_exec("ping", &["-c", "1", "-W", "2", "10.77.0.1"]).0;
+    assert!(ping(), "ping the gateway with the container's own MAC");
+    pod.ip(&["link", "set", "eth0", "address", "02:00:00:00:66:66"]);
+    assert!(!ping(), "a frame from another MAC must be dropped");
+    pod.ip(&["link", "set", "eth0", "address", &mac]);
+    assert!(ping(), "the container's MAC again");
+    ours(&node, "DEL", "s1", &pod_path(&pod), "eth0", &c).await.unwrap();
+    let rules = node.exec("nft", &["list", "table", "bridge", "nat"]);
+    assert!(!rules.contains("macspoofchk-s1-eth0") && !rules.contains("cni-br-iface"), "{rules}");
+    ours(&node, "DEL", "s1", &pod_path(&pod), "eth0", &c).await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,6 +15,7 @@ use netplumb::{IfIndex, MacAddr, Rtnl};
 
 use super::config::{CniError, NetConf, ERR_INTERNAL, ERR_TRY_AGAIN};
 use super::ipam::{Allocation, Store};
+use super::spoofcheck;
 
 /// What ADD was asked to do.
 pub struct AddArgs<'a> {
@@ -70,9 +71,6 @@ pub fn check_supported(conf: &NetConf) -> Result<(), CniError> {
     }
     if conf.ip_masq && conf.ip_masq_backend.as_deref() == Some("iptables") {
         return no("ipMasqBackend: \"iptables\": this plugin masquerades with nftables only");
-    }
-    if conf.mac_spoof_check {
-        return no("macspoofchk: MAC spoof checking is not implemented by this plugin");
     }
     Ok(())
 }
@@ -176,6 +174,9 @@ pub async fn add(host_ns: &Netns, conf: &NetConf, args: &AddArgs<'_>) -> Result<
                 // Deleting one end deletes the pair.
                 let _ = host.links().delete(name.as_str()).await;
             }
+            if conf.mac_spoof_check {
+                let _ = spoofcheck::del(host_ns, args.container_id, args.ifname).await;
+            }
             release();
             Err(e)
         }
@@ -256,6 +257,11 @@ async fn attach(
     // 3. Inside the container.
     let cl = ctr.links();
     let cif = cl.get(args.ifname).await.map_err(|e| undo(err999("find the container interface", e)))?;
+    if conf.mac_spoof_check {
+        let mac =
+            cif.mac().ok_or_else(|| undo(CniError::new(ERR_INTERNAL, "container interface has no MAC")))?;
+        spoofcheck::add(host_ns, args.container_id, args.ifname, &host_name, mac).await.map_err(undo)?;
+    }
     let mut routes = Vec::new();
     if conf.ipam.is_none() {
         // Layer 2 only: the interface up, unless asked not to.
@@ -480,10 +486,19 @@ async fn add_route(rt: &Rtnl, dst: IpNet, gw: IpAddr, oif: IfIndex) -> netplumb:
     }
 }
 
-/// DEL: release the addresses, and if the namespace still exists delete the
-/// container interface (which deletes the host end). Idempotent; succeeds
-/// when the namespace is already gone.
-pub async fn del(conf: &NetConf, container_id: &str, netns_path: &str, ifname: &str) -> Result<(), CniError> {
+/// DEL: release the addresses, remove the MAC spoof check, and if the
+/// namespace still exists delete the container interface (which deletes
+/// the host end). Idempotent; succeeds when the namespace is already gone.
+pub async fn del(
+    host_ns: &Netns,
+    conf: &NetConf,
+    container_id: &str,
+    netns_path: &str,
+    ifname: &str,
+) -> Result<(), CniError> {
+    if conf.mac_spoof_check {
+        spoofcheck::del(host_ns, container_id, ifname).await?;
+    }
     if let Some(ipam) = &conf.ipam {
         if let Ok(store) = Store::open(ipam, &conf.name) {
             store.release(container_id, ifname);

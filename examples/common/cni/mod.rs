@@ -10,7 +10,9 @@
 //!   CNI errors with the reference's codes.
 //! - [`ipam`]: a `host-local` compatible address allocator.
 //! - [`attach`]: ADD and DEL against the kernel.
+//! - [`spoofcheck`]: `macspoofchk` in nftables.
 
 pub mod attach;
 pub mod config;
 pub mod ipam;
+pub mod spoofcheck;

@@ -1,6 +1,6 @@
 //! `macspoofchk`: frames entering the bridge from a container's port must
 //! carry the container interface's MAC as source, in the nftables layout
-//! the reference plugin uses (so either plugin's DEL finds the other's):
+//! the reference plugin uses:
 //!
 //! ```text
 //! table bridge nat {

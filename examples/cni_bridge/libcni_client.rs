@@ -790,6 +790,18 @@ async fn libcni_options() {
     let spoof = o.state_after_add["spoofcheck"].to_string();
     assert!(spoof.contains("ether saddr 02:42:0a:4d:00:09 return"), "{spoof}");
 
+    // The ipRanges capability: the runtime's range set comes first (no
+    // gateway: a bridge takes one IPv4 gateway address only).
+    let mut sc = full("ipranges", "1.0.0", true, false, &[]);
+    sc.chain = false;
+    sc.bridge = json!({"bridge": "cni0"});
+    sc.caps = json!({"ipRanges": [[{"subnet": "10.79.0.0/24"}]]});
+    let o = same_as_reference(sc).await;
+    assert_all_ok(&o);
+    let ips: Vec<&Value> =
+        o.adds[0]["result"]["ips"].as_array().unwrap().iter().map(|i| &i["address"]).collect();
+    assert_eq!(ips, [&json!("10.79.0.2/24"), &json!("10.77.0.2/24")]);
+
     // forceAddress: a different address already on the bridge is replaced;
     // without it, ADD fails the same way (code 999) on both sides.
     let mut sc = full("forceaddr", "1.0.0", true, false, &[]);

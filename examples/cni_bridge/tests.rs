@@ -565,6 +565,23 @@ async fn later_keys_and_refused_keys() {
     assert_eq!(link(&pod, "eth0")["operstate"], "DOWN");
     ours(&node, "DEL", "k2", &pod_path(&pod), "eth0", &l2).await.unwrap();
 
+    // CNI_ARGS: MAC= and IP= (IgnoreUnknown for the rest), as a runtime
+    // passes them.
+    let call = Call {
+        command: "ADD".into(),
+        container_id: Some("k4".into()),
+        netns: Some(pod_path(&pod)),
+        ifname: Some("eth0".into()),
+        args: Some("IgnoreUnknown=1;K8S_POD_NAME=web;MAC=02:00:0a:4d:00:32;IP=10.77.0.50".into()),
+        path: Some("/usr/lib/cni".into()),
+    };
+    let c = conf("keynet", &dir, json!({}));
+    let r = run(node.netns(), &call, c.to_string().as_bytes()).await.unwrap().unwrap();
+    assert_eq!(r["ips"][0]["address"], "10.77.0.50/24");
+    assert_eq!(link(&pod, "eth0")["address"], "02:00:0a:4d:00:32");
+    assert_eq!(v4_addrs(&pod, "eth0")[0].0, "10.77.0.50");
+    ours(&node, "DEL", "k4", &pod_path(&pod), "eth0", &c).await.unwrap();
+
     // Refused by name, before anything changes in the kernel.
     for (extra, word) in [
         (json!({"vlan": 100}), "vlan"),

@@ -628,4 +628,24 @@ mod tests {
         .unwrap_err();
         assert!(e.msg.contains("runtimeConfig.mac"), "{e:?}");
     }
+
+    #[test]
+    fn resolv_conf_is_read_as_host_local_reads_it() {
+        let path = std::env::temp_dir().join(format!("npcni-resolv-{}", std::process::id()));
+        let text = "# x\nnameserver 10.0.0.53\nnameserver fd00::53\ndomain example.org\nsearch a.org b.org\noptions ndots:5\n";
+        std::fs::write(&path, text).unwrap();
+        let conf = format!(
+            r#"{{"cniVersion":"1.0.0","name":"n","ipam":{{"type":"host-local","subnet":"10.1.0.0/24","resolvConf":"{}"}}}}"#,
+            path.display()
+        );
+        let c = NetConf::parse(conf.as_bytes()).unwrap();
+        let dns = c.ipam.as_ref().unwrap().resolv_conf_dns().unwrap().unwrap();
+        let want = serde_json::json!({"nameservers": ["10.0.0.53", "fd00::53"], "domain": "example.org",
+                                      "search": ["a.org", "b.org"], "options": ["ndots:5"]});
+        assert_eq!(dns, want);
+        std::fs::remove_file(&path).unwrap();
+        // Missing file: only ADD reads it, and fails naming it.
+        let e = c.ipam.unwrap().resolv_conf_dns().unwrap_err();
+        assert!(e.msg.contains("ipam.resolvConf"), "{e:?}");
+    }
 }

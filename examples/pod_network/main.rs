@@ -24,7 +24,7 @@
 #[path = "../common/cni/mod.rs"]
 pub mod cni;
 
-mod cluster;
+pub mod cluster;
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -34,7 +34,7 @@
 pub mod cni;
 
 #[path = "../pod_network/cluster.rs"]
-mod cluster;
+pub mod cluster;
 mod proxy;
 
 use std::collections::BTreeMap;

@@ -771,6 +771,11 @@ impl LinkChange {
         self.mtu = Some(mtu);
         self
     }
+    /// Turn promiscuous mode on or off (`ip link set ... promisc on|off`).
+    pub fn promisc(mut self, on: bool) -> Self {
+        self.promisc = Some(on);
+        self
+    }
     /// Change the MAC address.
     pub fn mac(mut self, mac: MacAddr) -> Self {
         self.mac = Some(mac);
@@ -810,11 +815,6 @@ impl LinkChange {
     /// [`LinkChange::name`], renamed on the way in one request.
     pub fn netns(mut self, netns: &Netns) -> Self {
         self.netns = Some(NetnsRef(netns.clone()));
-        self
-    }
-    /// Promiscuous mode on or off (`ip link set ... promisc on|off`).
-    pub fn promisc(mut self, on: bool) -> Self {
-        self.promisc = Some(on);
         self
     }
     /// All-multicast mode on or off (`ip link set ... allmulticast on|off`).

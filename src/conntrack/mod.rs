@@ -34,6 +34,7 @@ pub(crate) mod consts;
 mod events;
 mod filter;
 mod flow;
+mod labels;
 mod raw;
 mod render;
 mod stats;
@@ -46,6 +47,7 @@ pub use flow::{
     Counters, DccpInfo, Flow, Helper, Labels, Nat, NatTarget, ProtoInfo, SctpInfo, SeqAdj, Synproxy,
     TcpFlags, TcpInfo, Timestamps, Update,
 };
+pub use labels::{LabelMap, DEFAULT_CONNLABEL_CONF};
 pub use raw::RawAttr;
 pub use render::LineFormat;
 pub use stats::{Count, CpuStats, Stats};

@@ -43,7 +43,13 @@ pub mod ifla {
     pub const CARRIER_DOWN_COUNT: u16 = 48;
     pub const MIN_MTU: u16 = 50;
     pub const MAX_MTU: u16 = 51;
+    pub const PROP_LIST: u16 = 52;
+    pub const ALT_IFNAME: u16 = 53;
     pub const PERM_ADDRESS: u16 = 54;
+    pub const GRO_MAX_SIZE: u16 = 58;
+    pub const TSO_MAX_SIZE: u16 = 59;
+    pub const TSO_MAX_SEGS: u16 = 60;
+    pub const ALLMULTI: u16 = 61;
 
     /// `IFLA_INFO_*` inside `IFLA_LINKINFO`.
     pub const INFO_KIND: u16 = 1;

@@ -10,7 +10,9 @@
 //! not your heap). Dropping the last handle closes both sockets.
 //!
 //! Replies are authenticated: only messages from the kernel (port id 0)
-//! with a sequence number this connection sent are accepted.
+//! with a sequence number this connection has in flight are accepted.
+//! Anything else is dropped and counted in [`Stats`]; a forged message
+//! never completes, fails or ends a request, dump or event stream.
 
 mod dump;
 mod events;
@@ -211,10 +213,14 @@ impl Default for Options {
 /// Counters of what a connection rejected or dropped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Messages from a port other than the kernel's.
+    /// Messages from a port other than the kernel's, dropped: on the
+    /// request socket, the dump socket and every subscription opened from
+    /// this connection. A truncated or malformed datagram from another port
+    /// counts as one.
     pub foreign: u64,
-    /// Messages from the kernel with a sequence number nobody waits for
-    /// (e.g. a reply arriving after its request timed out).
+    /// Messages from the kernel with a sequence number nobody waits for,
+    /// dropped (e.g. a reply arriving after its request timed out, or a
+    /// message of an earlier dump on the dump socket).
     pub unmatched: u64,
     /// Receive buffer overflows on the request socket.
     pub overruns: u64,

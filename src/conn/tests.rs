@@ -596,3 +596,50 @@ async fn done_with_an_error_and_extended_ack_fails_the_dump() {
     assert_eq!(k.message.as_deref(), Some("bad filter"));
     s.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_read_ahead_thread_waiting_for_the_kernel_lets_go_when_the_dump_is_dropped() {
+    let n = super::dump::READ_AHEAD_AFTER as usize * 2;
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let s = script(move || {
+        let h1 = read_request(&dump);
+        let mut ds = long_dump(h1[0].seq, n, 0);
+        let rest = ds.split_off(n / 2 + 2);
+        for d in ds {
+            send(&dump, 0, &d);
+        }
+        // Nothing more until the consumer is gone: the reading thread
+        // sleeps in poll with nothing to read.
+        go_rx.recv_timeout(Duration::from_secs(10)).expect("go");
+        for d in rest {
+            send(&dump, 0, &d);
+        }
+        let h2 = read_request(&dump);
+        send(&dump, 0, &[item(h2[0].seq, 9), done(h2[0].seq, 0)]);
+    })
+    .await;
+    let mut d = conn.dump(&get_request(), decode_first_byte);
+    let take = 3 * (super::dump::READ_AHEAD_AFTER as usize + 2);
+    for k in 1..=take {
+        assert_eq!(d.try_next().await.unwrap(), Some(k as u8));
+    }
+    drop(d);
+    // The thread wakes for the abandonment itself (not for data, none
+    // comes) and gives the socket back.
+    let started = std::time::Instant::now();
+    while conn.inner.dump.try_lock().is_err() {
+        assert!(started.elapsed() < Duration::from_secs(5), "the reading thread still holds the socket");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    go_tx.send(()).unwrap();
+    let v = tokio::time::timeout(
+        Duration::from_secs(10),
+        conn.dump(&get_request(), decode_first_byte).try_collect(),
+    )
+    .await
+    .expect("the next dump is not stuck behind the abandoned one")
+    .unwrap();
+    assert_eq!(v, vec![9]);
+    s.await.unwrap();
+}

@@ -27,8 +27,11 @@ use netplumb::testing::TestNs;
 /// Every awaited operation is bounded by this.
 const BOUND: Duration = Duration::from_secs(120);
 
-/// Sequence numbers the forger guesses (netplumb's start at 1).
-const SEQS: std::ops::RangeInclusive<u32> = 1..=2000;
+/// Sequence numbers the forger guesses (netplumb's start at 1; each test
+/// sends fewer requests than this).
+const SEQS: std::ops::RangeInclusive<u32> = 1..=4000;
+/// Requests of the concurrent single-request tests.
+const REQUESTS: u32 = 3000;
 /// Forged messages of one kind per datagram.
 const PER_DATAGRAM: u32 = 50;
 
@@ -111,20 +114,32 @@ struct Forger {
     thread: Option<std::thread::JoinHandle<u64>>,
 }
 
+/// Rounds (every kind, every sequence, every port) forged so far.
+type Rounds = Arc<std::sync::atomic::AtomicU64>;
+
 impl Forger {
     /// Start forging `kinds` for every sequence of [`SEQS`] to every port
     /// of `protocol` in `ns` (and, with `group`, to that multicast group),
-    /// round after round, for at most `BOUND`.
+    /// round after round, for at most `BOUND`. Returns once the first
+    /// round is out, so the real work that follows runs under fire from
+    /// its first request.
     fn start(ns: &TestNs, protocol: isize, kinds: &[Forgery], group: Option<u32>) -> Forger {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let rounds = Rounds::default();
+        let counted = rounds.clone();
         let netns = ns.netns().clone();
         let kinds = kinds.to_vec();
         let thread = std::thread::spawn(move || {
             netns
-                .run_blocking(move || forge(protocol, &kinds, group, &flag))
+                .run_blocking(move || forge(protocol, &kinds, group, &flag, &counted))
                 .expect("enter the test namespace")
         });
+        let started = Instant::now();
+        while rounds.load(Ordering::Relaxed) == 0 {
+            assert!(started.elapsed() < Duration::from_secs(30), "the forger did not get going");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         Forger { stop, thread: Some(thread) }
     }
 
@@ -141,7 +156,7 @@ impl Drop for Forger {
     }
 }
 
-fn forge(protocol: isize, kinds: &[Forgery], group: Option<u32>, stop: &AtomicBool) -> u64 {
+fn forge(protocol: isize, kinds: &[Forgery], group: Option<u32>, stop: &AtomicBool, rounds: &Rounds) -> u64 {
     let mut s = netlink_sys::Socket::new(protocol).expect("forger socket");
     let own = s.bind_auto().expect("bind forger").port_number();
     s.set_non_blocking(true).expect("non-blocking forger");
@@ -181,8 +196,9 @@ fn forge(protocol: isize, kinds: &[Forgery], group: Option<u32>, stop: &AtomicBo
             while nix::sys::socket::recv(s.as_raw_fd(), &mut sink, drain).is_ok() {}
             // Forge steadily rather than fill the receive buffers: a
             // flood is a different attack (an overrun, reported as such).
-            std::thread::sleep(Duration::from_micros(200));
+            std::thread::sleep(Duration::from_micros(50));
         }
+        rounds.fetch_add(1, Ordering::Relaxed);
     }
     delivered
 }
@@ -219,13 +235,13 @@ fn ip_routes(ns: &TestNs) -> BTreeSet<String> {
         .collect()
 }
 
-/// 1,000 concurrent single route adds from 20 tasks, every 10th of them
-/// a duplicate the kernel must refuse with EEXIST, while `kinds` are
+/// [`REQUESTS`] concurrent single route adds from 20 tasks, every 10th of
+/// them a duplicate the kernel must refuse with EEXIST, while `kinds` are
 /// forged: each add returns what the kernel said.
 async fn single_route_adds_under(tag: &str, kinds: &[Forgery]) {
     let (ns, rt, idx) = with_link(tag).await;
     // The duplicates' originals: 100 routes in place before.
-    let originals: Vec<RouteV4> = (0..1000).step_by(10).map(|i| route(i, idx)).collect();
+    let originals: Vec<RouteV4> = (0..REQUESTS).step_by(10).map(|i| route(i, idx)).collect();
     rt.routes().add_many(&originals).await.unwrap();
     let before = rt.connection().stats();
     let forger = Forger::start(&ns, netlink_sys::protocols::NETLINK_ROUTE, kinds, None);
@@ -234,7 +250,7 @@ async fn single_route_adds_under(tag: &str, kinds: &[Forgery]) {
         let routes = rt.routes();
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::new();
-            for i in (t..1000).step_by(20) {
+            for i in (t..REQUESTS).step_by(20) {
                 out.push((i, routes.add(&route(i, idx)).await));
             }
             out
@@ -245,7 +261,7 @@ async fn single_route_adds_under(tag: &str, kinds: &[Forgery]) {
         results.extend(bounded("route adds", t).await.unwrap());
     }
     let delivered = forger.stop();
-    assert_eq!(results.len(), 1000);
+    assert_eq!(results.len(), REQUESTS as usize);
     for (i, r) in &results {
         if i % 10 == 0 {
             let e = r.as_ref().expect_err("a duplicate route must fail");
@@ -255,7 +271,7 @@ async fn single_route_adds_under(tag: &str, kinds: &[Forgery]) {
         }
     }
     let got = ip_routes(&ns);
-    let missing: Vec<String> = (0..1000).map(dst).filter(|d| !got.contains(d)).collect();
+    let missing: Vec<String> = (0..REQUESTS).map(dst).filter(|d| !got.contains(d)).collect();
     assert!(missing.is_empty(), "ip route misses {missing:?}");
     let s = rt.connection().stats();
     println!("{tag}: {delivered} forged datagrams delivered; stats before {before:?}, after {s:?}");
@@ -315,7 +331,7 @@ async fn a_forged_link_does_not_abort_or_answer_gets() {
         let links = rt.links();
         let all = all.clone();
         tasks.push(tokio::spawn(async move {
-            for j in (t..1000).step_by(20) {
+            for j in (t..REQUESTS as usize).step_by(20) {
                 let (idx, name) = &all[(j * 7) % all.len()];
                 let l = links.get(*idx).await.unwrap_or_else(|e| panic!("get {idx}: {e}"));
                 assert_eq!(&l.name, name, "the reply for {idx} is not the kernel's");

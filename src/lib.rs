@@ -160,4 +160,6 @@ pub mod testing;
 pub mod wire;
 
 pub use error::{Errno, Error, KernelError, Result};
+/// Traffic control (`tc`): qdiscs, classes, filters, actions; see [`rtnl::tc`].
+pub use rtnl::tc;
 pub use rtnl::{IfIndex, MacAddr, Rtnl};

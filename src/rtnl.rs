@@ -17,6 +17,8 @@ use crate::netns::Netns;
 use crate::wire::names::Protocol;
 use crate::wire::{Attr, AttrWriter, Msg};
 
+pub mod tc;
+
 /// An rtnetlink handle: links, addresses, routes, neighbours, FDB entries
 /// and policy rules of one network namespace.
 ///
@@ -99,6 +101,11 @@ impl Rtnl {
     /// Policy routing rules.
     pub fn rules(&self) -> crate::rule::Rules {
         crate::rule::Rules::new(self.conn.clone())
+    }
+
+    /// Traffic control: qdiscs, classes and filters (`tc`).
+    pub fn tc(&self) -> tc::Tc {
+        tc::Tc::new(self.conn.clone())
     }
 }
 

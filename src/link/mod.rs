@@ -20,8 +20,8 @@ pub mod message;
 
 pub use kind::veth::NetnsRef;
 pub use kind::{
-    Bridge, BridgePort, Dummy, Ipvlan, IpvlanFlags, IpvlanMode, LinkKind, Macvlan, MacvlanMode, PortInfo,
-    PortState, Veth, VethPeer, Vlan, VlanProtocol, Vxlan,
+    Bridge, BridgePort, Dummy, Ifb, Ipvlan, IpvlanFlags, IpvlanMode, LinkKind, Macvlan, MacvlanMode,
+    PortInfo, PortState, Veth, VethPeer, Vlan, VlanProtocol, Vxlan,
 };
 
 use std::fmt;

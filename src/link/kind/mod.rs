@@ -4,6 +4,7 @@
 
 mod bridge;
 mod dummy;
+mod ifb;
 mod ipvlan;
 mod macvlan;
 pub(crate) mod veth;
@@ -12,6 +13,7 @@ mod vxlan;
 
 pub use bridge::{Bridge, BridgePort, PortState};
 pub use dummy::Dummy;
+pub use ifb::Ifb;
 pub use ipvlan::{Ipvlan, IpvlanFlags, IpvlanMode};
 pub use macvlan::{Macvlan, MacvlanMode};
 pub use veth::{Veth, VethPeer};
@@ -42,6 +44,8 @@ pub enum LinkKind {
     Vlan(Vlan),
     /// `dummy`.
     Dummy(Dummy),
+    /// `ifb`.
+    Ifb(Ifb),
     /// A kind netplumb does not model, with its raw `IFLA_INFO_DATA`.
     Other {
         /// `IFLA_INFO_KIND`, e.g. `"wireguard"`.
@@ -62,6 +66,7 @@ impl LinkKind {
             LinkKind::Ipvlan(_) => "ipvlan",
             LinkKind::Vlan(_) => "vlan",
             LinkKind::Dummy(_) => "dummy",
+            LinkKind::Ifb(_) => "ifb",
             LinkKind::Other { kind, .. } => kind,
         }
     }
@@ -86,7 +91,7 @@ impl LinkKind {
             LinkKind::Vlan(v) => v.validate(),
             LinkKind::Macvlan(m) => m.validate(),
             LinkKind::Ipvlan(i) => i.validate(),
-            LinkKind::Dummy(_) | LinkKind::Other { .. } => Ok(()),
+            LinkKind::Dummy(_) | LinkKind::Ifb(_) | LinkKind::Other { .. } => Ok(()),
         }
     }
 
@@ -99,7 +104,7 @@ impl LinkKind {
             LinkKind::Macvlan(m) => m.write_data(w),
             LinkKind::Ipvlan(i) => i.write_data(w),
             LinkKind::Vlan(v) => v.write_data(w),
-            LinkKind::Dummy(_) => {}
+            LinkKind::Dummy(_) | LinkKind::Ifb(_) => {}
             LinkKind::Other { data, .. } => {
                 if let Some(d) = data {
                     w.bytes(ifla::INFO_DATA, d);
@@ -119,6 +124,7 @@ impl LinkKind {
             "ipvlan" => LinkKind::Ipvlan(Ipvlan::decode(d)?),
             "vlan" => LinkKind::Vlan(Vlan::decode(d)?),
             "dummy" => LinkKind::Dummy(Dummy),
+            "ifb" if data.is_none() => LinkKind::Ifb(Ifb),
             other => LinkKind::Other { kind: other.to_string(), data: data.map(<[u8]>::to_vec) },
         })
     }
@@ -133,7 +139,7 @@ macro_rules! into_kind {
         }
     )*};
 }
-into_kind!(Veth, Bridge, Vxlan, Macvlan, Ipvlan, Vlan, Dummy);
+into_kind!(Veth, Bridge, Vxlan, Macvlan, Ipvlan, Vlan, Dummy, Ifb);
 
 /// What a link is a port of (`IFLA_INFO_SLAVE_KIND`/`_DATA`).
 #[derive(Clone, Debug, PartialEq, Eq)]

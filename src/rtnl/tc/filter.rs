@@ -71,9 +71,11 @@ impl FilterKind {
     /// Decode from `TCA_KIND` and `TCA_OPTIONS`.
     pub fn decode(kind: &str, options: Option<&[u8]>) -> Result<FilterKind, DecodeError> {
         Ok(match (kind, options) {
-            ("u32", Some(o)) => FilterKind::U32(U32::decode(o)?),
-            ("matchall", Some(o)) => FilterKind::MatchAll(MatchAll::decode(o)?),
-            ("flower", Some(o)) => FilterKind::Flower(Flower::decode(o)?),
+            // The kernel lists a classifier's instance itself (before its
+            // filters) without options.
+            ("u32", o) => FilterKind::U32(U32::decode(o.unwrap_or(&[]))?),
+            ("matchall", o) => FilterKind::MatchAll(MatchAll::decode(o.unwrap_or(&[]))?),
+            ("flower", o) => FilterKind::Flower(Flower::decode(o.unwrap_or(&[]))?),
             (k, o) => FilterKind::Other { kind: k.to_string(), options: o.map(<[u8]>::to_vec) },
         })
     }

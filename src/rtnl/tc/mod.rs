@@ -44,7 +44,7 @@ pub use rate::{Rate, RateSpec};
 use crate::conn::{Batch, Connection, Dump, Request, Subscription};
 use crate::error::{Error, Result};
 use crate::rtnl::{self, Change, IfIndex};
-use crate::wire::{AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use crate::wire::{AttrWriter, Msg, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE};
 
 use message::TcHeader as Hdr;
 
@@ -232,7 +232,8 @@ impl Qdiscs {
     #[doc(alias = "RTM_GETQDISC")]
     pub async fn get(&self, ifindex: IfIndex, parent: TcHandle) -> Result<Qdisc> {
         let h = Hdr { ifindex: ifindex.0 as i32, parent: parent.0, ..Hdr::default() };
-        let replies = self.conn.request(&header_request(rtm::GETQDISC, 0, h)).await?;
+        // The kernel answers a qdisc GET only to NLM_F_ECHO (qdisc_notify).
+        let replies = self.conn.request(&header_request(rtm::GETQDISC, NLM_F_ECHO, h)).await?;
         let m = replies
             .iter()
             .find(|m| m.header.ty == rtm::NEWQDISC)

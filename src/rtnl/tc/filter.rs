@@ -550,11 +550,14 @@ pub struct Flower {
     pub other: Vec<RawAttr>,
 }
 
+/// A key and its mask.
+type Masked<const N: usize> = ([u8; N], [u8; N]);
+
 fn addr_pair<const N: usize>(
     v: Option<&[u8]>,
     m: Option<&[u8]>,
     what: &'static str,
-) -> Result<Option<([u8; N], [u8; N])>, DecodeError> {
+) -> Result<Option<Masked<N>>, DecodeError> {
     match v {
         None => Ok(None),
         Some(v) => {

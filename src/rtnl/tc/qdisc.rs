@@ -198,6 +198,27 @@ impl Tbf {
         Tbf::new(rate, burst, lim.min(u32::MAX as f64) as u32)
     }
 
+    /// Only `struct tc_tbf_qopt` with a bucket already in ticks, no rate
+    /// table and no `TCA_TBF_BURST`: what Go's vishvananda/netlink (and so
+    /// the reference CNI `bandwidth` plugin) sends. The kernel then keeps
+    /// `buffer` as given.
+    pub fn raw(rate: Rate, buffer: u32, limit: u32) -> Tbf {
+        Tbf {
+            rate: RateSpec::for_rate(rate),
+            peakrate: RateSpec::default(),
+            limit,
+            buffer,
+            mtu: 0,
+            rate64: (rate.0 >= 1 << 32).then_some(rate.0),
+            prate64: None,
+            burst: None,
+            pburst: None,
+            rtab: None,
+            ptab: None,
+            other: Vec::new(),
+        }
+    }
+
     /// Add `peakrate PEAK mtu MTU`.
     pub fn peakrate(mut self, peak: Rate, mtu: u32) -> Tbf {
         let mut spec = RateSpec::for_rate(peak);

@@ -47,20 +47,39 @@ async fn two_pairs(ns: &TestNs) -> (Rtnl, IfIndex, IfIndex) {
     (rt, a, b)
 }
 
-/// The JSON of `tc -j qdisc show dev DEV` (no statistics: the two
-/// devices see different stray packets).
-fn qdisc_json(ns: &TestNs, dev: &str) -> Value {
-    tcj(ns, &["qdisc", "show", "dev", dev])
+/// Remove what depends on time and stray traffic rather than on the
+/// configuration: counters, timestamps, global action indexes.
+fn without_counters(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for k in
+                ["index", "installed", "last_used", "first_used", "expires", "direct_packets_stat", "stats"]
+            {
+                m.remove(k);
+            }
+            m.values_mut().for_each(without_counters);
+        }
+        Value::Array(a) => a.iter_mut().for_each(without_counters),
+        _ => {}
+    }
 }
 
-/// `tc -j -s filter show dev DEV parent P` with the device names replaced
-/// and the action indexes dropped (they are global counters).
+/// The JSON of `tc -j qdisc show dev DEV` without counters (the two
+/// devices see different stray packets).
+fn qdisc_json(ns: &TestNs, dev: &str) -> Value {
+    let mut v = tcj(ns, &["qdisc", "show", "dev", dev]);
+    without_counters(&mut v);
+    v
+}
+
+/// `tc -j filter show dev DEV parent P` with the device names replaced
+/// and without counters and timestamps.
 fn filter_json(ns: &TestNs, dev: &str, parent: &str, rename: &[(&str, &str)]) -> Value {
-    let mut v = tcj(ns, &["-s", "filter", "show", "dev", dev, "parent", parent]);
+    let mut v = tcj(ns, &["filter", "show", "dev", dev, "parent", parent]);
+    without_counters(&mut v);
     fn walk(v: &mut Value, rename: &[(&str, &str)]) {
         match v {
             Value::Object(m) => {
-                m.remove("index");
                 for (_, x) in m.iter_mut() {
                     walk(x, rename);
                 }
@@ -707,4 +726,34 @@ async fn kernel_replies_and_codec_only_kinds_round_trip() {
             std::fs::write(dir.join(format!("encoded-{what}")), p).unwrap();
         }
     }
+}
+
+#[tokio::test]
+async fn chains_both_ways() {
+    let ns = TestNs::new("tcchain").await;
+    let (rt, a, b) = two_pairs(&ns).await;
+    let f = rt.tc().filters();
+    rt.tc().qdiscs().add(&Qdisc::clsact(a)).await.unwrap();
+    tc(&ns, &["qdisc", "add", "dev", "b0", "clsact"]);
+    f.add_chain(a, TcHandle::CLSACT_INGRESS, 7).await.unwrap();
+    tc(&ns, &["chain", "add", "dev", "b0", "ingress", "chain", "7"]);
+    assert_eq!(
+        tcj(&ns, &["chain", "show", "dev", "a0", "ingress"]),
+        tcj(&ns, &["chain", "show", "dev", "b0", "ingress"])
+    );
+    assert_eq!(f.chains(b, TcHandle::CLSACT_INGRESS).try_collect().await.unwrap(), vec![7]);
+    // A filter in chain 7, seen by tc in that chain.
+    f.add(
+        &Filter::new(a, TcHandle::CLSACT_INGRESS, 1, eth_p::IP, U32::match_all().flowid(TcHandle::new(1, 1)))
+            .chain(7),
+    )
+    .await
+    .unwrap();
+    let j = tcj(&ns, &["filter", "show", "dev", "a0", "ingress", "chain", "7"]);
+    assert_eq!(j.as_array().unwrap().len(), 3, "{j}");
+    assert_eq!(j[2]["options"]["flowid"], "1:1");
+    let mine = f.list(a, TcHandle::CLSACT_INGRESS).try_collect().await.unwrap();
+    assert!(mine.len() == 3 && mine.iter().all(|x| x.chain == Some(7)), "{mine:?}");
+    f.delete_chain(a, TcHandle::CLSACT_INGRESS, 7).await.unwrap();
+    assert!(f.chains(a, TcHandle::CLSACT_INGRESS).try_collect().await.unwrap().is_empty());
 }

@@ -60,6 +60,9 @@ pub mod rtm {
     pub const NEWTFILTER: u16 = 44;
     pub const DELTFILTER: u16 = 45;
     pub const GETTFILTER: u16 = 46;
+    pub const NEWCHAIN: u16 = 100;
+    pub const DELCHAIN: u16 = 101;
+    pub const GETCHAIN: u16 = 102;
 }
 
 /// `RTNLGRP_TC`: qdisc, class and filter changes.
@@ -139,6 +142,13 @@ fn change<T>(new: bool, t: T) -> Change<T> {
 fn header_request(ty: u16, flags: u16, h: Hdr) -> Request {
     Request::new(ty, flags, |w: &mut AttrWriter<'_>| {
         w.raw(&h.to_bytes());
+    })
+}
+
+fn chain_request(ty: u16, flags: u16, ifindex: IfIndex, parent: TcHandle, chain: u32) -> Request {
+    Request::new(ty, flags, |w: &mut AttrWriter<'_>| {
+        w.raw(&Hdr { ifindex: ifindex.0 as i32, parent: parent.0, ..Hdr::default() }.to_bytes());
+        w.u32(message::tca::CHAIN, chain);
     })
 }
 
@@ -446,6 +456,63 @@ impl Filters {
             .find(|m| m.header.ty == rtm::NEWTFILTER)
             .ok_or_else(|| Error::NotFound { what: format!("filter {:#x} on {}", f.handle, f.ifindex) })?;
         Ok(Filter::parse(&m.as_msg())?)
+    }
+
+    /// Create an empty filter chain: `tc chain add dev DEV (parent P |
+    /// ingress | egress) chain N`. Filters go into it with
+    /// [`Filter::chain`]; `goto chain N` actions jump to it.
+    ///
+    /// # Errors
+    /// `EEXIST` when it exists; `EINVAL` when the parent has no filter
+    /// block.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` (root).
+    ///
+    /// # Cancel safety
+    /// As [`Filters::add`].
+    #[doc(alias = "RTM_NEWCHAIN")]
+    pub async fn add_chain(&self, ifindex: IfIndex, parent: TcHandle, chain: u32) -> Result<()> {
+        self.conn.ack(&chain_request(rtm::NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, ifindex, parent, chain)).await
+    }
+
+    /// Delete a chain and its filters: `tc chain del dev DEV (parent P |
+    /// ingress | egress) chain N`.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` (root).
+    ///
+    /// # Cancel safety
+    /// As [`Filters::add`].
+    #[doc(alias = "RTM_DELCHAIN")]
+    pub async fn delete_chain(&self, ifindex: IfIndex, parent: TcHandle, chain: u32) -> Result<()> {
+        self.conn.ack(&chain_request(rtm::DELCHAIN, 0, ifindex, parent, chain)).await
+    }
+
+    /// The chains of a filter block: `tc chain show dev DEV (parent P |
+    /// ingress | egress)`.
+    ///
+    /// # Privileges
+    /// None.
+    ///
+    /// # Cancel safety
+    /// Dropping the stream abandons the dump.
+    #[doc(alias = "RTM_GETCHAIN")]
+    pub fn chains(&self, ifindex: IfIndex, parent: TcHandle) -> Dump<u32> {
+        let h = Hdr { ifindex: ifindex.0 as i32, parent: parent.0, ..Hdr::default() };
+        self.conn.dump(&header_request(rtm::GETCHAIN, 0, h), |m| {
+            if m.header.ty != rtm::NEWCHAIN {
+                return Ok(None);
+            }
+            let mut chain = None;
+            for a in crate::wire::attrs_after(m.payload, message::TCMSG_LEN) {
+                let a = a.map_err(Error::Decode)?;
+                if a.kind() == message::tca::CHAIN {
+                    chain = Some(a.u32().map_err(Error::Decode)?);
+                }
+            }
+            Ok(chain)
+        })
     }
 
     /// The filters attached to `parent` on a device, with statistics: `tc

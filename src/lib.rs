@@ -12,6 +12,8 @@
 //!   streams, bulk batches, atomic transactions, event subscriptions.
 //! - [`netns`]: namespaces that cannot bite: `setns` only ever happens on
 //!   short-lived threads netplumb owns.
+//! - [`rtnl`]: links, addresses, routes, neighbours and rules
+//!   (`NETLINK_ROUTE`), and the [`Rtnl`] handle that hands them out.
 //! - [`conntrack`]: the connection tracking table, as `conntrack` sees it.
 //! - [`nft`]: nftables: tables, chains, rules from typed expressions, sets
 //!   and maps, named objects, atomic transactions, listing and rendering in
@@ -141,25 +143,25 @@
 //! counts messages that were rejected (not from the kernel) or unmatched.
 
 #![warn(missing_docs)]
+// Every unsafe operation sits in its own block with a `// SAFETY:` comment
+// saying why it holds, even inside an `unsafe fn`.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
-pub mod addr;
 pub mod conn;
 pub mod conntrack;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-pub mod link;
-pub mod neigh;
 pub mod netns;
 pub mod nft;
-pub mod route;
 pub mod rtnl;
-pub mod rule;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod wire;
 
 pub use error::{Errno, Error, KernelError, Result};
-/// Traffic control (`tc`): qdiscs, classes, filters, actions; see [`rtnl::tc`].
-pub use rtnl::tc;
+/// Shortcuts: `netplumb::link` is [`rtnl::link`], `netplumb::tc` is
+/// [`rtnl::tc`], and so on.
+pub use rtnl::{addr, link, neigh, route, rule, tc};
 pub use rtnl::{IfIndex, MacAddr, Rtnl};

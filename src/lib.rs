@@ -169,6 +169,7 @@ pub mod testing;
 pub mod wire;
 
 pub use error::{Errno, Error, KernelError, Result};
-/// Shortcuts: `netplumb::link` is [`rtnl::link`], and so on.
-pub use rtnl::{addr, link, neigh, route, rule};
+/// Shortcuts: `netplumb::link` is [`rtnl::link`], `netplumb::tc` is
+/// [`rtnl::tc`], and so on.
+pub use rtnl::{addr, link, neigh, route, rule, tc};
 pub use rtnl::{IfIndex, MacAddr, Rtnl};

@@ -4,7 +4,7 @@
 //! [`Rtnl`] wraps a [`Connection`] speaking `NETLINK_ROUTE` and hands out
 //! one cheap handle per area: [`Rtnl::links`], [`Rtnl::addresses`],
 //! [`Rtnl::routes`], [`Rtnl::neighbours`], [`Rtnl::fdb`], [`Rtnl::rules`],
-//! [`Rtnl::nexthops`].
+//! [`Rtnl::nexthops`], [`Rtnl::tc`].
 //! Their verbs match: `add`, `replace`, `set`, `delete`, `get`, `list`,
 //! `flush`, `events`.
 //!
@@ -19,6 +19,7 @@ pub mod neigh;
 pub mod nexthop;
 pub mod route;
 pub mod rule;
+pub mod tc;
 mod types;
 
 pub(crate) use types::{
@@ -114,6 +115,11 @@ impl Rtnl {
     /// Nexthop objects (`ip nexthop`).
     pub fn nexthops(&self) -> nexthop::Nexthops {
         nexthop::Nexthops::new(self.conn.clone())
+    }
+
+    /// Traffic control: qdiscs, classes, filters and chains (`tc`).
+    pub fn tc(&self) -> tc::Tc {
+        tc::Tc::new(self.conn.clone())
     }
 
     /// Policy routing rules.

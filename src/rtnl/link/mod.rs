@@ -21,8 +21,9 @@ pub mod message;
 
 pub use kind::veth::NetnsRef;
 pub use kind::{
-    Bond, BondMode, Bridge, BridgePort, Dummy, Geneve, Ipvlan, IpvlanFlags, IpvlanMode, LinkKind, Macvlan,
-    MacvlanMode, PortInfo, PortState, Veth, VethPeer, Vlan, VlanProtocol, Vrf, Vxlan, VxlanDf, Wireguard,
+    Bond, BondMode, Bridge, BridgePort, Dummy, Geneve, Ifb, Ipvlan, IpvlanFlags, IpvlanMode, LinkKind,
+    Macvlan, MacvlanMode, PortInfo, PortState, Veth, VethPeer, Vlan, VlanProtocol, Vrf, Vxlan, VxlanDf,
+    Wireguard,
 };
 
 use std::fmt;

@@ -318,7 +318,8 @@ async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
     let nn = Nft::from_connection(native.netfilter().await);
     let ne = Nft::from_connection(emul.netfilter().await);
     let set = Set::new(F, T, "s", KeyType::single(DataType::IPV4_ADDR)).flags(SetFlags::INTERVAL);
-    let rule = |p: u16| RuleBuilder::new(F, T, "c").eq(Field::TCP_DPORT, Value::port(p)).accept().build().unwrap();
+    let rule =
+        |p: u16| RuleBuilder::new(F, T, "c").eq(Field::TCP_DPORT, Value::port(p)).accept().build().unwrap();
     let counter = ObjectKind::Counter(Counter { bytes: 0, packets: 0 });
     let mut setup = Transaction::new();
     setup.add_table(&Table::new(F, T)).unwrap();
@@ -352,7 +353,8 @@ async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
     // (what, operations, whether it must succeed on every kernel (None:
     // only that both sides agree), text `nft list ruleset` must then show,
     // text it must not).
-    type Step = (&'static str, Box<dyn Fn(&mut Transaction)>, Option<bool>, Vec<&'static str>, Vec<&'static str>);
+    type Step =
+        (&'static str, Box<dyn Fn(&mut Transaction)>, Option<bool>, Vec<&'static str>, Vec<&'static str>);
     let steps: Vec<Step> = vec![
         (
             "chain d exists, chain nope does not",
@@ -405,7 +407,8 @@ async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
                 tx.add_chain(&Chain::new(F, T, "e")).unwrap();
                 tx.destroy_chain(F, T, "e");
                 tx.add_set(&other).unwrap();
-                tx.add_elements(&other, &[Element::new(v4("192.0.2.3")), Element::new(v4("192.0.2.4"))]).unwrap();
+                tx.add_elements(&other, &[Element::new(v4("192.0.2.3")), Element::new(v4("192.0.2.4"))])
+                    .unwrap();
                 tx.destroy_elements(&other, &[Element::new(v4("192.0.2.3")), Element::new(v4("192.0.2.5"))])
                     .unwrap();
                 tx.destroy_chain(F, T, "f");

@@ -203,7 +203,9 @@ fn parse(m: u8, msg: &[u8]) -> Parsed<'_> {
         } else if k == 3 {
             match m {
                 NFT_MSG_DELRULE | NFT_MSG_DESTROYRULE => p.number = a.u64_be().ok(),
-                NFT_MSG_NEWOBJ | NFT_MSG_DELOBJ | NFT_MSG_DESTROYOBJ => p.number = a.u32_be().ok().map(u64::from),
+                NFT_MSG_NEWOBJ | NFT_MSG_DELOBJ | NFT_MSG_DESTROYOBJ => {
+                    p.number = a.u32_be().ok().map(u64::from)
+                }
                 NFT_MSG_NEWSETELEM | NFT_MSG_DELSETELEM | NFT_MSG_DESTROYSETELEM => p.elements = Some(a),
                 _ => {}
             }
@@ -254,7 +256,9 @@ impl State {
             }
         }
         for (f, t, c) in chains_of {
-            let Some(fam) = Family::from_code(f).filter(|_| s.chains.contains(&key(f, &t, &c))) else { continue };
+            let Some(fam) = Family::from_code(f).filter(|_| s.chains.contains(&key(f, &t, &c))) else {
+                continue;
+            };
             for r in nft.list_rules(Some(fam), Some(&t), Some(&c)).await? {
                 if let Some(h) = r.handle {
                     s.rules.insert((f, t.clone(), c.clone(), h));

@@ -8,7 +8,8 @@
 # Needs: the 6.1 image in /boot (its modules in /lib/modules), qemu-system-x86,
 # busybox-static, and virtme-ng's `vng` (.ci/run installs them). Software
 # emulation by default (the guest boots where KVM is absent or unusable);
-# KERNEL61_KVM=1 uses KVM. KERNEL61_IMAGE picks the image.
+# KERNEL61_KVM=1 uses KVM. KERNEL61_IMAGE picks the image; KERNEL61_ONLY="a b"
+# runs only those test binaries (by target name, e.g. "link service_vip").
 #
 # Prints one line per test binary and a summary; exits non-zero if any binary
 # fails, if the guest is not 6.1, if a link kind the tests need cannot be
@@ -19,6 +20,9 @@ ROOT=$PWD
 
 # Kernel modules of the link kinds tests/link.rs must exercise under 6.1.
 KIND_MODULES="dummy 8021q ipvlan bonding vrf geneve wireguard"
+# Modules the suite needs loaded that no request loads on demand: bridge
+# netfilter for service_vip (its sysctl exists only once it is loaded).
+NEEDED_MODULES="br_netfilter"
 # Test binaries that never talk to the kernel (pure codec, scripted replies,
 # fuzz corpora): the host run covers them.
 NO_KERNEL="netplumb codec_round_trips fuzz_corpus nft_bytes rtnl_bytes"
@@ -33,9 +37,9 @@ if [ "${1:-}" = "--inside" ]; then
         *) echo "GUEST-FAIL not a 6.1 kernel: $(uname -r)"; exit 1 ;;
     esac
     [ "$(id -u)" = 0 ] || { echo "GUEST-FAIL not root in the guest"; exit 1; }
-    for m in $KIND_MODULES; do
+    for m in $KIND_MODULES $NEEDED_MODULES; do
         if ! modprobe "$m"; then
-            echo "GUEST-FAIL module $m does not load: the link-kind tests would not run"
+            echo "GUEST-FAIL module $m does not load"
             exit 1
         fi
     done
@@ -50,7 +54,8 @@ if [ "${1:-}" = "--inside" ]; then
         if [ "$status" = fail ]; then
             echo "----- $name: failed tests and the end of its output -----"
             grep -E '^test .* FAILED$' "$log" || true
-            tail -n 80 "$log"
+            # The failures' output, without backtrace frames.
+            grep -vE '^ +([0-9]+: |at )' "$log" | sed -n '/^failures:$/,$p' | head -n 150
             echo "----- end of $name -----"
         fi
     done <"$list"
@@ -71,16 +76,17 @@ t0=$(date +%s)
 dir=$ROOT/target/kernel-6.1
 mkdir -p "$dir"
 cargo test --no-run --message-format=json-render-diagnostics >"$dir/artifacts.json"
-python3 - "$dir/artifacts.json" "$NO_KERNEL" >"$dir/binaries" <<'EOF'
+python3 - "$dir/artifacts.json" "$NO_KERNEL" "${KERNEL61_ONLY:-}" >"$dir/binaries" <<'EOF'
 import json, sys
 skip = set(sys.argv[2].split())
+only = set(sys.argv[3].split())
 seen = set()
 for line in open(sys.argv[1]):
     m = json.loads(line)
     if m.get("reason") != "compiler-artifact" or not m.get("executable") or not m["profile"]["test"]:
         continue
     name = m["target"]["name"]
-    if name in skip or name in seen:
+    if name in skip or name in seen or (only and name not in only):
         continue
     seen.add(name)
     print(name, m["executable"])

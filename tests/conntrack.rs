@@ -743,15 +743,33 @@ async fn events_and_labels_as_conntrack_prints_them() {
     use std::process::{Command, Stdio};
     let ns = TestNs::new("ctevlab").await;
     let ct = Conntrack::open_in(ns.netns()).await.unwrap();
-    // conntrack -E in the background, bounded by `timeout`.
+    let mut events = ct.events(EventGroups::all(), Filter::new()).await.unwrap();
+    // conntrack -E in the background, bounded by `timeout` (and stopped
+    // once our events are in). It takes a while to start on a slow
+    // machine: wait (10 s at most) until the namespace holds a second
+    // netfilter socket subscribed to groups, beside ours.
     let child = Command::new("timeout")
-        .args(["4", "ip", "netns", "exec", ns.name(), "conntrack", "-E"])
+        .args(["30", "ip", "netns", "exec", ns.name(), "conntrack", "-E"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut events = ct.events(EventGroups::all(), Filter::new()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let table = ns.exec("cat", &["/proc/net/netlink"]);
+        // Columns: sk, protocol, port id, groups (hex), ...
+        let listeners = table
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|c| c.len() > 3 && c[1] == "12" && c[3].trim_start_matches('0') != "")
+            .count();
+        if listeners >= 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "conntrack -E not listening after 10 s:\n{table}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let t = udp("10.0.0.1:5", "10.0.0.2:6");
     ct.add(&Flow::new(t.clone()).with_timeout(100)).await.unwrap();
     conntrack(
@@ -767,6 +785,10 @@ async fn events_and_labels_as_conntrack_prints_them() {
             ours.push(e);
         }
     }
+    // Let conntrack print the last event, then stop it (timeout passes the
+    // signal on).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    netplumb::testing::run("kill", &["-TERM", &child.id().to_string()]);
     let out = child.wait_with_output().unwrap();
     let theirs: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
     let ours_text: Vec<String> = ours.iter().map(FlowEvent::to_conntrack_line).collect();

@@ -762,7 +762,7 @@ async fn events_and_labels_as_conntrack_prints_them() {
             .lines()
             .skip(1)
             .map(|l| l.split_whitespace().collect::<Vec<_>>())
-            .filter(|c| c.len() > 3 && c[1] == "12" && c[3].trim_start_matches('0') != "")
+            .filter(|c| c.len() > 3 && c[1] == "12" && !c[3].trim_start_matches('0').is_empty())
             .count();
         if listeners >= 2 {
             break;

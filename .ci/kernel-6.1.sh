@@ -31,6 +31,8 @@ NO_KERNEL="netplumb codec_round_trips fuzz_corpus nft_bytes rtnl_bytes"
 if [ "${1:-}" = "--inside" ]; then
     # ----- inside the guest -----
     list=$2
+    # Tests that build with cargo (cni_bridge's libcni client) find it here.
+    export PATH="$3:$PATH"
     failures=0
     echo "guest: kernel $(uname -r), uid $(id -u), $(nproc) CPUs, $(free -m | awk '/Mem:/ {print $2}') MiB"
     case "$(uname -r)" in
@@ -103,7 +105,7 @@ kvm=--disable-kvm
 # from target/ and prints its results.
 set +e
 timeout 3600 vng $kvm --memory 2G --cpus 2 --overlay-rwdir "$ROOT" -r "$image" -- \
-    "$ROOT/.ci/kernel-6.1.sh" --inside "$dir/binaries" 2>&1 | tee "$dir/guest.log"
+    "$ROOT/.ci/kernel-6.1.sh" --inside "$dir/binaries" "$(dirname "$(command -v cargo)")" 2>&1 | tee "$dir/guest.log"
 rc=${PIPESTATUS[0]}
 set -e
 t2=$(date +%s)

@@ -808,22 +808,28 @@ async fn events_and_labels_as_conntrack_prints_them() {
     let dir = std::env::temp_dir().join(format!("netplumb-connlabel-{}", std::process::id()));
     let up = dir.join("up/xtables");
     std::fs::create_dir_all(&up).unwrap();
-    std::fs::create_dir_all(dir.join("work")).unwrap();
+    std::fs::create_dir_all(dir.join("mnt")).unwrap();
     let conf = up.join("connlabel.conf");
     std::fs::write(&conf, "# netplumb test labels\n1 web\n2 db\n70 far\n").unwrap();
     let map = LabelMap::from_file(&conf).unwrap();
     assert!(map.labels(&["web", "nope"]).unwrap_err().to_string().contains("nope"));
     ns.exec("nft", &["add", "table", "ip", "lbl"]);
     ns.exec("nft", &["add", "chain", "ip", "lbl", "c", "{ type filter hook prerouting priority 0; }"]);
-    ns.exec("nft", &["add", "rule", "ip", "lbl", "c", "ct", "label", "5", "counter"]);
+    // `ct label set`: on 6.1 a `ct label` match does not enable labels.
+    ns.exec("nft", &["add", "rule", "ip", "lbl", "c", "ct", "label", "set", "5", "counter"]);
     ct.add(&Flow::new(t.clone()).with_timeout(100).with_labels(map.labels(&["web", "far"]).unwrap()))
         .await
         .unwrap();
+    // The overlay's upper and work directories on a tmpfs of the private
+    // mount namespace: an overlay cannot have them on another overlay
+    // (the temporary directory is one in the 6.1 guest of CI).
     let script = format!(
-        "mount -t overlay overlay -o lowerdir=/etc,upperdir={},workdir={} /etc && ip netns exec {} conntrack -L -o labels",
-        dir.join("up").display(),
-        dir.join("work").display(),
-        ns.name()
+        "mount -t tmpfs tmpfs {m} && mkdir -p {m}/up/xtables {m}/work && cp {conf} {m}/up/xtables/ && \
+         mount -t overlay overlay -o lowerdir=/etc,upperdir={m}/up,workdir={m}/work /etc && \
+         ip netns exec {ns} conntrack -L -o labels",
+        m = dir.join("mnt").display(),
+        conf = conf.display(),
+        ns = ns.name()
     );
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &script])

@@ -6,8 +6,8 @@ use crate::error::{DecodeError, Error, Result};
 use crate::rtnl::{IfIndex, RawAttr};
 use crate::wire::{AttrIter, AttrWriter};
 
-use super::message::Stats;
 use super::rate::{self, Rate, RateSpec, LINKLAYER_ETHERNET};
+use super::types::Stats;
 
 /// `TCA_ACT_*` inside one action.
 #[allow(missing_docs)]

@@ -34,6 +34,7 @@ pub mod filter;
 pub mod message;
 pub mod qdisc;
 pub mod rate;
+pub mod types;
 
 pub use action::{Action, ActionKind, Gact, Mirred, MirredKind, Police, TcGen, Verdict};
 pub use filter::{FilterKind, Flower, MatchAll, U32Key, U32Sel, U32};

@@ -9,8 +9,8 @@ use crate::error::{DecodeError, Error, Result};
 use crate::rtnl::RawAttr;
 use crate::wire::{AttrIter, AttrWriter};
 
-use super::message::tca;
 use super::rate::{self, Rate, RateSpec, LINKLAYER_ETHERNET, PSCHED_HZ, RATESPEC_LEN};
+use super::types::tca;
 
 /// The kind of a qdisc and its settings.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use crate::error::{DecodeError, Error, Result};
 use crate::rtnl::{IfIndex, RawAttr};
 use crate::wire::{AttrIter, AttrWriter};
 
-use super::message::Stats;
+use super::header::Stats;
 use super::rate::{self, Rate, RateSpec, LINKLAYER_ETHERNET};
 
 /// `TCA_ACT_*` inside one action.

@@ -10,7 +10,7 @@ use crate::rtnl::RawAttr;
 use crate::wire::{AttrIter, AttrWriter};
 
 use super::action::{self, parse_actions, write_actions, Action};
-use super::message::{tca, TcHandle};
+use super::header::{tca, TcHandle};
 
 /// The classifier of a filter and its settings.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -31,6 +31,7 @@
 
 pub mod action;
 pub mod filter;
+mod header;
 pub mod message;
 pub mod qdisc;
 pub mod rate;

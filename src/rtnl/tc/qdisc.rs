@@ -9,7 +9,7 @@ use crate::error::{DecodeError, Error, Result};
 use crate::rtnl::RawAttr;
 use crate::wire::{AttrIter, AttrWriter};
 
-use super::message::tca;
+use super::header::tca;
 use super::rate::{self, Rate, RateSpec, LINKLAYER_ETHERNET, PSCHED_HZ, RATESPEC_LEN};
 
 /// The kind of a qdisc and its settings.

@@ -1,0 +1,448 @@
+//! Rendering in `nft` syntax, the way `nft list ruleset` prints, so that
+//! `nft -f` accepts the output.
+//!
+//! Rules are turned back into statements the way `nft` does it: register
+//! loads are tracked, a load followed by a comparison becomes a match
+//! (`ip daddr 10.0.0.1`), protocol dependencies that a later match implies
+//! are left out (`meta l4proto tcp tcp dport 80` prints as `tcp dport 80`),
+//! anonymous sets are printed inline, and values print according to their
+//! type (addresses, ports, marks, conntrack states...).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::expr::*;
+use super::set::{merge_intervals, SetFlags};
+use super::{
+    BaseChain, Chain, DataType, Element, Family, Hook, KeyType, Object, ObjectKind, Policy, Rule, Ruleset,
+    Set, SetWithElements, Table,
+};
+
+/// A name as `nft` prints it (no quoting: nft 1.0.6 prints names bare).
+pub fn quote_name(s: &str) -> String {
+    s.to_string()
+}
+
+fn quote_str(s: &str) -> String {
+    format!("\"{}\"", s)
+}
+
+/// A duration as `nft` prints it: `1d2h3m4s5ms`.
+pub fn duration(d: Duration) -> String {
+    let mut ms = d.as_millis() as u64;
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, name) in [(86_400_000u64, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s"), (1, "ms")] {
+        let n = ms / unit;
+        if n > 0 {
+            let _ = write!(out, "{n}{name}");
+            ms -= n * unit;
+        }
+    }
+    out
+}
+
+mod elements;
+mod proto;
+mod rule;
+mod stmt;
+mod types;
+
+use elements::*;
+use proto::*;
+use rule::*;
+use stmt::*;
+use types::*;
+
+pub use types::{key, value};
+
+fn priority_str(family: Family, hook: Hook, p: i32) -> String {
+    let names: &[(&str, i32)] = if family == Family::Bridge {
+        &[("dstnat", -300), ("filter", -200), ("out", 100), ("srcnat", 300)]
+    } else {
+        &[("raw", -300), ("mangle", -150), ("dstnat", -100), ("filter", 0), ("security", 50), ("srcnat", 100)]
+    };
+    let allowed = |n: &str| match n {
+        "dstnat" => hook == Hook::Prerouting || family == Family::Bridge,
+        "srcnat" => hook == Hook::Postrouting || family == Family::Bridge,
+        "out" => hook == Hook::Output,
+        _ => {
+            matches!(family, Family::Ip | Family::Ip6 | Family::Inet | Family::Bridge)
+                || (family == Family::Netdev && n == "filter")
+                || (family == Family::Arp && n == "filter")
+        }
+    };
+    for (n, v) in names {
+        if !allowed(n) {
+            continue;
+        }
+        let d = p - v;
+        if d == 0 {
+            return n.to_string();
+        }
+        if d.abs() <= 10 {
+            return if d > 0 { format!("{n} + {d}") } else { format!("{n} - {}", -d) };
+        }
+    }
+    p.to_string()
+}
+
+fn chain_header(c: &Chain, b: &BaseChain) -> String {
+    let mut s = format!("type {} hook {}", b.kind.name(), b.hook.name());
+    match b.devices.as_slice() {
+        [] => {}
+        [d] => {
+            let _ = write!(s, " device {}", quote_str(d));
+        }
+        ds => {
+            let _ = write!(s, " devices = {{ {} }}", ds.join(", "));
+        }
+    }
+    let _ = write!(s, " priority {};", priority_str(c.family, b.hook, b.priority));
+    let pol = match b.policy.unwrap_or(Policy::Accept) {
+        Policy::Accept => "accept",
+        Policy::Drop => "drop",
+    };
+    let _ = write!(s, " policy {pol};");
+    s
+}
+
+fn set_block(out: &mut String, sw: &SetWithElements, with_expires: bool) {
+    let s = &sw.set;
+    let kind = if s.data.is_some() || s.obj_type.is_some() { "map" } else { "set" };
+    let _ = writeln!(out, "\t{kind} {} {{", quote_name(&s.name));
+    // A key declared `typeof numgen ...` (a numgen verdict map): nft cannot
+    // read it back as `type integer`.
+    let numgen = s.key_typeof_numgen().filter(|_| s.key.fields == [DataType::INTEGER]);
+    let typeof_ = numgen.is_some();
+    let mut ty = match &numgen {
+        Some(n) => {
+            let kind = if n.kind == NumgenType::Random { "random" } else { "inc" };
+            let mut t = format!("numgen {kind} mod {}", n.modulus);
+            if n.offset != 0 {
+                let _ = write!(t, " offset {}", n.offset);
+            }
+            t
+        }
+        None => s.key.nft_name(),
+    };
+    if let Some(d) = &s.data {
+        let _ = write!(ty, " : {}", d.nft_name());
+    }
+    if let Some(o) = s.obj_type {
+        let n = match o {
+            1 => "counter",
+            2 => "quota",
+            3 => "ct helper",
+            4 => "limit",
+            7 => "ct timeout",
+            _ => "object",
+        };
+        let _ = write!(ty, " : {n}");
+    }
+    let _ = writeln!(out, "\t\t{} {ty}", if typeof_ { "typeof" } else { "type" });
+    if s.policy_memory == Some(true) {
+        out.push_str("\t\tpolicy memory\n");
+    }
+    // nft sizes constant sets itself and does not print it.
+    if let Some(n) = s.size.filter(|_| !s.flags.contains(SetFlags::CONSTANT)) {
+        let _ = writeln!(out, "\t\tsize {n}");
+    }
+    let mut flags = Vec::new();
+    for (f, n) in [
+        (SetFlags::CONSTANT, "constant"),
+        (SetFlags::EVAL, "dynamic"),
+        (SetFlags::INTERVAL, "interval"),
+        (SetFlags::TIMEOUT, "timeout"),
+    ] {
+        if s.flags.contains(f) {
+            flags.push(n);
+        }
+    }
+    if !flags.is_empty() {
+        let _ = writeln!(out, "\t\tflags {}", flags.join(","));
+    }
+    if let Some(t) = s.timeout {
+        let _ = writeln!(out, "\t\ttimeout {}", duration(t));
+    }
+    if let Some(t) = s.gc_interval {
+        let _ = writeln!(out, "\t\tgc-interval {}", duration(t));
+    }
+    for e in &s.exprs {
+        if let Expr::Counter(_) = e {
+            out.push_str("\t\tcounter\n");
+        }
+    }
+    if let Some(c) = &s.comment {
+        let _ = writeln!(out, "\t\tcomment {}", quote_str(c));
+    }
+    if !sw.elements.is_empty() {
+        let _ = writeln!(out, "\t\telements = {}", elements_block(sw, false, with_expires));
+    }
+    out.push_str("\t}\n");
+}
+
+fn bytes_unit(v: u64) -> String {
+    let mut v = v;
+    let mut unit = 0;
+    while v >= 1024 && v % 1024 == 0 && unit < 3 {
+        v /= 1024;
+        unit += 1;
+    }
+    format!("{v} {}", ["bytes", "kbytes", "mbytes", "gbytes"][unit])
+}
+
+fn limit_str(l: &Limit) -> String {
+    let unit = l.unit.name().unwrap_or("second");
+    let over = if l.over { "over " } else { "" };
+    match l.kind {
+        LimitType::Packets => {
+            let mut s = format!("rate {over}{}/{unit}", l.rate);
+            if l.burst != 0 && l.burst != 5 {
+                let _ = write!(s, " burst {} packets", l.burst);
+            }
+            s
+        }
+        LimitType::Bytes => {
+            let mut s = format!("rate {over}{}/{unit}", bytes_unit(l.rate));
+            if l.burst != 0 {
+                let _ = write!(s, " burst {}", bytes_unit(l.burst as u64));
+            }
+            s
+        }
+    }
+}
+
+fn quota_str(q: &Quota) -> String {
+    let mut s = format!("{}{}", if q.over { "over " } else { "" }, bytes_unit(q.bytes));
+    if q.consumed > 0 {
+        let _ = write!(s, " used {}", bytes_unit(q.consumed));
+    }
+    s
+}
+
+fn object_block(out: &mut String, o: &Object) {
+    let name = quote_name(&o.name);
+    match &o.kind {
+        ObjectKind::Counter(c) => {
+            let _ = writeln!(out, "\tcounter {name} {{");
+            if let Some(cm) = &o.comment {
+                let _ = writeln!(out, "\t\tcomment {}", quote_str(cm));
+            }
+            let _ = writeln!(out, "\t\tpackets {} bytes {}", c.packets, c.bytes);
+        }
+        ObjectKind::Quota(q) => {
+            let _ = writeln!(out, "\tquota {name} {{");
+            if let Some(cm) = &o.comment {
+                let _ = writeln!(out, "\t\tcomment {}", quote_str(cm));
+            }
+            let _ = writeln!(out, "\t\t{}", quota_str(q));
+        }
+        ObjectKind::Limit(l) => {
+            let _ = writeln!(out, "\tlimit {name} {{");
+            if let Some(cm) = &o.comment {
+                let _ = writeln!(out, "\t\tcomment {}", quote_str(cm));
+            }
+            let _ = writeln!(out, "\t\t{}", limit_str(l));
+        }
+        ObjectKind::CtHelper { name: h, l3proto, l4proto } => {
+            let _ = writeln!(out, "\tct helper {name} {{");
+            let p = proto_name(*l4proto).map(str::to_string).unwrap_or_else(|| l4proto.to_string());
+            let _ = writeln!(out, "\t\ttype {} protocol {p}", quote_str(h));
+            let l3 = match l3proto {
+                2 => "ip",
+                10 => "ip6",
+                1 => "inet",
+                _ => "ip",
+            };
+            let _ = writeln!(out, "\t\tl3proto {l3}");
+        }
+        ObjectKind::CtTimeout { l3proto, l4proto, policy } => {
+            let _ = writeln!(out, "\tct timeout {name} {{");
+            let p = proto_name(*l4proto).map(str::to_string).unwrap_or_else(|| l4proto.to_string());
+            let _ = writeln!(out, "\t\tprotocol {p}");
+            let l3 = if *l3proto == 10 { "ip6" } else { "ip" };
+            let _ = writeln!(out, "\t\tl3proto {l3}");
+            let states = ct_timeout_states(*l4proto);
+            // nft prints the timeouts that differ from the kernel's defaults.
+            let items: Vec<String> = policy
+                .iter()
+                .filter_map(|(k, v)| {
+                    let (n, default) =
+                        states.get((*k as usize).wrapping_sub(1)).copied().unwrap_or(("unknown", 0));
+                    (*v != default).then(|| format!("{n} : {v}"))
+                })
+                .collect();
+            let _ = writeln!(out, "\t\tpolicy = {{ {} }}", items.join(", "));
+        }
+        ObjectKind::Other { kind, .. } => {
+            let _ = writeln!(out, "\t# object {name} of type {kind} (not modelled)");
+            let _ = writeln!(out, "\t{{");
+        }
+    }
+    out.push_str("\t}\n");
+}
+
+/// Conntrack timeout states of a protocol with the kernel's defaults in
+/// seconds.
+fn ct_timeout_states(l4: u8) -> &'static [(&'static str, u32)] {
+    match l4 {
+        6 => &[
+            ("syn_sent", 120),
+            ("syn_recv", 60),
+            ("established", 432_000),
+            ("fin_wait", 120),
+            ("close_wait", 60),
+            ("last_ack", 30),
+            ("time_wait", 120),
+            ("close", 10),
+            ("syn_sent2", 120),
+            ("retrans", 300),
+            ("unack", 300),
+        ],
+        17 => &[("unreplied", 30), ("replied", 120)],
+        _ => &[("generic", 600)],
+    }
+}
+
+/// The whole ruleset, as `nft list ruleset` prints it.
+pub fn ruleset(rs: &Ruleset) -> String {
+    ruleset_opts(rs, true)
+}
+
+/// The whole ruleset; `with_expires` prints elements' remaining time
+/// (`expires 4s964ms`) as nft does.
+pub fn ruleset_opts(rs: &Ruleset, with_expires: bool) -> String {
+    let mut rules_by_chain: HashMap<(Family, &str, &str), Vec<&Rule>> = HashMap::new();
+    for r in &rs.rules {
+        rules_by_chain.entry((r.family, r.table.as_str(), r.chain.as_str())).or_default().push(r);
+    }
+    let mut sets_by_table: HashMap<(Family, &str), Vec<&SetWithElements>> = HashMap::new();
+    for s in &rs.sets {
+        sets_by_table.entry((s.set.family, s.set.table.as_str())).or_default().push(s);
+    }
+    let mut chains_by_table: HashMap<(Family, &str), Vec<&Chain>> = HashMap::new();
+    for c in &rs.chains {
+        chains_by_table.entry((c.family, c.table.as_str())).or_default().push(c);
+    }
+    let mut out = String::with_capacity(rs.rules.len() * 80 + rs.sets.len() * 64);
+    for t in &rs.tables {
+        let key = (t.family, t.name.as_str());
+        let sets: &[&SetWithElements] = sets_by_table.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        let set_index: HashMap<&str, &SetWithElements> =
+            sets.iter().map(|s| (s.set.name.as_str(), *s)).collect();
+        let chains: &[&Chain] = chains_by_table.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        let objects: Vec<&Object> =
+            rs.objects.iter().filter(|o| o.family == t.family && o.table == t.name).collect();
+        table_block(&mut out, t, &objects, sets, chains, &set_index, &rules_by_chain, with_expires);
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)] // internal: the pieces of one table
+fn table_block(
+    out: &mut String,
+    t: &Table,
+    objects: &[&Object],
+    sets: &[&SetWithElements],
+    chains: &[&Chain],
+    set_index: &HashMap<&str, &SetWithElements>,
+    rules: &HashMap<(Family, &str, &str), Vec<&Rule>>,
+    with_expires: bool,
+) {
+    let _ = writeln!(out, "table {} {} {{", t.family, quote_name(&t.name));
+    let mut flags = Vec::new();
+    if t.flags.contains(super::TableFlags::DORMANT) {
+        flags.push("dormant");
+    }
+    if t.flags.contains(super::TableFlags::OWNER) {
+        flags.push("owner");
+    }
+    if t.flags.contains(super::TableFlags::PERSIST) {
+        flags.push("persist");
+    }
+    if !flags.is_empty() {
+        let _ = writeln!(out, "\tflags {}", flags.join(","));
+    }
+    if let Some(c) = &t.comment {
+        let _ = writeln!(out, "\tcomment {}", quote_str(c));
+    }
+    // nft separates a table's flags from what follows by a blank line.
+    let mut delim = if flags.is_empty() { "" } else { "\n" };
+    for o in objects {
+        out.push_str(delim);
+        object_block(out, o);
+        delim = "\n";
+    }
+    for s in sets {
+        if s.set.flags.contains(SetFlags::ANONYMOUS) {
+            continue;
+        }
+        out.push_str(delim);
+        set_block(out, s, with_expires);
+        delim = "\n";
+    }
+    for c in chains {
+        out.push_str(delim);
+        delim = "\n";
+        let _ = writeln!(out, "\tchain {} {{", quote_name(&c.name));
+        if let Some(cm) = &c.comment {
+            let _ = writeln!(out, "\t\tcomment {}", quote_str(cm));
+        }
+        if let Some(b) = &c.base {
+            let _ = writeln!(out, "\t\t{}", chain_header(c, b));
+        }
+        if let Some(rs) = rules.get(&(c.family, c.table.as_str(), c.name.as_str())) {
+            for r in rs {
+                let _ = writeln!(out, "\t\t{}", rule_with(r, set_index));
+            }
+        }
+        out.push_str("\t}\n");
+    }
+    out.push_str("}\n");
+}
+
+/// One rule in nft syntax (without a trailing newline), resolving
+/// anonymous sets and set key types from `sets`.
+pub fn rule(r: &Rule, sets: &[SetWithElements]) -> String {
+    let idx: HashMap<&str, &SetWithElements> = sets
+        .iter()
+        .filter(|s| s.set.table == r.table && s.set.family == r.family)
+        .map(|s| (s.set.name.as_str(), s))
+        .collect();
+    rule_with(r, &idx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_like_nft() {
+        assert_eq!(duration(Duration::from_secs(3 * 3600)), "3h");
+        assert_eq!(duration(Duration::from_millis(4964)), "4s964ms");
+        assert_eq!(duration(Duration::from_secs(90061)), "1d1h1m1s");
+    }
+
+    #[test]
+    fn prefixes_and_ranges() {
+        assert_eq!(range_str(DataType::IPV4_ADDR, &[10, 0, 0, 0], &[10, 255, 255, 255]), "10.0.0.0/8");
+        assert_eq!(
+            range_str(DataType::IPV4_ADDR, &[192, 168, 1, 1], &[192, 168, 1, 5]),
+            "192.168.1.1-192.168.1.5"
+        );
+        assert_eq!(range_str(DataType::INET_SERVICE, &[0, 80], &[0, 90]), "80-90");
+        assert_eq!(range_str(DataType::IPV4_ADDR, &[1, 2, 3, 4], &[1, 2, 3, 4]), "1.2.3.4");
+    }
+
+    #[test]
+    fn priorities_use_names() {
+        assert_eq!(priority_str(Family::Ip, Hook::Prerouting, -100), "dstnat");
+        assert_eq!(priority_str(Family::Inet, Hook::Input, 5), "filter + 5");
+        assert_eq!(priority_str(Family::Ip, Hook::Postrouting, 100), "srcnat");
+        assert_eq!(priority_str(Family::Inet, Hook::Ingress, -500), "-500");
+    }
+}

@@ -1,0 +1,449 @@
+//! Rule delinearization: registers are tracked, loads followed by
+//! comparisons become matches, dependencies implied by a later match are
+//! left out, and each expression prints as a statement.
+
+use std::collections::HashMap;
+
+use super::*;
+
+/// What a register holds.
+#[derive(Clone, Debug)]
+pub(super) enum Src {
+    /// A header field: its printed name, type, byte order, and for a
+    /// partial load (prefix) the field's full length.
+    Field { name: String, ty: DataType, be: bool, len: u32, full: u32, proto: Option<Proto> },
+    /// The result of `meta`/`ct`/`numgen`/... with its printed form, and
+    /// the protocol its inputs imply (jhash of `ip saddr`).
+    Expr { name: String, ty: DataType, be: bool, len: u32, needs: Option<Proto> },
+    /// Several adjacent header fields loaded at once (`udp sport 67 udp
+    /// dport 68` is one 4-byte load).
+    Multi { parts: Vec<(String, DataType, u32)>, proto: Proto },
+    /// A constant.
+    Const(Vec<u8>),
+    /// `SRC & mask ^ xor`.
+    Masked { inner: Box<Src>, mask: Vec<u8>, xor: Vec<u8> },
+    /// A map lookup result; `concat` when the map's data is a
+    /// concatenation.
+    Mapped { text: String, ty: DataType, len: u32, needs: Option<Proto>, concat: bool },
+}
+
+impl Src {
+    pub(super) fn text(&self) -> String {
+        match self {
+            Src::Field { name, .. } | Src::Expr { name, .. } => name.clone(),
+            Src::Const(v) => value(DataType::INTEGER, v, false),
+            Src::Masked { inner, mask, xor } => masked_text(inner, mask, xor),
+            Src::Mapped { text, .. } => text.clone(),
+            Src::Multi { parts, .. } => parts.iter().map(|p| p.0.clone()).collect::<Vec<_>>().join(" . "),
+        }
+    }
+
+    pub(super) fn ty(&self) -> (DataType, bool) {
+        match self {
+            Src::Field { ty, be, .. } | Src::Expr { ty, be, .. } => (*ty, *be),
+            Src::Const(_) => (DataType::INTEGER, false),
+            Src::Masked { inner, .. } => inner.ty(),
+            Src::Mapped { ty, .. } => (*ty, ty.big_endian()),
+            Src::Multi { .. } => (DataType::INTEGER, true),
+        }
+    }
+
+    pub(super) fn len(&self) -> u32 {
+        match self {
+            Src::Field { len, .. } | Src::Expr { len, .. } | Src::Mapped { len, .. } => *len,
+            Src::Const(v) => v.len() as u32,
+            Src::Masked { inner, .. } => inner.len(),
+            Src::Multi { parts, .. } => parts.iter().map(|p| p.2).sum(),
+        }
+    }
+}
+
+pub(super) fn masked_text(inner: &Src, mask: &[u8], xor: &[u8]) -> String {
+    let (ty, be) = inner.ty();
+    let fmt = |b: &[u8]| {
+        if ty == DataType::MARK {
+            value(ty, b, be)
+        } else {
+            let v = if be { be_uint(b) } else { le_uint(b) };
+            format!("{v:#x}")
+        }
+    };
+    let all_ones = mask.iter().all(|&b| b == 0xff);
+    let zero = |b: &[u8]| b.iter().all(|&x| x == 0);
+    let inv_mask: Vec<u8> = mask.iter().map(|b| !b).collect();
+    if all_ones {
+        format!("{} ^ {}", inner.text(), fmt(xor))
+    } else if zero(xor) {
+        format!("{} & {}", inner.text(), fmt(mask))
+    } else if inv_mask == xor {
+        format!("{} | {}", inner.text(), fmt(xor))
+    } else {
+        format!("({} & {}) ^ {}", inner.text(), fmt(mask), fmt(xor))
+    }
+}
+
+/// One printed statement, with what it implies for dependency removal.
+pub(super) struct Stmt {
+    pub(super) text: String,
+    /// A protocol match another statement may make redundant.
+    pub(super) dep: Option<Proto>,
+    /// Protocols this statement's match implies.
+    pub(super) needs: Option<Proto>,
+}
+
+pub(super) struct Ctx<'a> {
+    pub(super) family: Family,
+    pub(super) sets: &'a HashMap<&'a str, &'a SetWithElements>,
+    pub(super) regs: HashMap<u32, Src>,
+    pub(super) stmts: Vec<Stmt>,
+    pub(super) net: Option<Proto>,
+    pub(super) l4: Option<Proto>,
+    /// The last `>=` comparison: register slot, statement index, value.
+    pub(super) last_ge: Option<(u32, usize, Vec<u8>)>,
+}
+
+impl<'a> Ctx<'a> {
+    pub(super) fn set_reg(&mut self, r: Reg, s: Src) {
+        let slot = r.slot();
+        let words = s.len().div_ceil(4).max(1);
+        for i in 0..words {
+            self.regs.remove(&(slot + i));
+        }
+        self.regs.insert(slot, s);
+    }
+
+    pub(super) fn reg(&self, r: Reg) -> Option<&Src> {
+        self.regs.get(&r.slot())
+    }
+
+    /// Sources for a key of `len` bytes starting at `r` (a concatenation
+    /// spans several registers).
+    pub(super) fn sources(&self, r: Reg, len: u32) -> Vec<Src> {
+        let mut out = Vec::new();
+        let mut slot = r.slot();
+        let mut got = 0;
+        while got < len.max(1) {
+            let Some(s) = self.regs.get(&slot) else { break };
+            let l = s.len().max(1);
+            got += l.div_ceil(4) * 4;
+            slot += l.div_ceil(4);
+            out.push(s.clone());
+            if got >= len {
+                break;
+            }
+        }
+        out
+    }
+
+    pub(super) fn push(&mut self, text: String, dep: Option<Proto>, needs: Option<Proto>) {
+        self.stmts.push(Stmt { text, dep, needs });
+    }
+
+    /// A set reference: `@name`, or an anonymous set printed inline.
+    pub(super) fn set_ref(&self, name: &str) -> String {
+        match self.sets.get(name) {
+            Some(s) if s.set.flags.contains(SetFlags::ANONYMOUS) => elements_block(s, true, false),
+            _ => format!("@{}", quote_name(name)),
+        }
+    }
+}
+
+pub(super) fn nat_addr(family: u32, b: &[u8]) -> String {
+    if family == 10 {
+        value(DataType::IPV6_ADDR, b, true)
+    } else {
+        value(DataType::IPV4_ADDR, b, true)
+    }
+}
+
+pub(super) fn nat_flags(f: Option<NatFlags>) -> String {
+    let Some(f) = f else { return String::new() };
+    let mut v = Vec::new();
+    if f.contains(NatFlags::RANDOM) {
+        v.push("random");
+    }
+    if f.contains(NatFlags::FULLY_RANDOM) {
+        v.push("fully-random");
+    }
+    if f.contains(NatFlags::PERSISTENT) {
+        v.push("persistent");
+    }
+    if v.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", v.join(","))
+    }
+}
+
+pub(super) fn rule_with(r: &Rule, sets: &HashMap<&str, &SetWithElements>) -> String {
+    let mut cx = Ctx {
+        family: r.family,
+        sets,
+        regs: HashMap::new(),
+        stmts: Vec::new(),
+        net: match r.family {
+            Family::Ip => Some(Proto::Ip),
+            Family::Ip6 => Some(Proto::Ip6),
+            Family::Arp => Some(Proto::Arp),
+            _ => None,
+        },
+        l4: None,
+        last_ge: None,
+    };
+    for e in &r.exprs {
+        expr(&mut cx, e);
+    }
+    // Drop protocol matches that a later match implies.
+    let n = cx.stmts.len();
+    let keep: Vec<bool> = (0..n)
+        .map(|i| match cx.stmts[i].dep {
+            Some(d) => !cx.stmts[i + 1..].iter().any(|s| s.needs == Some(d)),
+            None => true,
+        })
+        .collect();
+    let mut parts: Vec<String> =
+        cx.stmts.into_iter().zip(keep).filter(|(_, k)| *k).map(|(s, _)| s.text).collect();
+    if let Some(c) = &r.comment {
+        parts.push(format!("comment {}", quote_str(c)));
+    }
+    parts.join(" ")
+}
+
+pub(super) fn expr(cx: &mut Ctx<'_>, e: &Expr) {
+    match e {
+        Expr::Payload(p) => payload_stmt(cx, p),
+        Expr::Meta(m) => meta_stmt(cx, m),
+        Expr::Ct(c) => ct_stmt(cx, c),
+        Expr::Numgen(n) => numgen_stmt(cx, n),
+        Expr::Hash(h) => hash_stmt(cx, h),
+        Expr::Fib(f) => fib_stmt(cx, f),
+        Expr::Immediate(i) => match &i.data {
+            Data::Verdict(v) => {
+                if i.dreg == Reg::VERDICT {
+                    cx.push(v.to_string(), None, None);
+                }
+            }
+            Data::Value(v) => cx.set_reg(i.dreg, Src::Const(v.clone())),
+        },
+        Expr::Bitwise(b) => bitwise_stmt(cx, b),
+        Expr::Byteorder(b) => byteorder_stmt(cx, b),
+        Expr::Cmp(c) => cmp(cx, c),
+        Expr::Range(r) => range_stmt(cx, r),
+        Expr::Lookup(l) => lookup(cx, l),
+        Expr::Counter(c) => cx.push(format!("counter packets {} bytes {}", c.packets, c.bytes), None, None),
+        Expr::Notrack(_) => cx.push("notrack".into(), None, None),
+        Expr::Limit(l) => cx.push(format!("limit {}", limit_str(l)), None, None),
+        Expr::Quota(q) => cx.push(format!("quota {}", quota_str(q)), None, None),
+        Expr::Log(l) => log_stmt(cx, l),
+        Expr::Reject(rj) => reject_stmt(cx, rj),
+        Expr::Nat(n) => nat_stmt(cx, n),
+        Expr::Masq(m) => masq_stmt(cx, m),
+        Expr::Redir(m) => redir_stmt(cx, m),
+        Expr::Dynset(d) => dynset_stmt(cx, d),
+        Expr::Objref(o) => objref_stmt(cx, o),
+        Expr::Unknown(u) => cx.push(format!("# unknown expression {}", u.name), None, None),
+    }
+}
+
+pub(super) fn port_range(cx: &Ctx<'_>, min: Option<Reg>, max: Option<Reg>) -> String {
+    let port = |r: Option<Reg>| -> Option<String> {
+        match cx.reg(r?)? {
+            Src::Const(v) if v.len() >= 2 => Some(u16::from_be_bytes([v[0], v[1]]).to_string()),
+            other => Some(other.text()),
+        }
+    };
+    match (port(min), port(max)) {
+        (Some(lo), Some(hi)) if lo != hi => format!(" to :{lo}-{hi}"),
+        (Some(lo), _) => format!(" to :{lo}"),
+        _ => String::new(),
+    }
+}
+
+/// The right-hand side of a `set` statement.
+pub(super) fn rhs_text(s: &Src, ty: DataType, be: bool) -> String {
+    match s {
+        Src::Const(v) => value(ty, v, be),
+        other => other.text(),
+    }
+}
+
+pub(super) fn field_needs(src: &Src) -> Option<Proto> {
+    match src {
+        Src::Field { proto, .. } => *proto,
+        Src::Multi { proto, .. } => Some(*proto),
+        Src::Masked { inner, .. } => field_needs(inner),
+        Src::Expr { needs, .. } | Src::Mapped { needs, .. } => *needs,
+        Src::Const(_) => None,
+    }
+}
+
+pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
+    let Some(src) = cx.reg(c.sreg).cloned() else {
+        cx.push(format!("# cmp on empty register {}", c.sreg.0), None, None);
+        return;
+    };
+    let needs = field_needs(&src);
+    let op = c.op.symbol();
+    // `>= lo` then `<= hi` on the same load: nft's encoding of a range.
+    if c.op == CmpOp::Le {
+        if let Some((slot, idx, lo)) = cx.last_ge.take() {
+            if slot == c.sreg.slot() && idx + 1 == cx.stmts.len() {
+                let (ty, _) = src.ty();
+                cx.stmts.pop();
+                cx.push(format!("{} {}", src.text(), range_str(ty, &lo, &c.data)), None, needs);
+                return;
+            }
+        }
+    }
+    if c.op == CmpOp::Ge {
+        cx.last_ge = Some((c.sreg.slot(), cx.stmts.len(), c.data.clone()));
+    }
+    if let Src::Multi { parts, .. } = &src {
+        if c.op == CmpOp::Eq {
+            let mut off = 0usize;
+            let mut out = Vec::new();
+            for (name, ty, l) in parts {
+                let v = c.data.get(off..off + *l as usize).unwrap_or(&[]);
+                out.push(format!("{name} {}", value(*ty, v, true)));
+                off += *l as usize;
+            }
+            cx.push(out.join(" "), None, needs);
+            return;
+        }
+    }
+    match &src {
+        // A prefix: a partial address load, optionally masked.
+        Src::Field { name, ty, len, full, .. } if len < full => {
+            let mut v = c.data.clone();
+            v.resize(*full as usize, 0);
+            let text = format!("{name} {op}{}/{}", value(*ty, &v, true), len * 8);
+            cx.push(text, None, needs);
+        }
+        Src::Masked { inner, mask, xor } => {
+            let (ty, be) = inner.ty();
+            let zero = |b: &[u8]| b.iter().all(|&x| x == 0);
+            if let Src::Field { name, len, full, .. } = inner.as_ref() {
+                if zero(xor) && matches!(ty, DataType::IPV4_ADDR | DataType::IPV6_ADDR) {
+                    let bits: u32 = mask.iter().map(|b| b.count_ones()).sum();
+                    let mut v = c.data.clone();
+                    v.resize(*full as usize, 0);
+                    let _ = len;
+                    cx.push(format!("{name} {op}{}/{bits}", value(ty, &v, true)), None, needs);
+                    return;
+                }
+            }
+            let flags_type = matches!(ty, DataType::CT_STATE | DataType::CT_STATUS | DataType::TCP_FLAG);
+            if flags_type && zero(xor) && zero(&c.data) && c.op == CmpOp::Ne {
+                // `ct state established,related`
+                cx.push(format!("{} {}", inner.text(), value(ty, mask, be)), None, needs);
+                return;
+            }
+            if flags_type && zero(xor) && c.op == CmpOp::Eq && !zero(&c.data) {
+                // `tcp flags & (syn | ack) == syn`
+                cx.push(
+                    format!(
+                        "{} & ({}) == {}",
+                        inner.text(),
+                        value(ty, mask, be).replace(',', " | "),
+                        value(ty, &c.data, be)
+                    ),
+                    None,
+                    needs,
+                );
+                return;
+            }
+            let eq = match c.op {
+                CmpOp::Eq => "==",
+                CmpOp::Ne => "!=",
+                _ => c.op.symbol().trim(),
+            };
+            let rhs = if ty == DataType::MARK {
+                value(ty, &c.data, be)
+            } else {
+                format!("{:#x}", if be { be_uint(&c.data) } else { le_uint(&c.data) })
+            };
+            cx.push(format!("{} {eq} {rhs}", masked_text(inner, mask, xor)), None, needs);
+        }
+        _ => {
+            let (ty, be) = src.ty();
+            let text = format!("{} {op}{}", src.text(), value(ty, &c.data, be));
+            let dep = dependency_of(&src, &c.data, c.op);
+            // A protocol match sets the context for later header fields.
+            if c.op == CmpOp::Eq {
+                update_context(cx, &src, &c.data);
+            }
+            cx.push(text, dep, needs);
+        }
+    }
+}
+
+/// Whether the match `src == data` is a protocol match nft inserts as a
+/// dependency (and so leaves out when a later match implies it).
+pub(super) fn dependency_of(src: &Src, data: &[u8], op: CmpOp) -> Option<Proto> {
+    if op != CmpOp::Eq {
+        return None;
+    }
+    let name = match src {
+        Src::Field { name, .. } | Src::Expr { name, .. } => name.as_str(),
+        _ => return None,
+    };
+    match name {
+        "meta l4proto" | "ip protocol" | "ip6 nexthdr" => data.first().and_then(|&p| proto_of_l4(p)),
+        "meta nfproto" => match data.first() {
+            Some(2) => Some(Proto::Ip),
+            Some(10) => Some(Proto::Ip6),
+            _ => None,
+        },
+        "meta iiftype" if data == 1u16.to_ne_bytes() => Some(Proto::Ether),
+        "ether type" | "meta protocol" => match data {
+            [0x08, 0x00] => Some(Proto::Ip),
+            [0x86, 0xdd] => Some(Proto::Ip6),
+            [0x08, 0x06] => Some(Proto::Arp),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+pub(super) fn update_context(cx: &mut Ctx<'_>, src: &Src, data: &[u8]) {
+    let name = match src {
+        Src::Field { name, .. } | Src::Expr { name, .. } => name.as_str(),
+        _ => return,
+    };
+    match name {
+        "meta l4proto" | "ip protocol" | "ip6 nexthdr" => {
+            if let Some(&p) = data.first() {
+                cx.l4 = proto_of_l4(p);
+            }
+        }
+        _ => {
+            if let Some(p) = dependency_of(src, data, CmpOp::Eq) {
+                if matches!(p, Proto::Ip | Proto::Ip6 | Proto::Arp) {
+                    cx.net = Some(p);
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn lookup(cx: &mut Ctx<'_>, l: &Lookup) {
+    let set = cx.sets.get(l.set.as_str()).copied();
+    let key_len = set.map(|s| s.set.key_len).unwrap_or_else(|| cx.reg(l.sreg).map(Src::len).unwrap_or(4));
+    let srcs = cx.sources(l.sreg, key_len);
+    let needs = srcs.iter().find_map(field_needs);
+    let lhs = srcs.iter().map(Src::text).collect::<Vec<_>>().join(" . ");
+    let r = cx.set_ref(&l.set);
+    match l.dreg {
+        None => {
+            let op = if l.invert { "!= " } else { "" };
+            cx.push(format!("{lhs} {op}{r}"), None, needs);
+        }
+        Some(Reg::VERDICT) => cx.push(format!("{lhs} vmap {r}"), None, needs),
+        Some(d) => {
+            let (ty, len, concat) = set
+                .and_then(|s| s.set.data.as_ref().map(|k| (k.fields[0], s.set.data_len, k.is_concat())))
+                .unwrap_or((DataType::INTEGER, 4, false));
+            cx.set_reg(d, Src::Mapped { text: format!("{lhs} map {r}"), ty, len, needs, concat });
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! One printer per expression: how each statement or register load
+//! prints in nft syntax (the matches themselves are in `rule.rs`).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::*;
+
+/// `Expr::Payload` as nft prints it.
+pub(super) fn payload_stmt(cx: &mut Ctx<'_>, p: &Payload) {
+    if let Some(d) = p.dreg {
+        let src = match field(p.base, p.offset, p.len, cx.net, cx.l4) {
+            Some((name, ty, full, proto)) => {
+                Src::Field { name, ty, be: true, len: p.len, full, proto: Some(proto) }
+            }
+            None => match multi_field(p.base, p.offset, p.len, cx.net, cx.l4) {
+                Some(m) => m,
+                None => Src::Field {
+                    name: format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8),
+                    ty: DataType::INTEGER,
+                    be: true,
+                    len: p.len,
+                    full: p.len,
+                    proto: None,
+                },
+            },
+        };
+        cx.set_reg(d, src);
+    } else if let Some(s) = p.sreg {
+        // `ip ttl set 64`: nft rewrites whole words, keeping the
+        // neighbouring field with a mask; name the field it sets.
+        if let Some(Src::Masked { inner, mask, xor }) = cx.reg(s).cloned() {
+            let parts: Vec<(String, DataType, u32)> = match *inner {
+                Src::Multi { parts, .. } => parts,
+                Src::Field { name, ty, len, .. } => vec![(name, ty, len)],
+                _ => Vec::new(),
+            };
+            let mut off = 0usize;
+            let mut set = Vec::new();
+            for (name, ty, l) in &parts {
+                let r = off..off + *l as usize;
+                if mask.get(r.clone()).is_some_and(|m| m.iter().all(|&b| b == 0)) {
+                    set.push(format!("{name} set {}", value(*ty, &xor[r], true)));
+                }
+                off += *l as usize;
+            }
+            if set.len() == 1 {
+                cx.push(set.remove(0), None, None);
+                return;
+            }
+        }
+        let lhs = field(p.base, p.offset, p.len, cx.net, cx.l4)
+            .map(|f| f.0)
+            .unwrap_or_else(|| format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8));
+        let rhs = cx.reg(s).map(|s| rhs_text(s, DataType::INTEGER, true)).unwrap_or_default();
+        let needs = cx.reg(s).and_then(field_needs);
+        cx.push(format!("{lhs} set {rhs}"), None, needs);
+    }
+}
+
+/// `Expr::Meta` as nft prints it.
+pub(super) fn meta_stmt(cx: &mut Ctx<'_>, m: &Meta) {
+    let (ty, len) = meta_type(m.key);
+    let name = m.key.nft_name().map(str::to_string).unwrap_or_else(|| format!("{}", m.key.code()));
+    // nft prints these keys without the `meta` prefix.
+    let unqualified = matches!(
+        m.key,
+        MetaKey::Mark
+            | MetaKey::Iif
+            | MetaKey::Oif
+            | MetaKey::IifName
+            | MetaKey::OifName
+            | MetaKey::IifGroup
+            | MetaKey::OifGroup
+    );
+    let full = format!("meta {name}");
+    if let Some(d) = m.dreg {
+        let shown = if unqualified && m.key != MetaKey::Mark { name.clone() } else { full };
+        cx.set_reg(d, Src::Expr { name: shown, ty, be: false, len, needs: None });
+    } else if let Some(s) = m.sreg {
+        let rhs = cx.reg(s).map(|s| rhs_text(s, ty, false)).unwrap_or_default();
+        let needs = cx.reg(s).and_then(field_needs);
+        let lhs = if unqualified && m.key != MetaKey::Mark { name } else { full };
+        cx.push(format!("{lhs} set {rhs}"), None, needs);
+    }
+}
+
+/// `Expr::Ct` as nft prints it.
+pub(super) fn ct_stmt(cx: &mut Ctx<'_>, c: &Ct) {
+    let (ty, len, be) = ct_type(c.key, cx.net);
+    let key = c.key.nft_name().map(str::to_string).unwrap_or_else(|| c.key.code().to_string());
+    let name = match c.dir {
+        Some(CtDir::Original) => format!("ct original {key}"),
+        Some(CtDir::Reply) => format!("ct reply {key}"),
+        None => format!("ct {key}"),
+    };
+    if let Some(d) = c.dreg {
+        cx.set_reg(d, Src::Expr { name, ty, be, len, needs: None });
+    } else if let Some(s) = c.sreg {
+        let rhs = cx.reg(s).map(|s| rhs_text(s, ty, be)).unwrap_or_default();
+        let needs = cx.reg(s).and_then(field_needs);
+        cx.push(format!("{name} set {rhs}"), None, needs);
+    }
+}
+
+/// `Expr::Numgen` as nft prints it.
+pub(super) fn numgen_stmt(cx: &mut Ctx<'_>, n: &Numgen) {
+    let kind = if n.kind == NumgenType::Random { "random" } else { "inc" };
+    let mut name = format!("numgen {kind} mod {}", n.modulus);
+    if n.offset != 0 {
+        let _ = write!(name, " offset {}", n.offset);
+    }
+    cx.set_reg(n.dreg, Src::Expr { name, ty: DataType::INTEGER, be: false, len: 4, needs: None });
+}
+
+/// `Expr::Hash` as nft prints it.
+pub(super) fn hash_stmt(cx: &mut Ctx<'_>, h: &Hash) {
+    let srcs = h.sreg.map(|r| cx.sources(r, h.len.unwrap_or(4))).unwrap_or_default();
+    let needs = srcs.iter().find_map(field_needs);
+    let mut name = match h.kind {
+        HashType::Sym => format!("symhash mod {}", h.modulus),
+        HashType::Jenkins => {
+            let key = srcs.iter().map(Src::text).collect::<Vec<_>>().join(" . ");
+            let mut s = format!("jhash {key} mod {}", h.modulus);
+            if let Some(seed) = h.seed.filter(|&s| s != 0) {
+                let _ = write!(s, " seed {seed:#x}");
+            }
+            s
+        }
+    };
+    if h.offset != 0 {
+        let _ = write!(name, " offset {}", h.offset);
+    }
+    cx.set_reg(h.dreg, Src::Expr { name, ty: DataType::INTEGER, be: false, len: 4, needs });
+}
+
+/// `Expr::Fib` as nft prints it.
+pub(super) fn fib_stmt(cx: &mut Ctx<'_>, f: &Fib) {
+    let mut keys = Vec::new();
+    for (flag, n) in [
+        (FibFlags::SADDR, "saddr"),
+        (FibFlags::DADDR, "daddr"),
+        (FibFlags::MARK, "mark"),
+        (FibFlags::IIF, "iif"),
+        (FibFlags::OIF, "oif"),
+    ] {
+        if f.flags.contains(flag) {
+            keys.push(n);
+        }
+    }
+    let (res, ty, len) = match f.result {
+        FibResult::Oif => ("oif", DataType::IFINDEX, 4),
+        FibResult::OifName => ("oifname", DataType::IFNAME, 16),
+        FibResult::AddrType => ("type", DataType::FIB_ADDR, 4),
+        FibResult::Other(_) => ("?", DataType::INTEGER, 4),
+    };
+    let ty = if f.flags.contains(FibFlags::PRESENT) { DataType::BOOLEAN } else { ty };
+    let name = format!("fib {} {res}", keys.join(" . "));
+    cx.set_reg(f.dreg, Src::Expr { name, ty, be: false, len, needs: None });
+}
+
+/// `Expr::Bitwise` as nft prints it.
+pub(super) fn bitwise_stmt(cx: &mut Ctx<'_>, b: &Bitwise) {
+    if let (Some(src), BitwiseOp::Bool { mask, xor }) = (cx.reg(b.sreg).cloned(), &b.op) {
+        cx.set_reg(b.dreg, Src::Masked { inner: Box::new(src), mask: mask.clone(), xor: xor.clone() });
+    } else if let Some(src) = cx.reg(b.sreg).cloned() {
+        let (op, n) = match b.op {
+            BitwiseOp::Lshift(n) => ("<<", n),
+            BitwiseOp::Rshift(n) => (">>", n),
+            BitwiseOp::Bool { .. } => ("?", 0),
+        };
+        let (ty, be) = src.ty();
+        cx.set_reg(
+            b.dreg,
+            Src::Expr {
+                name: format!("{} {op} {n}", src.text()),
+                ty,
+                be,
+                len: b.len,
+                needs: field_needs(&src),
+            },
+        );
+    }
+}
+
+/// `Expr::Byteorder` as nft prints it.
+pub(super) fn byteorder_stmt(cx: &mut Ctx<'_>, b: &Byteorder) {
+    if let Some(src) = cx.reg(b.sreg).cloned() {
+        cx.set_reg(b.dreg, src);
+    }
+}
+
+/// `Expr::Range` as nft prints it.
+pub(super) fn range_stmt(cx: &mut Ctx<'_>, r: &Range) {
+    if let Some(src) = cx.reg(r.sreg).cloned() {
+        let (ty, _) = src.ty();
+        let op = if r.negate { "!= " } else { "" };
+        let text = format!("{} {op}{}", src.text(), range_str(ty, &r.from, &r.to));
+        let needs = field_needs(&src);
+        cx.push(text, None, needs);
+    }
+}
+
+/// `Expr::Log` as nft prints it.
+pub(super) fn log_stmt(cx: &mut Ctx<'_>, l: &Log) {
+    let mut s = String::from("log");
+    if let Some(p) = &l.prefix {
+        let _ = write!(s, " prefix {}", quote_str(p));
+    }
+    if let Some(g) = l.group {
+        let _ = write!(s, " group {g}");
+    }
+    if let Some(n) = l.snaplen {
+        let _ = write!(s, " snaplen {n}");
+    }
+    if let Some(q) = l.qthreshold {
+        let _ = write!(s, " queue-threshold {q}");
+    }
+    if let Some(lv) = l.level {
+        let names = ["emerg", "alert", "crit", "err", "warn", "notice", "info", "debug", "audit"];
+        if lv != 4 {
+            let _ = write!(s, " level {}", names.get(lv as usize).copied().unwrap_or("warn"));
+        }
+    }
+    if let Some(f) = l.flags.filter(|&f| f != 0) {
+        if f & 0x2f == 0x2f {
+            s.push_str(" flags all");
+        } else {
+            let mut v = Vec::new();
+            if f & 3 != 0 {
+                let mut t = Vec::new();
+                if f & 1 != 0 {
+                    t.push("sequence");
+                }
+                if f & 2 != 0 {
+                    t.push("options");
+                }
+                v.push(format!("tcp {}", t.join(",")));
+            }
+            if f & 4 != 0 {
+                v.push("ip options".into());
+            }
+            if f & 8 != 0 {
+                v.push("skuid".into());
+            }
+            if f & 0x20 != 0 {
+                v.push("ether".into());
+            }
+            let _ = write!(s, " flags {}", v.join(" flags "));
+        }
+    }
+    cx.push(s, None, None);
+}
+
+/// `Expr::Reject` as nft prints it.
+pub(super) fn reject_stmt(cx: &mut Ctx<'_>, rj: &Reject) {
+    let text = match (rj.kind, cx.family) {
+        (RejectType::TcpRst, _) => "reject with tcp reset".to_string(),
+        (RejectType::IcmpxUnreach, _) => match rj.code {
+            1 => "reject".into(),
+            0 => "reject with icmpx no-route".into(),
+            2 => "reject with icmpx host-unreachable".into(),
+            3 => "reject with icmpx admin-prohibited".into(),
+            c => format!("reject with icmpx {c}"),
+        },
+        (RejectType::IcmpUnreach, Family::Ip6) => match rj.code {
+            4 => "reject".into(),
+            0 => "reject with icmpv6 no-route".into(),
+            1 => "reject with icmpv6 admin-prohibited".into(),
+            3 => "reject with icmpv6 addr-unreachable".into(),
+            5 => "reject with icmpv6 policy-fail".into(),
+            6 => "reject with icmpv6 reject-route".into(),
+            c => format!("reject with icmpv6 {c}"),
+        },
+        (RejectType::IcmpUnreach, _) => match rj.code {
+            3 => "reject".into(),
+            0 => "reject with icmp net-unreachable".into(),
+            1 => "reject with icmp host-unreachable".into(),
+            2 => "reject with icmp prot-unreachable".into(),
+            9 => "reject with icmp net-prohibited".into(),
+            10 => "reject with icmp host-prohibited".into(),
+            13 => "reject with icmp admin-prohibited".into(),
+            c => format!("reject with icmp {c}"),
+        },
+    };
+    // In ip and ip6 tables `reject with tcp reset` implies `meta
+    // l4proto tcp`, which nft then leaves out of its listing (in
+    // inet tables it keeps it).
+    let needs = (rj.kind == RejectType::TcpRst && matches!(cx.family, Family::Ip | Family::Ip6))
+        .then_some(Proto::Tcp);
+    cx.push(text, None, needs);
+}
+
+/// `Expr::Nat` as nft prints it.
+pub(super) fn nat_stmt(cx: &mut Ctx<'_>, n: &Nat) {
+    let verb = if n.kind == NatType::Snat { "snat" } else { "dnat" };
+    let fam = match (cx.family, n.family) {
+        (Family::Inet, 2) => " ip",
+        (Family::Inet, 10) => " ip6",
+        _ => "",
+    };
+    let get = |r: Option<Reg>| r.and_then(|r| cx.reg(r).cloned());
+    if let Some(Src::Mapped { text, concat, needs, .. }) = get(n.addr_min) {
+        let fam = match (concat || cx.family == Family::Inet, n.family) {
+            (true, 10) => " ip6",
+            (true, _) => " ip",
+            _ => "",
+        };
+        cx.push(format!("{verb}{fam} to {text}{}", nat_flags(n.flags)), None, needs);
+        return;
+    }
+    let addr = |s: Option<Src>| -> Option<String> {
+        match s? {
+            Src::Const(v) => Some(nat_addr(n.family, &v)),
+            other => Some(other.text()),
+        }
+    };
+    let port = |s: Option<Src>| -> Option<String> {
+        match s? {
+            Src::Const(v) if v.len() >= 2 => Some(u16::from_be_bytes([v[0], v[1]]).to_string()),
+            other => Some(other.text()),
+        }
+    };
+    let (amin, amax) = (addr(get(n.addr_min)), addr(get(n.addr_max)));
+    let (pmin, pmax) = (port(get(n.proto_min)), port(get(n.proto_max)));
+    let mut a = match (&amin, &amax) {
+        (Some(lo), Some(hi)) if lo != hi => format!("{lo}-{hi}"),
+        (Some(lo), _) => lo.clone(),
+        _ => String::new(),
+    };
+    if n.family == 10 && pmin.is_some() && !a.is_empty() {
+        a = format!("[{a}]");
+    }
+    let p = match (&pmin, &pmax) {
+        (Some(lo), Some(hi)) if lo != hi => format!(":{lo}-{hi}"),
+        (Some(lo), _) => format!(":{lo}"),
+        _ => String::new(),
+    };
+    let to = if a.is_empty() && p.is_empty() { String::new() } else { format!(" to {a}{p}") };
+    cx.push(format!("{verb}{fam}{to}{}", nat_flags(n.flags)), None, None);
+}
+
+/// `Expr::Masq` as nft prints it.
+pub(super) fn masq_stmt(cx: &mut Ctx<'_>, m: &Masq) {
+    let p = port_range(cx, m.proto_min, m.proto_max);
+    cx.push(format!("masquerade{p}{}", nat_flags(m.flags)), None, None);
+}
+
+/// `Expr::Redir` as nft prints it.
+pub(super) fn redir_stmt(cx: &mut Ctx<'_>, m: &Redir) {
+    let p = port_range(cx, m.proto_min, m.proto_max);
+    cx.push(format!("redirect{p}{}", nat_flags(m.flags)), None, None);
+}
+
+/// `Expr::Dynset` as nft prints it.
+pub(super) fn dynset_stmt(cx: &mut Ctx<'_>, d: &Dynset) {
+    let op = match d.op {
+        DynsetOp::Add => "add",
+        DynsetOp::Update => "update",
+        DynsetOp::Delete => "delete",
+    };
+    let key_len = cx.sets.get(d.set.as_str()).map(|s| s.set.key_len).unwrap_or(4);
+    let srcs = cx.sources(d.sreg_key, key_len);
+    let needs = srcs.iter().find_map(field_needs);
+    let mut inner = srcs.iter().map(Src::text).collect::<Vec<_>>().join(" . ");
+    if let Some(t) = d.timeout_ms {
+        let _ = write!(inner, " timeout {}", duration(Duration::from_millis(t)));
+    }
+    for x in &d.exprs {
+        match x {
+            Expr::Counter(c) => {
+                let _ = write!(inner, " counter packets {} bytes {}", c.packets, c.bytes);
+            }
+            Expr::Limit(l) => {
+                let _ = write!(inner, " limit {}", limit_str(l));
+            }
+            _ => {}
+        }
+    }
+    if let Some(r) = d.sreg_data {
+        let dl = cx.sets.get(d.set.as_str()).map(|s| s.set.data_len).unwrap_or(4);
+        let data = cx.sources(r, dl).iter().map(Src::text).collect::<Vec<_>>().join(" . ");
+        let _ = write!(inner, " : {data}");
+    }
+    cx.push(format!("{op} @{} {{ {inner} }}", quote_name(&d.set)), None, needs);
+}
+
+/// `Expr::Objref` as nft prints it.
+pub(super) fn objref_stmt(cx: &mut Ctx<'_>, o: &Objref) {
+    match o {
+        Objref::Named { kind, name } => {
+            let k = match kind {
+                1 => "counter",
+                2 => "quota",
+                3 => "ct helper set",
+                4 => "limit",
+                7 => "ct timeout set",
+                _ => "object",
+            };
+            if matches!(kind, 3 | 7) {
+                cx.push(format!("{k} {}", quote_str(name)), None, None);
+            } else {
+                cx.push(format!("{k} name {}", quote_str(name)), None, None);
+            }
+        }
+        Objref::Map { sreg, set, .. } => {
+            let kl = cx.sets.get(set.as_str()).map(|s| s.set.key_len).unwrap_or(4);
+            let key = cx.sources(*sreg, kl).iter().map(Src::text).collect::<Vec<_>>().join(" . ");
+            let kind = match cx.sets.get(set.as_str()).and_then(|s| s.set.obj_type) {
+                Some(2) => "quota",
+                Some(4) => "limit",
+                _ => "counter",
+            };
+            let r = cx.set_ref(set);
+            cx.push(format!("{kind} name {key} map {r}"), None, None);
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Values by data type, as nft prints them: byte order, width and
+//! symbol tables (protocols, icmp types, conntrack state/status, flags).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use super::*;
+
+pub(super) fn le_uint(b: &[u8]) -> u64 {
+    let mut v = 0u64;
+    for (i, x) in b.iter().take(8).enumerate() {
+        v |= (*x as u64) << (8 * i);
+    }
+    v
+}
+
+pub(super) fn be_uint(b: &[u8]) -> u64 {
+    b.iter().take(8).fold(0u64, |acc, x| (acc << 8) | *x as u64)
+}
+
+pub(super) fn proto_name(p: u8) -> Option<&'static str> {
+    Some(match p {
+        1 => "icmp",
+        2 => "igmp",
+        6 => "tcp",
+        17 => "udp",
+        33 => "dccp",
+        41 => "ipv6",
+        47 => "gre",
+        50 => "esp",
+        51 => "ah",
+        58 => "ipv6-icmp",
+        132 => "sctp",
+        136 => "udplite",
+        _ => return None,
+    })
+}
+
+pub(super) fn flag_names(v: u64, names: &[(u64, &str)]) -> String {
+    let mut parts = Vec::new();
+    let mut rest = v;
+    for (bit, n) in names {
+        if v & bit != 0 {
+            parts.push(n.to_string());
+            rest &= !bit;
+        }
+    }
+    if rest != 0 || parts.is_empty() {
+        parts.push(format!("{rest:#x}"));
+    }
+    parts.join(",")
+}
+
+pub(super) const CT_STATES: &[(u64, &str)] =
+    &[(1, "invalid"), (2, "established"), (4, "related"), (8, "new"), (64, "untracked")];
+pub(super) const CT_STATUS: &[(u64, &str)] = &[
+    (1, "expected"),
+    (2, "seen-reply"),
+    (4, "assured"),
+    (8, "confirmed"),
+    (0x10, "snat"),
+    (0x20, "dnat"),
+    (0x200, "dying"),
+];
+pub(super) const TCP_FLAGS: &[(u64, &str)] = &[
+    (1, "fin"),
+    (2, "syn"),
+    (4, "rst"),
+    (8, "psh"),
+    (0x10, "ack"),
+    (0x20, "urg"),
+    (0x40, "ecn"),
+    (0x80, "cwr"),
+];
+
+pub(super) fn icmp_type(t: u8) -> Option<&'static str> {
+    Some(match t {
+        0 => "echo-reply",
+        3 => "destination-unreachable",
+        4 => "source-quench",
+        5 => "redirect",
+        8 => "echo-request",
+        9 => "router-advertisement",
+        10 => "router-solicitation",
+        11 => "time-exceeded",
+        12 => "parameter-problem",
+        13 => "timestamp-request",
+        14 => "timestamp-reply",
+        15 => "info-request",
+        16 => "info-reply",
+        17 => "address-mask-request",
+        18 => "address-mask-reply",
+        _ => return None,
+    })
+}
+
+pub(super) fn icmp6_type(t: u8) -> Option<&'static str> {
+    Some(match t {
+        1 => "destination-unreachable",
+        2 => "packet-too-big",
+        3 => "time-exceeded",
+        4 => "parameter-problem",
+        128 => "echo-request",
+        129 => "echo-reply",
+        130 => "mld-listener-query",
+        131 => "mld-listener-report",
+        132 => "mld-listener-done",
+        133 => "nd-router-solicit",
+        134 => "nd-router-advert",
+        135 => "nd-neighbor-solicit",
+        136 => "nd-neighbor-advert",
+        137 => "nd-redirect",
+        138 => "router-renumbering",
+        141 => "ind-neighbor-solicit",
+        142 => "ind-neighbor-advert",
+        143 => "mld2-listener-report",
+        _ => return None,
+    })
+}
+
+/// Format one value of type `t` (bytes as in a register); `be` says the
+/// byte order for plain integers.
+pub fn value(t: DataType, b: &[u8], be: bool) -> String {
+    let int = |b: &[u8]| if be { be_uint(b) } else { le_uint(b) };
+    match t {
+        DataType::IPV4_ADDR if b.len() == 4 => Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string(),
+        DataType::IPV6_ADDR if b.len() == 16 => {
+            Ipv6Addr::from(<[u8; 16]>::try_from(b).expect("16 bytes")).to_string()
+        }
+        DataType::ETHER_ADDR | DataType::LLADDR => {
+            b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
+        }
+        DataType::INET_PROTO if b.len() == 1 => {
+            proto_name(b[0]).map(str::to_string).unwrap_or_else(|| b[0].to_string())
+        }
+        DataType::INET_SERVICE if b.len() == 2 => u16::from_be_bytes([b[0], b[1]]).to_string(),
+        DataType::MARK => format!("0x{:08x}", le_uint(b)),
+        DataType::CT_STATE => flag_names(le_uint(b), CT_STATES),
+        DataType::CT_STATUS => flag_names(le_uint(b), CT_STATUS),
+        DataType::CT_DIR => match b.first() {
+            Some(0) => "original".into(),
+            Some(1) => "reply".into(),
+            _ => int(b).to_string(),
+        },
+        DataType::NFPROTO => match b.first() {
+            Some(2) => "ipv4".into(),
+            Some(10) => "ipv6".into(),
+            _ => int(b).to_string(),
+        },
+        DataType::ETHER_TYPE if b.len() == 2 => match u16::from_be_bytes([b[0], b[1]]) {
+            0x0800 => "ip".into(),
+            0x0806 => "arp".into(),
+            0x86dd => "ip6".into(),
+            0x8100 => "8021q".into(),
+            0x88a8 => "8021ad".into(),
+            v => format!("0x{v:04x}"),
+        },
+        DataType::ARP_OP if b.len() == 2 => match u16::from_be_bytes([b[0], b[1]]) {
+            1 => "request".into(),
+            2 => "reply".into(),
+            3 => "rrequest".into(),
+            4 => "rreply".into(),
+            8 => "inrequest".into(),
+            9 => "inreply".into(),
+            10 => "nak".into(),
+            v => v.to_string(),
+        },
+        DataType::ARPHRD if b.len() == 2 => match u16::from_ne_bytes([b[0], b[1]]) {
+            1 => "ether".into(),
+            772 => "loopback".into(),
+            v => v.to_string(),
+        },
+        DataType::PKTTYPE => match b.first() {
+            Some(0) => "host".into(),
+            Some(1) => "broadcast".into(),
+            Some(2) => "multicast".into(),
+            Some(3) => "other".into(),
+            _ => int(b).to_string(),
+        },
+        DataType::IFNAME | DataType::STRING => {
+            match b.iter().position(|&x| x == 0) {
+                Some(end) => quote_str(&String::from_utf8_lossy(&b[..end])),
+                // No terminating NUL: a prefix match (`"eth*"`).
+                None => quote_str(&format!("{}*", String::from_utf8_lossy(b))),
+            }
+        }
+        DataType::ICMP_TYPE if b.len() == 1 => {
+            icmp_type(b[0]).map(str::to_string).unwrap_or_else(|| b[0].to_string())
+        }
+        DataType::ICMP6_TYPE if b.len() == 1 => {
+            icmp6_type(b[0]).map(str::to_string).unwrap_or_else(|| b[0].to_string())
+        }
+        DataType::TCP_FLAG => flag_names(int(b), TCP_FLAGS),
+        DataType::BOOLEAN => {
+            if int(b) != 0 {
+                "exists".into()
+            } else {
+                "missing".into()
+            }
+        }
+        DataType::FIB_ADDR => match le_uint(b) {
+            0 => "unspec".into(),
+            1 => "unicast".into(),
+            2 => "local".into(),
+            3 => "broadcast".into(),
+            4 => "anycast".into(),
+            5 => "multicast".into(),
+            6 => "blackhole".into(),
+            7 => "unreachable".into(),
+            8 => "prohibit".into(),
+            v => v.to_string(),
+        },
+        DataType::TIME => duration(Duration::from_millis(le_uint(b))),
+        _ => {
+            if b.len() <= 8 {
+                int(b).to_string()
+            } else {
+                format!("0x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+            }
+        }
+    }
+}
+
+/// Format a key of `kt` (a concatenation prints as `a . b . c`).
+pub fn key(kt: &KeyType, b: &[u8]) -> String {
+    kt.fields
+        .iter()
+        .zip(kt.field_spans())
+        .map(|(t, (off, len))| {
+            let part = b.get(off..(off + len).min(b.len())).unwrap_or(&[]);
+            value(*t, part, t.big_endian())
+        })
+        .collect::<Vec<_>>()
+        .join(" . ")
+}
+
+/// A range or prefix of `t` as nft prints it: `10.0.0.0/8`, `80-90`, or a
+/// single value.
+pub(super) fn range_str(t: DataType, lo: &[u8], hi: &[u8]) -> String {
+    if lo == hi {
+        return value(t, lo, t.big_endian());
+    }
+    if matches!(t, DataType::IPV4_ADDR | DataType::IPV6_ADDR) {
+        if let Some(p) = prefix_len(lo, hi) {
+            return format!("{}/{}", value(t, lo, true), p);
+        }
+    }
+    format!("{}-{}", value(t, lo, t.big_endian()), value(t, hi, t.big_endian()))
+}
+
+/// The prefix length if `lo`..`hi` is exactly one prefix.
+pub(super) fn prefix_len(lo: &[u8], hi: &[u8]) -> Option<usize> {
+    let bits = lo.len() * 8;
+    let mut p = bits;
+    for i in (0..bits).rev() {
+        let (byte, bit) = (i / 8, 7 - i % 8);
+        let l = lo[byte] >> bit & 1;
+        let h = hi[byte] >> bit & 1;
+        if l == 0 && h == 1 {
+            p = i;
+        } else {
+            break;
+        }
+    }
+    let host = bits - p;
+    let _ = host;
+    // Everything above p must match.
+    for i in 0..p {
+        let (byte, bit) = (i / 8, 7 - i % 8);
+        if (lo[byte] >> bit & 1) != (hi[byte] >> bit & 1) {
+            return None;
+        }
+    }
+    Some(p)
+}

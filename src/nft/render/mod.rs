@@ -279,8 +279,7 @@ fn object_block(out: &mut String, o: &Object) {
             let _ = writeln!(out, "\t\tpolicy = {{ {} }}", items.join(", "));
         }
         ObjectKind::Other { kind, .. } => {
-            let _ = writeln!(out, "\t# object {name} of type {kind} (not modelled)");
-            let _ = writeln!(out, "\t{{");
+            let _ = writeln!(out, "\t{MARK_OPEN}object {name} of type {kind}{MARK_CLOSE} {{");
         }
     }
     out.push_str("\t}\n");
@@ -308,14 +307,78 @@ fn ct_timeout_states(l4: u8) -> &'static [(&'static str, u32)] {
     }
 }
 
-/// The whole ruleset, as `nft list ruleset` prints it.
+/// Opens the mark of something netplumb cannot print exactly, in the
+/// human listing. `?` is not a character of nft's language anywhere
+/// outside a quoted string, so `nft -f` refuses a listing carrying it
+/// (a `#` comment would be skipped, and the rule loaded without the
+/// expression: a broader rule).
+pub const MARK_OPEN: &str = "?? cannot render: ";
+/// Closes the mark opened by [`MARK_OPEN`].
+pub const MARK_CLOSE: &str = " ??";
+
+/// Something in a ruleset netplumb cannot render exactly, and where:
+/// returned by the strict renders ([`ruleset_strict`], [`rule_strict`]),
+/// meant for text that will be loaded back with `nft -f`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderError {
+    /// The family of the table.
+    pub family: Family,
+    /// The table.
+    pub table: String,
+    /// The chain, for a rule.
+    pub chain: Option<String>,
+    /// The rule's handle, for a listed rule.
+    pub handle: Option<u64>,
+    /// What could not be rendered (`expression exthdr`, `object x of
+    /// type 9`).
+    pub what: String,
+}
+
+impl std::fmt::Display for RenderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot render in nft syntax: table {} {}", self.family, self.table)?;
+        if let Some(c) = &self.chain {
+            write!(f, " chain {c}")?;
+        }
+        match self.handle {
+            Some(h) => write!(f, " rule handle {h}")?,
+            None if self.chain.is_some() => write!(f, " rule (no handle)")?,
+            None => {}
+        }
+        write!(f, ": {}", self.what)
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+/// The whole ruleset, as `nft list ruleset` prints it, for people: what
+/// netplumb cannot render exactly is marked (see [`MARK_OPEN`]) so that
+/// `nft -f` refuses the text rather than load something else. For text
+/// meant to be loaded back, use [`ruleset_strict`].
 pub fn ruleset(rs: &Ruleset) -> String {
     ruleset_opts(rs, true)
 }
 
+/// The whole ruleset for loading back with `nft -f`: an error naming the
+/// table, chain, rule handle and expression when any part cannot be
+/// rendered exactly. Elements' remaining time (`expires`) is left out.
+pub fn ruleset_strict(rs: &Ruleset) -> Result<String, RenderError> {
+    let mut problems = Vec::new();
+    let text = render_all(rs, false, &mut problems);
+    match problems.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(text),
+    }
+}
+
 /// The whole ruleset; `with_expires` prints elements' remaining time
-/// (`expires 4s964ms`) as nft does.
+/// (`expires 4s964ms`) as nft does. What cannot be rendered is marked as
+/// in [`ruleset`].
 pub fn ruleset_opts(rs: &Ruleset, with_expires: bool) -> String {
+    render_all(rs, with_expires, &mut Vec::new())
+}
+
+fn render_all(rs: &Ruleset, with_expires: bool, problems: &mut Vec<RenderError>) -> String {
     let mut rules_by_chain: HashMap<(Family, &str, &str), Vec<&Rule>> = HashMap::new();
     for r in &rs.rules {
         rules_by_chain.entry((r.family, r.table.as_str(), r.chain.as_str())).or_default().push(r);
@@ -337,22 +400,30 @@ pub fn ruleset_opts(rs: &Ruleset, with_expires: bool) -> String {
         let chains: &[&Chain] = chains_by_table.get(&key).map(Vec::as_slice).unwrap_or(&[]);
         let objects: Vec<&Object> =
             rs.objects.iter().filter(|o| o.family == t.family && o.table == t.name).collect();
-        table_block(&mut out, t, &objects, sets, chains, &set_index, &rules_by_chain, with_expires);
+        let parts =
+            TableParts { objects: &objects, sets, chains, set_index: &set_index, rules: &rules_by_chain };
+        table_block(&mut out, t, &parts, with_expires, problems);
     }
     out
 }
 
-#[allow(clippy::too_many_arguments)] // internal: the pieces of one table
+/// The pieces of one table.
+struct TableParts<'a> {
+    objects: &'a [&'a Object],
+    sets: &'a [&'a SetWithElements],
+    chains: &'a [&'a Chain],
+    set_index: &'a HashMap<&'a str, &'a SetWithElements>,
+    rules: &'a HashMap<(Family, &'a str, &'a str), Vec<&'a Rule>>,
+}
+
 fn table_block(
     out: &mut String,
     t: &Table,
-    objects: &[&Object],
-    sets: &[&SetWithElements],
-    chains: &[&Chain],
-    set_index: &HashMap<&str, &SetWithElements>,
-    rules: &HashMap<(Family, &str, &str), Vec<&Rule>>,
+    parts: &TableParts<'_>,
     with_expires: bool,
+    problems: &mut Vec<RenderError>,
 ) {
+    let TableParts { objects, sets, chains, set_index, rules } = *parts;
     let _ = writeln!(out, "table {} {} {{", t.family, quote_name(&t.name));
     let mut flags = Vec::new();
     if t.flags.contains(super::TableFlags::DORMANT) {
@@ -374,6 +445,15 @@ fn table_block(
     let mut delim = if flags.is_empty() { "" } else { "\n" };
     for o in objects {
         out.push_str(delim);
+        if let ObjectKind::Other { kind, .. } = &o.kind {
+            problems.push(RenderError {
+                family: t.family,
+                table: t.name.clone(),
+                chain: None,
+                handle: None,
+                what: format!("object {} of type {kind}", o.name),
+            });
+        }
         object_block(out, o);
         delim = "\n";
     }
@@ -397,7 +477,9 @@ fn table_block(
         }
         if let Some(rs) = rules.get(&(c.family, c.table.as_str(), c.name.as_str())) {
             for r in rs {
-                let _ = writeln!(out, "\t\t{}", rule_with(r, set_index));
+                let rt = rule_with(r, set_index);
+                let _ = writeln!(out, "\t\t{}", rt.text);
+                problems.extend(rt.problems.into_iter().map(|what| rule_error(r, what)));
             }
         }
         out.push_str("\t}\n");
@@ -405,9 +487,34 @@ fn table_block(
     out.push_str("}\n");
 }
 
+fn rule_error(r: &Rule, what: String) -> RenderError {
+    RenderError {
+        family: r.family,
+        table: r.table.clone(),
+        chain: Some(r.chain.clone()),
+        handle: r.handle,
+        what,
+    }
+}
+
 /// One rule in nft syntax (without a trailing newline), resolving
-/// anonymous sets and set key types from `sets`.
+/// anonymous sets and set key types from `sets`; what cannot be rendered
+/// exactly is marked as in [`ruleset`].
 pub fn rule(r: &Rule, sets: &[SetWithElements]) -> String {
+    rule_text(r, sets).text
+}
+
+/// One rule in nft syntax for loading back: an error naming the table,
+/// chain, rule handle and expression when it cannot be rendered exactly.
+pub fn rule_strict(r: &Rule, sets: &[SetWithElements]) -> Result<String, RenderError> {
+    let rt = rule_text(r, sets);
+    match rt.problems.into_iter().next() {
+        Some(what) => Err(rule_error(r, what)),
+        None => Ok(rt.text),
+    }
+}
+
+fn rule_text(r: &Rule, sets: &[SetWithElements]) -> RuleText {
     let idx: HashMap<&str, &SetWithElements> = sets
         .iter()
         .filter(|s| s.set.table == r.table && s.set.family == r.family)

@@ -100,6 +100,8 @@ pub(super) struct Ctx<'a> {
     pub(super) l4: Option<Proto>,
     /// The last `>=` comparison: register slot, statement index, value.
     pub(super) last_ge: Option<(u32, usize, Vec<u8>)>,
+    /// What could not be rendered exactly, in order.
+    pub(super) problems: Vec<String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -139,6 +141,27 @@ impl<'a> Ctx<'a> {
         self.stmts.push(Stmt { text, dep, needs });
     }
 
+    /// Something netplumb cannot print exactly: marked in the text in a
+    /// form `nft -f` refuses (never a comment, which nft would skip and
+    /// load a broader rule), and recorded for the strict render.
+    pub(super) fn unrenderable(&mut self, what: String) {
+        self.stmts.push(Stmt { text: format!("{MARK_OPEN}{what}{MARK_CLOSE}"), dep: None, needs: None });
+        self.problems.push(what);
+    }
+
+    /// The text of register `r` as the right-hand side of a `set`
+    /// statement of type `ty`, or a mark when it holds nothing known.
+    pub(super) fn rhs(&mut self, r: Reg, ty: DataType, be: bool) -> String {
+        match self.reg(r) {
+            Some(s) => rhs_text(s, ty, be),
+            None => {
+                let what = format!("value of empty register {}", r.0);
+                self.problems.push(what.clone());
+                format!("{MARK_OPEN}{what}{MARK_CLOSE}")
+            }
+        }
+    }
+
     /// A set reference: `@name`, or an anonymous set printed inline.
     pub(super) fn set_ref(&self, name: &str) -> String {
         match self.sets.get(name) {
@@ -175,7 +198,14 @@ pub(super) fn nat_flags(f: Option<NatFlags>) -> String {
     }
 }
 
-pub(super) fn rule_with(r: &Rule, sets: &HashMap<&str, &SetWithElements>) -> String {
+/// A rule's text and what in it could not be rendered exactly (each
+/// marked in the text by [`MARK_OPEN`]...[`MARK_CLOSE`]).
+pub(super) struct RuleText {
+    pub(super) text: String,
+    pub(super) problems: Vec<String>,
+}
+
+pub(super) fn rule_with(r: &Rule, sets: &HashMap<&str, &SetWithElements>) -> RuleText {
     let mut cx = Ctx {
         family: r.family,
         sets,
@@ -189,6 +219,7 @@ pub(super) fn rule_with(r: &Rule, sets: &HashMap<&str, &SetWithElements>) -> Str
         },
         l4: None,
         last_ge: None,
+        problems: Vec::new(),
     };
     for e in &r.exprs {
         expr(&mut cx, e);
@@ -206,7 +237,7 @@ pub(super) fn rule_with(r: &Rule, sets: &HashMap<&str, &SetWithElements>) -> Str
     if let Some(c) = &r.comment {
         parts.push(format!("comment {}", quote_str(c)));
     }
-    parts.join(" ")
+    RuleText { text: parts.join(" "), problems: cx.problems }
 }
 
 pub(super) fn expr(cx: &mut Ctx<'_>, e: &Expr) {
@@ -241,7 +272,9 @@ pub(super) fn expr(cx: &mut Ctx<'_>, e: &Expr) {
         Expr::Redir(m) => redir_stmt(cx, m),
         Expr::Dynset(d) => dynset_stmt(cx, d),
         Expr::Objref(o) => objref_stmt(cx, o),
-        Expr::Unknown(u) => cx.push(format!("# unknown expression {}", u.name), None, None),
+        Expr::Unknown(u) => {
+            cx.unrenderable(format!("expression {}", if u.name.is_empty() { "(unnamed)" } else { &u.name }))
+        }
     }
 }
 
@@ -279,7 +312,7 @@ pub(super) fn field_needs(src: &Src) -> Option<Proto> {
 
 pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
     let Some(src) = cx.reg(c.sreg).cloned() else {
-        cx.push(format!("# cmp on empty register {}", c.sreg.0), None, None);
+        cx.unrenderable(format!("comparison of empty register {}", c.sreg.0));
         return;
     };
     let needs = field_needs(&src);

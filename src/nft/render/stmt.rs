@@ -8,6 +8,10 @@ use super::*;
 
 /// `Expr::Payload` as nft prints it.
 pub(super) fn payload_stmt(cx: &mut Ctx<'_>, p: &Payload) {
+    if let PayloadBase::Other(b) = p.base {
+        // Printed as `@?,...`, which nft refuses.
+        cx.problems.push(format!("payload of unknown base {b}"));
+    }
     if let Some(d) = p.dreg {
         let src = match field(p.base, p.offset, p.len, cx.net, cx.l4) {
             Some((name, ty, full, proto)) => {
@@ -52,7 +56,7 @@ pub(super) fn payload_stmt(cx: &mut Ctx<'_>, p: &Payload) {
         let lhs = field(p.base, p.offset, p.len, cx.net, cx.l4)
             .map(|f| f.0)
             .unwrap_or_else(|| format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8));
-        let rhs = cx.reg(s).map(|s| rhs_text(s, DataType::INTEGER, true)).unwrap_or_default();
+        let rhs = cx.rhs(s, DataType::INTEGER, true);
         let needs = cx.reg(s).and_then(field_needs);
         cx.push(format!("{lhs} set {rhs}"), None, needs);
     }
@@ -78,7 +82,7 @@ pub(super) fn meta_stmt(cx: &mut Ctx<'_>, m: &Meta) {
         let shown = if unqualified && m.key != MetaKey::Mark { name.clone() } else { full };
         cx.set_reg(d, Src::Expr { name: shown, ty, be: false, len, needs: None });
     } else if let Some(s) = m.sreg {
-        let rhs = cx.reg(s).map(|s| rhs_text(s, ty, false)).unwrap_or_default();
+        let rhs = cx.rhs(s, ty, false);
         let needs = cx.reg(s).and_then(field_needs);
         let lhs = if unqualified && m.key != MetaKey::Mark { name } else { full };
         cx.push(format!("{lhs} set {rhs}"), None, needs);
@@ -97,7 +101,7 @@ pub(super) fn ct_stmt(cx: &mut Ctx<'_>, c: &Ct) {
     if let Some(d) = c.dreg {
         cx.set_reg(d, Src::Expr { name, ty, be, len, needs: None });
     } else if let Some(s) = c.sreg {
-        let rhs = cx.reg(s).map(|s| rhs_text(s, ty, be)).unwrap_or_default();
+        let rhs = cx.rhs(s, ty, be);
         let needs = cx.reg(s).and_then(field_needs);
         cx.push(format!("{name} set {rhs}"), None, needs);
     }
@@ -152,7 +156,10 @@ pub(super) fn fib_stmt(cx: &mut Ctx<'_>, f: &Fib) {
         FibResult::Oif => ("oif", DataType::IFINDEX, 4),
         FibResult::OifName => ("oifname", DataType::IFNAME, 16),
         FibResult::AddrType => ("type", DataType::FIB_ADDR, 4),
-        FibResult::Other(_) => ("?", DataType::INTEGER, 4),
+        FibResult::Other(r) => {
+            cx.problems.push(format!("fib result {r}"));
+            ("?", DataType::INTEGER, 4)
+        }
     };
     let ty = if f.flags.contains(FibFlags::PRESENT) { DataType::BOOLEAN } else { ty };
     let name = format!("fib {} {res}", keys.join(" . "));
@@ -395,7 +402,10 @@ pub(super) fn objref_stmt(cx: &mut Ctx<'_>, o: &Objref) {
                 3 => "ct helper set",
                 4 => "limit",
                 7 => "ct timeout set",
-                _ => "object",
+                k => {
+                    cx.unrenderable(format!("reference to object {name} of type {k}"));
+                    return;
+                }
             };
             if matches!(kind, 3 | 7) {
                 cx.push(format!("{k} {}", quote_str(name)), None, None);

@@ -11,6 +11,7 @@
 
 use netplumb::netns::Netns;
 use netplumb::nft::Nft;
+use netplumb::rtnl::Rtnl;
 
 fn usage() -> ! {
     eprintln!("usage: nft_list [--netns NAME]");
@@ -18,11 +19,16 @@ fn usage() -> ! {
 }
 
 async fn run(netns: Option<String>) -> netplumb::Result<String> {
-    let nft = match netns {
-        Some(name) => Nft::new_in(&Netns::open_named(&name)?).await?,
-        None => Nft::new().await?,
+    let ns = netns.map(|name| Netns::open_named(&name)).transpose()?;
+    let (nft, rtnl) = match &ns {
+        Some(ns) => (Nft::new_in(ns).await?, Rtnl::new_in(ns).await?),
+        None => (Nft::new().await?, Rtnl::new().await?),
     };
-    Ok(nft.ruleset().await?.to_string())
+    let mut ruleset = nft.ruleset().await?;
+    // nft prints `iif "lo"`, resolving indexes in the listed namespace.
+    let links = rtnl.links().list().try_collect().await?;
+    ruleset.set_ifnames(links.into_iter().map(|l| (l.index.0, l.name)));
+    Ok(ruleset.to_string())
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use netplumb::nft::{render, Nft, Transaction};
+use netplumb::rtnl::Rtnl;
 use netplumb::testing::TestNs;
 
 /// One table a corpus file declares (`*ip;test-ip4;input`), with the
@@ -289,7 +290,12 @@ async fn run_step(step: &Step, src: &TestNs, dst: &TestNs, tally: &mut Tally) {
     };
     tally.steps += 1;
     let rs = match Nft::from_connection(src.netfilter().await).ruleset().await {
-        Ok(rs) => rs,
+        Ok(mut rs) => {
+            let links =
+                Rtnl::from_connection(src.route().await).unwrap().links().list().try_collect().await.unwrap();
+            rs.set_ifnames(links.into_iter().map(|l| (l.index.0, l.name)));
+            rs
+        }
         Err(e) => {
             tally.mismatches.push(format!("{here}: listing: netplumb cannot list: {e}"));
             return;

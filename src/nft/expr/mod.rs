@@ -14,6 +14,7 @@ mod cmp;
 mod counter;
 mod ct;
 mod dynset;
+mod exthdr;
 mod fib;
 mod hash;
 mod immediate;
@@ -39,6 +40,7 @@ pub use cmp::{Cmp, CmpOp};
 pub use counter::Counter;
 pub use ct::{Ct, CtDir, CtKey};
 pub use dynset::{Dynset, DynsetOp};
+pub use exthdr::{Exthdr, ExthdrOp, EXTHDR_F_PRESENT};
 pub use fib::{Fib, FibFlags, FibResult};
 pub use hash::{Hash, HashType};
 pub use immediate::Immediate;
@@ -398,6 +400,7 @@ exprs! {
     Notrack(Notrack) = "notrack",
     Quota(Quota) = "quota",
     Byteorder(Byteorder) = "byteorder",
+    Exthdr(Exthdr) = "exthdr",
 }
 
 /// Encode a list of expressions as `NFTA_RULE_EXPRESSIONS` (or any list

@@ -5,6 +5,24 @@ use std::fmt::Write as _;
 
 use super::*;
 
+/// The byte order nft recorded for a set's plain key (`data`: its map
+/// data) in the set's userdata: `Some(true)` big endian, `Some(false)`
+/// host order; `None` when not recorded (concatenations).
+pub(super) fn set_be(set: &Set, data: bool) -> Option<bool> {
+    let want = if data {
+        crate::nft::consts::UDATA_SET_DATABYTEORDER
+    } else {
+        crate::nft::consts::UDATA_SET_KEYBYTEORDER
+    };
+    let u = set.userdata_bytes();
+    let v = crate::nft::types::udata_iter(&u).find(|(t, _)| *t == want)?.1;
+    match u32::from_ne_bytes(v.try_into().ok()?) {
+        1 => Some(false),
+        2 => Some(true),
+        _ => None,
+    }
+}
+
 pub(super) fn element_key(set: &Set, e: &Element) -> String {
     match &e.key_end {
         Some(end) if set.flags.contains(SetFlags::INTERVAL) => {
@@ -21,10 +39,11 @@ pub(super) fn element_key(set: &Set, e: &Element) -> String {
                     .collect::<Vec<_>>()
                     .join(" . ")
             } else {
-                range_str(set.key.fields[0], &e.key, end)
+                let t = set.key.fields[0];
+                range_str_be(t, set_be(set, false).unwrap_or(t.big_endian()), &e.key, end)
             }
         }
-        _ => key(&set.key, &e.key),
+        _ => key_be(&set.key, &e.key, set_be(set, false)),
     }
 }
 
@@ -54,7 +73,7 @@ pub(super) fn element_str(set: &Set, e: &Element, with_expires: bool) -> String 
         }
         (Some(Data::Value(v)), _) => {
             let dt = set.data.clone().unwrap_or(KeyType::single(DataType::INTEGER));
-            let _ = write!(s, " : {}", key(&dt, v));
+            let _ = write!(s, " : {}", key_be(&dt, v, set_be(set, true)));
         }
         (None, Some(o)) => {
             let _ = write!(s, " : {}", quote_str(o));
@@ -90,7 +109,7 @@ pub(super) fn printable_elements(sw: &SetWithElements) -> Vec<Element> {
             }
             v.reverse();
             v
-        } else if set.key.fields[0].big_endian() {
+        } else if set_be(set, false).unwrap_or(set.key.fields[0].big_endian()) {
             e.key.clone()
         } else {
             e.key.iter().rev().copied().collect()

@@ -400,8 +400,14 @@ fn render_all(rs: &Ruleset, with_expires: bool, problems: &mut Vec<RenderError>)
         let chains: &[&Chain] = chains_by_table.get(&key).map(Vec::as_slice).unwrap_or(&[]);
         let objects: Vec<&Object> =
             rs.objects.iter().filter(|o| o.family == t.family && o.table == t.name).collect();
-        let parts =
-            TableParts { objects: &objects, sets, chains, set_index: &set_index, rules: &rules_by_chain };
+        let parts = TableParts {
+            objects: &objects,
+            sets,
+            chains,
+            set_index: &set_index,
+            rules: &rules_by_chain,
+            ifnames: &rs.ifnames,
+        };
         table_block(&mut out, t, &parts, with_expires, problems);
     }
     out
@@ -414,6 +420,7 @@ struct TableParts<'a> {
     chains: &'a [&'a Chain],
     set_index: &'a HashMap<&'a str, &'a SetWithElements>,
     rules: &'a HashMap<(Family, &'a str, &'a str), Vec<&'a Rule>>,
+    ifnames: &'a std::collections::BTreeMap<u32, String>,
 }
 
 fn table_block(
@@ -423,7 +430,7 @@ fn table_block(
     with_expires: bool,
     problems: &mut Vec<RenderError>,
 ) {
-    let TableParts { objects, sets, chains, set_index, rules } = *parts;
+    let TableParts { objects, sets, chains, set_index, rules, ifnames } = *parts;
     let _ = writeln!(out, "table {} {} {{", t.family, quote_name(&t.name));
     let mut flags = Vec::new();
     if t.flags.contains(super::TableFlags::DORMANT) {
@@ -477,7 +484,7 @@ fn table_block(
         }
         if let Some(rs) = rules.get(&(c.family, c.table.as_str(), c.name.as_str())) {
             for r in rs {
-                let rt = rule_with(r, set_index);
+                let rt = rule_with(r, set_index, ifnames);
                 let _ = writeln!(out, "\t\t{}", rt.text);
                 problems.extend(rt.problems.into_iter().map(|what| rule_error(r, what)));
             }
@@ -520,7 +527,7 @@ fn rule_text(r: &Rule, sets: &[SetWithElements]) -> RuleText {
         .filter(|s| s.set.table == r.table && s.set.family == r.family)
         .map(|s| (s.set.name.as_str(), s))
         .collect();
-    rule_with(r, &idx)
+    rule_with(r, &idx, &Default::default())
 }
 
 #[cfg(test)]

@@ -15,16 +15,60 @@ pub(super) enum Proto {
     Ether,
     Th,
     Arp,
+    Esp,
+    Ah,
+    Comp,
+    Sctp,
+    Dccp,
+    Udplite,
+    Igmp,
+    /// `icmp type destination-unreachable`: the header carries `mtu`.
+    IcmpUnreach,
+    /// `icmp type redirect`: the header carries `gateway`.
+    IcmpRedirect,
+    /// `icmpv6 type packet-too-big`: `mtu`.
+    Icmp6TooBig,
+    /// `icmpv6 type parameter-problem`: `parameter-problem`.
+    Icmp6Param,
+    /// `icmpv6 type mld-listener-*`: `max-delay`.
+    Icmp6Mld,
+}
+
+/// What the rule has matched so far that decides how a header field is
+/// named: the network protocol, the transport protocol, and for icmp
+/// and icmpv6 the message type (nft names the bytes after the checksum
+/// by it: `mtu`, `gateway`, `id`...).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct HdrCtx {
+    pub(super) net: Option<Proto>,
+    pub(super) l4: Option<Proto>,
+    pub(super) sub: Option<Proto>,
 }
 
 pub(super) fn field(
     base: PayloadBase,
     off: u32,
     len: u32,
-    net: Option<Proto>,
-    l4: Option<Proto>,
+    h: HdrCtx,
 ) -> Option<(String, DataType, u32, Proto)> {
     use DataType as T;
+    let HdrCtx { net, l4, sub } = h;
+    // Fields that exist only for one icmp/icmpv6 message type.
+    let by_type: Option<(u32, u32, &str, Proto)> = match (l4, sub) {
+        (Some(Proto::Icmp), Some(Proto::IcmpUnreach)) => Some((6, 2, "icmp mtu", Proto::IcmpUnreach)),
+        (Some(Proto::Icmp), Some(Proto::IcmpRedirect)) => Some((4, 4, "icmp gateway", Proto::IcmpRedirect)),
+        (Some(Proto::Icmp6), Some(Proto::Icmp6TooBig)) => Some((4, 4, "icmpv6 mtu", Proto::Icmp6TooBig)),
+        (Some(Proto::Icmp6), Some(Proto::Icmp6Param)) => {
+            Some((4, 4, "icmpv6 parameter-problem", Proto::Icmp6Param))
+        }
+        (Some(Proto::Icmp6), Some(Proto::Icmp6Mld)) => Some((4, 2, "icmpv6 max-delay", Proto::Icmp6Mld)),
+        _ => None,
+    };
+    if let Some((o, l, n, p)) = by_type {
+        if base == PayloadBase::Transport && o == off && l == len {
+            return Some((n.to_string(), T::INTEGER, l, p));
+        }
+    }
     let pick = |fields: &[(u32, u32, &str, DataType)], proto: Proto, prefix: &str| {
         fields
             .iter()
@@ -109,6 +153,7 @@ pub(super) fn field(
                     (2, 2, "checksum", T::INTEGER),
                     (4, 2, "id", T::INTEGER),
                     (6, 2, "sequence", T::INTEGER),
+                    (4, 4, "gateway", T::IPV4_ADDR),
                 ],
                 Proto::Icmp,
                 "icmp",
@@ -124,6 +169,60 @@ pub(super) fn field(
                 Proto::Icmp6,
                 "icmpv6",
             ),
+            Some(Proto::Esp) => {
+                pick(&[(0, 4, "spi", T::INTEGER), (4, 4, "sequence", T::INTEGER)], Proto::Esp, "esp")
+            }
+            Some(Proto::Ah) => pick(
+                &[
+                    (0, 1, "nexthdr", T::INET_PROTO),
+                    (1, 1, "hdrlength", T::INTEGER),
+                    (2, 2, "reserved", T::INTEGER),
+                    (4, 4, "spi", T::INTEGER),
+                    (8, 4, "sequence", T::INTEGER),
+                ],
+                Proto::Ah,
+                "ah",
+            ),
+            Some(Proto::Comp) => pick(
+                &[(0, 1, "nexthdr", T::INET_PROTO), (1, 1, "flags", T::INTEGER), (2, 2, "cpi", T::INTEGER)],
+                Proto::Comp,
+                "comp",
+            ),
+            Some(Proto::Sctp) => pick(
+                &[
+                    (0, 2, "sport", T::INET_SERVICE),
+                    (2, 2, "dport", T::INET_SERVICE),
+                    (4, 4, "vtag", T::INTEGER),
+                    (8, 4, "checksum", T::INTEGER),
+                ],
+                Proto::Sctp,
+                "sctp",
+            ),
+            Some(Proto::Dccp) => pick(
+                &[(0, 2, "sport", T::INET_SERVICE), (2, 2, "dport", T::INET_SERVICE)],
+                Proto::Dccp,
+                "dccp",
+            ),
+            Some(Proto::Udplite) => pick(
+                &[
+                    (0, 2, "sport", T::INET_SERVICE),
+                    (2, 2, "dport", T::INET_SERVICE),
+                    (4, 2, "csumcov", T::INTEGER),
+                    (6, 2, "checksum", T::INTEGER),
+                ],
+                Proto::Udplite,
+                "udplite",
+            ),
+            Some(Proto::Igmp) => pick(
+                &[
+                    (0, 1, "type", T::IGMP_TYPE),
+                    (1, 1, "mrt", T::INTEGER),
+                    (2, 2, "checksum", T::INTEGER),
+                    (4, 4, "group", T::IPV4_ADDR),
+                ],
+                Proto::Igmp,
+                "igmp",
+            ),
             _ => pick(&[(0, 2, "sport", T::INET_SERVICE), (2, 2, "dport", T::INET_SERVICE)], Proto::Th, "th"),
         },
         _ => None,
@@ -131,13 +230,7 @@ pub(super) fn field(
 }
 
 /// A load covering several whole adjacent fields of one header.
-pub(super) fn multi_field(
-    base: PayloadBase,
-    off: u32,
-    len: u32,
-    net: Option<Proto>,
-    l4: Option<Proto>,
-) -> Option<Src> {
+pub(super) fn multi_field(base: PayloadBase, off: u32, len: u32, h: HdrCtx) -> Option<Src> {
     let mut parts = Vec::new();
     let mut at = off;
     let mut proto = None;
@@ -145,7 +238,7 @@ pub(super) fn multi_field(
         let (name, ty, flen, p) = (1..=len.min(16))
             .rev()
             .filter(|l| at + l <= off + len)
-            .find_map(|l| field(base, at, l, net, l4).filter(|f| f.2 == l))?;
+            .find_map(|l| field(base, at, l, h).filter(|f| f.2 == l))?;
         parts.push((name, ty, flen));
         proto = Some(p);
         at += flen;
@@ -175,7 +268,13 @@ pub(super) fn meta_type(k: MetaKey) -> (DataType, u32) {
         MetaKey::NfTrace => (T::INTEGER, 1),
         MetaKey::Secpath => (T::BOOLEAN, 1),
         MetaKey::Priority => (T::CLASSID, 4),
-        MetaKey::TimeNs => (T::INTEGER, 8),
+        MetaKey::TimeNs => (T::TIME_DATE, 8),
+        MetaKey::TimeHour => (T::TIME_HOUR, 4),
+        MetaKey::TimeDay => (T::TIME_DAY, 1),
+        MetaKey::IifGroup | MetaKey::OifGroup => (T::DEVGROUP, 4),
+        MetaKey::Len | MetaKey::Cpu | MetaKey::Cgroup | MetaKey::Prandom => (T::INTEGER, 4),
+        MetaKey::BriIifPvid | MetaKey::BriIifVproto => (T::INTEGER, 2),
+        MetaKey::RtClassId => (T::REALM, 4),
         _ => (T::INTEGER, 4),
     }
 }
@@ -202,6 +301,7 @@ pub(super) fn ct_type(k: CtKey, net: Option<Proto>) -> (DataType, u32, bool) {
         CtKey::Zone => (T::INTEGER, 2, false),
         CtKey::Id => (T::INTEGER, 4, true),
         CtKey::Labels => (T::CT_LABEL, 16, false),
+        CtKey::EventMask => (T::CT_EVENT, 4, false),
         _ => (T::INTEGER, 4, false),
     }
 }
@@ -212,6 +312,13 @@ pub(super) fn proto_of_l4(p: u8) -> Option<Proto> {
         17 => Some(Proto::Udp),
         1 => Some(Proto::Icmp),
         58 => Some(Proto::Icmp6),
+        50 => Some(Proto::Esp),
+        51 => Some(Proto::Ah),
+        108 => Some(Proto::Comp),
+        132 => Some(Proto::Sctp),
+        33 => Some(Proto::Dccp),
+        136 => Some(Proto::Udplite),
+        2 => Some(Proto::Igmp),
         _ => None,
     }
 }
@@ -223,5 +330,133 @@ pub(super) fn base_name(b: PayloadBase) -> &'static str {
         PayloadBase::Transport => "th",
         PayloadBase::Inner => "ih",
         PayloadBase::Other(_) => "?",
+    }
+}
+
+/// The name nft gives an IPv6 extension header, TCP option or IPv4
+/// option, and its fields as (byte offset, length, name, type).
+type ExthdrFields = &'static [(u32, u32, &'static str, DataType)];
+
+/// nft's templates for `exthdr` (IPv6 extension headers, TCP and IPv4
+/// options): the header's name and its fields. `None` for a kind nft has
+/// no name for.
+pub(super) fn exthdr_template(op: ExthdrOp, ty: u8) -> Option<(&'static str, ExthdrFields)> {
+    use DataType as T;
+    const KIND_LEN: ExthdrFields = &[(0, 1, "kind", T::INTEGER), (1, 1, "length", T::INTEGER)];
+    Some(match (op, ty) {
+        (ExthdrOp::Ipv6, 0) => ("hbh", &[(0, 1, "nexthdr", T::INET_PROTO), (1, 1, "hdrlength", T::INTEGER)]),
+        (ExthdrOp::Ipv6, 60) => ("dst", &[(0, 1, "nexthdr", T::INET_PROTO), (1, 1, "hdrlength", T::INTEGER)]),
+        (ExthdrOp::Ipv6, 43) => (
+            "rt",
+            &[
+                (0, 1, "nexthdr", T::INET_PROTO),
+                (1, 1, "hdrlength", T::INTEGER),
+                (2, 1, "type", T::INTEGER),
+                (3, 1, "seg-left", T::INTEGER),
+            ],
+        ),
+        (ExthdrOp::Ipv6, 44) => (
+            "frag",
+            &[(0, 1, "nexthdr", T::INET_PROTO), (1, 1, "reserved", T::INTEGER), (4, 4, "id", T::INTEGER)],
+        ),
+        (ExthdrOp::Ipv6, 135) => (
+            "mh",
+            &[
+                (0, 1, "nexthdr", T::INET_PROTO),
+                (1, 1, "hdrlength", T::INTEGER),
+                (2, 1, "type", T::MH_TYPE),
+                (3, 1, "reserved", T::INTEGER),
+                (4, 2, "checksum", T::INTEGER),
+            ],
+        ),
+        (ExthdrOp::TcpOpt, 0) => ("eol", &[(0, 1, "kind", T::INTEGER)]),
+        (ExthdrOp::TcpOpt, 1) => ("nop", &[(0, 1, "kind", T::INTEGER)]),
+        (ExthdrOp::TcpOpt, 2) => (
+            "maxseg",
+            &[(0, 1, "kind", T::INTEGER), (1, 1, "length", T::INTEGER), (2, 2, "size", T::INTEGER)],
+        ),
+        (ExthdrOp::TcpOpt, 3) => (
+            "window",
+            &[(0, 1, "kind", T::INTEGER), (1, 1, "length", T::INTEGER), (2, 1, "count", T::INTEGER)],
+        ),
+        (ExthdrOp::TcpOpt, 4) => ("sack-perm", KIND_LEN),
+        (ExthdrOp::TcpOpt, 5) => (
+            "sack",
+            &[
+                (0, 1, "kind", T::INTEGER),
+                (1, 1, "length", T::INTEGER),
+                (2, 4, "left", T::INTEGER),
+                (6, 4, "right", T::INTEGER),
+            ],
+        ),
+        (ExthdrOp::TcpOpt, 8) => (
+            "timestamp",
+            &[
+                (0, 1, "kind", T::INTEGER),
+                (1, 1, "length", T::INTEGER),
+                (2, 4, "tsval", T::INTEGER),
+                (6, 4, "tsecr", T::INTEGER),
+            ],
+        ),
+        (ExthdrOp::TcpOpt, 19) => ("md5sig", KIND_LEN),
+        (ExthdrOp::TcpOpt, 30) => ("mptcp", KIND_LEN),
+        (ExthdrOp::TcpOpt, 34) => ("fastopen", KIND_LEN),
+        (ExthdrOp::Ipv4, t @ (7 | 131 | 137)) => (
+            match t {
+                7 => "rr",
+                131 => "lsrr",
+                _ => "ssrr",
+            },
+            &[
+                (0, 1, "type", T::INTEGER),
+                (1, 1, "length", T::INTEGER),
+                (2, 1, "ptr", T::INTEGER),
+                (3, 4, "addr", T::IPV4_ADDR),
+            ],
+        ),
+        (ExthdrOp::Ipv4, 148) => {
+            ("ra", &[(0, 1, "type", T::INTEGER), (1, 1, "length", T::INTEGER), (2, 2, "value", T::INTEGER)])
+        }
+        _ => return None,
+    })
+}
+
+/// How nft names an `exthdr` load: the field's printed name and type,
+/// and the protocol it implies; `None` when nft would print something
+/// netplumb does not know.
+pub(super) fn exthdr_field(e: &Exthdr) -> Option<(String, DataType, Proto)> {
+    let op = e.op();
+    let (prefix, proto) = match op {
+        ExthdrOp::Ipv6 => ("", Proto::Ip6),
+        ExthdrOp::TcpOpt => ("tcp option ", Proto::Tcp),
+        ExthdrOp::Ipv4 => ("ip option ", Proto::Ip),
+        _ => return None,
+    };
+    let tmpl = exthdr_template(op, e.ty);
+    if e.is_present_test() {
+        let name = match (op, tmpl) {
+            (ExthdrOp::Ipv6, Some((n, _))) => format!("exthdr {n}"),
+            (ExthdrOp::Ipv6, None) => return None,
+            (_, Some((n, _))) => format!("{prefix}{n}"),
+            (_, None) => format!("{prefix}{}", e.ty),
+        };
+        return Some((name, DataType::BOOLEAN, proto));
+    }
+    let (off, len) = (e.offset?, e.len?);
+    // SACK blocks 1 to 3 are further fields of the sack option.
+    if (op, e.ty) == (ExthdrOp::TcpOpt, 5) && off >= 10 && (off - 2) % 8 < 8 && len == 4 {
+        let n = (off - 2) / 8;
+        let side = if (off - 2) % 8 == 0 { "left" } else { "right" };
+        if n <= 3 && (off - 2) % 4 == 0 {
+            return Some((format!("tcp option sack{n} {side}"), DataType::INTEGER, proto));
+        }
+    }
+    match tmpl.and_then(|(n, fields)| fields.iter().find(|f| f.0 == off && f.1 == len).map(|f| (n, f))) {
+        Some((n, f)) => Some((format!("{prefix}{n} {}", f.2), f.3, proto)),
+        // A TCP option field nft has no name for: `tcp option @kind,off,len`.
+        None if op == ExthdrOp::TcpOpt => {
+            Some((format!("tcp option @{},{},{}", e.ty, off * 8, len * 8), DataType::INTEGER, proto))
+        }
+        None => None,
     }
 }

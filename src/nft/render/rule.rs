@@ -61,7 +61,7 @@ impl Src {
 pub(super) fn masked_text(inner: &Src, mask: &[u8], xor: &[u8]) -> String {
     let (ty, be) = inner.ty();
     let fmt = |b: &[u8]| {
-        if ty == DataType::MARK {
+        if matches!(ty, DataType::MARK | DataType::IPV4_ADDR | DataType::IPV6_ADDR | DataType::ETHER_ADDR) {
             value(ty, b, be)
         } else {
             let v = if be { be_uint(b) } else { le_uint(b) };
@@ -92,12 +92,16 @@ pub(super) struct Stmt {
 }
 
 pub(super) struct Ctx<'a> {
+    /// Interface names of the listed namespace by index.
+    pub(super) ifnames: &'a std::collections::BTreeMap<u32, String>,
     pub(super) family: Family,
     pub(super) sets: &'a HashMap<&'a str, &'a SetWithElements>,
     pub(super) regs: HashMap<u32, Src>,
     pub(super) stmts: Vec<Stmt>,
     pub(super) net: Option<Proto>,
     pub(super) l4: Option<Proto>,
+    /// The icmp/icmpv6 message type matched, as a protocol context.
+    pub(super) sub: Option<Proto>,
     /// The last `>=` comparison: register slot, statement index, value.
     pub(super) last_ge: Option<(u32, usize, Vec<u8>)>,
     /// What could not be rendered exactly, in order.
@@ -135,6 +139,11 @@ impl<'a> Ctx<'a> {
             }
         }
         out
+    }
+
+    /// The context that names header fields.
+    pub(super) fn hdr(&self) -> HdrCtx {
+        HdrCtx { net: self.net, l4: self.l4, sub: self.sub }
     }
 
     pub(super) fn push(&mut self, text: String, dep: Option<Proto>, needs: Option<Proto>) {
@@ -205,10 +214,15 @@ pub(super) struct RuleText {
     pub(super) problems: Vec<String>,
 }
 
-pub(super) fn rule_with(r: &Rule, sets: &HashMap<&str, &SetWithElements>) -> RuleText {
+pub(super) fn rule_with(
+    r: &Rule,
+    sets: &HashMap<&str, &SetWithElements>,
+    ifnames: &std::collections::BTreeMap<u32, String>,
+) -> RuleText {
     let mut cx = Ctx {
         family: r.family,
         sets,
+        ifnames,
         regs: HashMap::new(),
         stmts: Vec::new(),
         net: match r.family {
@@ -218,6 +232,7 @@ pub(super) fn rule_with(r: &Rule, sets: &HashMap<&str, &SetWithElements>) -> Rul
             _ => None,
         },
         l4: None,
+        sub: None,
         last_ge: None,
         problems: Vec::new(),
     };
@@ -272,6 +287,7 @@ pub(super) fn expr(cx: &mut Ctx<'_>, e: &Expr) {
         Expr::Redir(m) => redir_stmt(cx, m),
         Expr::Dynset(d) => dynset_stmt(cx, d),
         Expr::Objref(o) => objref_stmt(cx, o),
+        Expr::Exthdr(x) => exthdr_stmt(cx, x),
         Expr::Unknown(u) => {
             cx.unrenderable(format!("expression {}", if u.name.is_empty() { "(unnamed)" } else { &u.name }))
         }
@@ -321,9 +337,9 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
     if c.op == CmpOp::Le {
         if let Some((slot, idx, lo)) = cx.last_ge.take() {
             if slot == c.sreg.slot() && idx + 1 == cx.stmts.len() {
-                let (ty, _) = src.ty();
+                let (ty, be) = src.ty();
                 cx.stmts.pop();
-                cx.push(format!("{} {}", src.text(), range_str(ty, &lo, &c.data)), None, needs);
+                cx.push(format!("{} {}", src.text(), range_str_be(ty, be, &lo, &c.data)), None, needs);
                 return;
             }
         }
@@ -355,20 +371,39 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
         Src::Masked { inner, mask, xor } => {
             let (ty, be) = inner.ty();
             let zero = |b: &[u8]| b.iter().all(|&x| x == 0);
-            if let Src::Field { name, len, full, .. } = inner.as_ref() {
-                if zero(xor) && matches!(ty, DataType::IPV4_ADDR | DataType::IPV6_ADDR) {
-                    let bits: u32 = mask.iter().map(|b| b.count_ones()).sum();
+            // A mask of leading ones is a prefix (`ip saddr 10.0.0.0/8`,
+            // `meta mark 0xffffff00/24`); any other mask prints as `&`.
+            let is_eq = matches!(c.op, CmpOp::Eq | CmpOp::Ne);
+            if let (true, true, Some(bits)) = (is_eq, zero(xor), mask_prefix(mask, be)) {
+                let prefixable = matches!(inner.as_ref(), Src::Field { .. } | Src::Expr { .. });
+                if prefixable
+                    && !matches!(
+                        ty,
+                        DataType::CT_STATE | DataType::CT_STATUS | DataType::TCP_FLAG | DataType::CT_LABEL
+                    )
+                {
+                    let full = match inner.as_ref() {
+                        Src::Field { full, .. } => *full as usize,
+                        _ => c.data.len(),
+                    };
                     let mut v = c.data.clone();
-                    v.resize(*full as usize, 0);
-                    let _ = len;
-                    cx.push(format!("{name} {op}{}/{bits}", value(ty, &v, true)), None, needs);
+                    v.resize(full.max(v.len()), 0);
+                    cx.push(format!("{} {op}{}/{bits}", inner.text(), value(ty, &v, be)), None, needs);
                     return;
                 }
             }
-            let flags_type = matches!(ty, DataType::CT_STATE | DataType::CT_STATUS | DataType::TCP_FLAG);
+            let flags_type = matches!(
+                ty,
+                DataType::CT_STATE | DataType::CT_STATUS | DataType::TCP_FLAG | DataType::CT_LABEL
+            );
             if flags_type && zero(xor) && zero(&c.data) && c.op == CmpOp::Ne {
                 // `ct state established,related`
                 cx.push(format!("{} {}", inner.text(), value(ty, mask, be)), None, needs);
+                return;
+            }
+            if flags_type && zero(xor) && zero(&c.data) && c.op == CmpOp::Eq {
+                // `ct status ! dnat`: none of the flags set
+                cx.push(format!("{} ! {}", inner.text(), value(ty, mask, be)), None, needs);
                 return;
             }
             if flags_type && zero(xor) && c.op == CmpOp::Eq && !zero(&c.data) {
@@ -390,7 +425,10 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
                 CmpOp::Ne => "!=",
                 _ => c.op.symbol().trim(),
             };
-            let rhs = if ty == DataType::MARK {
+            let rhs = if matches!(
+                ty,
+                DataType::MARK | DataType::IPV4_ADDR | DataType::IPV6_ADDR | DataType::ETHER_ADDR
+            ) {
                 value(ty, &c.data, be)
             } else {
                 format!("{:#x}", if be { be_uint(&c.data) } else { le_uint(&c.data) })
@@ -399,7 +437,15 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
         }
         _ => {
             let (ty, be) = src.ty();
-            let text = format!("{} {op}{}", src.text(), value(ty, &c.data, be));
+            let shown = match (ty, c.data.as_slice()) {
+                // `iif "lo"`: nft names the interface when it lists.
+                (DataType::IFINDEX, [a, b, c2, d]) => {
+                    let idx = u32::from_ne_bytes([*a, *b, *c2, *d]);
+                    cx.ifnames.get(&idx).map(|n| quote_str(n)).unwrap_or_else(|| idx.to_string())
+                }
+                _ => value(ty, &c.data, be),
+            };
+            let text = format!("{} {op}{shown}", src.text());
             let dep = dependency_of(&src, &c.data, c.op);
             // A protocol match sets the context for later header fields.
             if c.op == CmpOp::Eq {
@@ -428,6 +474,17 @@ pub(super) fn dependency_of(src: &Src, data: &[u8], op: CmpOp) -> Option<Proto> 
             _ => None,
         },
         "meta iiftype" if data == 1u16.to_ne_bytes() => Some(Proto::Ether),
+        "icmp type" => match data {
+            [3] => Some(Proto::IcmpUnreach),
+            [5] => Some(Proto::IcmpRedirect),
+            _ => None,
+        },
+        "icmpv6 type" => match data {
+            [2] => Some(Proto::Icmp6TooBig),
+            [4] => Some(Proto::Icmp6Param),
+            [130..=132] => Some(Proto::Icmp6Mld),
+            _ => None,
+        },
         "ether type" | "meta protocol" => match data {
             [0x08, 0x00] => Some(Proto::Ip),
             [0x86, 0xdd] => Some(Proto::Ip6),
@@ -454,6 +511,16 @@ pub(super) fn update_context(cx: &mut Ctx<'_>, src: &Src, data: &[u8]) {
                 if matches!(p, Proto::Ip | Proto::Ip6 | Proto::Arp) {
                     cx.net = Some(p);
                 }
+                if matches!(
+                    p,
+                    Proto::IcmpUnreach
+                        | Proto::IcmpRedirect
+                        | Proto::Icmp6TooBig
+                        | Proto::Icmp6Param
+                        | Proto::Icmp6Mld
+                ) {
+                    cx.sub = Some(p);
+                }
             }
         }
     }
@@ -479,4 +546,22 @@ pub(super) fn lookup(cx: &mut Ctx<'_>, l: &Lookup) {
             cx.set_reg(d, Src::Mapped { text: format!("{lhs} map {r}"), ty, len, needs, concat });
         }
     }
+}
+
+/// The prefix length if `mask` is leading ones then zeros (most
+/// significant bit first, in byte order `be`), and not all ones.
+pub(super) fn mask_prefix(mask: &[u8], be: bool) -> Option<u32> {
+    let bytes: Vec<u8> = if be { mask.to_vec() } else { mask.iter().rev().copied().collect() };
+    let total = bytes.len() as u32 * 8;
+    let ones: u32 = bytes.iter().map(|b| b.count_ones()).sum();
+    if ones == 0 || ones == total {
+        return None;
+    }
+    for i in 0..total {
+        let bit = bytes[(i / 8) as usize] >> (7 - i % 8) & 1;
+        if (bit == 1) != (i < ones) {
+            return None;
+        }
+    }
+    Some(ones)
 }

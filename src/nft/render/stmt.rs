@@ -13,11 +13,11 @@ pub(super) fn payload_stmt(cx: &mut Ctx<'_>, p: &Payload) {
         cx.problems.push(format!("payload of unknown base {b}"));
     }
     if let Some(d) = p.dreg {
-        let src = match field(p.base, p.offset, p.len, cx.net, cx.l4) {
+        let src = match field(p.base, p.offset, p.len, cx.hdr()) {
             Some((name, ty, full, proto)) => {
                 Src::Field { name, ty, be: true, len: p.len, full, proto: Some(proto) }
             }
-            None => match multi_field(p.base, p.offset, p.len, cx.net, cx.l4) {
+            None => match multi_field(p.base, p.offset, p.len, cx.hdr()) {
                 Some(m) => m,
                 None => Src::Field {
                     name: format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8),
@@ -53,7 +53,7 @@ pub(super) fn payload_stmt(cx: &mut Ctx<'_>, p: &Payload) {
                 return;
             }
         }
-        let lhs = field(p.base, p.offset, p.len, cx.net, cx.l4)
+        let lhs = field(p.base, p.offset, p.len, cx.hdr())
             .map(|f| f.0)
             .unwrap_or_else(|| format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8));
         let rhs = cx.rhs(s, DataType::INTEGER, true);
@@ -180,7 +180,12 @@ pub(super) fn bitwise_stmt(cx: &mut Ctx<'_>, b: &Bitwise) {
         cx.set_reg(
             b.dreg,
             Src::Expr {
-                name: format!("{} {op} {n}", src.text()),
+                // `(meta mark | 0x10) << 8`: a masked value shifts as a whole.
+                name: if matches!(src, Src::Masked { .. }) {
+                    format!("({}) {op} {n}", src.text())
+                } else {
+                    format!("{} {op} {n}", src.text())
+                },
                 ty,
                 be,
                 len: b.len,
@@ -192,17 +197,30 @@ pub(super) fn bitwise_stmt(cx: &mut Ctx<'_>, b: &Bitwise) {
 
 /// `Expr::Byteorder` as nft prints it.
 pub(super) fn byteorder_stmt(cx: &mut Ctx<'_>, b: &Byteorder) {
+    // nft converts a host-order value to network order before a range
+    // or an interval lookup (`ct mark 0x32-0x45`): the values compared
+    // afterwards are big endian.
+    fn reorder(src: Src, be: bool) -> Src {
+        match src {
+            Src::Field { name, ty, len, full, proto, .. } => Src::Field { name, ty, be, len, full, proto },
+            Src::Expr { name, ty, len, needs, .. } => Src::Expr { name, ty, be, len, needs },
+            Src::Masked { inner, mask, xor } => {
+                Src::Masked { inner: Box::new(reorder(*inner, be)), mask, xor }
+            }
+            other => other,
+        }
+    }
     if let Some(src) = cx.reg(b.sreg).cloned() {
-        cx.set_reg(b.dreg, src);
+        cx.set_reg(b.dreg, reorder(src, b.op == ByteorderOp::Hton));
     }
 }
 
 /// `Expr::Range` as nft prints it.
 pub(super) fn range_stmt(cx: &mut Ctx<'_>, r: &Range) {
     if let Some(src) = cx.reg(r.sreg).cloned() {
-        let (ty, _) = src.ty();
+        let (ty, be) = src.ty();
         let op = if r.negate { "!= " } else { "" };
-        let text = format!("{} {op}{}", src.text(), range_str(ty, &r.from, &r.to));
+        let text = format!("{} {op}{}", src.text(), range_str_be(ty, be, &r.from, &r.to));
         let needs = field_needs(&src);
         cx.push(text, None, needs);
     }
@@ -424,5 +442,38 @@ pub(super) fn objref_stmt(cx: &mut Ctx<'_>, o: &Objref) {
             let r = cx.set_ref(set);
             cx.push(format!("{kind} name {key} map {r}"), None, None);
         }
+    }
+}
+
+/// `Expr::Exthdr` as nft prints it: a load names the field (`tcp option
+/// maxseg size`, `frag id`, `exthdr hbh` for a presence test), a write
+/// is `... set VALUE`, a removal `reset tcp option NAME`.
+pub(super) fn exthdr_stmt(cx: &mut Ctx<'_>, x: &Exthdr) {
+    let field = exthdr_field(x);
+    match (x.dreg, x.sreg) {
+        (Some(d), None) => match field {
+            Some((name, ty, proto)) => {
+                let len = x.len.unwrap_or(1);
+                cx.set_reg(d, Src::Field { name, ty, be: true, len, full: len, proto: Some(proto) });
+            }
+            None => {
+                cx.unrenderable(format!("exthdr load of type {} op {:?}", x.ty, x.op()));
+                cx.regs.remove(&d.slot());
+            }
+        },
+        (None, Some(s)) => match field {
+            Some((name, ty, proto)) if !x.is_present_test() => {
+                let rhs = cx.rhs(s, ty, true);
+                cx.push(format!("{name} set {rhs}"), None, Some(proto));
+            }
+            _ => cx.unrenderable(format!("exthdr write of type {} op {:?}", x.ty, x.op())),
+        },
+        (None, None) if x.op() == ExthdrOp::TcpOpt => {
+            let name = exthdr_template(ExthdrOp::TcpOpt, x.ty)
+                .map(|(n, _)| n.to_string())
+                .unwrap_or_else(|| x.ty.to_string());
+            cx.push(format!("reset tcp option {name}"), None, Some(Proto::Tcp));
+        }
+        _ => cx.unrenderable(format!("exthdr of type {} op {:?}", x.ty, x.op())),
     }
 }

@@ -19,6 +19,28 @@ pub(super) fn be_uint(b: &[u8]) -> u64 {
 }
 
 pub(super) fn proto_name(p: u8) -> Option<&'static str> {
+    // nft names protocols through the system's protocol database
+    // (getprotobynumber, /etc/protocols); the same here, with the common
+    // ones built in for a system without it.
+    static DB: std::sync::OnceLock<HashMap<u8, &'static str>> = std::sync::OnceLock::new();
+    let db = DB.get_or_init(|| {
+        let mut m = HashMap::new();
+        if let Ok(text) = std::fs::read_to_string("/etc/protocols") {
+            for line in text.lines() {
+                let line = line.split('#').next().unwrap_or("");
+                let mut f = line.split_whitespace();
+                if let (Some(name), Some(num)) = (f.next(), f.next()) {
+                    if let Ok(n) = num.parse::<u8>() {
+                        m.entry(n).or_insert(&*Box::leak(name.to_string().into_boxed_str()));
+                    }
+                }
+            }
+        }
+        m
+    });
+    if let Some(n) = db.get(&p) {
+        return Some(n);
+    }
     Some(match p {
         1 => "icmp",
         2 => "igmp",
@@ -30,10 +52,38 @@ pub(super) fn proto_name(p: u8) -> Option<&'static str> {
         50 => "esp",
         51 => "ah",
         58 => "ipv6-icmp",
+        108 => "ipcomp",
         132 => "sctp",
         136 => "udplite",
         _ => return None,
     })
+}
+
+/// `meta iiftype` names (`ARPHRD_*`), as nft prints them.
+fn arphrd_name(v: u16) -> Option<&'static str> {
+    Some(match v {
+        1 => "ether",
+        512 => "ppp",
+        768 => "ipip",
+        769 => "ipip6",
+        772 => "loopback",
+        776 => "sit",
+        778 => "ipgre",
+        _ => return None,
+    })
+}
+
+/// Days since 1970-01-01 to (year, month, day) (proleptic Gregorian).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 pub(super) fn flag_names(v: u64, names: &[(u64, &str)]) -> String {
@@ -62,7 +112,20 @@ pub(super) const CT_STATUS: &[(u64, &str)] = &[
     (0x20, "dnat"),
     (0x200, "dying"),
 ];
-pub(super) const TCP_FLAGS: &[(u64, &str)] = &[
+pub(super) const CT_EVENTS: &[(u64, &str)] = &[
+    (1, "new"),
+    (2, "related"),
+    (4, "destroy"),
+    (8, "reply"),
+    (0x10, "assured"),
+    (0x20, "protoinfo"),
+    (0x40, "helper"),
+    (0x80, "mark"),
+    (0x100, "seqadj"),
+    (0x200, "secmark"),
+    (0x400, "label"),
+];
+const TCP_FLAGS: &[(u64, &str)] = &[
     (1, "fin"),
     (2, "syn"),
     (4, "rst"),
@@ -134,9 +197,9 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
             proto_name(b[0]).map(str::to_string).unwrap_or_else(|| b[0].to_string())
         }
         DataType::INET_SERVICE if b.len() == 2 => u16::from_be_bytes([b[0], b[1]]).to_string(),
-        DataType::MARK => format!("0x{:08x}", le_uint(b)),
-        DataType::CT_STATE => flag_names(le_uint(b), CT_STATES),
-        DataType::CT_STATUS => flag_names(le_uint(b), CT_STATUS),
+        DataType::MARK => format!("0x{:08x}", int(b)),
+        DataType::CT_STATE => flag_names(int(b), CT_STATES),
+        DataType::CT_STATUS => flag_names(int(b), CT_STATUS),
         DataType::CT_DIR => match b.first() {
             Some(0) => "original".into(),
             Some(1) => "reply".into(),
@@ -165,11 +228,40 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
             10 => "nak".into(),
             v => v.to_string(),
         },
-        DataType::ARPHRD if b.len() == 2 => match u16::from_ne_bytes([b[0], b[1]]) {
-            1 => "ether".into(),
-            772 => "loopback".into(),
-            v => v.to_string(),
+        DataType::ARPHRD if b.len() == 2 => {
+            let v = int(b) as u16;
+            arphrd_name(v).map(str::to_string).unwrap_or_else(|| v.to_string())
+        }
+        // `meta priority`: a tc class id, `major:minor` in hex.
+        DataType::CLASSID if b.len() == 4 => match int(b) {
+            0xffff_ffff => "root".into(),
+            0 => "none".into(),
+            v => format!("{:x}:{:x}", v >> 16, v & 0xffff),
         },
+        DataType::TIME_DAY if b.len() == 1 => {
+            ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+                .get(b[0] as usize)
+                .map(|d| format!("\"{d}\""))
+                .unwrap_or_else(|| b[0].to_string())
+        }
+        // Seconds since midnight UTC (nft shifts by the local time zone;
+        // netplumb prints UTC).
+        DataType::TIME_HOUR if b.len() == 4 => {
+            let v = int(b);
+            let (h, m, s) = (v / 3600, v / 60 % 60, v % 60);
+            if s == 0 {
+                format!("\"{h:02}:{m:02}\"")
+            } else {
+                format!("\"{h:02}:{m:02}:{s:02}\"")
+            }
+        }
+        // Nanoseconds since the epoch, as a UTC date.
+        DataType::TIME_DATE if b.len() == 8 => {
+            let secs = (int(b) / 1_000_000_000) as i64;
+            let (y, mo, d) = civil(secs.div_euclid(86_400));
+            let t = secs.rem_euclid(86_400);
+            format!("\"{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}\"", t / 3600, t / 60 % 60, t % 60)
+        }
         DataType::PKTTYPE => match b.first() {
             Some(0) => "host".into(),
             Some(1) => "broadcast".into(),
@@ -179,7 +271,9 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
         },
         DataType::IFNAME | DataType::STRING => {
             match b.iter().position(|&x| x == 0) {
-                Some(end) => quote_str(&String::from_utf8_lossy(&b[..end])),
+                // A literal `*` in a whole name is escaped (`"eth\*"`): a
+                // bare one would mean a prefix.
+                Some(end) => quote_str(&String::from_utf8_lossy(&b[..end]).replace('*', "\\*")),
                 // No terminating NUL: a prefix match (`"eth*"`).
                 None => quote_str(&format!("{}*", String::from_utf8_lossy(b))),
             }
@@ -191,6 +285,52 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
             icmp6_type(b[0]).map(str::to_string).unwrap_or_else(|| b[0].to_string())
         }
         DataType::TCP_FLAG => flag_names(int(b), TCP_FLAGS),
+        DataType::CT_EVENT => flag_names(int(b), CT_EVENTS),
+        // Conntrack labels print as their bit numbers (`ct label 127`).
+        DataType::CT_LABEL => {
+            let bits: Vec<String> =
+                (0..b.len() * 8).filter(|i| b[i / 8] >> (i % 8) & 1 == 1).map(|i| i.to_string()).collect();
+            if bits.is_empty() {
+                "0".into()
+            } else {
+                bits.join(",")
+            }
+        }
+        DataType::IGMP_TYPE if b.len() == 1 => match b[0] {
+            0x11 => "membership-query".into(),
+            0x12 => "membership-report-v1".into(),
+            0x16 => "membership-report-v2".into(),
+            0x22 => "membership-report-v3".into(),
+            0x17 => "leave-group".into(),
+            v => v.to_string(),
+        },
+        DataType::ICMP_CODE if b.len() == 1 => match b[0] {
+            0 => "net-unreachable".into(),
+            1 => "host-unreachable".into(),
+            2 => "prot-unreachable".into(),
+            3 => "port-unreachable".into(),
+            4 => "frag-needed".into(),
+            9 => "net-prohibited".into(),
+            10 => "host-prohibited".into(),
+            13 => "admin-prohibited".into(),
+            v => v.to_string(),
+        },
+        DataType::ICMPV6_CODE if b.len() == 1 => match b[0] {
+            0 => "no-route".into(),
+            1 => "admin-prohibited".into(),
+            3 => "addr-unreachable".into(),
+            4 => "port-unreachable".into(),
+            5 => "policy-fail".into(),
+            6 => "reject-route".into(),
+            v => v.to_string(),
+        },
+        DataType::ICMPX_CODE if b.len() == 1 => match b[0] {
+            0 => "no-route".into(),
+            1 => "port-unreachable".into(),
+            2 => "host-unreachable".into(),
+            3 => "admin-prohibited".into(),
+            v => v.to_string(),
+        },
         DataType::BOOLEAN => {
             if int(b) != 0 {
                 "exists".into()
@@ -198,7 +338,7 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
                 "missing".into()
             }
         }
-        DataType::FIB_ADDR => match le_uint(b) {
+        DataType::FIB_ADDR => match int(b) {
             0 => "unspec".into(),
             1 => "unicast".into(),
             2 => "local".into(),
@@ -210,7 +350,7 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
             8 => "prohibit".into(),
             v => v.to_string(),
         },
-        DataType::TIME => duration(Duration::from_millis(le_uint(b))),
+        DataType::TIME => duration(Duration::from_millis(int(b))),
         _ => {
             if b.len() <= 8 {
                 int(b).to_string()
@@ -223,6 +363,16 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
 
 /// Format a key of `kt` (a concatenation prints as `a . b . c`).
 pub fn key(kt: &KeyType, b: &[u8]) -> String {
+    key_be(kt, b, None)
+}
+
+/// A key of `kt`; `be` overrides the byte order of a plain (not
+/// concatenated) key, as a set's userdata records it (`integer` keys of
+/// big-endian header fields).
+pub(super) fn key_be(kt: &KeyType, b: &[u8], be: Option<bool>) -> String {
+    if let (false, Some(be), Some(t)) = (kt.is_concat(), be, kt.fields.first()) {
+        return value(*t, b, be);
+    }
     kt.fields
         .iter()
         .zip(kt.field_spans())
@@ -237,15 +387,23 @@ pub fn key(kt: &KeyType, b: &[u8]) -> String {
 /// A range or prefix of `t` as nft prints it: `10.0.0.0/8`, `80-90`, or a
 /// single value.
 pub(super) fn range_str(t: DataType, lo: &[u8], hi: &[u8]) -> String {
+    range_str_be(t, t.big_endian(), lo, hi)
+}
+
+/// A range of `t` whose values are in byte order `be`.
+pub(super) fn range_str_be(t: DataType, be: bool, lo: &[u8], hi: &[u8]) -> String {
+    // nft prints protocol ranges as numbers (`33-45`: `dccp-45` would
+    // not parse back).
+    let t = if t == DataType::INET_PROTO && lo != hi { DataType::INTEGER } else { t };
     if lo == hi {
-        return value(t, lo, t.big_endian());
+        return value(t, lo, be);
     }
     if matches!(t, DataType::IPV4_ADDR | DataType::IPV6_ADDR) {
         if let Some(p) = prefix_len(lo, hi) {
             return format!("{}/{}", value(t, lo, true), p);
         }
     }
-    format!("{}-{}", value(t, lo, t.big_endian()), value(t, hi, t.big_endian()))
+    format!("{}-{}", value(t, lo, be), value(t, hi, be))
 }
 
 /// The prefix length if `lo`..`hi` is exactly one prefix.

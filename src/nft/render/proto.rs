@@ -32,6 +32,8 @@ pub(super) enum Proto {
     Icmp6Param,
     /// `icmpv6 type mld-listener-*`: `max-delay`.
     Icmp6Mld,
+    /// `ether type 8021q`/`8021ad`: a VLAN header follows.
+    Vlan,
 }
 
 /// What the rule has matched so far that decides how a header field is
@@ -153,7 +155,7 @@ pub(super) fn field(
                     (2, 2, "checksum", T::INTEGER),
                     (4, 2, "id", T::INTEGER),
                     (6, 2, "sequence", T::INTEGER),
-                    (4, 4, "gateway", T::IPV4_ADDR),
+                    (4, 4, "gateway", T::INTEGER),
                 ],
                 Proto::Icmp,
                 "icmp",
@@ -459,4 +461,29 @@ pub(super) fn exthdr_field(e: &Exthdr) -> Option<(String, DataType, Proto)> {
         }
         None => None,
     }
+}
+
+/// A field narrower than a byte, loaded as the whole bytes holding it
+/// and masked: the raw load's printed name and the mask give the field's
+/// name, type, shift and protocol (nft's bit-level header templates).
+pub(super) fn bitfield(h: HdrCtx, load: &str, mask: &[u8]) -> Option<(&'static str, DataType, u32, Proto)> {
+    use DataType as T;
+    let m = mask.iter().fold(0u64, |a, b| (a << 8) | *b as u64);
+    let net = h.net.unwrap_or(Proto::Ip);
+    Some(match (load, m) {
+        ("@nh,0,8", 0xf0) if net == Proto::Ip => ("ip version", T::INTEGER, 4, Proto::Ip),
+        ("@nh,0,8", 0x0f) if net == Proto::Ip => ("ip hdrlength", T::INTEGER, 0, Proto::Ip),
+        ("@nh,8,8", 0xfc) if net == Proto::Ip => ("ip dscp", T::DSCP, 2, Proto::Ip),
+        ("@nh,8,8", 0x03) if net == Proto::Ip => ("ip ecn", T::ECN, 0, Proto::Ip),
+        ("@nh,0,8", 0xf0) if net == Proto::Ip6 => ("ip6 version", T::INTEGER, 4, Proto::Ip6),
+        ("@nh,0,16", 0x0fc0) if net == Proto::Ip6 => ("ip6 dscp", T::DSCP, 6, Proto::Ip6),
+        ("@nh,8,8", 0x30) if net == Proto::Ip6 => ("ip6 ecn", T::ECN, 4, Proto::Ip6),
+        ("@nh,8,24", 0x0f_ffff) if net == Proto::Ip6 => ("ip6 flowlabel", T::INTEGER, 0, Proto::Ip6),
+        ("@th,96,8", 0xf0) if h.l4 == Some(Proto::Tcp) => ("tcp doff", T::INTEGER, 4, Proto::Tcp),
+        ("@ll,112,16", 0xe000) if h.sub == Some(Proto::Vlan) => ("vlan pcp", T::INTEGER, 13, Proto::Vlan),
+        ("@ll,112,16", 0x1000) if h.sub == Some(Proto::Vlan) => ("vlan dei", T::INTEGER, 12, Proto::Vlan),
+        ("@ll,112,16", 0x0fff) if h.sub == Some(Proto::Vlan) => ("vlan id", T::INTEGER, 0, Proto::Vlan),
+        ("tcp option @30,16,8", 0xf0) => ("tcp option mptcp subtype", T::INTEGER, 4, Proto::Tcp),
+        _ => return None,
+    })
 }

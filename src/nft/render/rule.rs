@@ -371,6 +371,17 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
         Src::Masked { inner, mask, xor } => {
             let (ty, be) = inner.ty();
             let zero = |b: &[u8]| b.iter().all(|&x| x == 0);
+            // A field narrower than a byte (`ip dscp`, `vlan id`, `tcp
+            // option mptcp subtype`): a masked load of the bytes holding it.
+            if let (Src::Field { name, .. }, true) = (inner.as_ref(), zero(xor)) {
+                if let Some((field, fty, shift, proto)) = bitfield(cx.hdr(), name, mask) {
+                    let v = be_uint(&c.data) >> shift;
+                    let shown = value(fty, &[v as u8], true);
+                    let shown = if fty == DataType::INTEGER { v.to_string() } else { shown };
+                    cx.push(format!("{field} {op}{shown}"), None, needs.or(Some(proto)));
+                    return;
+                }
+            }
             // A mask of leading ones is a prefix (`ip saddr 10.0.0.0/8`,
             // `meta mark 0xffffff00/24`); any other mask prints as `&`.
             let is_eq = matches!(c.op, CmpOp::Eq | CmpOp::Ne);
@@ -474,6 +485,7 @@ pub(super) fn dependency_of(src: &Src, data: &[u8], op: CmpOp) -> Option<Proto> 
             _ => None,
         },
         "meta iiftype" if data == 1u16.to_ne_bytes() => Some(Proto::Ether),
+        "ether type" if matches!(data, [0x81, 0x00] | [0x88, 0xa8]) => Some(Proto::Vlan),
         "icmp type" => match data {
             [3] => Some(Proto::IcmpUnreach),
             [5] => Some(Proto::IcmpRedirect),
@@ -518,6 +530,7 @@ pub(super) fn update_context(cx: &mut Ctx<'_>, src: &Src, data: &[u8]) {
                         | Proto::Icmp6TooBig
                         | Proto::Icmp6Param
                         | Proto::Icmp6Mld
+                        | Proto::Vlan
                 ) {
                     cx.sub = Some(p);
                 }
@@ -532,7 +545,22 @@ pub(super) fn lookup(cx: &mut Ctx<'_>, l: &Lookup) {
     let srcs = cx.sources(l.sreg, key_len);
     let needs = srcs.iter().find_map(field_needs);
     let lhs = srcs.iter().map(Src::text).collect::<Vec<_>>().join(" . ");
-    let r = cx.set_ref(&l.set);
+    // A host-order key converted to network order before the lookup
+    // (`ct mark { 0x1-0x9 }`): the anonymous set holds network-order
+    // values, whatever its key type says.
+    let r = match (set, srcs.as_slice()) {
+        (Some(s), [src]) if s.set.flags.contains(SetFlags::ANONYMOUS) && !s.set.key.is_concat() => {
+            let (ty, be) = src.ty();
+            if be && !s.set.key.fields[0].big_endian() && !ty.big_endian() {
+                let mut s2 = s.clone();
+                s2.set.userdata = Some(with_key_byteorder(&s.set.userdata_bytes(), 2));
+                elements_block(&s2, true, false)
+            } else {
+                cx.set_ref(&l.set)
+            }
+        }
+        _ => cx.set_ref(&l.set),
+    };
     match l.dreg {
         None => {
             let op = if l.invert { "!= " } else { "" };
@@ -564,4 +592,27 @@ pub(super) fn mask_prefix(mask: &[u8], be: bool) -> Option<u32> {
         }
     }
     Some(ones)
+}
+
+/// Set userdata with its key byte order record replaced by `order` (1
+/// host, 2 big endian).
+fn with_key_byteorder(u: &[u8], order: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut seen = false;
+    for (t, v) in crate::nft::types::udata_iter(u) {
+        if t == crate::nft::consts::UDATA_SET_KEYBYTEORDER {
+            crate::nft::types::udata_put(&mut out, t, &order.to_ne_bytes());
+            seen = true;
+        } else {
+            crate::nft::types::udata_put(&mut out, t, v);
+        }
+    }
+    if !seen {
+        crate::nft::types::udata_put(
+            &mut out,
+            crate::nft::consts::UDATA_SET_KEYBYTEORDER,
+            &order.to_ne_bytes(),
+        );
+    }
+    out
 }

@@ -285,6 +285,46 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
             icmp6_type(b[0]).map(str::to_string).unwrap_or_else(|| b[0].to_string())
         }
         DataType::TCP_FLAG => flag_names(int(b), TCP_FLAGS),
+        DataType::DSCP if b.len() == 1 => match b[0] {
+            v @ (0 | 8 | 16 | 24 | 32 | 40 | 48 | 56) => format!("cs{}", v / 8),
+            10 => "af11".into(),
+            12 => "af12".into(),
+            14 => "af13".into(),
+            18 => "af21".into(),
+            20 => "af22".into(),
+            22 => "af23".into(),
+            26 => "af31".into(),
+            28 => "af32".into(),
+            30 => "af33".into(),
+            34 => "af41".into(),
+            36 => "af42".into(),
+            38 => "af43".into(),
+            46 => "ef".into(),
+            v => format!("{v:#04x}"),
+        },
+        DataType::MH_TYPE if b.len() == 1 => match b[0] {
+            0 => "binding-refresh-request".into(),
+            1 => "home-test-init".into(),
+            2 => "careof-test-init".into(),
+            3 => "home-test".into(),
+            4 => "careof-test".into(),
+            5 => "binding-update".into(),
+            6 => "binding-acknowledgement".into(),
+            7 => "binding-error".into(),
+            8 => "fast-binding-update".into(),
+            9 => "fast-binding-acknowledgement".into(),
+            10 => "fast-binding-advertisement".into(),
+            11 => "experimental-mobility-header".into(),
+            12 => "home-agent-switch-message".into(),
+            v => v.to_string(),
+        },
+        DataType::ECN if b.len() == 1 => match b[0] {
+            0 => "not-ect".into(),
+            1 => "ect1".into(),
+            2 => "ect0".into(),
+            3 => "ce".into(),
+            v => v.to_string(),
+        },
         DataType::CT_EVENT => flag_names(int(b), CT_EVENTS),
         // Conntrack labels print as their bit numbers (`ct label 127`).
         DataType::CT_LABEL => {
@@ -395,6 +435,12 @@ pub(super) fn range_str_be(t: DataType, be: bool, lo: &[u8], hi: &[u8]) -> Strin
     // nft prints protocol ranges as numbers (`33-45`: `dccp-45` would
     // not parse back).
     let t = if t == DataType::INET_PROTO && lo != hi { DataType::INTEGER } else { t };
+    // nft prints both ends of a time range in seconds (`60s-3600s`).
+    if t == DataType::TIME && lo != hi {
+        let int = |b: &[u8]| if be { be_uint(b) } else { le_uint(b) };
+        let secs = |ms: u64| if ms % 1000 == 0 { format!("{}s", ms / 1000) } else { format!("{ms}ms") };
+        return format!("{}-{}", secs(int(lo)), secs(int(hi)));
+    }
     if lo == hi {
         return value(t, lo, be);
     }

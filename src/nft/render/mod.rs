@@ -162,7 +162,10 @@ fn set_block(out: &mut String, sw: &SetWithElements, with_expires: bool) {
             flags.push(n);
         }
     }
-    if !flags.is_empty() {
+    // A set whose only flag is `timeout` and that has a default timeout:
+    // nft prints the timeout and no flags line.
+    let only_timeout = flags == ["timeout"] && s.timeout.is_some();
+    if !flags.is_empty() && !only_timeout {
         let _ = writeln!(out, "\t\tflags {}", flags.join(","));
     }
     if let Some(t) = s.timeout {
@@ -379,6 +382,13 @@ pub fn ruleset_opts(rs: &Ruleset, with_expires: bool) -> String {
 }
 
 fn render_all(rs: &Ruleset, with_expires: bool, problems: &mut Vec<RenderError>) -> String {
+    types::IFNAMES.with(|n| *n.borrow_mut() = rs.ifnames.clone());
+    let out = render_tables(rs, with_expires, problems);
+    types::IFNAMES.with(|n| n.borrow_mut().clear());
+    out
+}
+
+fn render_tables(rs: &Ruleset, with_expires: bool, problems: &mut Vec<RenderError>) -> String {
     let mut rules_by_chain: HashMap<(Family, &str, &str), Vec<&Rule>> = HashMap::new();
     for r in &rs.rules {
         rules_by_chain.entry((r.family, r.table.as_str(), r.chain.as_str())).or_default().push(r);

@@ -78,6 +78,9 @@ pub(super) fn field(
             .map(|(_, l, n, t)| (format!("{prefix} {n}"), *t, *l, proto))
     };
     match base {
+        PayloadBase::LinkLayer if sub == Some(Proto::Vlan) && off == 16 && len == 2 => {
+            Some(("vlan type".to_string(), T::ETHER_TYPE, 2, Proto::Vlan))
+        }
         PayloadBase::LinkLayer => pick(
             &[(0, 6, "daddr", T::ETHER_ADDR), (6, 6, "saddr", T::ETHER_ADDR), (12, 2, "type", T::ETHER_TYPE)],
             Proto::Ether,
@@ -481,6 +484,8 @@ pub(super) fn bitfield(h: HdrCtx, load: &str, mask: &[u8]) -> Option<(&'static s
         ("@nh,8,24", 0x0f_ffff) if net == Proto::Ip6 => ("ip6 flowlabel", T::INTEGER, 0, Proto::Ip6),
         ("@th,96,8", 0xf0) if h.l4 == Some(Proto::Tcp) => ("tcp doff", T::INTEGER, 4, Proto::Tcp),
         ("@ll,112,16", 0xe000) if h.sub == Some(Proto::Vlan) => ("vlan pcp", T::INTEGER, 13, Proto::Vlan),
+        ("@ll,112,8", 0xe0) if h.sub == Some(Proto::Vlan) => ("vlan pcp", T::INTEGER, 5, Proto::Vlan),
+        ("@ll,112,8", 0x10) if h.sub == Some(Proto::Vlan) => ("vlan dei", T::INTEGER, 4, Proto::Vlan),
         ("@ll,112,16", 0x1000) if h.sub == Some(Proto::Vlan) => ("vlan dei", T::INTEGER, 12, Proto::Vlan),
         ("@ll,112,16", 0x0fff) if h.sub == Some(Proto::Vlan) => ("vlan id", T::INTEGER, 0, Proto::Vlan),
         ("tcp option @30,16,8", 0xf0) => ("tcp option mptcp subtype", T::INTEGER, 4, Proto::Tcp),

@@ -89,6 +89,8 @@ pub(super) struct Stmt {
     pub(super) dep: Option<Proto>,
     /// Protocols this statement's match implies.
     pub(super) needs: Option<Proto>,
+    /// Further protocols it implies (the other fields of a concatenation).
+    pub(super) also: Vec<Proto>,
 }
 
 pub(super) struct Ctx<'a> {
@@ -147,14 +149,19 @@ impl<'a> Ctx<'a> {
     }
 
     pub(super) fn push(&mut self, text: String, dep: Option<Proto>, needs: Option<Proto>) {
-        self.stmts.push(Stmt { text, dep, needs });
+        self.stmts.push(Stmt { text, dep, needs, also: Vec::new() });
     }
 
     /// Something netplumb cannot print exactly: marked in the text in a
     /// form `nft -f` refuses (never a comment, which nft would skip and
     /// load a broader rule), and recorded for the strict render.
     pub(super) fn unrenderable(&mut self, what: String) {
-        self.stmts.push(Stmt { text: format!("{MARK_OPEN}{what}{MARK_CLOSE}"), dep: None, needs: None });
+        self.stmts.push(Stmt {
+            text: format!("{MARK_OPEN}{what}{MARK_CLOSE}"),
+            dep: None,
+            needs: None,
+            also: Vec::new(),
+        });
         self.problems.push(what);
     }
 
@@ -243,7 +250,9 @@ pub(super) fn rule_with(
     let n = cx.stmts.len();
     let keep: Vec<bool> = (0..n)
         .map(|i| match cx.stmts[i].dep {
-            Some(d) => !cx.stmts[i + 1..].iter().any(|s| s.needs == Some(d)),
+            Some(d) => {
+                !cx.stmts[i + 1..].iter().any(|s| s.needs.iter().chain(&s.also).any(|n| implies(*n, d)))
+            }
             None => true,
         })
         .collect();
@@ -339,6 +348,15 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
             if slot == c.sreg.slot() && idx + 1 == cx.stmts.len() {
                 let (ty, be) = src.ty();
                 cx.stmts.pop();
+                if let Src::Masked { inner, mask, .. } = &src {
+                    if let Src::Field { name, .. } = inner.as_ref() {
+                        if let Some((field, _, shift, proto)) = bitfield(cx.hdr(), name, mask) {
+                            let (a, b) = (be_uint(&lo) >> shift, be_uint(&c.data) >> shift);
+                            cx.push(format!("{field} {a}-{b}"), None, Some(proto));
+                            return;
+                        }
+                    }
+                }
                 cx.push(format!("{} {}", src.text(), range_str_be(ty, be, &lo, &c.data)), None, needs);
                 return;
             }
@@ -448,6 +466,14 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
         }
         _ => {
             let (ty, be) = src.ty();
+            // `tcp flags == syn`: a bare flags value means "any of".
+            let op = if matches!(ty, DataType::TCP_FLAG | DataType::CT_STATE | DataType::CT_STATUS)
+                && c.op == CmpOp::Eq
+            {
+                "== "
+            } else {
+                op
+            };
             let shown = match (ty, c.data.as_slice()) {
                 // `iif "lo"`: nft names the interface when it lists.
                 (DataType::IFINDEX, [a, b, c2, d]) => {
@@ -457,7 +483,7 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
                 _ => value(ty, &c.data, be),
             };
             let text = format!("{} {op}{shown}", src.text());
-            let dep = dependency_of(&src, &c.data, c.op);
+            let dep = dependency_of(&src, &c.data, c.op, cx.family);
             // A protocol match sets the context for later header fields.
             if c.op == CmpOp::Eq {
                 update_context(cx, &src, &c.data);
@@ -469,7 +495,7 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
 
 /// Whether the match `src == data` is a protocol match nft inserts as a
 /// dependency (and so leaves out when a later match implies it).
-pub(super) fn dependency_of(src: &Src, data: &[u8], op: CmpOp) -> Option<Proto> {
+pub(super) fn dependency_of(src: &Src, data: &[u8], op: CmpOp, family: Family) -> Option<Proto> {
     if op != CmpOp::Eq {
         return None;
     }
@@ -478,7 +504,20 @@ pub(super) fn dependency_of(src: &Src, data: &[u8], op: CmpOp) -> Option<Proto> 
         _ => return None,
     };
     match name {
-        "meta l4proto" | "ip protocol" | "ip6 nexthdr" => data.first().and_then(|&p| proto_of_l4(p)),
+        "meta l4proto" => data.first().and_then(|&p| proto_of_l4(p)),
+        // In ip and ip6 tables nft leaves out an `ip protocol`/`ip6
+        // nexthdr` match a transport field implies; in inet, bridge and
+        // netdev tables it keeps it (it also restricts the network
+        // protocol, which `meta l4proto` would not).
+        "ip protocol" | "ip6 nexthdr" if matches!(family, Family::Ip | Family::Ip6) => {
+            data.first().and_then(|&p| proto_of_l4(p))
+        }
+        "vlan type" => match data {
+            [0x08, 0x00] => Some(Proto::Ip),
+            [0x86, 0xdd] => Some(Proto::Ip6),
+            [0x08, 0x06] => Some(Proto::Arp),
+            _ => None,
+        },
         "meta nfproto" => match data.first() {
             Some(2) => Some(Proto::Ip),
             Some(10) => Some(Proto::Ip6),
@@ -519,7 +558,7 @@ pub(super) fn update_context(cx: &mut Ctx<'_>, src: &Src, data: &[u8]) {
             }
         }
         _ => {
-            if let Some(p) = dependency_of(src, data, CmpOp::Eq) {
+            if let Some(p) = dependency_of(src, data, CmpOp::Eq, cx.family) {
                 if matches!(p, Proto::Ip | Proto::Ip6 | Proto::Arp) {
                     cx.net = Some(p);
                 }
@@ -561,12 +600,41 @@ pub(super) fn lookup(cx: &mut Ctx<'_>, l: &Lookup) {
         }
         _ => cx.set_ref(&l.set),
     };
+    // A sub-byte field looked up in a set (`ip dscp { cs0, af21 }`, `vlan
+    // id { 1, 2 }`): its name, and the anonymous set's values shifted back
+    // and printed by the field's type.
+    let mut needs = needs;
+    let (lhs, r) = match (srcs.as_slice(), set) {
+        ([Src::Masked { inner, mask, xor }], Some(s)) if xor.iter().all(|&b| b == 0) => {
+            match inner.as_ref() {
+                Src::Field { name, .. } => match bitfield(cx.hdr(), name, mask) {
+                    Some((field, fty, shift, proto)) if !s.set.key.is_concat() => {
+                        let r = if s.set.flags.contains(SetFlags::ANONYMOUS) {
+                            elements_block(&unshift_set(s, fty, shift), true, false)
+                        } else {
+                            r
+                        };
+                        needs = needs.or(Some(proto));
+                        (field.to_string(), r)
+                    }
+                    _ => (lhs, r),
+                },
+                _ => (lhs, r),
+            }
+        }
+        _ => (lhs, r),
+    };
+    let also: Vec<Proto> = srcs.iter().filter_map(field_needs).collect();
     match l.dreg {
         None => {
             let op = if l.invert { "!= " } else { "" };
             cx.push(format!("{lhs} {op}{r}"), None, needs);
+            cx.stmts.last_mut().expect("pushed").also = also;
         }
-        Some(Reg::VERDICT) => cx.push(format!("{lhs} vmap {r}"), None, needs),
+        Some(Reg::VERDICT) => {
+            cx.push(format!("{lhs} vmap {r}"), None, needs);
+            cx.stmts.last_mut().expect("pushed").also = also;
+        }
         Some(d) => {
             let (ty, len, concat) = set
                 .and_then(|s| s.set.data.as_ref().map(|k| (k.fields[0], s.set.data_len, k.is_concat())))
@@ -613,6 +681,49 @@ fn with_key_byteorder(u: &[u8], order: u32) -> Vec<u8> {
             crate::nft::consts::UDATA_SET_KEYBYTEORDER,
             &order.to_ne_bytes(),
         );
+    }
+    out
+}
+
+/// Whether a match on `needs` implies the dependency `dep`, directly or
+/// through the dependency nft inserts for it (icmp implies ip, a field
+/// only in some icmp messages implies icmp and ip, ...).
+pub(super) fn implies(needs: Proto, dep: Proto) -> bool {
+    if needs == dep {
+        return true;
+    }
+    let parent = match needs {
+        Proto::Icmp | Proto::Igmp => Some(Proto::Ip),
+        Proto::Icmp6 => Some(Proto::Ip6),
+        Proto::IcmpUnreach | Proto::IcmpRedirect => Some(Proto::Icmp),
+        Proto::Icmp6TooBig | Proto::Icmp6Param | Proto::Icmp6Mld => Some(Proto::Icmp6),
+        _ => None,
+    };
+    parent.is_some_and(|p| implies(p, dep))
+}
+
+/// An anonymous set of masked sub-byte field values as a set of the
+/// field's own values: each key shifted right by `shift`, typed `ty`
+/// (one byte for dscp/ecn, else a big-endian integer of the key's width).
+fn unshift_set(s: &SetWithElements, ty: DataType, shift: u32) -> SetWithElements {
+    let mut out = s.clone();
+    let narrow = matches!(ty, DataType::DSCP | DataType::ECN);
+    let conv = |k: &[u8]| -> Vec<u8> {
+        let v = be_uint(k) >> shift;
+        if narrow {
+            vec![v as u8]
+        } else {
+            let b = v.to_be_bytes();
+            b[8 - k.len().min(8)..].to_vec()
+        }
+    };
+    out.set.key = KeyType::single(if narrow { ty } else { DataType::INTEGER });
+    out.set.userdata = Some(with_key_byteorder(&s.set.userdata_bytes(), 2));
+    for e in &mut out.elements {
+        e.key = conv(&e.key);
+        if let Some(k) = &e.key_end {
+            e.key_end = Some(conv(k));
+        }
     }
     out
 }

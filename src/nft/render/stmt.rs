@@ -220,6 +220,16 @@ pub(super) fn range_stmt(cx: &mut Ctx<'_>, r: &Range) {
     if let Some(src) = cx.reg(r.sreg).cloned() {
         let (ty, be) = src.ty();
         let op = if r.negate { "!= " } else { "" };
+        // A sub-byte field in a range (`vlan pcp 1-3`).
+        if let Src::Masked { inner, mask, xor } = &src {
+            if let (Src::Field { name, .. }, true) = (inner.as_ref(), xor.iter().all(|&b| b == 0)) {
+                if let Some((field, _, shift, proto)) = bitfield(cx.hdr(), name, mask) {
+                    let (lo, hi) = (be_uint(&r.from) >> shift, be_uint(&r.to) >> shift);
+                    cx.push(format!("{field} {op}{lo}-{hi}"), None, Some(proto));
+                    return;
+                }
+            }
+        }
         let text = format!("{} {op}{}", src.text(), range_str_be(ty, be, &r.from, &r.to));
         let needs = field_needs(&src);
         cx.push(text, None, needs);
@@ -279,7 +289,15 @@ pub(super) fn log_stmt(cx: &mut Ctx<'_>, l: &Log) {
 
 /// `Expr::Reject` as nft prints it.
 pub(super) fn reject_stmt(cx: &mut Ctx<'_>, rj: &Reject) {
-    let text = match (rj.kind, cx.family) {
+    // Which ICMP an `icmp unreach` reject sends follows the network
+    // protocol: the table's, or in inet/bridge/netdev the one matched
+    // before (`meta nfproto ipv6`), which the reject then implies.
+    let single = matches!(cx.family, Family::Ip | Family::Ip6);
+    let fam = match (cx.family, cx.net) {
+        (Family::Ip6, _) | (_, Some(Proto::Ip6)) => Family::Ip6,
+        _ => Family::Ip,
+    };
+    let text = match (rj.kind, fam) {
         (RejectType::TcpRst, _) => "reject with tcp reset".to_string(),
         (RejectType::IcmpxUnreach, _) => match rj.code {
             1 => "reject".into(),
@@ -289,7 +307,8 @@ pub(super) fn reject_stmt(cx: &mut Ctx<'_>, rj: &Reject) {
             c => format!("reject with icmpx {c}"),
         },
         (RejectType::IcmpUnreach, Family::Ip6) => match rj.code {
-            4 => "reject".into(),
+            4 if single => "reject".into(),
+            4 => "reject with icmpv6 port-unreachable".into(),
             0 => "reject with icmpv6 no-route".into(),
             1 => "reject with icmpv6 admin-prohibited".into(),
             3 => "reject with icmpv6 addr-unreachable".into(),
@@ -298,7 +317,8 @@ pub(super) fn reject_stmt(cx: &mut Ctx<'_>, rj: &Reject) {
             c => format!("reject with icmpv6 {c}"),
         },
         (RejectType::IcmpUnreach, _) => match rj.code {
-            3 => "reject".into(),
+            3 if single => "reject".into(),
+            3 => "reject with icmp port-unreachable".into(),
             0 => "reject with icmp net-unreachable".into(),
             1 => "reject with icmp host-unreachable".into(),
             2 => "reject with icmp prot-unreachable".into(),
@@ -311,8 +331,11 @@ pub(super) fn reject_stmt(cx: &mut Ctx<'_>, rj: &Reject) {
     // In ip and ip6 tables `reject with tcp reset` implies `meta
     // l4proto tcp`, which nft then leaves out of its listing (in
     // inet tables it keeps it).
-    let needs = (rj.kind == RejectType::TcpRst && matches!(cx.family, Family::Ip | Family::Ip6))
-        .then_some(Proto::Tcp);
+    let needs = match rj.kind {
+        RejectType::TcpRst if single => Some(Proto::Tcp),
+        RejectType::IcmpUnreach if !single => Some(if fam == Family::Ip6 { Proto::Ip6 } else { Proto::Ip }),
+        _ => None,
+    };
     cx.push(text, None, needs);
 }
 

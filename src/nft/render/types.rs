@@ -73,6 +73,13 @@ fn arphrd_name(v: u16) -> Option<&'static str> {
     })
 }
 
+thread_local! {
+    /// Interface names of the ruleset being rendered (index to name), for
+    /// `iif`/`oif` values inside sets and concatenations.
+    pub(super) static IFNAMES: std::cell::RefCell<std::collections::BTreeMap<u32, String>> =
+        Default::default();
+}
+
 /// Days since 1970-01-01 to (year, month, day) (proleptic Gregorian).
 fn civil(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -285,6 +292,15 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
             icmp6_type(b[0]).map(str::to_string).unwrap_or_else(|| b[0].to_string())
         }
         DataType::TCP_FLAG => flag_names(int(b), TCP_FLAGS),
+        DataType::IFINDEX if b.len() == 4 => {
+            let i = int(b) as u32;
+            IFNAMES.with(|n| n.borrow().get(&i).map(|s| quote_str(s))).unwrap_or_else(|| i.to_string())
+        }
+        // Device groups: nft names group 0 from /etc/iproute2/group.
+        DataType::DEVGROUP if b.len() == 4 => match int(b) {
+            0 => "\"default\"".into(),
+            v => v.to_string(),
+        },
         DataType::DSCP if b.len() == 1 => match b[0] {
             v @ (0 | 8 | 16 | 24 | 32 | 40 | 48 | 56) => format!("cs{}", v / 8),
             10 => "af11".into(),

@@ -419,6 +419,7 @@ pub(super) fn exthdr_template(op: ExthdrOp, ty: u8) -> Option<(&'static str, Ext
                 (3, 4, "addr", T::IPV4_ADDR),
             ],
         ),
+        (ExthdrOp::Sctp, t) => return sctp_chunk(t),
         (ExthdrOp::Ipv4, 148) => {
             ("ra", &[(0, 1, "type", T::INTEGER), (1, 1, "length", T::INTEGER), (2, 2, "value", T::INTEGER)])
         }
@@ -435,6 +436,7 @@ pub(super) fn exthdr_field(e: &Exthdr) -> Option<(String, DataType, Proto)> {
         ExthdrOp::Ipv6 => ("", Proto::Ip6),
         ExthdrOp::TcpOpt => ("tcp option ", Proto::Tcp),
         ExthdrOp::Ipv4 => ("ip option ", Proto::Ip),
+        ExthdrOp::Sctp => ("sctp chunk ", Proto::Sctp),
         _ => return None,
     };
     let tmpl = exthdr_template(op, e.ty);
@@ -489,6 +491,63 @@ pub(super) fn bitfield(h: HdrCtx, load: &str, mask: &[u8]) -> Option<(&'static s
         ("@ll,112,16", 0x1000) if h.sub == Some(Proto::Vlan) => ("vlan dei", T::INTEGER, 12, Proto::Vlan),
         ("@ll,112,16", 0x0fff) if h.sub == Some(Proto::Vlan) => ("vlan id", T::INTEGER, 0, Proto::Vlan),
         ("tcp option @30,16,8", 0xf0) => ("tcp option mptcp subtype", T::INTEGER, 4, Proto::Tcp),
+        _ => return None,
+    })
+}
+
+/// SCTP chunks as nft names them, with their fields.
+fn sctp_chunk(t: u8) -> Option<(&'static str, ExthdrFields)> {
+    use DataType as T;
+    const COMMON: ExthdrFields =
+        &[(0, 1, "type", T::INTEGER), (1, 1, "flags", T::INTEGER), (2, 2, "length", T::INTEGER)];
+    macro_rules! with {
+        ($($f:expr),*) => {
+            &[(0, 1, "type", T::INTEGER), (1, 1, "flags", T::INTEGER), (2, 2, "length", T::INTEGER), $($f),*]
+        };
+    }
+    Some(match t {
+        0 => (
+            "data",
+            with!(
+                (4, 4, "tsn", T::INTEGER),
+                (8, 2, "stream", T::INTEGER),
+                (10, 2, "ssn", T::INTEGER),
+                (12, 4, "ppid", T::INTEGER)
+            ),
+        ),
+        1 | 2 => (
+            if t == 1 { "init" } else { "init-ack" },
+            with!(
+                (4, 4, "init-tag", T::INTEGER),
+                (8, 4, "a-rwnd", T::INTEGER),
+                (12, 2, "num-outbound-streams", T::INTEGER),
+                (14, 2, "num-inbound-streams", T::INTEGER),
+                (16, 4, "initial-tsn", T::INTEGER)
+            ),
+        ),
+        3 => (
+            "sack",
+            with!(
+                (4, 4, "cum-tsn-ack", T::INTEGER),
+                (8, 4, "a-rwnd", T::INTEGER),
+                (12, 2, "num-gap-ack-blocks", T::INTEGER),
+                (14, 2, "num-dup-tsns", T::INTEGER)
+            ),
+        ),
+        4 => ("heartbeat", COMMON),
+        5 => ("heartbeat-ack", COMMON),
+        6 => ("abort", COMMON),
+        7 => ("shutdown", with!((4, 4, "cum-tsn-ack", T::INTEGER))),
+        8 => ("shutdown-ack", COMMON),
+        9 => ("error", COMMON),
+        10 => ("cookie-echo", COMMON),
+        11 => ("cookie-ack", COMMON),
+        12 => ("ecne", with!((4, 4, "lowest-tsn", T::INTEGER))),
+        13 => ("cwr", with!((4, 4, "lowest-tsn", T::INTEGER))),
+        14 => ("shutdown-complete", COMMON),
+        128 => ("asconf-ack", with!((4, 4, "seqno", T::INTEGER))),
+        192 => ("forward-tsn", with!((4, 4, "new-cum-tsn", T::INTEGER))),
+        193 => ("asconf", with!((4, 4, "seqno", T::INTEGER))),
         _ => return None,
     })
 }

@@ -11,6 +11,7 @@
 mod bitwise;
 mod byteorder;
 mod cmp;
+mod connlimit;
 mod counter;
 mod ct;
 mod dynset;
@@ -32,11 +33,15 @@ mod quota;
 mod range;
 mod redir;
 mod reject;
+mod rt;
+mod socket;
+mod synproxy;
 mod unknown;
 
 pub use bitwise::{Bitwise, BitwiseOp};
 pub use byteorder::{Byteorder, ByteorderOp};
 pub use cmp::{Cmp, CmpOp};
+pub use connlimit::{Connlimit, CONNLIMIT_F_INV};
 pub use counter::Counter;
 pub use ct::{Ct, CtDir, CtKey};
 pub use dynset::{Dynset, DynsetOp};
@@ -58,6 +63,9 @@ pub use quota::Quota;
 pub use range::Range;
 pub use redir::Redir;
 pub use reject::{Reject, RejectType};
+pub use rt::Rt;
+pub use socket::Socket;
+pub use synproxy::{Synproxy, SYNPROXY_SACK_PERM, SYNPROXY_TIMESTAMP};
 pub use unknown::Unknown;
 
 use crate::error::DecodeError;
@@ -401,6 +409,10 @@ exprs! {
     Quota(Quota) = "quota",
     Byteorder(Byteorder) = "byteorder",
     Exthdr(Exthdr) = "exthdr",
+    Connlimit(Connlimit) = "connlimit",
+    Rt(Rt) = "rt",
+    Socket(Socket) = "socket",
+    Synproxy(Synproxy) = "synproxy",
 }
 
 /// Encode a list of expressions as `NFTA_RULE_EXPRESSIONS` (or any list

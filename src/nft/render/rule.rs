@@ -297,6 +297,12 @@ pub(super) fn expr(cx: &mut Ctx<'_>, e: &Expr) {
         Expr::Dynset(d) => dynset_stmt(cx, d),
         Expr::Objref(o) => objref_stmt(cx, o),
         Expr::Exthdr(x) => exthdr_stmt(cx, x),
+        Expr::Connlimit(c) => {
+            cx.push(format!("ct count {}{}", if c.over() { "over " } else { "" }, c.count), None, None)
+        }
+        Expr::Rt(r) => rt_stmt(cx, r),
+        Expr::Socket(k) => socket_stmt(cx, k),
+        Expr::Synproxy(p) => synproxy_stmt(cx, p),
         Expr::Unknown(u) => {
             cx.unrenderable(format!("expression {}", if u.name.is_empty() { "(unnamed)" } else { &u.name }))
         }

@@ -500,3 +500,59 @@ pub(super) fn exthdr_stmt(cx: &mut Ctx<'_>, x: &Exthdr) {
         _ => cx.unrenderable(format!("exthdr of type {} op {:?}", x.ty, x.op())),
     }
 }
+
+/// `Expr::Rt` as nft prints it: `rt classid`, `rt ip nexthop`, `rt ip6
+/// nexthop`, `rt mtu`, `rt ipsec`.
+pub(super) fn rt_stmt(cx: &mut Ctx<'_>, r: &Rt) {
+    let (name, ty, len, be, needs) = match r.key {
+        0 => ("rt classid", DataType::REALM, 4, false, None),
+        1 => ("rt ip nexthop", DataType::IPV4_ADDR, 4, true, Some(Proto::Ip)),
+        2 => ("rt ip6 nexthop", DataType::IPV6_ADDR, 16, true, Some(Proto::Ip6)),
+        3 => ("rt mtu", DataType::INTEGER, 2, false, None),
+        4 => ("rt ipsec", DataType::BOOLEAN, 1, false, None),
+        k => {
+            cx.unrenderable(format!("rt key {k}"));
+            cx.regs.remove(&r.dreg.slot());
+            return;
+        }
+    };
+    // In an inet table `rt ip nexthop` implies `meta nfproto ipv4`.
+    let needs = needs.filter(|_| !matches!(cx.family, Family::Ip | Family::Ip6));
+    cx.set_reg(r.dreg, Src::Expr { name: name.into(), ty, be, len, needs });
+}
+
+/// `Expr::Socket` as nft prints it: `socket transparent`, `socket mark`,
+/// `socket wildcard`.
+pub(super) fn socket_stmt(cx: &mut Ctx<'_>, k: &Socket) {
+    let (name, ty, len) = match k.key {
+        0 => ("socket transparent", DataType::INTEGER, 1),
+        1 => ("socket mark", DataType::MARK, 4),
+        2 => ("socket wildcard", DataType::INTEGER, 1),
+        key => {
+            cx.unrenderable(format!("socket key {key}"));
+            cx.regs.remove(&k.dreg.slot());
+            return;
+        }
+    };
+    cx.set_reg(k.dreg, Src::Expr { name: name.into(), ty, be: false, len, needs: None });
+}
+
+/// `Expr::Synproxy` as nft prints it: `synproxy mss 1460 wscale 7
+/// timestamp sack-perm`.
+pub(super) fn synproxy_stmt(cx: &mut Ctx<'_>, p: &Synproxy) {
+    let flags = p.flags.unwrap_or(0);
+    let mut s = String::from("synproxy");
+    if let (Some(m), true) = (p.mss, flags & 1 != 0) {
+        let _ = write!(s, " mss {m}");
+    }
+    if let (Some(w), true) = (p.wscale, flags & 2 != 0) {
+        let _ = write!(s, " wscale {w}");
+    }
+    if flags & SYNPROXY_TIMESTAMP != 0 {
+        s.push_str(" timestamp");
+    }
+    if flags & SYNPROXY_SACK_PERM != 0 {
+        s.push_str(" sack-perm");
+    }
+    cx.push(s, None, None);
+}

@@ -410,7 +410,12 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
             // `meta mark 0xffffff00/24`); any other mask prints as `&`.
             let is_eq = matches!(c.op, CmpOp::Eq | CmpOp::Ne);
             if let (true, true, Some(bits)) = (is_eq, zero(xor), mask_prefix(mask, be)) {
-                let prefixable = matches!(inner.as_ref(), Src::Field { .. } | Src::Expr { .. });
+                // Not for raw payload (`@ll,0,8 & 0x80 == 0x80`).
+                let prefixable = match inner.as_ref() {
+                    Src::Field { name, .. } => !name.starts_with('@'),
+                    Src::Expr { .. } => true,
+                    _ => false,
+                };
                 if prefixable
                     && !matches!(
                         ty,
@@ -485,6 +490,12 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
                 (DataType::IFINDEX, [a, b, c2, d]) => {
                     let idx = u32::from_ne_bytes([*a, *b, *c2, *d]);
                     cx.ifnames.get(&idx).map(|n| quote_str(n)).unwrap_or_else(|| idx.to_string())
+                }
+                // Raw payload values print in hex (`@nh,8,8 0xff`).
+                _ if matches!(&src, Src::Field { name, .. } if name.starts_with('@'))
+                    && c.data.len() <= 8 =>
+                {
+                    format!("{:#x}", be_uint(&c.data))
                 }
                 _ => value(ty, &c.data, be),
             };

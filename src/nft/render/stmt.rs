@@ -53,10 +53,10 @@ pub(super) fn payload_stmt(cx: &mut Ctx<'_>, p: &Payload) {
                 return;
             }
         }
-        let lhs = field(p.base, p.offset, p.len, cx.hdr())
-            .map(|f| f.0)
-            .unwrap_or_else(|| format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8));
-        let rhs = cx.rhs(s, DataType::INTEGER, true);
+        let (lhs, ty) = field(p.base, p.offset, p.len, cx.hdr()).map(|f| (f.0, f.1)).unwrap_or_else(|| {
+            (format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8), DataType::INTEGER)
+        });
+        let rhs = cx.rhs(s, ty, true);
         let needs = cx.reg(s).and_then(field_needs);
         cx.push(format!("{lhs} set {rhs}"), None, needs);
     }
@@ -80,7 +80,9 @@ pub(super) fn meta_stmt(cx: &mut Ctx<'_>, m: &Meta) {
     let full = format!("meta {name}");
     if let Some(d) = m.dreg {
         let shown = if unqualified && m.key != MetaKey::Mark { name.clone() } else { full };
-        cx.set_reg(d, Src::Expr { name: shown, ty, be: false, len, needs: None });
+        // `meta random` is the one meta key nft reads in network order.
+        let be = m.key == MetaKey::Prandom;
+        cx.set_reg(d, Src::Expr { name: shown, ty, be, len, needs: None });
     } else if let Some(s) = m.sreg {
         let rhs = cx.rhs(s, ty, false);
         let needs = cx.reg(s).and_then(field_needs);

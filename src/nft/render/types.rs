@@ -292,6 +292,11 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
             icmp6_type(b[0]).map(str::to_string).unwrap_or_else(|| b[0].to_string())
         }
         DataType::TCP_FLAG => flag_names(int(b), TCP_FLAGS),
+        // Realms: nft names realm 0 from /etc/iproute2/rt_realms.
+        DataType::REALM if b.len() == 4 => match int(b) {
+            0 => "\"cosmos\"".into(),
+            v => v.to_string(),
+        },
         DataType::IFINDEX if b.len() == 4 => {
             let i = int(b) as u32;
             IFNAMES.with(|n| n.borrow().get(&i).map(|s| quote_str(s))).unwrap_or_else(|| i.to_string())
@@ -450,7 +455,18 @@ pub(super) fn range_str(t: DataType, lo: &[u8], hi: &[u8]) -> String {
 pub(super) fn range_str_be(t: DataType, be: bool, lo: &[u8], hi: &[u8]) -> String {
     // nft prints protocol ranges as numbers (`33-45`: `dccp-45` would
     // not parse back).
-    let t = if t == DataType::INET_PROTO && lo != hi { DataType::INTEGER } else { t };
+    let symbolic = matches!(
+        t,
+        DataType::INET_PROTO
+            | DataType::ARP_OP
+            | DataType::ICMP_TYPE
+            | DataType::ICMP6_TYPE
+            | DataType::ICMP_CODE
+            | DataType::ICMPV6_CODE
+            | DataType::IGMP_TYPE
+            | DataType::MH_TYPE
+    );
+    let t = if symbolic && lo != hi { DataType::INTEGER } else { t };
     // nft prints both ends of a time range in seconds (`60s-3600s`).
     if t == DataType::TIME && lo != hi {
         let int = |b: &[u8]| if be { be_uint(b) } else { le_uint(b) };

@@ -191,7 +191,7 @@ pub(super) fn field(
                 "ah",
             ),
             Some(Proto::Comp) => pick(
-                &[(0, 1, "nexthdr", T::INET_PROTO), (1, 1, "flags", T::INTEGER), (2, 2, "cpi", T::INTEGER)],
+                &[(0, 1, "nexthdr", T::INET_PROTO), (1, 1, "flags", T::BITMASK), (2, 2, "cpi", T::INTEGER)],
                 Proto::Comp,
                 "comp",
             ),
@@ -492,6 +492,7 @@ pub(super) fn bitfield(h: HdrCtx, load: &str, mask: &[u8]) -> Option<(&'static s
         ("@ll,112,8", 0x10) if h.sub == Some(Proto::Vlan) => ("vlan dei", T::INTEGER, 4, Proto::Vlan),
         ("@ll,112,16", 0x1000) if h.sub == Some(Proto::Vlan) => ("vlan dei", T::INTEGER, 12, Proto::Vlan),
         ("@ll,112,16", 0x0fff) if h.sub == Some(Proto::Vlan) => ("vlan id", T::INTEGER, 0, Proto::Vlan),
+        ("@th,64,8", 0x1e) if h.l4 == Some(Proto::Dccp) => ("dccp type", T::DCCP_PKTTYPE, 1, Proto::Dccp),
         ("tcp option @30,16,8", 0xf0) => ("tcp option mptcp subtype", T::INTEGER, 4, Proto::Tcp),
         _ => return None,
     })

@@ -724,7 +724,7 @@ pub(super) fn implies(needs: Proto, dep: Proto) -> bool {
 /// (one byte for dscp/ecn, else a big-endian integer of the key's width).
 fn unshift_set(s: &SetWithElements, ty: DataType, shift: u32) -> SetWithElements {
     let mut out = s.clone();
-    let narrow = matches!(ty, DataType::DSCP | DataType::ECN);
+    let narrow = matches!(ty, DataType::DSCP | DataType::ECN | DataType::DCCP_PKTTYPE);
     let conv = |k: &[u8]| -> Vec<u8> {
         let v = be_uint(k) >> shift;
         if narrow {

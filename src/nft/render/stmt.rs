@@ -94,14 +94,22 @@ pub(super) fn meta_stmt(cx: &mut Ctx<'_>, m: &Meta) {
 /// `Expr::Ct` as nft prints it.
 pub(super) fn ct_stmt(cx: &mut Ctx<'_>, c: &Ct) {
     let (ty, len, be) = ct_type(c.key, cx.net);
-    let key = c.key.nft_name().map(str::to_string).unwrap_or_else(|| c.key.code().to_string());
+    let mut key = c.key.nft_name().map(str::to_string).unwrap_or_else(|| c.key.code().to_string());
+    // `ct original ip saddr`: where the table does not fix the network
+    // protocol, nft names it (and leaves out `meta nfproto` before it).
+    let mut needs = None;
+    if matches!(c.key, CtKey::Src | CtKey::Dst) && !matches!(cx.family, Family::Ip | Family::Ip6) {
+        let (q, p) = if cx.net == Some(Proto::Ip6) { ("ip6", Proto::Ip6) } else { ("ip", Proto::Ip) };
+        key = format!("{q} {key}");
+        needs = Some(p);
+    }
     let name = match c.dir {
         Some(CtDir::Original) => format!("ct original {key}"),
         Some(CtDir::Reply) => format!("ct reply {key}"),
         None => format!("ct {key}"),
     };
     if let Some(d) = c.dreg {
-        cx.set_reg(d, Src::Expr { name, ty, be, len, needs: None });
+        cx.set_reg(d, Src::Expr { name, ty, be, len, needs });
     } else if let Some(s) = c.sreg {
         let rhs = cx.rhs(s, ty, be);
         let needs = cx.reg(s).and_then(field_needs);

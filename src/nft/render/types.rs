@@ -292,6 +292,13 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
             icmp6_type(b[0]).map(str::to_string).unwrap_or_else(|| b[0].to_string())
         }
         DataType::TCP_FLAG => flag_names(int(b), TCP_FLAGS),
+        DataType::BITMASK if b.len() <= 8 => format!("{:#x}", int(b)),
+        DataType::DCCP_PKTTYPE if b.len() == 1 => {
+            ["request", "response", "data", "ack", "dataack", "closereq", "close", "reset", "sync", "syncack"]
+                .get(b[0] as usize)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| b[0].to_string())
+        }
         // Realms: nft names realm 0 from /etc/iproute2/rt_realms.
         DataType::REALM if b.len() == 4 => match int(b) {
             0 => "\"cosmos\"".into(),

@@ -31,10 +31,11 @@ pub(super) fn element_key(set: &Set, e: &Element) -> String {
                     .fields
                     .iter()
                     .zip(set.key.field_spans())
-                    .map(|(t, (off, len))| {
+                    .enumerate()
+                    .map(|(i, (t, (off, len)))| {
                         let lo = e.key.get(off..off + len).unwrap_or(&[]);
                         let hi = end.get(off..off + len).unwrap_or(&[]);
-                        range_str(*t, lo, hi)
+                        range_str_be(*t, concat_be(i, *t), lo, hi)
                     })
                     .collect::<Vec<_>>()
                     .join(" . ")

@@ -553,13 +553,16 @@ mod tests {
 
     #[test]
     fn prefixes_and_ranges() {
-        assert_eq!(range_str(DataType::IPV4_ADDR, &[10, 0, 0, 0], &[10, 255, 255, 255]), "10.0.0.0/8");
         assert_eq!(
-            range_str(DataType::IPV4_ADDR, &[192, 168, 1, 1], &[192, 168, 1, 5]),
+            range_str_be(DataType::IPV4_ADDR, true, &[10, 0, 0, 0], &[10, 255, 255, 255]),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            range_str_be(DataType::IPV4_ADDR, true, &[192, 168, 1, 1], &[192, 168, 1, 5]),
             "192.168.1.1-192.168.1.5"
         );
-        assert_eq!(range_str(DataType::INET_SERVICE, &[0, 80], &[0, 90]), "80-90");
-        assert_eq!(range_str(DataType::IPV4_ADDR, &[1, 2, 3, 4], &[1, 2, 3, 4]), "1.2.3.4");
+        assert_eq!(range_str_be(DataType::INET_SERVICE, true, &[0, 80], &[0, 90]), "80-90");
+        assert_eq!(range_str_be(DataType::IPV4_ADDR, true, &[1, 2, 3, 4], &[1, 2, 3, 4]), "1.2.3.4");
     }
 
     #[test]

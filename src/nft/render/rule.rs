@@ -91,6 +91,8 @@ pub(super) struct Stmt {
     pub(super) needs: Option<Proto>,
     /// Further protocols it implies (the other fields of a concatenation).
     pub(super) also: Vec<Proto>,
+    /// A statement that is not a match: dependencies do not reach past it.
+    pub(super) barrier: bool,
 }
 
 pub(super) struct Ctx<'a> {
@@ -149,7 +151,14 @@ impl<'a> Ctx<'a> {
     }
 
     pub(super) fn push(&mut self, text: String, dep: Option<Proto>, needs: Option<Proto>) {
-        self.stmts.push(Stmt { text, dep, needs, also: Vec::new() });
+        self.stmts.push(Stmt { text, dep, needs, also: Vec::new(), barrier: false });
+    }
+
+    /// A statement that is not a match (`counter`, `log`): protocol
+    /// dependencies before it stay printed.
+    pub(super) fn push_barrier(&mut self, text: String) {
+        self.push(text, None, None);
+        self.stmts.last_mut().expect("pushed").barrier = true;
     }
 
     /// Something netplumb cannot print exactly: marked in the text in a
@@ -161,6 +170,7 @@ impl<'a> Ctx<'a> {
             dep: None,
             needs: None,
             also: Vec::new(),
+            barrier: true,
         });
         self.problems.push(what);
     }
@@ -246,16 +256,20 @@ pub(super) fn rule_with(
     for e in &r.exprs {
         expr(&mut cx, e);
     }
-    // Drop protocol matches that a later match implies.
+    // Drop protocol matches that a later match implies, as nft does: only
+    // a match that is itself printed counts, and a statement that is not
+    // a match (counter, log, ...) ends the reach of a dependency.
     let n = cx.stmts.len();
-    let keep: Vec<bool> = (0..n)
-        .map(|i| match cx.stmts[i].dep {
-            Some(d) => {
-                !cx.stmts[i + 1..].iter().any(|s| s.needs.iter().chain(&s.also).any(|n| implies(*n, d)))
-            }
-            None => true,
-        })
-        .collect();
+    let mut keep = vec![true; n];
+    for i in (0..n).rev() {
+        let Some(d) = cx.stmts[i].dep else { continue };
+        let implied = cx.stmts[i + 1..]
+            .iter()
+            .zip(&keep[i + 1..])
+            .take_while(|(s, _)| !s.barrier)
+            .any(|(s, k)| *k && s.needs.iter().chain(&s.also).any(|n| implies(*n, d)));
+        keep[i] = !implied;
+    }
     let mut parts: Vec<String> =
         cx.stmts.into_iter().zip(keep).filter(|(_, k)| *k).map(|(s, _)| s.text).collect();
     if let Some(c) = &r.comment {
@@ -285,10 +299,10 @@ pub(super) fn expr(cx: &mut Ctx<'_>, e: &Expr) {
         Expr::Cmp(c) => cmp(cx, c),
         Expr::Range(r) => range_stmt(cx, r),
         Expr::Lookup(l) => lookup(cx, l),
-        Expr::Counter(c) => cx.push(format!("counter packets {} bytes {}", c.packets, c.bytes), None, None),
-        Expr::Notrack(_) => cx.push("notrack".into(), None, None),
-        Expr::Limit(l) => cx.push(format!("limit {}", limit_str(l)), None, None),
-        Expr::Quota(q) => cx.push(format!("quota {}", quota_str(q)), None, None),
+        Expr::Counter(c) => cx.push_barrier(format!("counter packets {} bytes {}", c.packets, c.bytes)),
+        Expr::Notrack(_) => cx.push_barrier("notrack".into()),
+        Expr::Limit(l) => cx.push_barrier(format!("limit {}", limit_str(l))),
+        Expr::Quota(q) => cx.push_barrier(format!("quota {}", quota_str(q))),
         Expr::Log(l) => log_stmt(cx, l),
         Expr::Reject(rj) => reject_stmt(cx, rj),
         Expr::Nat(n) => nat_stmt(cx, n),
@@ -373,14 +387,19 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
     }
     if let Src::Multi { parts, .. } = &src {
         if c.op == CmpOp::Eq {
+            // Each field is its own match, so that one that is a
+            // dependency (`ether type ip` after `ether saddr`) can be left
+            // out as nft does.
             let mut off = 0usize;
-            let mut out = Vec::new();
             for (name, ty, l) in parts {
-                let v = c.data.get(off..off + *l as usize).unwrap_or(&[]);
-                out.push(format!("{name} {}", value(*ty, v, true)));
+                let v = c.data.get(off..off + *l as usize).unwrap_or(&[]).to_vec();
+                let part =
+                    Src::Field { name: name.clone(), ty: *ty, be: true, len: *l, full: *l, proto: needs };
+                let dep = dependency_of(&part, &v, CmpOp::Eq, cx.family);
+                update_context(cx, &part, &v);
+                cx.push(format!("{name} {}", value(*ty, &v, true)), dep, needs);
                 off += *l as usize;
             }
-            cx.push(out.join(" "), None, needs);
             return;
         }
     }
@@ -641,6 +660,33 @@ pub(super) fn lookup(cx: &mut Ctx<'_>, l: &Lookup) {
         }
         _ => (lhs, r),
     };
+    // A masked value inside a concatenation has no nft syntax netplumb
+    // can print back exactly (`ether saddr . vlan id`).
+    if srcs.len() > 1 && srcs.iter().any(|s| matches!(s, Src::Masked { .. })) {
+        cx.unrenderable(format!("masked field in a concatenation looked up in {}", l.set));
+        return;
+    }
+    // A concatenation with host-order fields converted to network order
+    // (`meta mark . tcp dport` in an interval set): print those fields of
+    // the anonymous set's elements in network order.
+    let r = match set {
+        Some(s)
+            if srcs.len() > 1
+                && s.set.flags.contains(SetFlags::ANONYMOUS)
+                && s.set.key.fields.len() == srcs.len() =>
+        {
+            let bes: Vec<bool> = srcs.iter().map(|x| x.ty().1).collect();
+            if s.set.key.fields.iter().zip(&bes).any(|(t, be)| *be && !t.big_endian()) {
+                CONCAT_BE.with(|c| *c.borrow_mut() = Some(bes));
+                let text = elements_block(s, true, false);
+                CONCAT_BE.with(|c| *c.borrow_mut() = None);
+                text
+            } else {
+                r
+            }
+        }
+        _ => r,
+    };
     let also: Vec<Proto> = srcs.iter().filter_map(field_needs).collect();
     match l.dreg {
         None => {
@@ -713,6 +759,7 @@ pub(super) fn implies(needs: Proto, dep: Proto) -> bool {
         Proto::Icmp | Proto::Igmp => Some(Proto::Ip),
         Proto::Icmp6 => Some(Proto::Ip6),
         Proto::IcmpUnreach | Proto::IcmpRedirect => Some(Proto::Icmp),
+        Proto::Vlan => Some(Proto::Ether),
         Proto::Icmp6TooBig | Proto::Icmp6Param | Proto::Icmp6Mld => Some(Proto::Icmp6),
         _ => None,
     };

@@ -80,6 +80,18 @@ thread_local! {
         Default::default();
 }
 
+thread_local! {
+    /// Byte order of each field of the concatenation being printed, when
+    /// it differs from the fields' types (host-order fields converted to
+    /// network order for an interval lookup).
+    pub(super) static CONCAT_BE: std::cell::RefCell<Option<Vec<bool>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The byte order of field `i` of a concatenation of type `t`.
+pub(super) fn concat_be(i: usize, t: DataType) -> bool {
+    CONCAT_BE.with(|c| c.borrow().as_ref().and_then(|v| v.get(i).copied())).unwrap_or(t.big_endian())
+}
+
 /// Days since 1970-01-01 to (year, month, day) (proleptic Gregorian).
 fn civil(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -444,18 +456,13 @@ pub(super) fn key_be(kt: &KeyType, b: &[u8], be: Option<bool>) -> String {
     kt.fields
         .iter()
         .zip(kt.field_spans())
-        .map(|(t, (off, len))| {
+        .enumerate()
+        .map(|(i, (t, (off, len)))| {
             let part = b.get(off..(off + len).min(b.len())).unwrap_or(&[]);
-            value(*t, part, t.big_endian())
+            value(*t, part, if kt.is_concat() { concat_be(i, *t) } else { t.big_endian() })
         })
         .collect::<Vec<_>>()
         .join(" . ")
-}
-
-/// A range or prefix of `t` as nft prints it: `10.0.0.0/8`, `80-90`, or a
-/// single value.
-pub(super) fn range_str(t: DataType, lo: &[u8], hi: &[u8]) -> String {
-    range_str_be(t, t.big_endian(), lo, hi)
 }
 
 /// A range of `t` whose values are in byte order `be`.

@@ -50,6 +50,16 @@ pub(super) fn element_key(set: &Set, e: &Element) -> String {
 
 pub(super) fn element_str(set: &Set, e: &Element, with_expires: bool) -> String {
     let mut s = element_key(set, e);
+    // Several flags in one element are `syn | ack` (a comma would
+    // separate two elements).
+    if !set.key.is_concat()
+        && matches!(
+            set.key.fields[0],
+            DataType::TCP_FLAG | DataType::CT_STATE | DataType::CT_STATUS | DataType::CT_EVENT
+        )
+    {
+        s = s.replace(',', " | ");
+    }
     if let Some(t) = e.timeout {
         if set.timeout != Some(t) {
             let _ = write!(s, " timeout {}", duration(t));

@@ -12,6 +12,8 @@
 //!   streams, bulk batches, atomic transactions, event subscriptions.
 //! - [`netns`]: namespaces that cannot bite: `setns` only ever happens on
 //!   short-lived threads netplumb owns.
+//! - [`rtnl`]: links, addresses, routes, neighbours and rules
+//!   (`NETLINK_ROUTE`), and the [`Rtnl`] handle that hands them out.
 //! - [`conntrack`]: the connection tracking table, as `conntrack` sees it.
 //! - [`nft`]: nftables: tables, chains, rules from typed expressions, sets
 //!   and maps, named objects, atomic transactions, listing and rendering in
@@ -142,22 +144,19 @@
 
 #![warn(missing_docs)]
 
-pub mod addr;
 pub mod conn;
 pub mod conntrack;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-pub mod link;
-pub mod neigh;
 pub mod netns;
 pub mod nft;
-pub mod route;
 pub mod rtnl;
-pub mod rule;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod wire;
 
 pub use error::{Errno, Error, KernelError, Result};
+/// Shortcuts: `netplumb::link` is [`rtnl::link`], and so on.
+pub use rtnl::{addr, link, neigh, route, rule};
 pub use rtnl::{IfIndex, MacAddr, Rtnl};

@@ -1,112 +1,15 @@
-//! The rtnetlink handle and the small types every rtnetlink area shares:
-//! [`IfIndex`], [`MacAddr`], [`Scope`], [`RawAttr`], [`Change`], and the
-//! interface-name check.
-//!
-//! [`Rtnl`] wraps a [`Connection`] speaking `NETLINK_ROUTE` and hands out
-//! one cheap handle per area: [`Rtnl::links`], [`Rtnl::addresses`],
-//! [`Rtnl::routes`], [`Rtnl::neighbours`], [`Rtnl::fdb`], [`Rtnl::rules`].
-//! Their verbs match: `add`, `replace`, `set`, `delete`, `get`, `list`,
-//! `flush`, `events`.
+//! The vocabulary every rtnetlink area shares: [`IfIndex`], [`MacAddr`],
+//! [`Scope`], [`RawAttr`], [`Change`], [`Snapshot`], the interface-name
+//! check, address-family numbers, `RTM_*` types and the dump and event
+//! helpers. It imports no family (link, addr, route, neigh, rule): they
+//! import it.
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::conn::{Connection, Dump, Request};
 use crate::error::{DecodeError, Error, Result};
-use crate::netns::Netns;
-use crate::wire::names::Protocol;
 use crate::wire::{Attr, AttrWriter, Msg};
-
-/// An rtnetlink handle: links, addresses, routes, neighbours, FDB entries
-/// and policy rules of one network namespace.
-///
-/// `Clone + Send + Sync`; clones share one connection (see
-/// [`crate::conn`]): many tasks may use it at once.
-///
-/// ```no_run
-/// # async fn demo() -> netplumb::Result<()> {
-/// use netplumb::Rtnl;
-/// let rt = Rtnl::new().await?;
-/// for link in rt.links().list().try_collect().await? {
-///     println!("{} {}", link.index, link.name);
-/// }
-/// # Ok(()) }
-/// ```
-#[derive(Clone, Debug)]
-pub struct Rtnl {
-    conn: Connection,
-}
-
-impl Rtnl {
-    /// Open a `NETLINK_ROUTE` connection in the calling thread's namespace.
-    ///
-    /// # Cancel safety
-    /// Cancel safe: nothing is left behind.
-    pub async fn new() -> Result<Rtnl> {
-        Ok(Rtnl { conn: Connection::new(Protocol::Route).await? })
-    }
-
-    /// Open a `NETLINK_ROUTE` connection inside `netns` (created on a
-    /// short-lived thread; no runtime thread changes namespace).
-    ///
-    /// # Cancel safety
-    /// Cancel safe: the sockets are closed if the future is dropped.
-    pub async fn new_in(netns: &Netns) -> Result<Rtnl> {
-        Ok(Rtnl { conn: Connection::new_in(Protocol::Route, netns).await? })
-    }
-
-    /// Wrap an existing connection.
-    ///
-    /// # Errors
-    /// [`Error::Invalid`] if it does not speak `NETLINK_ROUTE`.
-    pub fn from_connection(conn: Connection) -> Result<Rtnl> {
-        if conn.protocol() != Protocol::Route {
-            return Err(Error::invalid("connection", "not a NETLINK_ROUTE connection"));
-        }
-        Ok(Rtnl { conn })
-    }
-
-    /// The underlying connection.
-    pub fn connection(&self) -> &Connection {
-        &self.conn
-    }
-
-    /// Links (network interfaces).
-    pub fn links(&self) -> crate::link::Links {
-        crate::link::Links::new(self.conn.clone())
-    }
-
-    /// IPv4 and IPv6 addresses.
-    pub fn addresses(&self) -> crate::addr::Addresses {
-        crate::addr::Addresses::new(self.conn.clone())
-    }
-
-    /// IPv4 and IPv6 routes.
-    pub fn routes(&self) -> crate::route::Routes {
-        crate::route::Routes::new(self.conn.clone())
-    }
-
-    /// ARP and NDP neighbour entries.
-    pub fn neighbours(&self) -> crate::neigh::Neighbours {
-        crate::neigh::Neighbours::new(self.conn.clone())
-    }
-
-    /// Bridge forwarding database (FDB) entries, including VXLAN ones.
-    pub fn fdb(&self) -> crate::neigh::Fdb {
-        crate::neigh::Fdb::new(self.conn.clone())
-    }
-
-    /// Policy routing rules.
-    pub fn rules(&self) -> crate::rule::Rules {
-        crate::rule::Rules::new(self.conn.clone())
-    }
-}
-
-impl From<Rtnl> for Connection {
-    fn from(r: Rtnl) -> Connection {
-        r.conn
-    }
-}
 
 /// A network interface index (`ifindex`), as `ip link` prints before the
 /// name. Indices are per namespace.
@@ -428,6 +331,8 @@ pub mod groups {
     pub const IPV6_ROUTE: u32 = 11;
     /// `RTNLGRP_IPV6_RULE`.
     pub const IPV6_RULE: u32 = 19;
+    /// `RTNLGRP_NEXTHOP`.
+    pub const NEXTHOP: u32 = 32;
 }
 
 /// `RTM_*` message types.
@@ -447,6 +352,11 @@ pub(crate) mod rtm {
     pub const NEWRULE: u16 = 32;
     pub const DELRULE: u16 = 33;
     pub const GETRULE: u16 = 34;
+    pub const NEWNEXTHOP: u16 = 104;
+    pub const DELNEXTHOP: u16 = 105;
+    pub const GETNEXTHOP: u16 = 106;
+    pub const NEWLINKPROP: u16 = 108;
+    pub const DELLINKPROP: u16 = 109;
 }
 
 #[cfg(test)]

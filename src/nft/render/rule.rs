@@ -106,6 +106,8 @@ pub(super) struct Ctx<'a> {
     pub(super) l4: Option<Proto>,
     /// The icmp/icmpv6 message type matched, as a protocol context.
     pub(super) sub: Option<Proto>,
+    /// Whether a link-layer load was printed raw (`@ll,...`).
+    pub(super) raw_ll: bool,
     /// The last `>=` comparison: register slot, statement index, value.
     pub(super) last_ge: Option<(u32, usize, Vec<u8>)>,
     /// What could not be rendered exactly, in order.
@@ -250,6 +252,7 @@ pub(super) fn rule_with(
         },
         l4: None,
         sub: None,
+        raw_ll: false,
         last_ge: None,
         problems: Vec::new(),
     };
@@ -560,7 +563,9 @@ pub(super) fn dependency_of(src: &Src, data: &[u8], op: CmpOp, family: Family) -
             _ => None,
         },
         "meta iiftype" if data == 1u16.to_ne_bytes() => Some(Proto::Ether),
-        "ether type" if matches!(data, [0x81, 0x00] | [0x88, 0xa8]) => Some(Proto::Vlan),
+        // `vlan id` implies `ether type 8021q` (not 8021ad, which stays).
+        "ether type" if data == [0x81, 0x00] => Some(Proto::Vlan),
+        "ether type" if data == [0x88, 0xa8] => None,
         "icmp type" => match data {
             [3] => Some(Proto::IcmpUnreach),
             [5] => Some(Proto::IcmpRedirect),
@@ -593,6 +598,8 @@ pub(super) fn update_context(cx: &mut Ctx<'_>, src: &Src, data: &[u8]) {
                 cx.l4 = proto_of_l4(p);
             }
         }
+        // 802.1ad: a VLAN header follows, though `vlan id` does not imply it.
+        "ether type" if data == [0x88, 0xa8] => cx.sub = Some(Proto::Vlan),
         _ => {
             if let Some(p) = dependency_of(src, data, CmpOp::Eq, cx.family) {
                 if matches!(p, Proto::Ip | Proto::Ip6 | Proto::Arp) {

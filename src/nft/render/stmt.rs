@@ -15,12 +15,26 @@ pub(super) fn payload_stmt(cx: &mut Ctx<'_>, p: &Payload) {
     if let Some(d) = p.dreg {
         let src = match field(p.base, p.offset, p.len, cx.hdr()) {
             Some((name, ty, full, proto)) => {
+                // After a link-layer match netplumb printed raw, nft reading
+                // a named network or transport field back would insert a
+                // dependency of its own (`vlan type ip`): not the same rule.
+                let upper = matches!(p.base, PayloadBase::Network | PayloadBase::Transport);
+                if upper && cx.raw_ll && matches!(cx.family, Family::Bridge | Family::Netdev) {
+                    cx.unrenderable(format!("{name} after a raw link-layer match"));
+                }
                 Src::Field { name, ty, be: true, len: p.len, full, proto: Some(proto) }
             }
             None => match multi_field(p.base, p.offset, p.len, cx.hdr()) {
                 Some(m) => m,
                 None => Src::Field {
-                    name: format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8),
+                    name: {
+                        let name = format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8);
+                        // Loads of sub-byte fields (`vlan id`) are named when masked.
+                        let vlan_bits = cx.sub == Some(Proto::Vlan)
+                            && matches!(name.as_str(), "@ll,112,16" | "@ll,112,8");
+                        cx.raw_ll |= p.base == PayloadBase::LinkLayer && !vlan_bits;
+                        name
+                    },
                     ty: DataType::INTEGER,
                     be: true,
                     len: p.len,

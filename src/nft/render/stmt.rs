@@ -79,7 +79,11 @@ pub(super) fn payload_stmt(cx: &mut Ctx<'_>, p: &Payload) {
 /// `Expr::Meta` as nft prints it.
 pub(super) fn meta_stmt(cx: &mut Ctx<'_>, m: &Meta) {
     let (ty, len) = meta_type(m.key);
-    let name = m.key.nft_name().map(str::to_string).unwrap_or_else(|| format!("{}", m.key.code()));
+    let name = match m.key {
+        // nft 1.0.6 lists `meta secpath` as `meta ipsec`.
+        MetaKey::Secpath => "ipsec".to_string(),
+        k => k.nft_name().map(str::to_string).unwrap_or_else(|| format!("{}", k.code())),
+    };
     // nft prints these keys without the `meta` prefix.
     let unqualified = matches!(
         m.key,

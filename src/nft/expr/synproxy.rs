@@ -9,10 +9,10 @@ const MSS: u16 = 1;
 const WSCALE: u16 = 2;
 const FLAGS: u16 = 3;
 
-/// `NF_SYNPROXY_OPT_TIMESTAMP`.
-pub const SYNPROXY_TIMESTAMP: u32 = 0x04;
 /// `NF_SYNPROXY_OPT_SACK_PERM`.
-pub const SYNPROXY_SACK_PERM: u32 = 0x08;
+pub const SYNPROXY_SACK_PERM: u32 = 0x04;
+/// `NF_SYNPROXY_OPT_TIMESTAMP`.
+pub const SYNPROXY_TIMESTAMP: u32 = 0x08;
 
 /// `[ synproxy mss 1460 wscale 7 ]`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -49,7 +49,8 @@ pub(super) fn element_key(set: &Set, e: &Element) -> String {
 }
 
 pub(super) fn element_str(set: &Set, e: &Element, with_expires: bool) -> String {
-    let mut s = element_key(set, e);
+    // The catch-all element (`NFT_SET_ELEM_CATCHALL`).
+    let mut s = if e.flags & 2 != 0 { "*".to_string() } else { element_key(set, e) };
     // Several flags in one element are `syn | ack` (a comma would
     // separate two elements).
     if !set.key.is_concat()
@@ -84,6 +85,17 @@ pub(super) fn element_str(set: &Set, e: &Element, with_expires: bool) -> String 
         }
         (Some(Data::Value(v)), _) => {
             let dt = set.data.clone().unwrap_or(KeyType::single(DataType::INTEGER));
+            if dt.len() as usize != v.len() {
+                // Data netplumb cannot split into its fields (NAT ranges
+                // or prefixes as map data): marked, never printed wrong.
+                let _ = write!(
+                    s,
+                    " : {MARK_OPEN}map data of {} bytes for {}{MARK_CLOSE}",
+                    v.len(),
+                    dt.nft_name()
+                );
+                return s;
+            }
             let _ = write!(s, " : {}", key_be(&dt, v, set_be(set, true)));
         }
         (None, Some(o)) => {

@@ -368,10 +368,21 @@ pub fn ruleset(rs: &Ruleset) -> String {
 pub fn ruleset_strict(rs: &Ruleset) -> Result<String, RenderError> {
     let mut problems = Vec::new();
     let text = render_all(rs, false, &mut problems);
-    match problems.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(text),
+    if let Some(e) = problems.into_iter().next() {
+        return Err(e);
     }
+    // Anything marked outside a rule (a set element), named by its table.
+    if let Some(at) = text.find(MARK_OPEN) {
+        let table =
+            text[..at].rfind("table ").map(|t| text[t + 6..].split(" {").next().unwrap_or("").to_string());
+        let what = text[at + MARK_OPEN.len()..].split(MARK_CLOSE).next().unwrap_or("").to_string();
+        let (family, table) = match table.as_deref().and_then(|t| t.split_once(' ')) {
+            Some((f, n)) => (f.parse().unwrap_or(Family::Ip), n.to_string()),
+            None => (Family::Ip, String::new()),
+        };
+        return Err(RenderError { family, table, chain: None, handle: None, what });
+    }
+    Ok(text)
 }
 
 /// The whole ruleset; `with_expires` prints elements' remaining time

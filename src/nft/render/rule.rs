@@ -266,11 +266,18 @@ pub(super) fn rule_with(
     let mut keep = vec![true; n];
     for i in (0..n).rev() {
         let Some(d) = cx.stmts[i].dep else { continue };
-        let implied = cx.stmts[i + 1..]
-            .iter()
-            .zip(&keep[i + 1..])
-            .take_while(|(s, _)| !s.barrier)
-            .any(|(s, k)| *k && s.needs.iter().chain(&s.also).any(|n| implies(*n, d)));
+        let mut implied = false;
+        for (s, k) in cx.stmts[i + 1..].iter().zip(&keep[i + 1..]) {
+            if *k && s.needs.iter().chain(&s.also).any(|n| implies(*n, d)) {
+                implied = true;
+                break;
+            }
+            // A statement that is not a match (`counter`, `meta mark set
+            // ...`) may itself imply it, but nothing after it does.
+            if s.barrier {
+                break;
+            }
+        }
         keep[i] = !implied;
     }
     let mut parts: Vec<String> =
@@ -380,7 +387,7 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
                         }
                     }
                 }
-                cx.push(format!("{} {}", src.text(), range_str_be(ty, be, &lo, &c.data)), None, needs);
+                cx.push(format!("{} {}", src.text(), range_plain(ty, be, &lo, &c.data)), None, needs);
                 return;
             }
         }
@@ -435,7 +442,7 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
                 // Not for raw payload (`@ll,0,8 & 0x80 == 0x80`).
                 let prefixable = match inner.as_ref() {
                     Src::Field { name, .. } => !name.starts_with('@'),
-                    Src::Expr { .. } => true,
+                    Src::Expr { .. } => !matches!(ty, DataType::IPV4_ADDR | DataType::IPV6_ADDR),
                     _ => false,
                 };
                 if prefixable

@@ -73,6 +73,7 @@ pub(super) fn payload_stmt(cx: &mut Ctx<'_>, p: &Payload) {
         let rhs = cx.rhs(s, ty, true);
         let needs = cx.reg(s).and_then(field_needs);
         cx.push(format!("{lhs} set {rhs}"), None, needs);
+        cx.stmts.last_mut().expect("pushed").barrier = true;
     }
 }
 
@@ -106,6 +107,7 @@ pub(super) fn meta_stmt(cx: &mut Ctx<'_>, m: &Meta) {
         let needs = cx.reg(s).and_then(field_needs);
         let lhs = if unqualified && m.key != MetaKey::Mark { name } else { full };
         cx.push(format!("{lhs} set {rhs}"), None, needs);
+        cx.stmts.last_mut().expect("pushed").barrier = true;
     }
 }
 
@@ -132,6 +134,7 @@ pub(super) fn ct_stmt(cx: &mut Ctx<'_>, c: &Ct) {
         let rhs = cx.rhs(s, ty, be);
         let needs = cx.reg(s).and_then(field_needs);
         cx.push(format!("{name} set {rhs}"), None, needs);
+        cx.stmts.last_mut().expect("pushed").barrier = true;
     }
 }
 
@@ -154,7 +157,7 @@ pub(super) fn hash_stmt(cx: &mut Ctx<'_>, h: &Hash) {
         HashType::Jenkins => {
             let key = srcs.iter().map(Src::text).collect::<Vec<_>>().join(" . ");
             let mut s = format!("jhash {key} mod {}", h.modulus);
-            if let Some(seed) = h.seed.filter(|&s| s != 0) {
+            if let Some(seed) = h.seed {
                 let _ = write!(s, " seed {seed:#x}");
             }
             s
@@ -258,7 +261,7 @@ pub(super) fn range_stmt(cx: &mut Ctx<'_>, r: &Range) {
                 }
             }
         }
-        let text = format!("{} {op}{}", src.text(), range_str_be(ty, be, &r.from, &r.to));
+        let text = format!("{} {op}{}", src.text(), range_plain(ty, be, &r.from, &r.to));
         let needs = field_needs(&src);
         cx.push(text, None, needs);
     }
@@ -545,8 +548,10 @@ pub(super) fn rt_stmt(cx: &mut Ctx<'_>, r: &Rt) {
         }
     };
     // In an inet table `rt ip nexthop` implies `meta nfproto ipv4`.
-    let needs = needs.filter(|_| !matches!(cx.family, Family::Ip | Family::Ip6));
-    cx.set_reg(r.dreg, Src::Expr { name: name.into(), ty, be, len, needs });
+    // nft keeps the `meta nfproto` before `rt ip nexthop`: not a
+    // dependency the field implies.
+    let _ = needs;
+    cx.set_reg(r.dreg, Src::Expr { name: name.into(), ty, be, len, needs: None });
 }
 
 /// `Expr::Socket` as nft prints it: `socket transparent`, `socket mark`,

@@ -465,6 +465,15 @@ pub(super) fn key_be(kt: &KeyType, b: &[u8], be: Option<bool>) -> String {
         .join(" . ")
 }
 
+/// A range as a match prints it (`ip daddr 10.0.0.0-10.255.255.255`):
+/// never as a prefix, which nft prints only for a mask.
+pub(super) fn range_plain(t: DataType, be: bool, lo: &[u8], hi: &[u8]) -> String {
+    if matches!(t, DataType::IPV4_ADDR | DataType::IPV6_ADDR) && lo != hi {
+        return format!("{}-{}", value(t, lo, be), value(t, hi, be));
+    }
+    range_str_be(t, be, lo, hi)
+}
+
 /// A range of `t` whose values are in byte order `be`.
 pub(super) fn range_str_be(t: DataType, be: bool, lo: &[u8], hi: &[u8]) -> String {
     // nft prints protocol ranges as numbers (`33-45`: `dccp-45` would

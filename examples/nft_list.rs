@@ -22,10 +22,6 @@ fn usage() -> ! {
     std::process::exit(2);
 }
 
-async fn run(netns: Option<String>) -> netplumb::Result<String> {
-    Ok(list(netns).await?.to_string())
-}
-
 async fn list(netns: Option<String>) -> netplumb::Result<Ruleset> {
     let ns = netns.map(|name| Netns::open_named(&name)).transpose()?;
     let (nft, rtnl) = match &ns {
@@ -85,7 +81,7 @@ mod tests {
         run_with_input("ip", &["netns", "exec", ns.name(), "nft", "-f", "-"], &ruleset);
         let want = ns.exec("nft", &["list", "ruleset"]);
         // The same path main() takes for `--netns NAME`.
-        let got = super::run(Some(ns.name().to_string())).await.unwrap();
+        let got = super::list(Some(ns.name().to_string())).await.unwrap().to_string();
         assert_eq!(got, want);
         let before = ns.exec("nft", &["list", "ruleset"]);
         assert_eq!(before, want, "listing changed nothing");

@@ -141,6 +141,9 @@
 //! counts messages that were rejected (not from the kernel) or unmatched.
 
 #![warn(missing_docs)]
+// Every dependency does real work. Unit tests see the dev-dependencies too,
+// which the library itself does not use: the lint is for the library.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod addr;
 pub mod conn;

@@ -155,6 +155,8 @@ pub mod link;
 pub mod neigh;
 pub mod netns;
 pub mod nft;
+#[cfg(feature = "packet-crates")]
+pub mod packet;
 pub mod route;
 pub mod rtnl;
 pub mod rule;

@@ -12,9 +12,18 @@
 use netplumb::netns::Netns;
 use netplumb::nft::Nft;
 
+const USAGE: &str = "usage: nft_list [--netns NAME]";
+
+/// Anything not understood: the usage on stderr, exit code 2, nothing done.
 fn usage() -> ! {
-    eprintln!("usage: nft_list [--netns NAME]");
+    eprintln!("{USAGE}");
     std::process::exit(2);
+}
+
+/// `--help`: the usage on stdout, exit code 0, nothing done.
+fn help() -> ! {
+    println!("{USAGE}");
+    std::process::exit(0);
 }
 
 async fn run(netns: Option<String>) -> netplumb::Result<String> {
@@ -32,7 +41,7 @@ async fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--netns" => netns = Some(args.next().unwrap_or_else(|| usage())),
-            "-h" | "--help" => usage(),
+            "-h" | "--help" => help(),
             _ => usage(),
         }
     }
@@ -45,7 +54,8 @@ async fn main() {
     }
 }
 
-#[cfg(test)]
+// The end-to-end tests need the harness (feature test-support).
+#[cfg(all(test, feature = "test-support"))]
 mod tests {
     use netplumb::testing::{run_with_input, TestNs};
 

@@ -149,9 +149,11 @@ impl KernelError {
     pub fn is_exists(&self) -> bool {
         self.errno == Errno::EEXIST
     }
-    /// Whether this is `ENOENT` (or `ESRCH`, which some subsystems use).
+    /// Whether the object does not exist: `ENOENT`, `ESRCH` (which some
+    /// subsystems use) or `ENODEV` (no such device) — as
+    /// [`Error::is_not_found`] says.
     pub fn is_not_found(&self) -> bool {
-        self.errno == Errno::ENOENT || self.errno == Errno::ESRCH
+        matches!(self.errno, Errno::ENOENT | Errno::ESRCH | Errno::ENODEV)
     }
     /// Whether this is `ENODEV`.
     pub fn is_no_device(&self) -> bool {

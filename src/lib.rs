@@ -84,7 +84,7 @@
 //! use netplumb::conntrack::{Conntrack, Filter, IpProto};
 //!
 //! # async fn demo(ns: &netplumb::netns::Netns) -> netplumb::Result<()> {
-//! let ct = Conntrack::open_in(ns).await?;
+//! let ct = Conntrack::new_in(ns).await?;
 //! // conntrack -D -p udp -d 10.96.0.10 --dport 53
 //! let svc = Filter::new().proto(IpProto::UDP).orig_dst("10.96.0.10".parse().unwrap()).orig_dst_port(53);
 //! let deleted = ct.delete_many(&svc).await?;
@@ -141,6 +141,7 @@
 //! counts messages that were rejected (not from the kernel) or unmatched.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // Every dependency does real work. Unit tests see the dev-dependencies too,
 // which the library itself does not use: the lint is for the library.
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
@@ -150,17 +151,20 @@ pub mod conn;
 pub mod conntrack;
 pub mod error;
 #[cfg(feature = "fuzzing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fuzzing")))]
 pub mod fuzzing;
 pub mod link;
 pub mod neigh;
 pub mod netns;
 pub mod nft;
 #[cfg(feature = "packet-crates")]
+#[cfg_attr(docsrs, doc(cfg(feature = "packet-crates")))]
 pub mod packet;
 pub mod route;
 pub mod rtnl;
 pub mod rule;
 #[cfg(feature = "test-support")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod testing;
 pub mod wire;
 

@@ -32,9 +32,44 @@ use crate::wire::{Attr, AttrWriter, Msg};
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// The accessors return references into the handle, so requests can be
+/// awaited together without binding each accessor first, and every request
+/// future is `Send` (it can be spawned):
+///
+/// ```no_run
+/// # async fn demo(a: &str) -> netplumb::Result<()> {
+/// use netplumb::Rtnl;
+/// let rt = Rtnl::new().await?;
+/// let (a, lo) = tokio::join!(rt.links().get(a), rt.links().get("lo"));
+/// let (_a, _lo) = (a?, lo?);
+/// tokio::select! {
+///     l = rt.links().get("eth0") => println!("{}", l?.index),
+///     _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => println!("timed out"),
+/// }
+/// fn is_send<T: Send>(t: T) -> T { t }
+/// let added = is_send(rt.links().set("lo", &netplumb::link::LinkChange::new().up())).await;
+/// # let _ = added;
+/// let handle = tokio::spawn({
+///     let rt = rt.clone();
+///     async move { rt.addresses().list().try_collect().await }
+/// });
+/// # let _ = handle;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Rtnl {
     conn: Connection,
+    // The per-object handles, built once, so that the accessors return
+    // references into `self`: a future from `rt.links().get(..)` borrows
+    // `rt`, not a temporary, and `join!`/`select!` over such futures
+    // compile.
+    links: crate::link::Links,
+    addresses: crate::addr::Addresses,
+    routes: crate::route::Routes,
+    neighbours: crate::neigh::Neighbours,
+    fdb: crate::neigh::Fdb,
+    rules: crate::rule::Rules,
 }
 
 impl Rtnl {
@@ -43,7 +78,7 @@ impl Rtnl {
     /// # Cancel safety
     /// Cancel safe: nothing is left behind.
     pub async fn new() -> Result<Rtnl> {
-        Ok(Rtnl { conn: Connection::new(Protocol::Route).await? })
+        Ok(Rtnl::wrap(Connection::new(Protocol::Route).await?))
     }
 
     /// Open a `NETLINK_ROUTE` connection inside `netns` (created on a
@@ -52,7 +87,7 @@ impl Rtnl {
     /// # Cancel safety
     /// Cancel safe: the sockets are closed if the future is dropped.
     pub async fn new_in(netns: &Netns) -> Result<Rtnl> {
-        Ok(Rtnl { conn: Connection::new_in(Protocol::Route, netns).await? })
+        Ok(Rtnl::wrap(Connection::new_in(Protocol::Route, netns).await?))
     }
 
     /// Wrap an existing connection.
@@ -63,7 +98,19 @@ impl Rtnl {
         if conn.protocol() != Protocol::Route {
             return Err(Error::invalid("connection", "not a NETLINK_ROUTE connection"));
         }
-        Ok(Rtnl { conn })
+        Ok(Rtnl::wrap(conn))
+    }
+
+    fn wrap(conn: Connection) -> Rtnl {
+        Rtnl {
+            links: crate::link::Links::new(conn.clone()),
+            addresses: crate::addr::Addresses::new(conn.clone()),
+            routes: crate::route::Routes::new(conn.clone()),
+            neighbours: crate::neigh::Neighbours::new(conn.clone()),
+            fdb: crate::neigh::Fdb::new(conn.clone()),
+            rules: crate::rule::Rules::new(conn.clone()),
+            conn,
+        }
     }
 
     /// The underlying connection.
@@ -72,33 +119,33 @@ impl Rtnl {
     }
 
     /// Links (network interfaces).
-    pub fn links(&self) -> crate::link::Links {
-        crate::link::Links::new(self.conn.clone())
+    pub fn links(&self) -> &crate::link::Links {
+        &self.links
     }
 
     /// IPv4 and IPv6 addresses.
-    pub fn addresses(&self) -> crate::addr::Addresses {
-        crate::addr::Addresses::new(self.conn.clone())
+    pub fn addresses(&self) -> &crate::addr::Addresses {
+        &self.addresses
     }
 
     /// IPv4 and IPv6 routes.
-    pub fn routes(&self) -> crate::route::Routes {
-        crate::route::Routes::new(self.conn.clone())
+    pub fn routes(&self) -> &crate::route::Routes {
+        &self.routes
     }
 
     /// ARP and NDP neighbour entries.
-    pub fn neighbours(&self) -> crate::neigh::Neighbours {
-        crate::neigh::Neighbours::new(self.conn.clone())
+    pub fn neighbours(&self) -> &crate::neigh::Neighbours {
+        &self.neighbours
     }
 
     /// Bridge forwarding database (FDB) entries, including VXLAN ones.
-    pub fn fdb(&self) -> crate::neigh::Fdb {
-        crate::neigh::Fdb::new(self.conn.clone())
+    pub fn fdb(&self) -> &crate::neigh::Fdb {
+        &self.fdb
     }
 
     /// Policy routing rules.
-    pub fn rules(&self) -> crate::rule::Rules {
-        crate::rule::Rules::new(self.conn.clone())
+    pub fn rules(&self) -> &crate::rule::Rules {
+        &self.rules
     }
 }
 

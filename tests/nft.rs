@@ -26,7 +26,7 @@ fn nft_list(ns: &TestNs) -> String {
 #[tokio::test]
 async fn builder_output_lists_like_the_same_ruleset_loaded_by_nft() {
     let ours = TestNs::new("nftvip").await;
-    let nft = Nft::from_connection(ours.netfilter().await);
+    let nft = Nft::from_connection(ours.netfilter().await).unwrap();
     let mut tx = Transaction::new();
     let ops = service_vip(&mut tx);
     let done = nft.commit(&tx).await.unwrap();
@@ -52,7 +52,7 @@ async fn builder_output_lists_like_the_same_ruleset_loaded_by_nft() {
 #[tokio::test]
 async fn partial_update_replaces_a_rule_and_deletes_a_chain_atomically() {
     let ns = TestNs::new("nftpart").await;
-    let nft = Nft::from_connection(ns.netfilter().await);
+    let nft = Nft::from_connection(ns.netfilter().await).unwrap();
     let mut tx = Transaction::new();
     let ops = service_vip(&mut tx);
     let done = nft.commit(&tx).await.unwrap();
@@ -80,7 +80,7 @@ async fn partial_update_replaces_a_rule_and_deletes_a_chain_atomically() {
 #[tokio::test]
 async fn a_failing_operation_leaves_the_ruleset_unchanged_and_is_named() {
     let ns = TestNs::new("nftatom").await;
-    let nft = Nft::from_connection(ns.netfilter().await);
+    let nft = Nft::from_connection(ns.netfilter().await).unwrap();
     let mut tx = Transaction::new();
     service_vip(&mut tx);
     nft.commit(&tx).await.unwrap();
@@ -126,7 +126,7 @@ async fn a_failing_operation_leaves_the_ruleset_unchanged_and_is_named() {
 #[tokio::test]
 async fn generation_guard_refuses_a_stale_transaction() {
     let ns = TestNs::new("nftgen").await;
-    let nft = Nft::from_connection(ns.netfilter().await);
+    let nft = Nft::from_connection(ns.netfilter().await).unwrap();
     let mut tx = Transaction::new();
     tx.add_table(&Table::new(F, T)).unwrap();
     nft.commit(&tx).await.unwrap();
@@ -155,7 +155,7 @@ async fn generation_guard_refuses_a_stale_transaction() {
 #[tokio::test]
 async fn hundred_thousand_elements_are_one_atomic_batch() {
     let ns = TestNs::new("nftbig").await;
-    let nft = Nft::from_connection(ns.netfilter().await);
+    let nft = Nft::from_connection(ns.netfilter().await).unwrap();
     let set = Set::new(F, T, "big", KeyType::single(DataType::IPV4_ADDR)).size(200_000);
     let elems: Vec<Element> =
         (0..100_000u32).map(|i| Element::new(Value::ipv4(Ipv4Addr::from(0x0a00_0000 + i)))).collect();
@@ -182,7 +182,7 @@ async fn hundred_thousand_elements_are_one_atomic_batch() {
 #[tokio::test]
 async fn elements_change_in_place_with_timeouts_comments_and_ranges() {
     let ns = TestNs::new("nftelem").await;
-    let nft = Nft::from_connection(ns.netfilter().await);
+    let nft = Nft::from_connection(ns.netfilter().await).unwrap();
     let set = Set::new(F, T, "nets", KeyType::single(DataType::IPV4_ADDR))
         .flags(SetFlags::INTERVAL)
         .timeout(Duration::from_secs(3600));
@@ -230,7 +230,7 @@ async fn elements_change_in_place_with_timeouts_comments_and_ranges() {
 #[tokio::test]
 async fn rules_insert_at_positions_and_delete_by_handle() {
     let ns = TestNs::new("nftpos").await;
-    let nft = Nft::from_connection(ns.netfilter().await);
+    let nft = Nft::from_connection(ns.netfilter().await).unwrap();
     let mut tx = Transaction::new();
     tx.add_table(&Table::new(F, T)).unwrap();
     tx.add_chain(&Chain::new(F, T, "c")).unwrap();
@@ -281,7 +281,7 @@ async fn set_free_endpoint_spread_lists_like_nft() {
     let theirs = TestNs::new("nftng").await;
     run_with_input("ip", &["netns", "exec", theirs.name(), "nft", "-f", "-"], text);
     let ours = TestNs::new("nftng").await;
-    let nft = Nft::from_connection(ours.netfilter().await);
+    let nft = Nft::from_connection(ours.netfilter().await).unwrap();
     let mut tx = Transaction::new();
     tx.add_table(&Table::new(F, "kp")).unwrap();
     for c in ["ep-a", "ep-b", "svc"] {

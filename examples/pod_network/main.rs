@@ -66,9 +66,19 @@ impl Default for Opts {
     }
 }
 
+const USAGE: &str =
+    "usage: pod_network [--pods N] [--overlay routes|vxlan] [--keep | --cleanup] [--prefix P]";
+
+/// Anything not understood: the usage on stderr, exit code 2, nothing done.
 fn usage() -> ! {
-    eprintln!("usage: pod_network [--pods N] [--overlay routes|vxlan] [--keep | --cleanup] [--prefix P]");
+    eprintln!("{USAGE}");
     std::process::exit(2);
+}
+
+/// `--help`: the usage on stdout, exit code 0, nothing done.
+fn help() -> ! {
+    println!("{USAGE}");
+    std::process::exit(0);
 }
 
 fn parse_args() -> Opts {
@@ -100,7 +110,7 @@ fn parse_args() -> Opts {
                     .filter(|p| !p.is_empty() && p.len() <= 6 && !p.contains('/'))
                     .unwrap_or_else(|| usage())
             }
-            "-h" | "--help" => usage(),
+            "-h" | "--help" => help(),
             _ => usage(),
         }
     }
@@ -354,7 +364,8 @@ async fn main() {
     std::process::exit(code);
 }
 
-#[cfg(test)]
+// The end-to-end tests need the harness (feature test-support).
+#[cfg(all(test, feature = "test-support"))]
 mod tests {
     use super::*;
 

@@ -14,7 +14,7 @@
 //! use netplumb::netns::Netns;
 //!
 //! # async fn demo() -> netplumb::Result<()> {
-//! let ct = Conntrack::open_in(&Netns::open_named("router")?).await?;
+//! let ct = Conntrack::new_in(&Netns::open_named("router")?).await?;
 //! // conntrack -L -p udp -d 10.96.0.10 --dport 53
 //! let filter = Filter::new().proto(IpProto::UDP).orig_dst("10.96.0.10".parse().unwrap()).orig_dst_port(53);
 //! let mut flows = ct.list(&filter);
@@ -122,7 +122,7 @@ impl Conntrack {
     ///
     /// # Errors
     /// [`Error::Invalid`] if `conn` speaks another protocol.
-    pub fn new(conn: Connection) -> Result<Conntrack> {
+    pub fn from_connection(conn: Connection) -> Result<Conntrack> {
         if conn.protocol() != Protocol::Netfilter {
             return Err(Error::invalid("connection", "conntrack needs a Protocol::Netfilter connection"));
         }
@@ -133,16 +133,16 @@ impl Conntrack {
     ///
     /// # Cancel safety
     /// Cancel safe: nothing is left behind if dropped.
-    pub async fn open() -> Result<Conntrack> {
-        Self::new(Connection::new(Protocol::Netfilter).await?)
+    pub async fn new() -> Result<Conntrack> {
+        Self::from_connection(Connection::new(Protocol::Netfilter).await?)
     }
 
     /// Open a connection inside `netns` (as `ip netns exec NS conntrack`).
     ///
     /// # Cancel safety
     /// Cancel safe: nothing is left behind if dropped.
-    pub async fn open_in(netns: &Netns) -> Result<Conntrack> {
-        Self::new(Connection::new_in(Protocol::Netfilter, netns).await?)
+    pub async fn new_in(netns: &Netns) -> Result<Conntrack> {
+        Self::from_connection(Connection::new_in(Protocol::Netfilter, netns).await?)
     }
 
     /// The underlying connection.

@@ -107,8 +107,14 @@ impl Nft {
     }
 
     /// Use an existing netfilter connection.
-    pub fn from_connection(conn: Connection) -> Nft {
-        Nft { conn }
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] if `conn` speaks another protocol.
+    pub fn from_connection(conn: Connection) -> Result<Nft> {
+        if conn.protocol() != Protocol::Netfilter {
+            return Err(Error::invalid("connection", "nftables needs a Protocol::Netfilter connection"));
+        }
+        Ok(Nft { conn })
     }
 
     /// The underlying connection.

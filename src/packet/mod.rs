@@ -57,6 +57,7 @@ use crate::wire::{AttrWriter, Header, Msg, NLMSG_HDRLEN};
 use crate::Rtnl;
 
 #[cfg(feature = "fuzzing")]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "packet-crates", feature = "fuzzing"))))]
 pub mod differential;
 
 pub use netlink_packet_core;
@@ -208,6 +209,7 @@ fn decode_reply(m: &Msg<'_>) -> Result<RouteNetlinkMessage> {
         .map_err(|e| Error::Decode(foreign("RouteNetlinkMessage", e)))
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "packet-crates")))]
 impl Rtnl {
     /// Send any rtnetlink message netlink-packet-route models, with extra
     /// header `flags` (`NLM_F_CREATE`, `NLM_F_EXCL`, ... from

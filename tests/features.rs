@@ -1,0 +1,12 @@
+//! Most of netplumb's tests need the test harness (feature `test-support`);
+//! without it Cargo leaves them out. This test makes that loud instead of a
+//! silent skip.
+
+#[test]
+fn the_test_harness_is_enabled() {
+    assert!(
+        cfg!(feature = "test-support"),
+        "most of netplumb's tests need feature test-support and were not built: run `cargo test --all-features` \
+         (in the repository) or `cargo test --features test-support,fuzzing` (in the package)"
+    );
+}

@@ -59,12 +59,12 @@ pub fn envelope(data: &[u8]) {
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::addr::Address;
-use crate::link::message::{parse_link_payload, write_link};
-use crate::link::Link;
-use crate::neigh::{FdbEntry, Neighbour};
-use crate::route::{AnyRoute, Family, Route, RouteFlags};
-use crate::rule::Rule;
+use crate::rtnl::addr::Address;
+use crate::rtnl::link::message::{parse_link_payload, write_link};
+use crate::rtnl::link::Link;
+use crate::rtnl::neigh::{FdbEntry, Neighbour};
+use crate::rtnl::route::{AnyRoute, Family, Route, RouteFlags};
+use crate::rtnl::rule::Rule;
 
 /// Inputs past this size are skipped by the properties whose encoders
 /// gather repeated attributes into one nest: netlink caps a nest at 64 KiB,
@@ -322,7 +322,7 @@ fn check_typed<T: PartialEq + std::fmt::Debug>(
 }
 
 fn gen_route<A: Family>(g: &mut Gen<'_>, addr: fn(&mut Gen<'_>) -> A) -> Route<A> {
-    use crate::route::{NextHop, RouteProtocol, RouteTable, RouteType};
+    use crate::rtnl::route::{NextHop, RouteProtocol, RouteTable, RouteType};
     let net = |g: &mut Gen<'_>| {
         let a = addr(g);
         let len = g.u8() % (A::BITS + 1);
@@ -351,7 +351,7 @@ fn gen_route<A: Family>(g: &mut Gen<'_>, addr: fn(&mut Gen<'_>) -> A) -> Route<A
     r.pref = g.opt(Gen::u8);
     r.congctl = g.opt(|g| g.string(15));
     r.other_metrics = g.vec(3, |g| {
-        use crate::route::rtax;
+        use crate::rtnl::route::rtax;
         let k = g.u16() & crate::wire::attr::NLA_TYPE_MASK;
         let k = if [rtax::MTU, rtax::ADVMSS, rtax::CC_ALGO].contains(&k) { 1 } else { k };
         (k, g.u32())
@@ -381,7 +381,7 @@ fn gen_address(g: &mut Gen<'_>) -> Address {
     a.broadcast = g.opt(Gen::ipv4);
     a.label = g.opt(|g| g.string(15));
     a.scope = crate::rtnl::Scope::from_raw(g.u8());
-    a.flags = crate::addr::AddrFlags::from_bits_retain(g.u32());
+    a.flags = crate::rtnl::addr::AddrFlags::from_bits_retain(g.u32());
     a.valid_lft = g.opt(Gen::u32);
     a.preferred_lft = g.opt(Gen::u32);
     a.metric = g.opt(Gen::u32);
@@ -389,7 +389,7 @@ fn gen_address(g: &mut Gen<'_>) -> Address {
 }
 
 fn gen_neighbour(g: &mut Gen<'_>) -> Neighbour {
-    use crate::neigh::{NeighFlags, NeighState};
+    use crate::rtnl::neigh::{NeighFlags, NeighState};
     let mut n = Neighbour::new(crate::IfIndex(g.u32()), g.ip(), crate::MacAddr(g.array()));
     n.lladdr = g.opt(|g| g.bytes(32));
     n.state = NeighState::from_bits_retain(g.u16());
@@ -399,7 +399,7 @@ fn gen_neighbour(g: &mut Gen<'_>) -> Neighbour {
 }
 
 fn gen_fdb(g: &mut Gen<'_>) -> FdbEntry {
-    use crate::neigh::{NeighFlags, NeighState};
+    use crate::rtnl::neigh::{NeighFlags, NeighState};
     let mut e = FdbEntry::new(crate::IfIndex(g.u32()), crate::MacAddr(g.array()));
     e.dst = g.opt(Gen::ip);
     e.vni = g.opt(Gen::u32);
@@ -412,8 +412,8 @@ fn gen_fdb(g: &mut Gen<'_>) -> FdbEntry {
 }
 
 fn gen_rule(g: &mut Gen<'_>) -> Rule {
-    use crate::route::RouteTable;
-    use crate::rule::{RuleAction, RuleFlags};
+    use crate::rtnl::route::RouteTable;
+    use crate::rtnl::rule::{RuleAction, RuleFlags};
     let mut r = if g.bool() { Rule::v6() } else { Rule::v4() };
     let prefix = |g: &mut Gen<'_>, v6: bool| {
         let ip = if v6 { IpAddr::V6(g.ipv6()) } else { IpAddr::V4(g.ipv4()) };
@@ -439,7 +439,7 @@ fn gen_rule(g: &mut Gen<'_>) -> Rule {
 fn gen_link(g: &mut Gen<'_>) -> Link {
     use std::time::Duration;
 
-    use crate::link::{
+    use crate::rtnl::link::{
         Bridge, BridgePort, Ipvlan, IpvlanFlags, IpvlanMode, LinkFlags, LinkKind, LinkStats, Macvlan,
         MacvlanMode, OperState, PortInfo, PortState, Veth, Vlan, VlanProtocol, Vxlan,
     };
@@ -513,7 +513,7 @@ fn gen_link(g: &mut Gen<'_>) -> Link {
             id: g.u16(),
             protocol: g.opt(|g| VlanProtocol::from_raw(g.u16())),
         })),
-        7 => Some(LinkKind::Dummy(crate::link::Dummy)),
+        7 => Some(LinkKind::Dummy(crate::rtnl::link::Dummy)),
         _ => {
             let kind = format!("x{}", g.string(8));
             Some(LinkKind::Other { kind, data: g.opt(|g| g.bytes(64)) })

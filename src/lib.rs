@@ -12,6 +12,8 @@
 //!   streams, bulk batches, atomic transactions, event subscriptions.
 //! - [`netns`]: namespaces that cannot bite: `setns` only ever happens on
 //!   short-lived threads netplumb owns.
+//! - [`rtnl`]: links, addresses, routes, neighbours and rules
+//!   (`NETLINK_ROUTE`), and the [`Rtnl`] handle that hands them out.
 //! - [`conntrack`]: the connection tracking table, as `conntrack` sees it.
 //! - [`nft`]: nftables: tables, chains, rules from typed expressions, sets
 //!   and maps, named objects, atomic transactions, listing and rendering in
@@ -146,27 +148,24 @@
 // which the library itself does not use: the lint is for the library.
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
-pub mod addr;
 pub mod conn;
 pub mod conntrack;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fuzzing")))]
 pub mod fuzzing;
-pub mod link;
-pub mod neigh;
 pub mod netns;
 pub mod nft;
 #[cfg(feature = "packet-crates")]
 #[cfg_attr(docsrs, doc(cfg(feature = "packet-crates")))]
 pub mod packet;
-pub mod route;
 pub mod rtnl;
-pub mod rule;
 #[cfg(feature = "test-support")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod testing;
 pub mod wire;
 
 pub use error::{Errno, Error, KernelError, Result};
+/// Shortcuts: `netplumb::link` is [`rtnl::link`], and so on.
+pub use rtnl::{addr, link, neigh, route, rule};
 pub use rtnl::{IfIndex, MacAddr, Rtnl};

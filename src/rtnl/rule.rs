@@ -14,7 +14,7 @@ use ipnet::IpNet;
 
 use crate::conn::{Connection, Dump, Request};
 use crate::error::{DecodeError, Error, Result};
-use crate::route::RouteTable;
+use crate::rtnl::route::RouteTable;
 use crate::rtnl::{header, ip_from, put_ip, rtm, validate_ifname, RawAttr, AF_INET, AF_INET6, AF_UNSPEC};
 use crate::wire::{attrs_after, AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL};
 

@@ -4,7 +4,7 @@ use crate::error::{DecodeError, Result};
 use crate::rtnl::IfIndex;
 use crate::wire::{AttrIter, AttrWriter};
 
-use crate::link::message::ifla;
+use crate::rtnl::link::message::ifla;
 
 /// `IFLA_MACVLAN_MODE`.
 const MACVLAN_MODE: u16 = 1;
@@ -70,7 +70,7 @@ impl Macvlan {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        crate::link::validate_lower("macvlan.link", self.link)
+        crate::rtnl::link::validate_lower("macvlan.link", self.link)
     }
 
     pub(crate) fn write_data(&self, w: &mut AttrWriter<'_>) {

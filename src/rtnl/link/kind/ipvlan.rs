@@ -4,7 +4,7 @@ use crate::error::{DecodeError, Result};
 use crate::rtnl::IfIndex;
 use crate::wire::{AttrIter, AttrWriter};
 
-use crate::link::message::ifla;
+use crate::rtnl::link::message::ifla;
 
 /// `IFLA_IPVLAN_MODE`.
 const IPVLAN_MODE: u16 = 1;
@@ -101,7 +101,7 @@ impl Ipvlan {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        crate::link::validate_lower("ipvlan.link", self.link)
+        crate::rtnl::link::validate_lower("ipvlan.link", self.link)
     }
 
     /// As `ip` writes it: mode then flags, both `u16`.

@@ -6,7 +6,7 @@ use crate::error::{DecodeError, Error, Result};
 use crate::wire::{AttrIter, AttrWriter};
 
 use super::flag_u8;
-use crate::link::message::ifla;
+use crate::rtnl::link::message::ifla;
 
 /// `IFLA_BR_*`.
 mod br {

@@ -181,7 +181,7 @@ impl Neighbour {
 
     /// Check every field; nothing is sent when this fails.
     pub fn validate(&self) -> Result<()> {
-        crate::link::validate_lower("index", self.index)?;
+        crate::rtnl::link::validate_lower("index", self.index)?;
         if self.lladdr.as_ref().is_some_and(|l| l.is_empty() || l.len() > 32) {
             return Err(Error::invalid("lladdr", "1 to 32 bytes"));
         }
@@ -381,7 +381,7 @@ impl Neighbours {
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_DELNEIGH")]
     pub async fn delete(&self, n: &Neighbour) -> Result<()> {
-        crate::link::validate_lower("index", n.index)?;
+        crate::rtnl::link::validate_lower("index", n.index)?;
         self.conn.ack(&Request::new(rtm::DELNEIGH, 0, |w| n.write_delete(w))).await
     }
 
@@ -510,7 +510,7 @@ impl FdbEntry {
 
     /// Check every field; nothing is sent when this fails.
     pub fn validate(&self) -> Result<()> {
-        crate::link::validate_lower("index", self.index)?;
+        crate::rtnl::link::validate_lower("index", self.index)?;
         if let Some(v) = self.vni {
             if v >= 1 << 24 {
                 return Err(Error::invalid("vni", format!("{v} does not fit 24 bits")));

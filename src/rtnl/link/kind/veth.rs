@@ -5,7 +5,7 @@ use crate::netns::Netns;
 use crate::rtnl::{validate_ifname, MacAddr};
 use crate::wire::AttrWriter;
 
-use crate::link::message::{ifla, IfInfoMsg};
+use crate::rtnl::link::message::{ifla, IfInfoMsg};
 
 /// `VETH_INFO_PEER`.
 const VETH_INFO_PEER: u16 = 1;
@@ -14,8 +14,8 @@ const VETH_INFO_PEER: u16 = 1;
 ///
 /// The kernel does not report the peer's settings back: on a listed veth
 /// this is `Veth { peer: None }`; the peer's index is
-/// [`crate::link::Link::link`] and its namespace
-/// [`crate::link::Link::link_netnsid`].
+/// [`crate::rtnl::link::Link::link`] and its namespace
+/// [`crate::rtnl::link::Link::link_netnsid`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Veth {
     /// The other end.
@@ -105,7 +105,7 @@ impl VethPeer {
     pub(crate) fn validate(&self) -> Result<()> {
         validate_ifname("peer.name", &self.name)?;
         if let Some(m) = self.mtu {
-            crate::link::validate_mtu("peer.mtu", m)?;
+            crate::rtnl::link::validate_mtu("peer.mtu", m)?;
         }
         if let Some(mac) = self.mac {
             if mac.is_multicast() || mac == MacAddr::ZERO {

@@ -4,7 +4,7 @@ use crate::error::{DecodeError, Error, Result};
 use crate::rtnl::IfIndex;
 use crate::wire::{AttrIter, AttrWriter};
 
-use crate::link::message::ifla;
+use crate::rtnl::link::message::ifla;
 
 /// `IFLA_VLAN_ID`.
 const VLAN_ID: u16 = 1;
@@ -62,7 +62,7 @@ impl Vlan {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        crate::link::validate_lower("vlan.link", self.link)?;
+        crate::rtnl::link::validate_lower("vlan.link", self.link)?;
         if self.id > 4094 {
             return Err(Error::invalid("vlan.id", format!("{} is not in 0..=4094", self.id)));
         }

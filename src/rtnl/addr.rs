@@ -16,7 +16,7 @@ use ipnet::IpNet;
 
 use crate::conn::{Batch, Connection, Dump, Request, Subscription};
 use crate::error::{DecodeError, Error, Result};
-use crate::link::index_field;
+use crate::rtnl::link::index_field;
 use crate::rtnl::{
     self, family_of, groups, header, ip_from, put_ip, rtm, Change, IfIndex, RawAttr, Scope, Snapshot,
     AF_INET, AF_INET6, AF_UNSPEC,

@@ -312,7 +312,7 @@ async fn filtered_list_and_delete_select_exactly_the_matching_flows() {
     let filters = [
         Filter::new().mark(1, u32::MAX),
         Filter::new().proto(IpProto::UDP).orig_dst_port(82),
-        Filter::new().family(Family::Ipv4).proto(IpProto::TCP).orig_src("10.0.2.1".parse().unwrap()),
+        Filter::new().family(IpFamily::Ipv4).proto(IpProto::TCP).orig_src("10.0.2.1".parse().unwrap()),
         Filter::new().zone(9),
         Filter::new().orig_dst("fd00::2".parse().unwrap()),
         Filter::new().reply_src("fd00::3".parse().unwrap()).proto(IpProto::UDP),
@@ -558,7 +558,7 @@ async fn events_follow_real_traffic_and_deletes() {
     let _servers = topo.servers();
     let ct = Conntrack::new_in(topo.router.netns()).await.unwrap();
     let filter = Filter::new().proto(IpProto::UDP).orig_dst(VIP.parse().unwrap());
-    let mut events = ct.events(EventGroups::all(), filter).await.unwrap();
+    let mut events = ct.events(EventGroups::all(), &filter).await.unwrap();
     topo.udp_exchange(41000, sa(VIP, 53)).await;
 
     let mut seen = Vec::new();
@@ -595,7 +595,7 @@ async fn events_follow_real_traffic_and_deletes() {
 async fn events_report_an_overrun_when_the_socket_overflows() {
     let ns = TestNs::new("ctovr").await;
     let ct = Conntrack::new_in(ns.netns()).await.unwrap();
-    let mut events = ct.events_with_buffer(EventGroups::NEW, Filter::new(), 4096).await.unwrap();
+    let mut events = ct.events_with_buffer(EventGroups::NEW, &Filter::new(), 4096).await.unwrap();
     let flows: Vec<Flow> = (0..2000u16)
         .map(|i| Flow::new(udp(&format!("10.0.0.1:{}", 1024 + i), "10.0.0.2:53")).with_timeout(60))
         .collect();

@@ -64,8 +64,8 @@ async fn partial_update_replaces_a_rule_and_deletes_a_chain_atomically() {
         .build()
         .unwrap();
     tx.replace_rule(&r, numgen).unwrap();
-    tx.flush_chain(F, T, "ep-b");
-    tx.delete_chain(F, T, "ep-b");
+    tx.flush_chain(F, T, "ep-b").unwrap();
+    tx.delete_chain(F, T, "ep-b").unwrap();
     nft.commit(&tx).await.unwrap();
     let out = ns.exec("nft", &["-a", "list", "chain", "ip", T, "svc-a"]);
     assert!(
@@ -102,7 +102,7 @@ async fn a_failing_operation_leaves_the_ruleset_unchanged_and_is_named() {
     }
     let key = Value::concat(&[v4("10.96.0.9"), Value::proto(Value::TCP), Value::port(80)]);
     tx.add_elements(&service_map(), &[Element::new(key).verdict(Verdict::Goto("svc-new".into()))]).unwrap();
-    tx.flush_chain(F, T, "ep-a");
+    tx.flush_chain(F, T, "ep-a").unwrap();
     let bad = tx
         .add_rule(&RuleBuilder::new(F, T, "nat-prerouting").jump("no-such-chain").build().unwrap())
         .unwrap();
@@ -217,12 +217,12 @@ async fn elements_change_in_place_with_timeouts_comments_and_ranges() {
 
     // Flush the set, then destroy it and a table that does not exist.
     let mut tx = Transaction::new();
-    tx.flush_set(F, T, "nets");
+    tx.flush_set(F, T, "nets").unwrap();
     nft.commit(&tx).await.unwrap();
     assert!(nft.list_elements(F, T, "nets").await.unwrap().is_empty());
     let mut tx = Transaction::new();
-    tx.destroy_set(F, T, "nets");
-    tx.destroy_table(Family::Ip6, "never-was");
+    tx.destroy_set(F, T, "nets").unwrap();
+    tx.destroy_table(Family::Ip6, "never-was").unwrap();
     nft.commit(&tx).await.unwrap();
     assert!(nft.list_sets(Some(F)).await.unwrap().is_empty());
 }
@@ -255,7 +255,7 @@ async fn rules_insert_at_positions_and_delete_by_handle() {
     let want: Vec<String> = [0, 1, 11, 12, 2, 3].iter().map(|p| format!("tcp dport {p} accept")).collect();
     assert_eq!(got, want);
     let mut tx = Transaction::new();
-    tx.delete_rule(F, T, "c", ha);
+    tx.delete_rule(F, T, "c", ha).unwrap();
     nft.commit(&tx).await.unwrap();
     let got = ports(nft.list_rules(Some(F), Some(T), Some("c")).await.unwrap());
     assert_eq!(got.len(), 5);

@@ -390,7 +390,7 @@ pub async fn check(host_ns: &Netns, conf: &NetConf, netns_path: &str, ifname: &s
                 .await
                 .map_err(|e| err999("list routes", e))?
                 .iter()
-                .any(|x| x.dst == d && gw.map_or(true, |g| x.gateway.map(IpAddr::V4) == Some(g))),
+                .any(|x| x.dst == d && gw.is_none_or(|g| x.gateway.map(IpAddr::V4) == Some(g))),
             IpNet::V6(d) => ctr
                 .routes()
                 .list::<std::net::Ipv6Addr>(&RouteFilter::all())
@@ -398,7 +398,7 @@ pub async fn check(host_ns: &Netns, conf: &NetConf, netns_path: &str, ifname: &s
                 .await
                 .map_err(|e| err999("list routes", e))?
                 .iter()
-                .any(|x| x.dst == d && gw.map_or(true, |g| x.gateway.map(IpAddr::V6) == Some(g))),
+                .any(|x| x.dst == d && gw.is_none_or(|g| x.gateway.map(IpAddr::V6) == Some(g))),
         };
         if !found {
             return bad(format!(

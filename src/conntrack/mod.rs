@@ -40,10 +40,10 @@ mod status;
 mod tuple;
 
 pub use events::{EventGroups, EventKind, FlowEvent};
-pub use filter::{Family, Filter};
+pub use filter::{Filter, IpFamily};
 pub use flow::{
-    Counters, DccpInfo, Flow, Helper, Labels, Nat, NatTarget, ProtoInfo, RawAttr, SctpInfo, SeqAdj, Synproxy,
-    TcpFlags, TcpInfo, Timestamps, Update,
+    Counters, DccpInfo, Flow, Helper, Labels, Nat, NatTarget, ProtoInfo, SctpInfo, SeqAdj, Synproxy,
+    TcpFlags, TcpInfo, Timestamps, UnknownAttr, Update,
 };
 pub use render::LineFormat;
 pub use stats::{Count, CpuStats, Stats};
@@ -160,14 +160,20 @@ impl Conntrack {
     #[doc(alias = "NLM_F_DUMP")]
     pub fn list(&self, filter: &Filter) -> Dump<Flow> {
         let req = Request::new(msg_type(IPCTNL_MSG_CT_GET), 0, |w| filter.write_kernel(w, 0));
+        let invalid = filter.validate().err();
         let filter = filter.clone();
-        self.conn.dump(&req, move |m: &Msg<'_>| {
+        let dump = self.conn.dump(&req, move |m: &Msg<'_>| {
             if m.header.ty != msg_type(IPCTNL_MSG_CT_NEW) {
                 return Ok(None);
             }
             let f = Flow::decode(m.payload)?;
             Ok(filter.matches(&f).then_some(f))
-        })
+        });
+        match invalid {
+            // Yielded as the first item; nothing is sent.
+            Some(e) => dump.failed_with(e),
+            None => dump,
+        }
     }
 
     /// The flow whose original tuple is `orig` in `zone` (0: the default
@@ -333,6 +339,7 @@ impl Conntrack {
         filter: &Filter,
         mut also: impl FnMut(&Flow) -> bool,
     ) -> Result<u64> {
+        filter.validate()?;
         // The listing runs here while a second task sends the deletes, so
         // the kernel's two halves of the work (filling dump datagrams in the
         // dump's receives, deleting in the worker's sends) overlap. The channel is
@@ -410,12 +417,12 @@ impl Conntrack {
     /// As [`Conntrack::delete_many`].
     pub async fn delete_stale_udp(&self, service: SocketAddr, live_endpoints: &[SocketAddr]) -> Result<u64> {
         let filter = Filter::new()
-            .family(Family::of(&service.ip()))
+            .family(IpFamily::of(&service.ip()))
             .proto(IpProto::UDP)
             .orig_dst(service.ip())
             .orig_dst_port(service.port());
         self.delete_many_where(&filter, |f| {
-            f.reply.src_socket().map_or(true, |backend| !live_endpoints.contains(&backend))
+            f.reply.src_socket().is_none_or(|backend| !live_endpoints.contains(&backend))
         })
         .await
     }
@@ -443,6 +450,7 @@ impl Conntrack {
     /// Once sent, the flows are deleted whether or not the future completes.
     #[doc(alias = "IPCTNL_MSG_CT_DELETE")]
     pub async fn flush_filtered(&self, filter: &Filter) -> Result<()> {
+        filter.validate()?;
         if filter.is_empty() {
             return self.flush().await;
         }
@@ -515,8 +523,8 @@ impl Conntrack {
     #[doc(alias = "NFNLGRP_CONNTRACK_NEW")]
     #[doc(alias = "NFNLGRP_CONNTRACK_UPDATE")]
     #[doc(alias = "NFNLGRP_CONNTRACK_DESTROY")]
-    pub async fn events(&self, groups: EventGroups, filter: Filter) -> Result<Subscription<FlowEvent>> {
-        self.subscribe(groups, filter, None).await
+    pub async fn events(&self, groups: EventGroups, filter: &Filter) -> Result<Subscription<FlowEvent>> {
+        self.subscribe(groups, filter.clone(), None).await
     }
 
     /// [`Conntrack::events`] with a receive buffer of `rcvbuf` bytes.
@@ -526,10 +534,10 @@ impl Conntrack {
     pub async fn events_with_buffer(
         &self,
         groups: EventGroups,
-        filter: Filter,
+        filter: &Filter,
         rcvbuf: usize,
     ) -> Result<Subscription<FlowEvent>> {
-        self.subscribe(groups, filter, Some(rcvbuf)).await
+        self.subscribe(groups, filter.clone(), Some(rcvbuf)).await
     }
 
     async fn subscribe(
@@ -541,6 +549,7 @@ impl Conntrack {
         if groups.is_empty() {
             return Err(Error::invalid("groups", "no event group chosen"));
         }
+        filter.validate()?;
         self.conn
             .subscribe(&groups.groups(), rcvbuf, move |m: &Msg<'_>| {
                 Ok(FlowEvent::decode(m)?.filter(|e| filter.matches(&e.flow)))

@@ -45,7 +45,7 @@ mod tests;
 
 pub use builder::{CtState, CtStatus, Field, RuleBuilder};
 pub use chain::{priority, BaseChain, Chain, ChainType, Hook, Policy};
-pub use object::{Object, ObjectKind};
+pub use object::{Object, ObjectKind, ObjectType};
 pub use rule::Rule;
 pub use ruleset::{Ruleset, SetWithElements};
 pub use set::{decode_elements, merge_intervals, AnonSet, Element, Set, SetFlags};

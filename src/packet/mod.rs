@@ -263,12 +263,14 @@ mod tests {
 
     #[test]
     fn link_round_trips_through_link_message() {
-        let mut l = Link::default();
-        l.index = crate::IfIndex(7);
-        l.name = "veth0".into();
-        l.mtu = Some(1400);
-        l.flags = LinkFlags::UP;
-        l.address = Some(vec![2, 0, 0, 0, 0, 1]);
+        let l = Link {
+            index: crate::IfIndex(7),
+            name: "veth0".into(),
+            mtu: Some(1400),
+            flags: LinkFlags::UP,
+            address: Some(vec![2, 0, 0, 0, 0, 1]),
+            ..Default::default()
+        };
         let m = LinkMessage::try_from(&l).unwrap();
         assert_eq!(m.header.index, 7);
         assert!(m.attributes.contains(&LinkAttribute::IfName("veth0".into())));

@@ -202,10 +202,13 @@ impl Nft {
     /// Cancel safe.
     #[doc(alias = "NFT_MSG_GETCHAIN")]
     pub async fn list_chains(&self, family: Option<Family>) -> Result<Vec<Chain>> {
+        self.chains(family).try_collect().await
+    }
+
+    /// The chains as a stream.
+    pub fn chains(&self, family: Option<Family>) -> Dump<Chain> {
         self.conn
             .dump(&dump_req(NFT_MSG_GETCHAIN, family, |_| {}), decode_as(NFT_MSG_NEWCHAIN, Chain::decode))
-            .try_collect()
-            .await
     }
 
     /// Rules (with handles), of every table, or of one table, or one
@@ -243,10 +246,12 @@ impl Nft {
     /// Cancel safe.
     #[doc(alias = "NFT_MSG_GETSET")]
     pub async fn list_sets(&self, family: Option<Family>) -> Result<Vec<Set>> {
-        self.conn
-            .dump(&dump_req(NFT_MSG_GETSET, family, |_| {}), decode_as(NFT_MSG_NEWSET, Set::decode))
-            .try_collect()
-            .await
+        self.sets(family).try_collect().await
+    }
+
+    /// The sets as a stream.
+    pub fn sets(&self, family: Option<Family>) -> Dump<Set> {
+        self.conn.dump(&dump_req(NFT_MSG_GETSET, family, |_| {}), decode_as(NFT_MSG_NEWSET, Set::decode))
     }
 
     /// The elements of a set, as the kernel stores them (a plain interval
@@ -275,10 +280,12 @@ impl Nft {
     /// Cancel safe.
     #[doc(alias = "NFT_MSG_GETOBJ")]
     pub async fn list_objects(&self, family: Option<Family>) -> Result<Vec<Object>> {
-        self.conn
-            .dump(&dump_req(NFT_MSG_GETOBJ, family, |_| {}), decode_as(NFT_MSG_NEWOBJ, Object::decode))
-            .try_collect()
-            .await
+        self.objects(family).try_collect().await
+    }
+
+    /// The named objects as a stream.
+    pub fn objects(&self, family: Option<Family>) -> Dump<Object> {
+        self.conn.dump(&dump_req(NFT_MSG_GETOBJ, family, |_| {}), decode_as(NFT_MSG_NEWOBJ, Object::decode))
     }
 
     /// Everything: `nft list ruleset`. Print it with `{}` for nft syntax.

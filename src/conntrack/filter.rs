@@ -99,7 +99,7 @@ impl Filter {
     /// error naming the field, not a selection of nothing.
     ///
     /// # Errors
-    /// [`Error::Invalid`] naming the first field that disagrees.
+    /// [`crate::Error::Invalid`] naming the first field that disagrees.
     pub fn validate(&self) -> crate::error::Result<()> {
         let mut family: Option<(IpFamily, &str)> = self.family.map(|f| (f, "family"));
         for (field, a) in [

@@ -147,6 +147,10 @@
 // Every dependency does real work. Unit tests see the dev-dependencies too,
 // which the library itself does not use: the lint is for the library.
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
+// Every unsafe operation sits in its own block with a `// SAFETY:` comment
+// saying why it holds, even inside an `unsafe fn`.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod conn;
 pub mod conntrack;

@@ -1,10 +1,9 @@
-//! A CNI plugin (spec 1.0.0 and 1.1.0) for a bridge network with a
+//! A CNI plugin (spec 0.3.0 to 1.1.0) for a bridge network with a
 //! host-local style IP allocator, built on netplumb: what a CNI project
-//! would write with it. It accepts the configuration the reference `bridge`
-//! plugin accepts for the common fields (`bridge`, `isGateway`,
-//! `isDefaultGateway`, `ipMasq`, `hairpinMode`, `mtu`, `mac`, and `ipam` of
-//! type `host-local` with `ranges`/`subnet`, `gateway`, `routes`,
-//! `dataDir`), and prints the spec's result or error JSON.
+//! would write with it. It reads the configuration the reference `bridge`
+//! plugin reads — every key of it is either carried out or refused with a
+//! CNI error naming the key (see README.md next to this file) — and prints
+//! the spec's result or error JSON, with the reference's error codes.
 //!
 //! Build it, then call it the way a runtime does (as root):
 //!
@@ -18,14 +17,20 @@
 //! namespace it is started in (the node's); `ip netns exec NODE ...` runs
 //! it for a node that is itself a namespace.
 
-mod config;
-mod ipam;
+#[path = "../common/cni/mod.rs"]
+pub mod cni;
+
+mod check;
 mod masq;
-mod plugin;
+mod result;
 
 use std::io::Read;
 
-use config::{CniError, NetConf, SUPPORTED_VERSIONS};
+use cni::config::{
+    valid_name, CniError, NetConf, ERR_INCOMPATIBLE_VERSION, ERR_INTERNAL, ERR_INVALID_ENV,
+    SUPPORTED_VERSIONS,
+};
+use cni::{attach, ipam};
 use netplumb::netns::Netns;
 use serde_json::{json, Value};
 
@@ -36,6 +41,8 @@ struct Call {
     container_id: Option<String>,
     netns: Option<String>,
     ifname: Option<String>,
+    args: Option<String>,
+    path: Option<String>,
 }
 
 impl Call {
@@ -45,82 +52,116 @@ impl Call {
             container_id: std::env::var("CNI_CONTAINERID").ok(),
             netns: std::env::var("CNI_NETNS").ok(),
             ifname: std::env::var("CNI_IFNAME").ok(),
+            args: std::env::var("CNI_ARGS").ok(),
+            path: std::env::var("CNI_PATH").ok(),
+        }
+    }
+
+    /// The variables the command needs, checked as the reference's `skel`
+    /// checks them (one error listing every missing one, code 4).
+    fn require(&self) -> Result<(), CniError> {
+        let cmd = self.command.as_str();
+        let needed = matches!(cmd, "ADD" | "CHECK" | "DEL");
+        let mut missing = Vec::new();
+        let vars = [
+            ("CNI_COMMAND", &Some(self.command.clone()), true),
+            ("CNI_CONTAINERID", &self.container_id, needed),
+            ("CNI_NETNS", &self.netns, needed && cmd != "DEL"),
+            ("CNI_IFNAME", &self.ifname, needed),
+            ("CNI_PATH", &self.path, needed),
+        ];
+        for (name, v, req) in vars {
+            if req && v.as_deref().unwrap_or("").is_empty() {
+                missing.push(name);
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(CniError::new(
+                ERR_INVALID_ENV,
+                format!("required env variables [{}] missing", missing.join(",")),
+            ))
         }
     }
 }
 
-fn need(v: &Option<String>, name: &str) -> Result<String, CniError> {
-    v.clone()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| CniError::new(4, format!("missing environment variable {name}")))
+fn get(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
 }
 
-fn validate_container_id(id: &str) -> Result<(), CniError> {
-    let ok = !id.is_empty()
-        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(CniError::new(4, format!("invalid CNI_CONTAINERID {id:?}")))
+/// `CNI_CONTAINERID` and `CNI_IFNAME` checked as the reference checks them.
+fn validate_env(call: &Call) -> Result<(), CniError> {
+    let id = get(&call.container_id);
+    if !id.is_empty() && !valid_name(&id) {
+        return Err(CniError::new(ERR_INVALID_ENV, "invalid characters in containerID").details(id));
     }
+    let ifname = get(&call.ifname);
+    if !ifname.is_empty() {
+        netplumb::rtnl::validate_ifname("CNI_IFNAME", &ifname)
+            .map_err(|e| CniError::new(ERR_INVALID_ENV, e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Run one command with `host` as the node's namespace.
 async fn run(host: &Netns, call: &Call, stdin: &[u8]) -> Result<Option<Value>, CniError> {
+    call.require()?;
     let command = call.command.as_str();
     if command == "VERSION" {
         return Ok(Some(json!({"cniVersion": "1.1.0", "supportedVersions": SUPPORTED_VERSIONS})));
     }
-    let conf = NetConf::parse(stdin)?;
+    if !matches!(command, "ADD" | "DEL" | "CHECK" | "STATUS" | "GC") {
+        return Err(CniError::new(ERR_INVALID_ENV, format!("unknown CNI_COMMAND: {command}")));
+    }
+    validate_env(call)?;
+    let conf = NetConf::parse_with_args(stdin, call.args.as_deref().unwrap_or(""))?;
+    let id = get(&call.container_id);
+    let ifname = get(&call.ifname);
+    let netns_path = get(&call.netns);
     match command {
         "ADD" => {
-            let id = need(&call.container_id, "CNI_CONTAINERID")?;
-            validate_container_id(&id)?;
-            let netns_path = need(&call.netns, "CNI_NETNS")?;
-            let ifname = need(&call.ifname, "CNI_IFNAME")?;
-            netplumb::rtnl::validate_ifname("CNI_IFNAME", &ifname)
-                .map_err(|e| CniError::new(4, e.to_string()))?;
-            let container = Netns::open(&netns_path)
-                .map_err(|e| CniError::new(3, format!("CNI_NETNS {netns_path}: {e}")))?;
-            let args = plugin::AddArgs { container_id: &id, container: &container, ifname: &ifname };
-            let a = plugin::add(host, &conf, &args).await?;
-            if conf.ip_masq {
+            let container = Netns::open(&netns_path).map_err(|e| {
+                CniError::new(ERR_INTERNAL, format!("failed to open netns {netns_path:?}: {e}"))
+            })?;
+            let args = attach::AddArgs { container_id: &id, container: &container, ifname: &ifname };
+            let a = attach::add(host, &conf, &args).await?;
+            if conf.ip_masq && !a.ips.is_empty() {
                 if let Err(e) = masq::add(host, &conf, &id, &ifname, &a.ips).await {
-                    let _ = plugin::del(&conf, &id, &netns_path, &ifname).await;
+                    let _ = attach::del(host, &conf, &id, &netns_path, &ifname).await;
                     return Err(e);
                 }
             }
-            Ok(Some(plugin::result_json(&conf, &netns_path, &a)))
+            Ok(Some(result::result_json(&conf, &netns_path, &a)))
         }
         "DEL" => {
-            let id = need(&call.container_id, "CNI_CONTAINERID")?;
-            let ifname = need(&call.ifname, "CNI_IFNAME")?;
-            let netns_path = call.netns.clone().unwrap_or_default();
             if conf.ip_masq {
                 masq::del(host, &conf, &id, &ifname).await?;
             }
-            plugin::del(&conf, &id, &netns_path, &ifname).await?;
+            attach::del(host, &conf, &id, &netns_path, &ifname).await?;
             Ok(None)
         }
         "CHECK" => {
-            let id = need(&call.container_id, "CNI_CONTAINERID")?;
-            let netns_path = need(&call.netns, "CNI_NETNS")?;
-            let ifname = need(&call.ifname, "CNI_IFNAME")?;
-            plugin::check(host, &conf, &netns_path, &ifname).await?;
-            if conf.ip_masq {
+            if conf.is_pre_1_0() && conf.cni_version.as_str() < "0.4.0" {
+                return Err(CniError::new(ERR_INCOMPATIBLE_VERSION, "config version does not allow CHECK"));
+            }
+            check::check(host, &conf, &id, &netns_path, &ifname).await?;
+            if conf.ip_masq && conf.ipam.is_some() {
                 masq::check(host, &conf, &id, &ifname).await?;
             }
             Ok(None)
         }
         "STATUS" => {
             // Ready when the allocator's store is usable.
-            ipam::Store::open(&conf.ipam, &conf.name).map_err(|(_, m)| CniError::new(50, m))?;
+            if let Some(i) = &conf.ipam {
+                ipam::Store::open(i, &conf.name).map_err(|(_, m)| CniError::new(50, m))?;
+            }
             Ok(None)
         }
-        "GC" => {
-            // Release every address whose (container, ifname) is not in
-            // cni.dev/valid-attachments.
+        _ => {
+            // GC: release every address whose (container, ifname) is not
+            // in cni.dev/valid-attachments.
+            let Some(i) = &conf.ipam else { return Ok(None) };
             let valid: Vec<(String, String)> = serde_json::from_slice::<Value>(stdin)
                 .ok()
                 .and_then(|v| v.get("cni.dev/valid-attachments").and_then(|a| a.as_array().cloned()))
@@ -133,7 +174,7 @@ async fn run(host: &Netns, call: &Call, stdin: &[u8]) -> Result<Option<Value>, C
                     )
                 })
                 .collect();
-            let store = ipam::Store::open(&conf.ipam, &conf.name).map_err(|(c, m)| CniError::new(c, m))?;
+            let store = ipam::Store::open(i, &conf.name).map_err(|(c, m)| CniError::new(c, m))?;
             for (ip, owner) in store.all() {
                 let mut lines = owner.lines().map(str::trim);
                 let id = lines.next().unwrap_or("").to_string();
@@ -144,7 +185,6 @@ async fn run(host: &Netns, call: &Call, stdin: &[u8]) -> Result<Option<Value>, C
             }
             Ok(None)
         }
-        other => Err(CniError::new(4, format!("unknown CNI_COMMAND {other:?}"))),
     }
 }
 
@@ -178,7 +218,7 @@ async fn main() {
         .unwrap_or_else(|| "1.1.0".to_string());
     let result = match Netns::current() {
         Ok(host) => run(&host, &call, &stdin).await,
-        Err(e) => Err(CniError::new(999, e.to_string())),
+        Err(e) => Err(CniError::new(ERR_INTERNAL, e.to_string())),
     };
     match result {
         Ok(Some(v)) => println!("{}", serde_json::to_string_pretty(&v).expect("json")),
@@ -191,5 +231,7 @@ async fn main() {
 }
 
 // The end-to-end tests need the harness (feature test-support).
+#[cfg(all(test, feature = "test-support"))]
+mod libcni_client;
 #[cfg(all(test, feature = "test-support"))]
 mod tests;

@@ -22,8 +22,8 @@ use netplumb::nft::{
     priority, Chain, ChainType, Family, Field, Hook, Nft, Policy, RuleBuilder, Table, Transaction,
 };
 
-use super::config::{CniError, NetConf};
-use super::ipam::Allocation;
+use crate::cni::config::{CniError, NetConf};
+use crate::cni::ipam::Allocation;
 
 /// The plugin's table.
 pub const TABLE: &str = "netplumb_cni_masq";

@@ -87,6 +87,8 @@ async fn ours(
         container_id: Some(id.into()),
         netns: Some(netns.into()),
         ifname: Some(ifname.into()),
+        args: None,
+        path: Some("/usr/lib/cni".into()),
     };
     run(node.netns(), &call, conf.to_string().as_bytes()).await.map(|v| v.unwrap_or(Value::Null))
 }
@@ -299,10 +301,11 @@ async fn check_names_what_was_tampered_with() {
         assert!(err.msg.contains(expect), "{what}: CHECK said {:?}", err.msg);
         ours(&node, "DEL", &id, &pod_path(&pod), "eth0", &base).await.unwrap();
     }
-    // CHECK without prevResult is a config error, as the spec wants.
+    // CHECK without prevResult: code 999, as the reference says it.
     let pod = TestNs::new("chkpod").await;
+    ours(&node, "ADD", "x", &pod_path(&pod), "eth0", &base).await.unwrap();
     let err = ours(&node, "CHECK", "x", &pod_path(&pod), "eth0", &base).await.unwrap_err();
-    assert_eq!(err.code, 7);
+    assert_eq!((err.code, err.msg.as_str()), (999, "Required prevResult missing"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -368,15 +371,40 @@ async fn ten_parallel_adds_on_one_node() {
 async fn version_and_bad_input() {
     let host = netplumb::netns::Netns::current().unwrap();
     let v = run(&host, &Call { command: "VERSION".into(), ..Call::default() }, b"").await.unwrap().unwrap();
-    assert_eq!(v["supportedVersions"], json!(["0.4.0", "1.0.0", "1.1.0"]));
-    let e = run(&host, &Call { command: "ADD".into(), ..Call::default() }, b"{not json").await.unwrap_err();
+    assert_eq!(v["supportedVersions"], json!(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]));
+    let env = Call {
+        command: "ADD".into(),
+        container_id: Some("c1".into()),
+        netns: Some("/nonexistent".into()),
+        ifname: Some("eth0".into()),
+        args: None,
+        path: Some("/usr/lib/cni".into()),
+    };
+    // The reference's codes: 6 undecodable, 7 no name, 1 version, 4 env.
+    let e = run(&host, &env, b"{not json").await.unwrap_err();
     assert_eq!(e.code, 6);
+    let e = run(&host, &env, br#"{"cniVersion":"1.0.0"}"#).await.unwrap_err();
+    assert_eq!((e.code, e.msg.as_str()), (7, "missing network name"));
+    let e = run(&host, &env, br#"{"cniVersion":"0.2.0","name":"n"}"#).await.unwrap_err();
+    assert_eq!(e.code, 1);
     let good = conf("n", "/tmp/unused", json!({}));
     let e = run(&host, &Call { command: "ADD".into(), ..Call::default() }, good.to_string().as_bytes())
         .await
         .unwrap_err();
     assert_eq!(e.code, 4, "{e:?}");
-    assert!(e.msg.contains("CNI_CONTAINERID"));
+    assert_eq!(e.msg, "required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME,CNI_PATH] missing");
+    let e =
+        run(&host, &Call { container_id: Some("-bad".into()), ..env.clone() }, good.to_string().as_bytes())
+            .await
+            .unwrap_err();
+    assert_eq!((e.code, e.msg.as_str()), (4, "invalid characters in containerID"));
+    // CHECK does not exist before 0.4.0.
+    let mut old = good.clone();
+    old["cniVersion"] = json!("0.3.1");
+    let e = run(&host, &Call { command: "CHECK".into(), ..env.clone() }, old.to_string().as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!((e.code, e.msg.as_str()), (1, "config version does not allow CHECK"));
     testing::require_root();
 }
 
@@ -443,7 +471,156 @@ async fn ip_masq_rewrites_traffic_leaving_the_subnet_and_del_removes_it() {
     assert!(!rules.contains("masquerade"), "{rules}");
     // DEL again: still fine.
     ours(&node, "DEL", "m1", &pod_path(&pod), "eth0", &c).await.unwrap();
+    // CHECK after DEL: the address is no longer held (the first thing the
+    // reference checks too, through host-local).
     let err = ours(&node, "CHECK", "m1", &pod_path(&pod), "eth0", &with_prev).await.unwrap_err();
-    assert!(err.msg.contains("missing"), "{err:?}");
+    assert_eq!(err.msg, "host-local: Failed to find address added by container m1");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The plugin's own output (not re-encoded by a client) for every spec
+/// version, against the reference's for the versions it speaks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_results_match_the_reference_for_every_version() {
+    let normalize = |mut v: Value| {
+        for i in v["interfaces"].as_array_mut().unwrap() {
+            assert!(i["mac"].as_str().is_some_and(|m| m.len() == 17), "{i}");
+            i["mac"] = json!("<mac>");
+            if i["name"].as_str().unwrap().starts_with("veth") {
+                i["name"] = json!("<veth>");
+            }
+            if i.get("sandbox").is_some() {
+                i["sandbox"] = json!("<pod>");
+            }
+        }
+        v
+    };
+    for version in ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] {
+        let (rnode, rpod) = (TestNs::new("vrn").await, TestNs::new("vrp").await);
+        let (onode, opod) = (TestNs::new("von").await, TestNs::new("vop").await);
+        let (rdir, odir) = (tmpdir("vref"), tmpdir("vours"));
+        let c = |dir: &str| {
+            let mut c =
+                conf("vnet", dir, json!({"cniVersion": version, "dns": {"nameservers": ["10.77.0.53"]}}));
+            c["ipam"]["ranges"] = json!([[{"subnet": "10.77.0.0/24"}], [{"subnet": "fd77::/64"}]]);
+            c
+        };
+        let ores = normalize(ours(&onode, "ADD", "v1", &pod_path(&opod), "eth0", &c(&odir)).await.unwrap());
+        assert_eq!(ores["cniVersion"], version);
+        let has_version = ores["ips"].as_array().unwrap().iter().all(|i| i.get("version").is_some());
+        assert_eq!(has_version, version.starts_with("0."), "{version}: {ores}");
+        if version == "1.1.0" {
+            // The reference 1.1.1 does not speak 1.1.0: the same as 1.0.0.
+            let mut as_100 = ores.clone();
+            as_100["cniVersion"] = json!("1.0.0");
+            let (ok, r100) =
+                reference(&rnode, "ADD", "v1", &pod_path(&rpod), "eth0", &c(&rdir).tap_version("1.0.0"));
+            assert!(ok, "{r100}");
+            assert_eq!(as_100, normalize(r100), "1.1.0 result = 1.0.0 result");
+        } else {
+            let (ok, rres) = reference(&rnode, "ADD", "v1", &pod_path(&rpod), "eth0", &c(&rdir));
+            assert!(ok, "reference ADD {version}: {rres}");
+            assert_eq!(ores, normalize(rres), "{version}: ours, then reference");
+        }
+        // DEL works at every version (0.3.1 included).
+        ours(&onode, "DEL", "v1", &pod_path(&opod), "eth0", &c(&odir)).await.unwrap();
+        assert_eq!(ipj(&opod, &["link", "show"]).as_array().unwrap().len(), 1, "{version}: DEL left links");
+        let _ = (std::fs::remove_dir_all(&rdir), std::fs::remove_dir_all(&odir));
+    }
+}
+
+trait TapVersion {
+    fn tap_version(&self, v: &str) -> Value;
+}
+
+impl TapVersion for Value {
+    fn tap_version(&self, v: &str) -> Value {
+        let mut c = self.clone();
+        c["cniVersion"] = json!(v);
+        c
+    }
+}
+
+/// Keys of later reference releases, and the ones this plugin refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_keys_and_refused_keys() {
+    let node = TestNs::new("keynode").await;
+    let dir = tmpdir("keys");
+    // portIsolation: the host port isolated (hairpin off: both are fine).
+    let pod = TestNs::new("keypod").await;
+    let c = conf("keynet", &dir, json!({"portIsolation": true}));
+    ours(&node, "ADD", "k1", &pod_path(&pod), "eth0", &c).await.unwrap();
+    let hv = host_veth(&node);
+    assert_eq!(hv["linkinfo"]["info_slave_data"]["isolated"], true, "{hv}");
+    ours(&node, "DEL", "k1", &pod_path(&pod), "eth0", &c).await.unwrap();
+
+    // disableContainerInterface: layer 2 only, the container end left down;
+    // with IPAM it is refused as the reference refuses it.
+    let mut l2 = conf("keynet", &dir, json!({"disableContainerInterface": true}));
+    let e = ours(&node, "ADD", "k2", &pod_path(&pod), "eth0", &l2).await.unwrap_err();
+    assert_eq!((e.code, e.msg.as_str()), (999, "cannot use IPAM when DisableContainerInterface flag is set"));
+    l2.as_object_mut().unwrap().remove("ipam");
+    let r = ours(&node, "ADD", "k2", &pod_path(&pod), "eth0", &l2).await.unwrap();
+    assert!(r.get("ips").is_none(), "{r}");
+    assert_eq!(link(&pod, "eth0")["operstate"], "DOWN");
+    ours(&node, "DEL", "k2", &pod_path(&pod), "eth0", &l2).await.unwrap();
+
+    // CNI_ARGS: MAC= and IP= (IgnoreUnknown for the rest), as a runtime
+    // passes them.
+    let call = Call {
+        command: "ADD".into(),
+        container_id: Some("k4".into()),
+        netns: Some(pod_path(&pod)),
+        ifname: Some("eth0".into()),
+        args: Some("IgnoreUnknown=1;K8S_POD_NAME=web;MAC=02:00:0a:4d:00:32;IP=10.77.0.50".into()),
+        path: Some("/usr/lib/cni".into()),
+    };
+    let c = conf("keynet", &dir, json!({}));
+    let r = run(node.netns(), &call, c.to_string().as_bytes()).await.unwrap().unwrap();
+    assert_eq!(r["ips"][0]["address"], "10.77.0.50/24");
+    assert_eq!(link(&pod, "eth0")["address"], "02:00:0a:4d:00:32");
+    assert_eq!(v4_addrs(&pod, "eth0")[0].0, "10.77.0.50");
+    ours(&node, "DEL", "k4", &pod_path(&pod), "eth0", &c).await.unwrap();
+
+    // Refused by name, before anything changes in the kernel.
+    for (extra, word) in [
+        (json!({"vlan": 100}), "vlan"),
+        (json!({"vlanTrunk": [{"id": 101}]}), "vlanTrunk"),
+        (json!({"ipMasq": true, "ipMasqBackend": "iptables"}), "ipMasqBackend"),
+        (json!({"hairpinMode": true, "promiscMode": true}), "hairpin mode and promiscuous mode"),
+    ] {
+        let c = conf("keynet", &dir, extra.clone());
+        let e = ours(&node, "ADD", "k3", &pod_path(&pod), "eth0", &c).await.unwrap_err();
+        assert_eq!(e.code, 999, "{extra}: {e:?}");
+        assert!(e.msg.contains(word), "{extra}: {e:?}");
+        assert_eq!(ipj(&pod, &["link", "show"]).as_array().unwrap().len(), 1, "{extra} left a link");
+        // DEL of such a configuration still works (a runtime cleans up).
+        ours(&node, "DEL", "k3", &pod_path(&pod), "eth0", &c).await.unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// macspoofchk: frames from the container's port with another source MAC
+/// are dropped at the bridge; DEL removes the rules and chains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn macspoofchk_drops_frames_from_another_mac() {
+    let node = TestNs::new("spnode").await;
+    let pod = TestNs::new("sppod").await;
+    let dir = tmpdir("spoof");
+    let c = conf("spnet", &dir, json!({"macspoofchk": true}));
+    let res = ours(&node, "ADD", "s1", &pod_path(&pod), "eth0", &c).await.unwrap();
+    let mac = res["interfaces"][2]["mac"].as_str().unwrap().to_string();
+    let rules = node.exec("nft", &["list", "table", "bridge", "nat"]);
+    assert!(rules.contains(&format!("ether saddr {mac} return comment \"macspoofchk-s1-eth0\"")), "{rules}");
+    let ping = || pod.try_exec("ping", &["-c", "1", "-W", "2", "10.77.0.1"]).0;
+    assert!(ping(), "ping the gateway with the container's own MAC");
+    pod.ip(&["link", "set", "eth0", "address", "02:00:00:00:66:66"]);
+    assert!(!ping(), "a frame from another MAC must be dropped");
+    pod.ip(&["link", "set", "eth0", "address", &mac]);
+    assert!(ping(), "the container's MAC again");
+    ours(&node, "DEL", "s1", &pod_path(&pod), "eth0", &c).await.unwrap();
+    let rules = node.exec("nft", &["list", "table", "bridge", "nat"]);
+    assert!(!rules.contains("macspoofchk-s1-eth0") && !rules.contains("cni-br-iface"), "{rules}");
+    ours(&node, "DEL", "s1", &pod_path(&pod), "eth0", &c).await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

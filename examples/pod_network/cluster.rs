@@ -3,7 +3,9 @@
 //! the CNI bridge plugin's ADD code, cross-node routing by node routes or a
 //! VXLAN overlay, and a TCP + UDP echo server in every pod. Built only from
 //! netplumb's building blocks; everything is tracked for removal.
-#![allow(dead_code)] // each example uses a different part of it
+//!
+//! Both examples declare it `pub mod cluster`, so its public items are
+//! exported from each and need no dead-code allowance.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -20,7 +22,7 @@ use netplumb::netns::{Netns, NsTask};
 use netplumb::route::Route;
 use netplumb::{MacAddr, Rtnl};
 
-use super::{config, plugin};
+use super::cni::{attach, config};
 
 /// The TCP and UDP port every pod's echo server listens on.
 pub const SERVER_PORT: u16 = 8080;
@@ -284,8 +286,8 @@ pub async fn attach_pods(o: &Spec, nodes: &[Node], track: &Mutex<Vec<String>>) -
         for i in 0..o.pods {
             let name = pod_name(&o.prefix, n.id, i);
             let ns = create_ns(&name, track).await?;
-            let args = plugin::AddArgs { container_id: &name, container: &ns, ifname: "eth0" };
-            let a = plugin::add(&n.ns, &conf, &args)
+            let args = attach::AddArgs { container_id: &name, container: &ns, ifname: "eth0" };
+            let a = attach::add(&n.ns, &conf, &args)
                 .await
                 .map_err(|err| format!("CNI ADD for {name}: {}", err.msg))?;
             let ip = match a.ips[0].address.addr() {

@@ -21,17 +21,10 @@
 //! cargo run --example pod_network -- --cleanup       # remove what --keep left
 //! ```
 
-#[path = "../cni_bridge/config.rs"]
-#[allow(dead_code)]
-mod config;
-#[path = "../cni_bridge/ipam.rs"]
-#[allow(dead_code)]
-mod ipam;
-#[path = "../cni_bridge/plugin.rs"]
-#[allow(dead_code)]
-mod plugin;
+#[path = "../common/cni/mod.rs"]
+pub mod cni;
 
-mod cluster;
+pub mod cluster;
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -30,18 +30,11 @@
 //! cargo run --example service_vip -- --cleanup
 //! ```
 
-#[path = "../cni_bridge/config.rs"]
-#[allow(dead_code)]
-mod config;
-#[path = "../cni_bridge/ipam.rs"]
-#[allow(dead_code)]
-mod ipam;
-#[path = "../cni_bridge/plugin.rs"]
-#[allow(dead_code)]
-mod plugin;
+#[path = "../common/cni/mod.rs"]
+pub mod cni;
 
 #[path = "../pod_network/cluster.rs"]
-mod cluster;
+pub mod cluster;
 mod proxy;
 
 use std::collections::BTreeMap;

@@ -52,6 +52,12 @@ impl Range {
         (first, last)
     }
 
+    /// Whether `ip` is one of the range's allocatable addresses.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let (a, b) = self.bounds();
+        self.subnet.contains(&ip) && (to_u128(a)..=to_u128(b)).contains(&to_u128(ip))
+    }
+
     /// The gateway: as configured, else the subnet's first address.
     pub fn gateway(&self) -> IpAddr {
         self.gateway.unwrap_or_else(|| from_u128(to_u128(self.subnet.network()) + 1, self.subnet.network()))
@@ -113,7 +119,9 @@ impl Store {
         out
     }
 
-    /// Allocate one address per range set.
+    /// Allocate one address per range set: the requested address that
+    /// falls in the set if there is one (`ipam.requested`), else the next
+    /// free one. Every requested address must be used, as in host-local.
     pub fn allocate(
         &self,
         ipam: &IpamConfig,
@@ -121,18 +129,63 @@ impl Store {
         ifname: &str,
     ) -> Result<Vec<Allocation>, IpamError> {
         let mut out = Vec::new();
+        let mut requested = ipam.requested.clone();
+        let undo = |out: &[Allocation]| {
+            for a in out {
+                let _ = fs::remove_file(self.dir.join(a.address.addr().to_string()));
+            }
+        };
         for (idx, set) in ipam.ranges.iter().enumerate() {
-            match self.allocate_in_set(idx, set, container, ifname) {
+            let want = requested.iter().position(|ip| set.iter().any(|r| r.contains(*ip)));
+            let want = want.map(|i| requested.remove(i));
+            let got = match want {
+                Some(ip) => self.reserve_exact(idx, set, ip, container, ifname),
+                None => self.allocate_in_set(idx, set, container, ifname),
+            };
+            match got {
                 Ok(a) => out.push(a),
-                Err(e) => {
-                    for a in &out {
-                        let _ = fs::remove_file(self.dir.join(a.address.addr().to_string()));
-                    }
-                    return Err(e);
+                Err((code, msg)) => {
+                    undo(&out);
+                    return Err((code, format!("failed to allocate for range {idx}: {msg}")));
                 }
             }
         }
+        if !requested.is_empty() {
+            undo(&out);
+            let list: Vec<String> = requested.iter().map(ToString::to_string).collect();
+            return Err((999, format!("failed to allocate all requested IPs: {}", list.join(" "))));
+        }
         Ok(out)
+    }
+
+    fn reserve_exact(
+        &self,
+        idx: usize,
+        set: &[Range],
+        ip: IpAddr,
+        container: &str,
+        ifname: &str,
+    ) -> Result<Allocation, IpamError> {
+        let r = set.iter().find(|r| r.contains(ip)).expect("caller checked");
+        if ip == r.gateway() {
+            return Err((999, format!("requested ip {ip} is subnet's gateway")));
+        }
+        let path = self.dir.join(ip.to_string());
+        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut f) => {
+                f.write_all(Self::owner_text(container, ifname).as_bytes())
+                    .map_err(|e| (999, format!("write {}: {e}", path.display())))?;
+                // host-local records the last address of the set either way.
+                fs::write(self.dir.join(format!("last_reserved_ip.{idx}")), ip.to_string())
+                    .map_err(|e| (999, format!("write last reserved: {e}")))?;
+                let address = IpNet::new(ip, r.subnet.prefix_len()).expect("prefix from a valid subnet");
+                Ok(Allocation { address, gateway: r.gateway() })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err((999, format!("requested IP address {ip} is not available in range set {}", r.subnet)))
+            }
+            Err(e) => Err((999, format!("reserve {}: {e}", path.display()))),
+        }
     }
 
     fn allocate_in_set(
@@ -196,7 +249,8 @@ impl Store {
                 Err(e) => return Err((999, format!("reserve {}: {e}", path.display()))),
             }
         }
-        Err((999, format!("no IP addresses available in range set {idx}")))
+        let (a, b) = set[0].bounds();
+        Err((999, format!("no IP addresses available in range set: {a}-{b}")))
     }
 
     /// Release every address held by (container, ifname). Idempotent.

@@ -36,6 +36,9 @@ LAYERS = {
     "nft": 5,
     "testing": 6,
     "fuzzing": 6,
+    # Interop with netlink-packet-route (feature packet-crates): above the
+    # families it converts, beside the test harnesses.
+    "packet": 6,
 }
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")

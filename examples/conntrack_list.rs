@@ -83,8 +83,8 @@ async fn run(
 ) -> Result<u64, Box<dyn std::error::Error>> {
     let args = parse_args(args)?;
     let ct = match &args.netns {
-        Some(name) => Conntrack::open_in(&Netns::open_named(name)?).await?,
-        None => Conntrack::open().await?,
+        Some(name) => Conntrack::new_in(&Netns::open_named(name)?).await?,
+        None => Conntrack::new().await?,
     };
     let mut flows = ct.list(&args.filter);
     let mut n = 0u64;
@@ -102,9 +102,21 @@ async fn run(
     Ok(n)
 }
 
+const USAGE: &str = "usage: conntrack_list [--netns NAME] [-p PROTO] [--src ADDR] [--dst ADDR] [--sport N] \
+                     [--dport N] [--mark VALUE[/MASK]] [--zone N]";
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Nothing is done before the whole command line is understood.
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return;
+    }
+    if let Err(e) = parse_args(&args) {
+        eprintln!("conntrack_list: {e}\n{USAGE}");
+        std::process::exit(2);
+    }
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if let Err(e) = run(&args, &mut out, &mut std::io::stderr()).await {
         let _ = out.flush();
@@ -113,7 +125,8 @@ async fn main() {
     }
 }
 
-#[cfg(test)]
+// The end-to-end tests need the harness (feature test-support).
+#[cfg(all(test, feature = "test-support"))]
 mod tests {
     use super::*;
     use netplumb::testing::TestNs;

@@ -55,8 +55,23 @@ async fn tour(name: &str) -> netplumb::Result<()> {
     Ok(())
 }
 
+const USAGE: &str = "usage: namespaces (no options: creates, uses and removes one namespace)";
+
 #[tokio::main]
 async fn main() {
+    // It takes no options: --help prints the usage, anything else is
+    // refused before a namespace is created.
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            return;
+        }
+        Some(other) => {
+            eprintln!("namespaces: unknown option {other:?}\n{USAGE}");
+            std::process::exit(2);
+        }
+    }
     let name = format!("netplumb-tour-{}", std::process::id());
     let r = tour(&name).await;
     // Removed whatever happened above.

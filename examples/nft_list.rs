@@ -17,9 +17,18 @@ use netplumb::netns::Netns;
 use netplumb::nft::{render, Nft, Ruleset};
 use netplumb::rtnl::Rtnl;
 
+const USAGE: &str = "usage: nft_list [--netns NAME] [--strict]";
+
+/// Anything not understood: the usage on stderr, exit code 2, nothing done.
 fn usage() -> ! {
-    eprintln!("usage: nft_list [--netns NAME] [--strict]");
+    eprintln!("{USAGE}");
     std::process::exit(2);
+}
+
+/// `--help`: the usage on stdout, exit code 0, nothing done.
+fn help() -> ! {
+    println!("{USAGE}");
+    std::process::exit(0);
 }
 
 async fn list(netns: Option<String>) -> netplumb::Result<Ruleset> {
@@ -44,7 +53,7 @@ async fn main() {
         match a.as_str() {
             "--netns" => netns = Some(args.next().unwrap_or_else(|| usage())),
             "--strict" => strict = true,
-            "-h" | "--help" => usage(),
+            "-h" | "--help" => help(),
             _ => usage(),
         }
     }
@@ -62,7 +71,8 @@ async fn main() {
     }
 }
 
-#[cfg(test)]
+// The end-to-end tests need the harness (feature test-support).
+#[cfg(all(test, feature = "test-support"))]
 mod tests {
     use netplumb::testing::{run_with_input, TestNs};
 

@@ -118,6 +118,8 @@ impl fmt::Display for Errno {
 
 /// Which operation of a batch or transaction the kernel rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// Fields stay readable; new ones may come: build it with its constructor.
+#[non_exhaustive]
 pub struct Operation {
     /// Zero-based index in the batch as the user built it.
     pub index: usize,
@@ -127,6 +129,8 @@ pub struct Operation {
 
 /// An error the kernel returned for a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// Fields stay readable; new ones may come: build it with its constructor.
+#[non_exhaustive]
 pub struct KernelError {
     /// The errno.
     pub errno: Errno,
@@ -149,9 +153,11 @@ impl KernelError {
     pub fn is_exists(&self) -> bool {
         self.errno == Errno::EEXIST
     }
-    /// Whether this is `ENOENT` (or `ESRCH`, which some subsystems use).
+    /// Whether the object does not exist: `ENOENT`, `ESRCH` (which some
+    /// subsystems use) or `ENODEV` (no such device) — as
+    /// [`Error::is_not_found`] says.
     pub fn is_not_found(&self) -> bool {
-        self.errno == Errno::ENOENT || self.errno == Errno::ESRCH
+        matches!(self.errno, Errno::ENOENT | Errno::ESRCH | Errno::ENODEV)
     }
     /// Whether this is `ENODEV`.
     pub fn is_no_device(&self) -> bool {
@@ -205,6 +211,8 @@ impl std::error::Error for KernelError {}
 
 /// Bytes that could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// Fields stay readable; new ones may come: build it with its constructor.
+#[non_exhaustive]
 pub struct DecodeError {
     /// What was being decoded.
     pub what: &'static str,
@@ -229,6 +237,8 @@ impl std::error::Error for DecodeError {}
 
 /// Several operations of one bulk request failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// Fields stay readable; new ones may come: build it with its constructor.
+#[non_exhaustive]
 pub struct BatchError {
     /// How many operations the batch held.
     pub total: usize,
@@ -251,6 +261,8 @@ impl std::error::Error for BatchError {}
 
 /// Input that netplumb refused before sending anything to the kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// Fields stay readable; new ones may come: build it with its constructor.
+#[non_exhaustive]
 pub struct InvalidInput {
     /// The field, as the API names it (`"name"`, `"peer.name"`, `"mtu"`).
     pub field: String,

@@ -63,7 +63,7 @@ use crate::rtnl::addr::Address;
 use crate::rtnl::link::message::{parse_link_payload, write_link};
 use crate::rtnl::link::Link;
 use crate::rtnl::neigh::{FdbEntry, Neighbour};
-use crate::rtnl::route::{AnyRoute, Family, Route, RouteFlags};
+use crate::rtnl::route::{AnyRoute, Route, RouteAddr, RouteFlags};
 use crate::rtnl::rule::Rule;
 
 /// Inputs past this size are skipped by the properties whose encoders
@@ -127,7 +127,7 @@ pub fn address(data: &[u8]) -> bool {
 
 /// What [`Route::write`] carries: reply-only fields (input link, mark,
 /// `RTM_F_*` flags, unmodelled attributes) are not part of a request.
-fn route_view<A: Family>(mut r: Route<A>) -> Route<A> {
+fn route_view<A: RouteAddr>(mut r: Route<A>) -> Route<A> {
     r.iif = None;
     r.mark = None;
     r.unknown.clear();
@@ -321,7 +321,7 @@ fn check_typed<T: PartialEq + std::fmt::Debug>(
     assert_eq!(back, expected(value), "{what}: decode(encode(v)) != v");
 }
 
-fn gen_route<A: Family>(g: &mut Gen<'_>, addr: fn(&mut Gen<'_>) -> A) -> Route<A> {
+fn gen_route<A: RouteAddr>(g: &mut Gen<'_>, addr: fn(&mut Gen<'_>) -> A) -> Route<A> {
     use crate::rtnl::route::{NextHop, RouteProtocol, RouteTable, RouteType};
     let net = |g: &mut Gen<'_>| {
         let a = addr(g);
@@ -364,7 +364,7 @@ fn gen_route<A: Family>(g: &mut Gen<'_>, addr: fn(&mut Gen<'_>) -> A) -> Route<A
     r
 }
 
-fn check_route<A: Family>(r: Route<A>) {
+fn check_route<A: RouteAddr>(r: Route<A>) {
     let _ = r.validate();
     check_typed(
         "typed route",

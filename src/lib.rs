@@ -93,7 +93,7 @@
 //! use netplumb::conntrack::{Conntrack, Filter, IpProto};
 //!
 //! # async fn demo(ns: &netplumb::netns::Netns) -> netplumb::Result<()> {
-//! let ct = Conntrack::open_in(ns).await?;
+//! let ct = Conntrack::new_in(ns).await?;
 //! // conntrack -D -p udp -d 10.96.0.10 --dport 53
 //! let svc = Filter::new().proto(IpProto::UDP).orig_dst("10.96.0.10".parse().unwrap()).orig_dst_port(53);
 //! let deleted = ct.delete_many(&svc).await?;
@@ -150,6 +150,10 @@
 //! counts messages that were rejected (not from the kernel) or unmatched.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Every dependency does real work. Unit tests see the dev-dependencies too,
+// which the library itself does not use: the lint is for the library.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 // Every unsafe operation sits in its own block with a `// SAFETY:` comment
 // saying why it holds, even inside an `unsafe fn`.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -159,12 +163,17 @@ pub mod conn;
 pub mod conntrack;
 pub mod error;
 #[cfg(feature = "fuzzing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fuzzing")))]
 pub mod fuzzing;
 pub mod names;
 pub mod netns;
 pub mod nft;
+#[cfg(feature = "packet-crates")]
+#[cfg_attr(docsrs, doc(cfg(feature = "packet-crates")))]
+pub mod packet;
 pub mod rtnl;
 #[cfg(feature = "test-support")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod testing;
 pub mod wire;
 

@@ -81,7 +81,7 @@ async fn a_thousand_requests_from_32_tasks_each_get_their_own_reply() {
     let all = std::sync::Arc::new(all);
     let mut tasks = Vec::new();
     for t in 0..32usize {
-        let links = rt.links();
+        let links = rt.links().clone();
         let all = all.clone();
         tasks.push(tokio::spawn(async move {
             let mut n = 0;

@@ -55,7 +55,7 @@ async fn all(ct: &Conntrack) -> Vec<Flow> {
 #[tokio::test]
 async fn flows_created_with_netplumb_show_in_conntrack_extended() {
     let ns = TestNs::new("ctadd").await;
-    let ct = Conntrack::open_in(ns.netns()).await.unwrap();
+    let ct = Conntrack::new_in(ns.netns()).await.unwrap();
     let start = std::time::Instant::now();
     let flows = [
         Flow::new(tcp("10.0.0.1:1000", "10.0.0.2:80"))
@@ -120,7 +120,7 @@ async fn flows_created_with_netplumb_show_in_conntrack_extended() {
 #[tokio::test]
 async fn flows_inserted_by_conntrack_decode_to_the_same_values() {
     let ns = TestNs::new("ctins").await;
-    let ct = Conntrack::open_in(ns.netns()).await.unwrap();
+    let ct = Conntrack::new_in(ns.netns()).await.unwrap();
     let start = std::time::Instant::now();
     for args in [
         "-p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1000 --dport 80 --state ESTABLISHED -u SEEN_REPLY,ASSURED -m 7 -t 300",
@@ -180,7 +180,7 @@ async fn flows_inserted_by_conntrack_decode_to_the_same_values() {
 #[tokio::test]
 async fn get_update_delete_and_typed_errors() {
     let ns = TestNs::new("ctupd").await;
-    let ct = Conntrack::open_in(ns.netns()).await.unwrap();
+    let ct = Conntrack::new_in(ns.netns()).await.unwrap();
     let t = tcp("10.0.0.1:4000", "10.0.0.2:443");
     let f = Flow::new(t.clone()).with_timeout(100).with_tcp_state(TcpState::ESTABLISHED);
     ct.add(&f).await.unwrap();
@@ -246,7 +246,7 @@ async fn labels_set_and_read_back() {
         &["netns", "exec", ns.name(), "nft", "-f", "-"],
         "table ip lbl {\n chain c {\n  type filter hook prerouting priority 0;\n  ct label set 5 counter\n }\n}\n",
     );
-    let ct = Conntrack::open_in(ns.netns()).await.unwrap();
+    let ct = Conntrack::new_in(ns.netns()).await.unwrap();
     let t = udp("10.0.0.1:9", "10.0.0.2:9");
     ct.add(&Flow::new(t.clone()).with_timeout(60).with_labels(Labels(0).with(1).with(70))).await.unwrap();
     assert_eq!(ct.get(&t, 0).await.unwrap().labels, Some(Labels(0).with(1).with(70)));
@@ -259,7 +259,7 @@ async fn labels_set_and_read_back() {
 #[tokio::test]
 async fn add_many_count_and_stats_agree_with_conntrack() {
     let ns = TestNs::new("ctmany").await;
-    let ct = Conntrack::open_in(ns.netns()).await.unwrap();
+    let ct = Conntrack::new_in(ns.netns()).await.unwrap();
     let flows: Vec<Flow> = (0..3000u32)
         .map(|i| {
             let src = SocketAddr::from((Ipv4Addr::from(0x0a00_0000 + i / 1000), 10000 + (i % 1000) as u16));
@@ -296,7 +296,7 @@ async fn add_many_count_and_stats_agree_with_conntrack() {
 #[tokio::test]
 async fn filtered_list_and_delete_select_exactly_the_matching_flows() {
     let ns = TestNs::new("ctdel").await;
-    let ct = Conntrack::open_in(ns.netns()).await.unwrap();
+    let ct = Conntrack::new_in(ns.netns()).await.unwrap();
     let mut flows = Vec::new();
     for i in 0..400u16 {
         let proto = if i % 2 == 0 { IpProto::UDP } else { IpProto::TCP };
@@ -327,7 +327,7 @@ async fn filtered_list_and_delete_select_exactly_the_matching_flows() {
     let filters = [
         Filter::new().mark(1, u32::MAX),
         Filter::new().proto(IpProto::UDP).orig_dst_port(82),
-        Filter::new().family(Family::Ipv4).proto(IpProto::TCP).orig_src("10.0.2.1".parse().unwrap()),
+        Filter::new().family(IpFamily::Ipv4).proto(IpProto::TCP).orig_src("10.0.2.1".parse().unwrap()),
         Filter::new().zone(9),
         Filter::new().orig_dst("fd00::2".parse().unwrap()),
         Filter::new().reply_src("fd00::3".parse().unwrap()).proto(IpProto::UDP),
@@ -365,7 +365,7 @@ async fn filtered_list_and_delete_select_exactly_the_matching_flows() {
 #[tokio::test]
 async fn flush_all_by_mark_and_by_zone() {
     let ns = TestNs::new("ctflush").await;
-    let ct = Conntrack::open_in(ns.netns()).await.unwrap();
+    let ct = Conntrack::new_in(ns.netns()).await.unwrap();
     let flows: Vec<Flow> = (0..60u16)
         .map(|i| {
             let f = Flow::new(udp(&format!("10.0.0.1:{}", 1000 + i), "10.0.0.2:53")).with_timeout(300);
@@ -531,7 +531,7 @@ async fn real_traffic_through_dnat_names_the_backend() {
     topo.udp_exchange(40001, sa(VIP, 53)).await;
     let _conn = topo.tcp_exchange(sa(VIP, 80)).await;
 
-    let ct = Conntrack::open_in(topo.router.netns()).await.unwrap();
+    let ct = Conntrack::new_in(topo.router.netns()).await.unwrap();
     let flows: Vec<Flow> =
         ct.list(&Filter::new().orig_dst(VIP.parse().unwrap())).try_collect().await.unwrap();
     let u = flows.iter().find(|f| f.orig.proto == IpProto::UDP).expect("udp flow");
@@ -571,9 +571,9 @@ async fn events_follow_real_traffic_and_deletes() {
     let topo = Topology::new("ctev").await;
     topo.nat(&format!("  ip daddr {VIP} udp dport 53 dnat to 10.2.0.3:5353"));
     let _servers = topo.servers();
-    let ct = Conntrack::open_in(topo.router.netns()).await.unwrap();
+    let ct = Conntrack::new_in(topo.router.netns()).await.unwrap();
     let filter = Filter::new().proto(IpProto::UDP).orig_dst(VIP.parse().unwrap());
-    let mut events = ct.events(EventGroups::all(), filter).await.unwrap();
+    let mut events = ct.events(EventGroups::all(), &filter).await.unwrap();
     topo.udp_exchange(41000, sa(VIP, 53)).await;
 
     let mut seen = Vec::new();
@@ -609,8 +609,8 @@ async fn events_follow_real_traffic_and_deletes() {
 #[tokio::test]
 async fn events_report_an_overrun_when_the_socket_overflows() {
     let ns = TestNs::new("ctovr").await;
-    let ct = Conntrack::open_in(ns.netns()).await.unwrap();
-    let mut events = ct.events_with_buffer(EventGroups::NEW, Filter::new(), 4096).await.unwrap();
+    let ct = Conntrack::new_in(ns.netns()).await.unwrap();
+    let mut events = ct.events_with_buffer(EventGroups::NEW, &Filter::new(), 4096).await.unwrap();
     let flows: Vec<Flow> = (0..2000u16)
         .map(|i| Flow::new(udp(&format!("10.0.0.1:{}", 1024 + i), "10.0.0.2:53")).with_timeout(60))
         .collect();
@@ -664,7 +664,7 @@ async fn stale_udp_flows_of_a_service_are_removed_exactly() {
     }
     // The old flows keep the old backend: traffic from 40001 still goes to A.
     topo.udp_exchange(40001, sa(VIP, 53)).await;
-    let ct = Conntrack::open_in(topo.router.netns()).await.unwrap();
+    let ct = Conntrack::new_in(topo.router.netns()).await.unwrap();
     let backend_of = |f: &Flow| f.nat().destination.and_then(|d| d.socket());
     let before = all(&ct).await;
     assert_eq!(before.len(), 6, "{before:#?}");
@@ -694,7 +694,7 @@ async fn stale_udp_flows_of_a_service_are_removed_exactly() {
 #[tokio::test]
 async fn zone_filters_mean_what_conntrack_means() {
     let ns = TestNs::new("ctzone").await;
-    let ct = Conntrack::open_in(ns.netns()).await.unwrap();
+    let ct = Conntrack::new_in(ns.netns()).await.unwrap();
     for args in [
         "-p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 200 --zone 5",
         "-p udp -s 10.0.0.1 -d 10.0.0.2 --sport 3 --dport 4 -t 200 --orig-zone 5",
@@ -742,8 +742,8 @@ async fn zone_filters_mean_what_conntrack_means() {
 async fn events_and_labels_as_conntrack_prints_them() {
     use std::process::{Command, Stdio};
     let ns = TestNs::new("ctevlab").await;
-    let ct = Conntrack::open_in(ns.netns()).await.unwrap();
-    let mut events = ct.events(EventGroups::all(), Filter::new()).await.unwrap();
+    let ct = Conntrack::new_in(ns.netns()).await.unwrap();
+    let mut events = ct.events(EventGroups::all(), &Filter::new()).await.unwrap();
     // conntrack -E in the background, bounded by `timeout` (and stopped
     // once our events are in). It takes a while to start on a slow
     // machine: wait (10 s at most) until the namespace holds a second

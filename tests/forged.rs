@@ -247,7 +247,7 @@ async fn single_route_adds_under(tag: &str, kinds: &[Forgery]) {
     let forger = Forger::start(&ns, netlink_sys::protocols::NETLINK_ROUTE, kinds, None);
     let mut tasks = Vec::new();
     for t in 0..20u32 {
-        let routes = rt.routes();
+        let routes = rt.routes().clone();
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::new();
             for i in (t..REQUESTS).step_by(20) {
@@ -328,7 +328,7 @@ async fn a_forged_link_does_not_abort_or_answer_gets() {
     let forger = Forger::start(&ns, netlink_sys::protocols::NETLINK_ROUTE, &[Forgery::NewLink], None);
     let mut tasks = Vec::new();
     for t in 0..20usize {
-        let links = rt.links();
+        let links = rt.links().clone();
         let all = all.clone();
         tasks.push(tokio::spawn(async move {
             for j in (t..REQUESTS as usize).step_by(20) {
@@ -430,7 +430,7 @@ fn flow(i: usize) -> Flow {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conntrack_dump_survives_forged_ends_and_errors() {
     let ns = TestNs::new("fgct").await;
-    let ct = Conntrack::open_in(ns.netns()).await.unwrap();
+    let ct = Conntrack::new_in(ns.netns()).await.unwrap();
     const FLOWS: usize = 5_000;
     let flows: Vec<Flow> = (0..FLOWS).map(flow).collect();
     ct.add_many(&flows).await.unwrap();
@@ -452,7 +452,7 @@ async fn a_conntrack_dump_survives_forged_ends_and_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nft_transactions_get_the_kernels_answer_under_forged_acks_and_errors() {
     let ns = TestNs::new("fgnft").await;
-    let nft = Nft::from_connection(ns.netfilter().await);
+    let nft = Nft::from_connection(ns.netfilter().await).unwrap();
     let forger =
         Forger::start(&ns, netlink_sys::protocols::NETLINK_NETFILTER, &[Forgery::Eperm, Forgery::Ack], None);
     for i in 0..100 {

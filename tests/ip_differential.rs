@@ -26,7 +26,7 @@ use netplumb::link::{
     VxlanDf,
 };
 use netplumb::neigh::{FdbEntry, NeighState, Neighbour};
-use netplumb::route::{Family, Metric, NextHop, Route, RouteFilter, RouteTable, RouteType};
+use netplumb::route::{Metric, NextHop, Route, RouteAddr, RouteFilter, RouteTable, RouteType};
 use netplumb::rtnl::nexthop::Nexthop;
 use netplumb::rule::{Rule, RuleAction};
 use netplumb::testing::TestNs;
@@ -252,7 +252,7 @@ fn compare_addresses(d: &mut Diff, addrs: &[Address], names: &BTreeMap<u32, Stri
     d.eq("address count", json!(addrs.len()), &json!(n));
 }
 
-fn dst_text<A: Family>(r: &Route<A>) -> String
+fn dst_text<A: RouteAddr>(r: &Route<A>) -> String
 where
     A::Net: std::fmt::Display,
 {
@@ -277,7 +277,7 @@ fn table_name(t: RouteTable) -> String {
     }
 }
 
-fn compare_routes<A: Family>(d: &mut Diff, routes: &[Route<A>], names: &BTreeMap<u32, String>, ip: &Value)
+fn compare_routes<A: RouteAddr>(d: &mut Diff, routes: &[Route<A>], names: &BTreeMap<u32, String>, ip: &Value)
 where
     A::Net: std::fmt::Display,
 {
@@ -806,7 +806,7 @@ async fn netplumb_decodes_what_ip_shows_and_ip_shows_what_netplumb_builds() {
             a.extend(args.split(' '));
             ns.exec("conntrack", &a);
         }
-        let ct = Conntrack::open_in(ns.netns()).await.unwrap();
+        let ct = Conntrack::new_in(ns.netns()).await.unwrap();
         let mut d = Diff::default();
         // Timeouts count down between the two listings; the use count is
         // the kernel's reference count at dump time.

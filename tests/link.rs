@@ -202,7 +202,7 @@ async fn wait_oper(links: &netplumb::link::Links, idx: IfIndex, want: OperState)
 #[tokio::test]
 async fn set_changes_every_attribute_and_ip_agrees() {
     let ns = TestNs::new("linkset").await;
-    let links = rtnl(&ns).await.links();
+    let links = rtnl(&ns).await.links().clone();
     links.add(&NewLink::new("a0", Veth::new(VethPeer::new("b0")))).await.unwrap();
     let idx = links.get("a0").await.unwrap().index;
     links
@@ -265,7 +265,7 @@ async fn set_changes_every_attribute_and_ip_agrees() {
 #[tokio::test]
 async fn what_ip_creates_netplumb_decodes() {
     let ns = TestNs::new("ipdecode").await;
-    let links = rtnl(&ns).await.links();
+    let links = rtnl(&ns).await.links().clone();
     ns.ip(&["link", "add", "u0", "type", "veth", "peer", "name", "u1"]);
     ns.ip(&[
         "link",
@@ -371,7 +371,7 @@ async fn what_ip_creates_netplumb_decodes() {
 #[tokio::test]
 async fn macvlan_created_and_read_back() {
     let ns = TestNs::new("macvlan").await;
-    let links = rtnl(&ns).await.links();
+    let links = rtnl(&ns).await.links().clone();
     links.add(&NewLink::new("low0", Veth::new(VethPeer::new("low1")))).await.unwrap();
     let low = links.get("low0").await.unwrap().index;
     links.add(&NewLink::new("mv0", Macvlan::new(low, MacvlanMode::Bridge)).mtu(1400)).await.unwrap();
@@ -411,7 +411,7 @@ type KindCheck = Box<dyn Fn(&LinkKind, &serde_json::Value)>;
 async fn kinds_this_kernel_may_lack() {
     let require = std::env::var("NETPLUMB_REQUIRE_KINDS").is_ok_and(|v| v == "1");
     let ns = TestNs::new("kinds").await;
-    let links = rtnl(&ns).await.links();
+    let links = rtnl(&ns).await.links().clone();
     links.add(&NewLink::new("low0", Veth::new(VethPeer::new("low1")))).await.unwrap();
     let low = links.get("low0").await.unwrap().index;
     let info = |o: &serde_json::Value, k: &str| o["info_data"][k].clone();
@@ -504,7 +504,7 @@ async fn kinds_this_kernel_may_lack() {
 #[tokio::test]
 async fn many_veths_torn_down_by_group() {
     let ns = TestNs::new("group").await;
-    let links = rtnl(&ns).await.links();
+    let links = rtnl(&ns).await.links().clone();
     let new: Vec<NewLink> = (0..100)
         .map(|i| NewLink::new(format!("g{i}"), Veth::new(VethPeer::new(format!("h{i}")))).group(7))
         .collect();
@@ -549,7 +549,7 @@ async fn many_veths_torn_down_by_group() {
 #[tokio::test]
 async fn vxlan_with_remote_or_group_as_ip_shows_it() {
     let ns = TestNs::new("vxlan").await;
-    let links = rtnl(&ns).await.links();
+    let links = rtnl(&ns).await.links().clone();
     links.add(&NewLink::new("u0", Veth::new(VethPeer::new("u1")))).await.unwrap();
     let u0 = links.get("u0").await.unwrap().index;
     let remote = Vxlan::new(100)

@@ -26,7 +26,7 @@ fn nft_list(ns: &TestNs) -> String {
 #[tokio::test]
 async fn builder_output_lists_like_the_same_ruleset_loaded_by_nft() {
     let ours = TestNs::new("nftvip").await;
-    let nft = Nft::from_connection(ours.netfilter().await);
+    let nft = Nft::from_connection(ours.netfilter().await).unwrap();
     let mut tx = Transaction::new();
     let ops = service_vip(&mut tx);
     let done = nft.commit(&tx).await.unwrap();
@@ -52,7 +52,7 @@ async fn builder_output_lists_like_the_same_ruleset_loaded_by_nft() {
 #[tokio::test]
 async fn partial_update_replaces_a_rule_and_deletes_a_chain_atomically() {
     let ns = TestNs::new("nftpart").await;
-    let nft = Nft::from_connection(ns.netfilter().await);
+    let nft = Nft::from_connection(ns.netfilter().await).unwrap();
     let mut tx = Transaction::new();
     let ops = service_vip(&mut tx);
     let done = nft.commit(&tx).await.unwrap();
@@ -64,8 +64,8 @@ async fn partial_update_replaces_a_rule_and_deletes_a_chain_atomically() {
         .build()
         .unwrap();
     tx.replace_rule(&r, numgen).unwrap();
-    tx.flush_chain(F, T, "ep-b");
-    tx.delete_chain(F, T, "ep-b");
+    tx.flush_chain(F, T, "ep-b").unwrap();
+    tx.delete_chain(F, T, "ep-b").unwrap();
     nft.commit(&tx).await.unwrap();
     let out = ns.exec("nft", &["-a", "list", "chain", "ip", T, "svc-a"]);
     assert!(
@@ -80,7 +80,7 @@ async fn partial_update_replaces_a_rule_and_deletes_a_chain_atomically() {
 #[tokio::test]
 async fn a_failing_operation_leaves_the_ruleset_unchanged_and_is_named() {
     let ns = TestNs::new("nftatom").await;
-    let nft = Nft::from_connection(ns.netfilter().await);
+    let nft = Nft::from_connection(ns.netfilter().await).unwrap();
     let mut tx = Transaction::new();
     service_vip(&mut tx);
     nft.commit(&tx).await.unwrap();
@@ -102,7 +102,7 @@ async fn a_failing_operation_leaves_the_ruleset_unchanged_and_is_named() {
     }
     let key = Value::concat(&[v4("10.96.0.9"), Value::proto(Value::TCP), Value::port(80)]);
     tx.add_elements(&service_map(), &[Element::new(key).verdict(Verdict::Goto("svc-new".into()))]).unwrap();
-    tx.flush_chain(F, T, "ep-a");
+    tx.flush_chain(F, T, "ep-a").unwrap();
     let bad = tx
         .add_rule(&RuleBuilder::new(F, T, "nat-prerouting").jump("no-such-chain").build().unwrap())
         .unwrap();
@@ -126,7 +126,7 @@ async fn a_failing_operation_leaves_the_ruleset_unchanged_and_is_named() {
 #[tokio::test]
 async fn generation_guard_refuses_a_stale_transaction() {
     let ns = TestNs::new("nftgen").await;
-    let nft = Nft::from_connection(ns.netfilter().await);
+    let nft = Nft::from_connection(ns.netfilter().await).unwrap();
     let mut tx = Transaction::new();
     tx.add_table(&Table::new(F, T)).unwrap();
     nft.commit(&tx).await.unwrap();
@@ -155,7 +155,7 @@ async fn generation_guard_refuses_a_stale_transaction() {
 #[tokio::test]
 async fn hundred_thousand_elements_are_one_atomic_batch() {
     let ns = TestNs::new("nftbig").await;
-    let nft = Nft::from_connection(ns.netfilter().await);
+    let nft = Nft::from_connection(ns.netfilter().await).unwrap();
     let set = Set::new(F, T, "big", KeyType::single(DataType::IPV4_ADDR)).size(200_000);
     let elems: Vec<Element> =
         (0..100_000u32).map(|i| Element::new(Value::ipv4(Ipv4Addr::from(0x0a00_0000 + i)))).collect();
@@ -182,7 +182,7 @@ async fn hundred_thousand_elements_are_one_atomic_batch() {
 #[tokio::test]
 async fn elements_change_in_place_with_timeouts_comments_and_ranges() {
     let ns = TestNs::new("nftelem").await;
-    let nft = Nft::from_connection(ns.netfilter().await);
+    let nft = Nft::from_connection(ns.netfilter().await).unwrap();
     let set = Set::new(F, T, "nets", KeyType::single(DataType::IPV4_ADDR))
         .flags(SetFlags::INTERVAL)
         .timeout(Duration::from_secs(3600));
@@ -217,12 +217,12 @@ async fn elements_change_in_place_with_timeouts_comments_and_ranges() {
 
     // Flush the set, then destroy it and a table that does not exist.
     let mut tx = Transaction::new();
-    tx.flush_set(F, T, "nets");
+    tx.flush_set(F, T, "nets").unwrap();
     nft.commit(&tx).await.unwrap();
     assert!(nft.list_elements(F, T, "nets").await.unwrap().is_empty());
     let mut tx = Transaction::new();
-    tx.destroy_set(F, T, "nets");
-    tx.destroy_table(Family::Ip6, "never-was");
+    tx.destroy_set(F, T, "nets").unwrap();
+    tx.destroy_table(Family::Ip6, "never-was").unwrap();
     nft.commit(&tx).await.unwrap();
     assert!(nft.list_sets(Some(F)).await.unwrap().is_empty());
 }
@@ -230,7 +230,7 @@ async fn elements_change_in_place_with_timeouts_comments_and_ranges() {
 #[tokio::test]
 async fn rules_insert_at_positions_and_delete_by_handle() {
     let ns = TestNs::new("nftpos").await;
-    let nft = Nft::from_connection(ns.netfilter().await);
+    let nft = Nft::from_connection(ns.netfilter().await).unwrap();
     let mut tx = Transaction::new();
     tx.add_table(&Table::new(F, T)).unwrap();
     tx.add_chain(&Chain::new(F, T, "c")).unwrap();
@@ -255,7 +255,7 @@ async fn rules_insert_at_positions_and_delete_by_handle() {
     let want: Vec<String> = [0, 1, 11, 12, 2, 3].iter().map(|p| format!("tcp dport {p} accept")).collect();
     assert_eq!(got, want);
     let mut tx = Transaction::new();
-    tx.delete_rule(F, T, "c", ha);
+    tx.delete_rule(F, T, "c", ha).unwrap();
     nft.commit(&tx).await.unwrap();
     let got = ports(nft.list_rules(Some(F), Some(T), Some("c")).await.unwrap());
     assert_eq!(got.len(), 5);
@@ -281,7 +281,7 @@ async fn set_free_endpoint_spread_lists_like_nft() {
     let theirs = TestNs::new("nftng").await;
     run_with_input("ip", &["netns", "exec", theirs.name(), "nft", "-f", "-"], text);
     let ours = TestNs::new("nftng").await;
-    let nft = Nft::from_connection(ours.netfilter().await);
+    let nft = Nft::from_connection(ours.netfilter().await).unwrap();
     let mut tx = Transaction::new();
     tx.add_table(&Table::new(F, "kp")).unwrap();
     for c in ["ep-a", "ep-b", "svc"] {
@@ -315,8 +315,8 @@ async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
     use netplumb::nft::{Object, ObjectKind};
     let native = TestNs::new("destroyn").await;
     let emul = TestNs::new("destroye").await;
-    let nn = Nft::from_connection(native.netfilter().await);
-    let ne = Nft::from_connection(emul.netfilter().await);
+    let nn = Nft::from_connection(native.netfilter().await).unwrap();
+    let ne = Nft::from_connection(emul.netfilter().await).unwrap();
     let set = Set::new(F, T, "s", KeyType::single(DataType::IPV4_ADDR)).flags(SetFlags::INTERVAL);
     let rule =
         |p: u16| RuleBuilder::new(F, T, "c").eq(Field::TCP_DPORT, Value::port(p)).accept().build().unwrap();
@@ -348,7 +348,7 @@ async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
     assert_eq!(handles, same);
     let other = Set::new(F, T, "x", KeyType::single(DataType::IPV4_ADDR));
     let nowhere = Set::new(F, T, "nowhere", KeyType::single(DataType::IPV4_ADDR));
-    let cnt = counter.code();
+    let cnt = counter.object_type();
 
     // (what, operations, whether it must succeed on every kernel (None:
     // only that both sides agree), text `nft list ruleset` must then show,
@@ -359,8 +359,8 @@ async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
         (
             "chain d exists, chain nope does not",
             Box::new(|tx| {
-                tx.destroy_chain(F, T, "d");
-                tx.destroy_chain(F, T, "nope");
+                tx.destroy_chain(F, T, "d").unwrap();
+                tx.destroy_chain(F, T, "nope").unwrap();
             }),
             Some(true),
             vec!["chain c {"],
@@ -369,10 +369,10 @@ async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
         (
             "set, object and rules that do not exist",
             Box::new(move |tx| {
-                tx.destroy_set(F, T, "nope");
-                tx.destroy_object(F, T, "nope", cnt);
-                tx.destroy_rule(F, T, "c", 999_999);
-                tx.destroy_rule(F, T, "nochain", 1);
+                tx.destroy_set(F, T, "nope").unwrap();
+                tx.destroy_object(F, T, "nope", cnt).unwrap();
+                tx.destroy_rule(F, T, "c", 999_999).unwrap();
+                tx.destroy_rule(F, T, "nochain", 1).unwrap();
             }),
             Some(true),
             vec!["tcp dport 1 accept", "tcp dport 2 accept", "counter cnt"],
@@ -381,7 +381,7 @@ async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
         (
             "the first rule, by handle",
             Box::new(move |tx| {
-                tx.destroy_rule(F, T, "c", handles[0]);
+                tx.destroy_rule(F, T, "c", handles[0]).unwrap();
             }),
             Some(true),
             vec!["tcp dport 2 accept"],
@@ -405,13 +405,13 @@ async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
             "objects created earlier in the same transaction",
             Box::new(move |tx| {
                 tx.add_chain(&Chain::new(F, T, "e")).unwrap();
-                tx.destroy_chain(F, T, "e");
+                tx.destroy_chain(F, T, "e").unwrap();
                 tx.add_set(&other).unwrap();
                 tx.add_elements(&other, &[Element::new(v4("192.0.2.3")), Element::new(v4("192.0.2.4"))])
                     .unwrap();
                 tx.destroy_elements(&other, &[Element::new(v4("192.0.2.3")), Element::new(v4("192.0.2.5"))])
                     .unwrap();
-                tx.destroy_chain(F, T, "f");
+                tx.destroy_chain(F, T, "f").unwrap();
                 tx.add_chain(&Chain::new(F, T, "f")).unwrap();
             }),
             Some(true),
@@ -421,7 +421,7 @@ async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
         (
             "the counter",
             Box::new(move |tx| {
-                tx.destroy_object(F, T, "cnt", cnt);
+                tx.destroy_object(F, T, "cnt", cnt).unwrap();
             }),
             Some(true),
             vec![],
@@ -439,7 +439,7 @@ async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
         (
             "a chain in a table that does not exist",
             Box::new(|tx| {
-                tx.destroy_chain(Family::Ip6, "never-was", "c");
+                tx.destroy_chain(Family::Ip6, "never-was", "c").unwrap();
             }),
             None,
             vec![],
@@ -448,7 +448,7 @@ async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
         (
             "a rule in a table that does not exist",
             Box::new(|tx| {
-                tx.destroy_rule(Family::Ip6, "never-was", "c", 1);
+                tx.destroy_rule(Family::Ip6, "never-was", "c", 1).unwrap();
             }),
             None,
             vec![],
@@ -457,9 +457,9 @@ async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
         (
             "a deleted table's chain",
             Box::new(|tx| {
-                tx.flush_table(F, T);
-                tx.delete_table(F, T);
-                tx.destroy_chain(F, T, "c");
+                tx.flush_table(F, T).unwrap();
+                tx.delete_table(F, T).unwrap();
+                tx.destroy_chain(F, T, "c").unwrap();
             }),
             None,
             vec![],
@@ -468,8 +468,8 @@ async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
         (
             "the table, and one that does not exist",
             Box::new(|tx| {
-                tx.destroy_table(F, T);
-                tx.destroy_table(Family::Ip6, "never-was");
+                tx.destroy_table(F, T).unwrap();
+                tx.destroy_table(Family::Ip6, "never-was").unwrap();
             }),
             Some(true),
             vec![],

@@ -289,7 +289,7 @@ async fn run_step(step: &Step, src: &TestNs, dst: &TestNs, tally: &mut Tally) {
         return;
     };
     tally.steps += 1;
-    let rs = match Nft::from_connection(src.netfilter().await).ruleset().await {
+    let rs = match Nft::from_connection(src.netfilter().await).unwrap().ruleset().await {
         Ok(mut rs) => {
             let links =
                 Rtnl::from_connection(src.route().await).unwrap().links().list().try_collect().await.unwrap();
@@ -344,9 +344,11 @@ async fn run_step(step: &Step, src: &TestNs, dst: &TestNs, tally: &mut Tally) {
     let mut tx = Transaction::new();
     let committed = match rs.write_to(&mut tx) {
         Err(e) => Err(format!("build: {e}")),
-        Ok(()) => {
-            Nft::from_connection(dst.netfilter().await).commit(&tx).await.map_err(|e| format!("commit: {e}"))
-        }
+        Ok(()) => Nft::from_connection(dst.netfilter().await)
+            .unwrap()
+            .commit(&tx)
+            .await
+            .map_err(|e| format!("commit: {e}")),
     };
     match committed {
         Err(e) => tally.mismatches.push(format!("{here}: re-commit: {e}")),

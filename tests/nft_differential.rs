@@ -88,7 +88,7 @@ async fn decode_and_render_match_nft_list() {
         let ns = TestNs::new("nftdiff").await;
         load(&ns, &text);
         let want = nft_list(&ns);
-        let nft = Nft::from_connection(ns.netfilter().await);
+        let nft = Nft::from_connection(ns.netfilter().await).unwrap();
         let rs: Ruleset = nft.ruleset().await.unwrap_or_else(|e| panic!("{name}: list: {e}"));
         let got = rs.to_string();
         if normalize(&want) != normalize(&got) {
@@ -113,12 +113,12 @@ async fn rebuild_through_netplumb_lists_the_same_in_nft() {
         let src = TestNs::new("nftsrc").await;
         load(&src, &text);
         let want = nft_list(&src);
-        let rs = Nft::from_connection(src.netfilter().await).ruleset().await.unwrap();
+        let rs = Nft::from_connection(src.netfilter().await).unwrap().ruleset().await.unwrap();
         // Write it into an empty namespace through one transaction.
         let dst = TestNs::new("nftdst").await;
         let mut tx = Transaction::new();
         rs.write_to(&mut tx).unwrap_or_else(|e| panic!("{name}: build: {e}"));
-        let nft = Nft::from_connection(dst.netfilter().await);
+        let nft = Nft::from_connection(dst.netfilter().await).unwrap();
         nft.commit(&tx).await.unwrap_or_else(|e| panic!("{name}: commit: {e}"));
         let got = nft_list(&dst);
         if normalize(&want) != normalize(&got) {
@@ -135,7 +135,7 @@ async fn corpus_covers_every_modelled_expression_and_nothing_is_opaque() {
     for (name, text) in full_corpus() {
         let ns = TestNs::new("nftcov").await;
         load(&ns, &text);
-        let rs = Nft::from_connection(ns.netfilter().await).ruleset().await.unwrap();
+        let rs = Nft::from_connection(ns.netfilter().await).unwrap().ruleset().await.unwrap();
         for r in &rs.rules {
             for e in &r.exprs {
                 assert!(!matches!(e, netplumb::nft::expr::Expr::Unknown(_)), "{name}: opaque {e:?}");

@@ -33,7 +33,7 @@ fn list(ns: &TestNs) -> String {
 }
 
 async fn netplumb_list(ns: &TestNs) -> Ruleset {
-    let mut rs = Nft::from_connection(ns.netfilter().await).ruleset().await.unwrap();
+    let mut rs = Nft::from_connection(ns.netfilter().await).unwrap().ruleset().await.unwrap();
     let links = Rtnl::from_connection(ns.route().await).unwrap().links().list().try_collect().await.unwrap();
     rs.set_ifnames(links.into_iter().map(|l| (l.index.0, l.name)));
     rs
@@ -99,7 +99,7 @@ async fn fixture_rules_list_reload_and_recommit_as_nft() {
         let dst = TestNs::new("rndtx").await;
         let mut tx = Transaction::new();
         rs.write_to(&mut tx).unwrap();
-        match Nft::from_connection(dst.netfilter().await).commit(&tx).await {
+        match Nft::from_connection(dst.netfilter().await).unwrap().commit(&tx).await {
             Err(e) => failures.push(format!("{here}: re-commit: {e}")),
             Ok(_) => {
                 let again = list(&dst);

@@ -285,5 +285,5 @@ async fn main() {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "test-support"))]
 mod tests;

@@ -106,7 +106,7 @@ pub async fn check(
                 .await
                 .map_err(|e| err999("list routes", e))?
                 .iter()
-                .any(|x| x.dst == d && gw.map_or(true, |g| x.gateway.map(IpAddr::V4) == Some(g))),
+                .any(|x| x.dst == d && gw.is_none_or(|g| x.gateway.map(IpAddr::V4) == Some(g))),
             IpNet::V6(d) => ctr
                 .routes()
                 .list::<std::net::Ipv6Addr>(&RouteFilter::all())
@@ -114,7 +114,7 @@ pub async fn check(
                 .await
                 .map_err(|e| err999("list routes", e))?
                 .iter()
-                .any(|x| x.dst == d && gw.map_or(true, |g| x.gateway.map(IpAddr::V6) == Some(g))),
+                .any(|x| x.dst == d && gw.is_none_or(|g| x.gateway.map(IpAddr::V6) == Some(g))),
         };
         if !found {
             return bad(format!(

@@ -424,7 +424,7 @@ fn has_masq_chain(line: &str) -> bool {
         let rest = &line[i + 4..];
         rest.len() >= 24
             && rest[..24].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            && rest[24..].chars().next().map_or(true, |c| !c.is_ascii_alphanumeric())
+            && rest[24..].chars().next().is_none_or(|c| !c.is_ascii_alphanumeric())
     })
 }
 

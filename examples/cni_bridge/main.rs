@@ -188,8 +188,25 @@ async fn run(host: &Netns, call: &Call, stdin: &[u8]) -> Result<Option<Value>, C
     }
 }
 
+const USAGE: &str = "usage: CNI_COMMAND=ADD|DEL|CHECK|VERSION|STATUS|GC CNI_CONTAINERID=ID CNI_NETNS=PATH \
+                     CNI_IFNAME=NAME CNI_PATH=DIRS cni_bridge < netconf.json
+A CNI plugin: driven by the CNI_* environment and the network configuration on stdin, as the CNI spec says; it takes no options.";
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    // A runtime passes no arguments: --help prints the usage, anything else
+    // is refused before the environment or stdin is read.
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            return;
+        }
+        Some(other) => {
+            eprintln!("cni_bridge: unknown option {other:?}\n{USAGE}");
+            std::process::exit(2);
+        }
+    }
     let call = Call::from_env();
     let mut stdin = Vec::new();
     if call.command != "VERSION" {
@@ -213,7 +230,8 @@ async fn main() {
     }
 }
 
-#[cfg(test)]
+// The end-to-end tests need the harness (feature test-support).
+#[cfg(all(test, feature = "test-support"))]
 mod libcni_client;
-#[cfg(test)]
+#[cfg(all(test, feature = "test-support"))]
 mod tests;

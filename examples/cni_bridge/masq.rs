@@ -101,7 +101,7 @@ pub async fn del(host: &Netns, conf: &NetConf, id: &str, ifname: &str) -> Result
     }
     let mut tx = Transaction::new();
     for h in hs {
-        tx.delete_rule(Family::Inet, TABLE, CHAIN, h);
+        tx.delete_rule(Family::Inet, TABLE, CHAIN, h).map_err(|e| err("delete rules", e))?;
     }
     nft.commit(&tx).await.map_err(|e| err("delete rules", e))?;
     Ok(())

@@ -63,9 +63,19 @@ impl Default for Opts {
     }
 }
 
+const USAGE: &str =
+    "usage: pod_network [--pods N] [--overlay routes|vxlan] [--bandwidth RATE] [--keep | --cleanup] [--prefix P]";
+
+/// Anything not understood: the usage on stderr, exit code 2, nothing done.
 fn usage() -> ! {
-    eprintln!("usage: pod_network [--pods N] [--overlay routes|vxlan] [--bandwidth RATE] [--keep | --cleanup] [--prefix P]");
+    eprintln!("{USAGE}");
     std::process::exit(2);
+}
+
+/// `--help`: the usage on stdout, exit code 0, nothing done.
+fn help() -> ! {
+    println!("{USAGE}");
+    std::process::exit(0);
 }
 
 fn parse_args() -> Opts {
@@ -103,7 +113,7 @@ fn parse_args() -> Opts {
                     .filter(|p| !p.is_empty() && p.len() <= 6 && !p.contains('/'))
                     .unwrap_or_else(|| usage())
             }
-            "-h" | "--help" => usage(),
+            "-h" | "--help" => help(),
             _ => usage(),
         }
     }
@@ -361,7 +371,8 @@ async fn main() {
     std::process::exit(code);
 }
 
-#[cfg(test)]
+// The end-to-end tests need the harness (feature test-support).
+#[cfg(all(test, feature = "test-support"))]
 mod tests {
     use super::*;
 

@@ -70,9 +70,18 @@ impl Default for Opts {
     }
 }
 
+const USAGE: &str = "usage: service_vip [--services N] [--keep | --cleanup] [--prefix P]";
+
+/// Anything not understood: the usage on stderr, exit code 2, nothing done.
 fn usage() -> ! {
-    eprintln!("usage: service_vip [--services N] [--keep | --cleanup] [--prefix P]");
+    eprintln!("{USAGE}");
     std::process::exit(2);
+}
+
+/// `--help`: the usage on stdout, exit code 0, nothing done.
+fn help() -> ! {
+    println!("{USAGE}");
+    std::process::exit(0);
 }
 
 /// The proxy's view of one step's results.
@@ -261,7 +270,7 @@ async fn proofs(c: &mut Ctx) -> Fallible<()> {
 
     // 2. Conntrack through netplumb: one flow per connection.
     step(2, "conntrack on node 1: the flows of those connections");
-    let ct = Conntrack::open_in(&c.nodes[0].ns).await.map_err(e("conntrack"))?;
+    let ct = Conntrack::new_in(&c.nodes[0].ns).await.map_err(e("conntrack"))?;
     let filter =
         Filter::new().proto(IpProto::TCP).orig_dst(VIP.into()).orig_dst_port(80).orig_src(client_ip.into());
     let flows = ct.list(&filter).try_collect().await.map_err(e("list flows"))?;
@@ -562,7 +571,7 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
         async move {
             let mut n = 0;
             for ns in nodes {
-                let ct = Conntrack::open_in(&ns).await.map_err(e("conntrack"))?;
+                let ct = Conntrack::new_in(&ns).await.map_err(e("conntrack"))?;
                 n += ct.delete_stale_udp(SocketAddr::from((VIP, 53)), &live).await.map_err(e("cleanup"))?;
             }
             Ok::<u64, String>(n)
@@ -865,13 +874,15 @@ async fn main() {
             "--prefix" => {
                 o.prefix = args.next().filter(|p| !p.is_empty() && p.len() <= 6).unwrap_or_else(|| usage())
             }
+            "-h" | "--help" => help(),
             _ => usage(),
         }
     }
     std::process::exit(main_with(o).await);
 }
 
-#[cfg(test)]
+// The end-to-end tests need the harness (feature test-support).
+#[cfg(all(test, feature = "test-support"))]
 mod tests {
     use super::*;
 
@@ -955,7 +966,7 @@ mod tests {
     async fn endpoint_changes_rewrite_only_the_service_verdict_state() {
         netplumb::testing::require_root();
         let ns = netplumb::testing::TestNs::new("svcvip").await;
-        let nft = Nft::from_connection(ns.netfilter().await);
+        let nft = Nft::from_connection(ns.netfilter().await).unwrap();
         let mut proxy = Proxy::new(nft.clone(), "10.244.0.0/16".parse().unwrap());
         let ep = |i: u8| Ipv4Addr::new(10, 244, 1, i);
         let mut svc = Service {

@@ -324,9 +324,10 @@ impl Proxy {
         Ok(())
     }
 
-    fn remove_chain(tx: &mut Transaction, chain: &str) {
-        tx.flush_chain(F, TABLE, chain);
-        tx.delete_chain(F, TABLE, chain);
+    fn remove_chain(tx: &mut Transaction, chain: &str) -> R<()> {
+        tx.flush_chain(F, TABLE, chain)?;
+        tx.delete_chain(F, TABLE, chain)?;
+        Ok(())
     }
 
     /// Add a service with endpoints: chains, rules, map elements. Returns
@@ -389,14 +390,14 @@ impl Proxy {
         tx.delete_elements(&set("service-ips"), &[Element::new(svc.vip_key())])?;
         if let Some(np) = svc.node_port {
             tx.delete_elements(&set("service-nodeports"), &[Element::new(svc.nodeport_key(np))])?;
-            Self::remove_chain(tx, &svc.ext_chain());
+            Self::remove_chain(tx, &svc.ext_chain())?;
         }
         // The dispatch rule goes with the flush, then its map can go.
-        tx.flush_chain(F, TABLE, &svc.chain());
-        tx.delete_set(F, TABLE, &svc.ep_map());
-        tx.delete_chain(F, TABLE, &svc.chain());
+        tx.flush_chain(F, TABLE, &svc.chain())?;
+        tx.delete_set(F, TABLE, &svc.ep_map())?;
+        tx.delete_chain(F, TABLE, &svc.chain())?;
         for ep in &svc.endpoints {
-            Self::remove_chain(tx, &svc.ep_chain(*ep));
+            Self::remove_chain(tx, &svc.ep_chain(*ep))?;
         }
         Ok(())
     }
@@ -459,7 +460,7 @@ impl Proxy {
                             None
                         };
                         for ep in old.endpoints.iter().filter(|e| !w.endpoints.contains(e)) {
-                            Self::remove_chain(&mut tx, &old.ep_chain(*ep));
+                            Self::remove_chain(&mut tx, &old.ep_chain(*ep))?;
                         }
                         pending.push((
                             key.clone(),
@@ -553,7 +554,7 @@ impl Proxy {
             let r = self.nft.commit(&tx).await;
             rule.push(t.elapsed());
             let mut tx = Transaction::new();
-            Self::remove_chain(&mut tx, PROBE);
+            Self::remove_chain(&mut tx, PROBE)?;
             self.nft.commit(&tx).await?;
             r?;
         }

@@ -271,6 +271,9 @@ pub struct Dump<T> {
     attempts: u32,
     yielded: u64,
     intr: bool,
+    /// An error found before anything was sent (bad input): the first and
+    /// only item; nothing reaches the kernel.
+    failed: Option<Error>,
 }
 
 impl<T> std::fmt::Debug for Dump<T> {
@@ -290,7 +293,25 @@ impl<T> Dump<T> {
         decode: Decoder<T>,
         policy: DumpPolicy,
     ) -> Dump<T> {
-        Dump { conn, dump, req, decode, policy, state: State::Init, attempts: 0, yielded: 0, intr: false }
+        Dump {
+            conn,
+            dump,
+            req,
+            decode,
+            policy,
+            state: State::Init,
+            attempts: 0,
+            yielded: 0,
+            intr: false,
+            failed: None,
+        }
+    }
+
+    /// A dump that yields `e` and ends without sending anything: for input
+    /// found invalid when the dump is built.
+    pub(crate) fn failed_with(mut self, e: Error) -> Self {
+        self.failed = Some(e);
+        self
     }
 
     /// Override the interrupted-dump policy for this dump.
@@ -322,6 +343,10 @@ impl<T> Dump<T> {
     }
 
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        if let Some(e) = self.failed.take() {
+            self.state = State::Done;
+            return Poll::Ready(Some(Err(e)));
+        }
         loop {
             match &mut self.state {
                 State::Done => return Poll::Ready(None),

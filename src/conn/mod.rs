@@ -556,7 +556,8 @@ impl Connection {
 
     /// A connection over scripted transports, for byte-level tests: returns
     /// the connection and the peer ends of its request and dump sockets.
-    #[cfg(test)]
+    /// (Public through [`crate::testing::FakeKernel`].)
+    #[cfg(any(test, feature = "test-support"))]
     pub(crate) fn scripted(
         protocol: Protocol,
         opts: Options,

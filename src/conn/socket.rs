@@ -31,8 +31,8 @@ pub(crate) enum Role {
 pub(crate) enum RawSock {
     Netlink(netlink_sys::Socket),
     /// Test transport: every datagram is framed as `[u32 port][netlink bytes]`.
-    // Constructed only by the scripted-reply unit tests.
-    #[cfg_attr(not(test), allow(dead_code))]
+    // Constructed only by the scripted-reply tests and testing::FakeKernel.
+    #[cfg_attr(not(any(test, feature = "test-support")), allow(dead_code))]
     Scripted(UnixDatagram),
 }
 

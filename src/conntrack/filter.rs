@@ -19,27 +19,27 @@ use crate::wire::{family_of, AttrWriter, NLA_F_NESTED};
 
 /// An address family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Family {
+pub enum IpFamily {
     /// IPv4 (`AF_INET`, conntrack's `-f ipv4`).
     Ipv4,
     /// IPv6 (`AF_INET6`, `-f ipv6`).
     Ipv6,
 }
 
-impl Family {
+impl IpFamily {
     /// The `AF_*` number.
     pub fn af(self) -> u8 {
         match self {
-            Family::Ipv4 => libc::AF_INET as u8,
-            Family::Ipv6 => libc::AF_INET6 as u8,
+            IpFamily::Ipv4 => libc::AF_INET as u8,
+            IpFamily::Ipv6 => libc::AF_INET6 as u8,
         }
     }
 
     /// The family of an address.
-    pub fn of(addr: &IpAddr) -> Family {
+    pub fn of(addr: &IpAddr) -> IpFamily {
         match addr {
-            IpAddr::V4(_) => Family::Ipv4,
-            IpAddr::V6(_) => Family::Ipv6,
+            IpAddr::V4(_) => IpFamily::Ipv4,
+            IpAddr::V6(_) => IpFamily::Ipv6,
         }
     }
 }
@@ -61,7 +61,7 @@ impl Family {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
-    family: Option<Family>,
+    family: Option<IpFamily>,
     proto: Option<IpProto>,
     orig_src: Option<IpAddr>,
     orig_dst: Option<IpAddr>,
@@ -96,9 +96,40 @@ impl Filter {
         Filter::default()
     }
 
+    /// Check that the filter can match something: every address given is
+    /// of one family, the one [`Filter::family`] names if it is set. A
+    /// filter mixing IPv4 and IPv6 (`family(Ipv4).orig_src(fd00::1)`) is an
+    /// error naming the field, not a selection of nothing.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] naming the first field that disagrees.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let mut family: Option<(IpFamily, &str)> = self.family.map(|f| (f, "family"));
+        for (field, a) in [
+            ("orig_src", &self.orig_src),
+            ("orig_dst", &self.orig_dst),
+            ("reply_src", &self.reply_src),
+            ("reply_dst", &self.reply_dst),
+        ] {
+            let Some(a) = a else { continue };
+            let f = IpFamily::of(a);
+            match family {
+                None => family = Some((f, field)),
+                Some((want, from)) if want != f => {
+                    return Err(crate::error::Error::invalid(
+                        format!("filter.{field}"),
+                        format!("{a} is {f:?} but filter.{from} is {want:?}: no flow can match"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     setter!(
         /// Only flows of this family (`-f`).
-        family: Family
+        family: IpFamily
     );
     setter!(
         /// Only flows of this layer-4 protocol (`-p`).
@@ -190,13 +221,13 @@ impl Filter {
     /// in user space.
     pub fn matches(&self, flow: &Flow) -> bool {
         fn eq<T: PartialEq>(want: Option<T>, have: T) -> bool {
-            want.map_or(true, |w| w == have)
+            want.is_none_or(|w| w == have)
         }
         fn port(want: Option<u16>, have: Option<u16>) -> bool {
-            want.map_or(true, |w| have == Some(w))
+            want.is_none_or(|w| have == Some(w))
         }
         let (o, r) = (&flow.orig, &flow.reply);
-        eq(self.family.map(Family::af), flow.family)
+        eq(self.family.map(IpFamily::af), flow.family)
             && eq(self.proto, o.proto)
             && eq(self.orig_src, o.src)
             && eq(self.orig_dst, o.dst)
@@ -206,18 +237,18 @@ impl Filter {
             && port(self.orig_dst_port, o.dst_port)
             && port(self.reply_src_port, r.src_port)
             && port(self.reply_dst_port, r.dst_port)
-            && self.mark.map_or(true, |(v, m)| flow.mark.unwrap_or(0) & m == v)
+            && self.mark.is_none_or(|(v, m)| flow.mark.unwrap_or(0) & m == v)
             && eq(self.zone, flow.zone.unwrap_or(0))
             && eq(self.orig_zone, o.zone.or(flow.zone).unwrap_or(0))
             && eq(self.reply_zone, r.zone.or(flow.zone).unwrap_or(0))
-            && self.labels.map_or(true, |l| flow.labels.unwrap_or_default().0 & l.0 == l.0)
-            && self.status.map_or(true, |(v, m)| flow.status_bits().bits() & m == v)
+            && self.labels.is_none_or(|l| flow.labels.unwrap_or_default().0 & l.0 == l.0)
+            && self.status.is_none_or(|(v, m)| flow.status_bits().bits() & m == v)
     }
 
     /// The family the kernel can filter on: the one given, else the one
     /// of the addresses given.
     fn kernel_family(&self) -> Option<u8> {
-        self.family.map(Family::af).or_else(|| {
+        self.family.map(IpFamily::af).or_else(|| {
             [self.orig_src, self.orig_dst, self.reply_src, self.reply_dst]
                 .into_iter()
                 .flatten()
@@ -273,7 +304,7 @@ impl Filter {
         if (fam.is_some() && !k.at_least(5, 0)) || (tuple_fields && !k.at_least(6, 12)) {
             return false;
         }
-        let fam_ok = |a: Option<IpAddr>| a.map_or(true, |a| a.is_ipv4() && Some(family_of(a)) == fam);
+        let fam_ok = |a: Option<IpAddr>| a.is_none_or(|a| a.is_ipv4() && Some(family_of(a)) == fam);
         let ports_ok = matches!(self.proto, Some(IpProto::TCP | IpProto::UDP))
             || [self.orig_src_port, self.orig_dst_port, self.reply_src_port, self.reply_dst_port]
                 .iter()
@@ -288,7 +319,7 @@ impl Filter {
             && self.orig_zone.is_none()
             && self.reply_zone.is_none()
             && self.labels.is_none()
-            && (self.status.map_or(true, |(_, m)| m == 0) || k.at_least(6, 1))
+            && (self.status.is_none_or(|(_, m)| m == 0) || k.at_least(6, 1))
     }
 
     /// Whether the filter selects every flow.
@@ -395,8 +426,8 @@ mod tests {
         assert!(!Filter::new().reply_zone(4).matches(&oz));
         let both = f.clone().with_zone(6);
         assert!(Filter::new().orig_zone(6).reply_zone(6).zone(6).matches(&both));
-        assert!(Filter::new().family(Family::Ipv4).matches(&f));
-        assert!(!Filter::new().family(Family::Ipv6).matches(&f));
+        assert!(Filter::new().family(IpFamily::Ipv4).matches(&f));
+        assert!(!Filter::new().family(IpFamily::Ipv6).matches(&f));
         let s = Filter::new().status(Status::empty(), Status::ASSURED);
         assert!(s.matches(&f));
         assert!(!s.matches(&f.clone().with_status(Status::ASSURED)));
@@ -445,12 +476,12 @@ mod tests {
         assert_eq!(kernel_attrs(&p).1.len(), 0);
         assert!(!p.kernel_exact(k));
         // SCTP ports are checked in user space only.
-        let s = Filter::new().family(Family::Ipv4).proto(IpProto::SCTP).orig_dst_port(5);
+        let s = Filter::new().family(IpFamily::Ipv4).proto(IpProto::SCTP).orig_dst_port(5);
         assert!(!s.kernel_exact(k));
         // Tuple fields need Linux 6.12 on a flush.
         assert!(!f.kernel_exact(KernelVersion(6, 6)));
         assert!(Filter::new().mark(1, 1).kernel_exact(KernelVersion(4, 19)));
-        assert!(!Filter::new().family(Family::Ipv4).kernel_exact(KernelVersion(4, 19)));
+        assert!(!Filter::new().family(IpFamily::Ipv4).kernel_exact(KernelVersion(4, 19)));
         // The kernel matches a zone id in any direction, so a zone filter
         // is never exact there: a flush lists and deletes one by one.
         assert!(!Filter::new().zone(3).kernel_exact(k));
@@ -466,7 +497,7 @@ mod tests {
         assert_eq!((hdr[0], attrs.len()), (libc::AF_INET6 as u8, 0));
         assert!(!v6.kernel_exact(k));
         // Reply-only port filter carries the protocol in the reply tuple.
-        let r = Filter::new().family(Family::Ipv6).proto(IpProto::TCP).reply_src_port(80);
+        let r = Filter::new().family(IpFamily::Ipv6).proto(IpProto::TCP).reply_src_port(80);
         let (_, attrs) = kernel_attrs(&r);
         assert_eq!(
             attrs.iter().map(|a| a.0).collect::<Vec<_>>(),

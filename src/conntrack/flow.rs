@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
 use super::consts::*;
-use super::raw::{write_unknown, RawAttr};
+use super::raw::{write_unknown, UnknownAttr};
 use super::status::{DccpState, SctpState, Status, TcpState};
 use super::tuple::Tuple;
 use crate::error::DecodeError;
@@ -117,7 +117,7 @@ pub struct TcpInfo {
     /// Flags of the reply direction.
     pub flags_reply: Option<TcpFlags>,
     /// Attributes netplumb does not model.
-    pub unknown: Vec<RawAttr>,
+    pub unknown: Vec<UnknownAttr>,
 }
 
 /// SCTP protocol information (`CTA_PROTOINFO_SCTP`).
@@ -130,7 +130,7 @@ pub struct SctpInfo {
     /// Verification tag of the reply direction.
     pub vtag_reply: Option<u32>,
     /// Attributes netplumb does not model.
-    pub unknown: Vec<RawAttr>,
+    pub unknown: Vec<UnknownAttr>,
 }
 
 /// DCCP protocol information (`CTA_PROTOINFO_DCCP`).
@@ -143,7 +143,7 @@ pub struct DccpInfo {
     /// Handshake sequence number.
     pub handshake_seq: Option<u64>,
     /// Attributes netplumb does not model.
-    pub unknown: Vec<RawAttr>,
+    pub unknown: Vec<UnknownAttr>,
 }
 
 /// Protocol information (`CTA_PROTOINFO`).
@@ -156,7 +156,7 @@ pub enum ProtoInfo {
     /// DCCP state, role and handshake sequence.
     Dccp(DccpInfo),
     /// Something else: the nest's attributes as sent.
-    Other(Vec<RawAttr>),
+    Other(Vec<UnknownAttr>),
 }
 
 /// The helper attached to a flow (`CTA_HELP`), e.g. `ftp`.
@@ -272,7 +272,7 @@ pub struct Flow {
     pub synproxy: Option<Synproxy>,
     /// Attributes netplumb does not model; for unknown attributes inside
     /// the known nests, `parent` names the nest (`CTA_COUNTERS_ORIG`, ...).
-    pub unknown: Vec<RawAttr>,
+    pub unknown: Vec<UnknownAttr>,
 }
 
 impl Flow {
@@ -408,7 +408,7 @@ impl Flow {
                 CTA_USE => f.use_count = Some(a.u32_be()?),
                 CTA_LABELS => match Labels::from_bytes(a.payload) {
                     Some(l) => f.labels = Some(l),
-                    None => f.unknown.push(RawAttr::new(0, &a)),
+                    None => f.unknown.push(UnknownAttr::new(0, &a)),
                 },
                 CTA_COUNTERS_ORIG => f.counters_orig = Some(parse_counters(&a, &mut f.unknown)?),
                 CTA_COUNTERS_REPLY => f.counters_reply = Some(parse_counters(&a, &mut f.unknown)?),
@@ -422,16 +422,16 @@ impl Flow {
                         Some(name) => {
                             f.secctx = Some(name.str()?.to_string());
                             let others = inner.iter().filter(|s| s.kind() != CTA_SECCTX_NAME);
-                            f.unknown.extend(others.map(|s| RawAttr::new(CTA_SECCTX, s)));
+                            f.unknown.extend(others.map(|s| UnknownAttr::new(CTA_SECCTX, s)));
                         }
                         // Without a name there is nothing to model: keep it whole.
-                        None => f.unknown.push(RawAttr::new(0, &a)),
+                        None => f.unknown.push(UnknownAttr::new(0, &a)),
                     }
                 }
                 CTA_SEQ_ADJ_ORIG => f.seq_adj_orig = Some(parse_seqadj(&a, &mut f.unknown)?),
                 CTA_SEQ_ADJ_REPLY => f.seq_adj_reply = Some(parse_seqadj(&a, &mut f.unknown)?),
                 CTA_SYNPROXY => f.synproxy = Some(parse_synproxy(&a, &mut f.unknown)?),
-                _ => f.unknown.push(RawAttr::new(0, &a)),
+                _ => f.unknown.push(UnknownAttr::new(0, &a)),
             }
         }
         f.orig = orig.ok_or_else(|| DecodeError::new("conntrack flow", "no original tuple"))?;
@@ -589,7 +589,7 @@ pub(crate) fn nfgenmsg(family: u8, version: u8) -> [u8; 4] {
     [family, version, 0, 0]
 }
 
-fn parse_counters(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<Counters, DecodeError> {
+fn parse_counters(a: &Attr<'_>, unknown: &mut Vec<UnknownAttr>) -> Result<Counters, DecodeError> {
     let mut c = Counters::default();
     for s in a.nested() {
         let s = s?;
@@ -597,13 +597,13 @@ fn parse_counters(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<Counters, 
             CTA_COUNTERS_PACKETS => c.packets = s.u64_be()?,
             CTA_COUNTERS_BYTES => c.bytes = s.u64_be()?,
             CTA_COUNTERS_PAD => {}
-            _ => unknown.push(RawAttr::new(a.kind(), &s)),
+            _ => unknown.push(UnknownAttr::new(a.kind(), &s)),
         }
     }
     Ok(c)
 }
 
-fn parse_timestamps(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<Timestamps, DecodeError> {
+fn parse_timestamps(a: &Attr<'_>, unknown: &mut Vec<UnknownAttr>) -> Result<Timestamps, DecodeError> {
     let mut t = Timestamps::default();
     for s in a.nested() {
         let s = s?;
@@ -611,13 +611,13 @@ fn parse_timestamps(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<Timestam
             CTA_TIMESTAMP_START => t.start = s.u64_be()?,
             CTA_TIMESTAMP_STOP => t.stop = Some(s.u64_be()?),
             CTA_TIMESTAMP_PAD => {}
-            _ => unknown.push(RawAttr::new(CTA_TIMESTAMP, &s)),
+            _ => unknown.push(UnknownAttr::new(CTA_TIMESTAMP, &s)),
         }
     }
     Ok(t)
 }
 
-fn parse_seqadj(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<SeqAdj, DecodeError> {
+fn parse_seqadj(a: &Attr<'_>, unknown: &mut Vec<UnknownAttr>) -> Result<SeqAdj, DecodeError> {
     let mut s = SeqAdj::default();
     for x in a.nested() {
         let x = x?;
@@ -625,13 +625,13 @@ fn parse_seqadj(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<SeqAdj, Deco
             CTA_SEQADJ_CORRECTION_POS => s.correction_pos = x.u32_be()?,
             CTA_SEQADJ_OFFSET_BEFORE => s.offset_before = x.u32_be()?,
             CTA_SEQADJ_OFFSET_AFTER => s.offset_after = x.u32_be()?,
-            _ => unknown.push(RawAttr::new(a.kind(), &x)),
+            _ => unknown.push(UnknownAttr::new(a.kind(), &x)),
         }
     }
     Ok(s)
 }
 
-fn parse_synproxy(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<Synproxy, DecodeError> {
+fn parse_synproxy(a: &Attr<'_>, unknown: &mut Vec<UnknownAttr>) -> Result<Synproxy, DecodeError> {
     let mut s = Synproxy::default();
     for x in a.nested() {
         let x = x?;
@@ -639,26 +639,26 @@ fn parse_synproxy(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<Synproxy, 
             CTA_SYNPROXY_ISN => s.isn = x.u32_be()?,
             CTA_SYNPROXY_ITS => s.its = x.u32_be()?,
             CTA_SYNPROXY_TSOFF => s.tsoff = x.u32_be()?,
-            _ => unknown.push(RawAttr::new(CTA_SYNPROXY, &x)),
+            _ => unknown.push(UnknownAttr::new(CTA_SYNPROXY, &x)),
         }
     }
     Ok(s)
 }
 
-fn parse_helper(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<Helper, DecodeError> {
+fn parse_helper(a: &Attr<'_>, unknown: &mut Vec<UnknownAttr>) -> Result<Helper, DecodeError> {
     let mut h = Helper { name: String::new(), info: None };
     for x in a.nested() {
         let x = x?;
         match x.kind() {
             CTA_HELP_NAME => h.name = x.str()?.to_string(),
             CTA_HELP_INFO => h.info = Some(x.payload.to_vec()),
-            _ => unknown.push(RawAttr::new(CTA_HELP, &x)),
+            _ => unknown.push(UnknownAttr::new(CTA_HELP, &x)),
         }
     }
     Ok(h)
 }
 
-fn write_helper(w: &mut AttrWriter<'_>, h: &Helper, unknown: &[RawAttr]) {
+fn write_helper(w: &mut AttrWriter<'_>, h: &Helper, unknown: &[UnknownAttr]) {
     w.nest(CTA_HELP | NLA_F_NESTED, |w| {
         w.str(CTA_HELP_NAME, &h.name);
         if let Some(i) = &h.info {
@@ -675,7 +675,7 @@ fn parse_protoinfo(a: &Attr<'_>) -> Result<ProtoInfo, DecodeError> {
         (Some(one), None) => one,
         _ => {
             return Ok(ProtoInfo::Other(
-                a.nested().map(|x| x.map(|x| RawAttr::new(0, &x))).collect::<Result<_, _>>()?,
+                a.nested().map(|x| x.map(|x| UnknownAttr::new(0, &x))).collect::<Result<_, _>>()?,
             ))
         }
     };
@@ -691,7 +691,7 @@ fn parse_protoinfo(a: &Attr<'_>) -> Result<ProtoInfo, DecodeError> {
                     CTA_PROTOINFO_TCP_WSCALE_REPLY => t.wscale_reply = Some(x.u8()?),
                     CTA_PROTOINFO_TCP_FLAGS_ORIGINAL => t.flags_orig = Some(tcp_flags(&x)?),
                     CTA_PROTOINFO_TCP_FLAGS_REPLY => t.flags_reply = Some(tcp_flags(&x)?),
-                    _ => t.unknown.push(RawAttr::new(0, &x)),
+                    _ => t.unknown.push(UnknownAttr::new(0, &x)),
                 }
             }
             ProtoInfo::Tcp(t)
@@ -704,7 +704,7 @@ fn parse_protoinfo(a: &Attr<'_>) -> Result<ProtoInfo, DecodeError> {
                     CTA_PROTOINFO_SCTP_STATE => s.state = Some(SctpState(x.u8()?)),
                     CTA_PROTOINFO_SCTP_VTAG_ORIGINAL => s.vtag_orig = Some(x.u32_be()?),
                     CTA_PROTOINFO_SCTP_VTAG_REPLY => s.vtag_reply = Some(x.u32_be()?),
-                    _ => s.unknown.push(RawAttr::new(0, &x)),
+                    _ => s.unknown.push(UnknownAttr::new(0, &x)),
                 }
             }
             ProtoInfo::Sctp(s)
@@ -718,12 +718,12 @@ fn parse_protoinfo(a: &Attr<'_>) -> Result<ProtoInfo, DecodeError> {
                     CTA_PROTOINFO_DCCP_ROLE => d.role = Some(x.u8()?),
                     CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ => d.handshake_seq = Some(x.u64_be()?),
                     CTA_PROTOINFO_DCCP_PAD => {}
-                    _ => d.unknown.push(RawAttr::new(0, &x)),
+                    _ => d.unknown.push(UnknownAttr::new(0, &x)),
                 }
             }
             ProtoInfo::Dccp(d)
         }
-        _ => ProtoInfo::Other(vec![RawAttr::new(0, one)]),
+        _ => ProtoInfo::Other(vec![UnknownAttr::new(0, one)]),
     })
 }
 
@@ -903,8 +903,8 @@ mod tests {
         f.synproxy = Some(Synproxy { isn: 7, its: 8, tsoff: 9 });
         // In the order encode() writes them: nested ones first, top level last.
         f.unknown = vec![
-            RawAttr { parent: CTA_COUNTERS_ORIG, raw_type: 77, payload: vec![1] },
-            RawAttr { parent: 0, raw_type: 99, payload: vec![9, 9] },
+            UnknownAttr { parent: CTA_COUNTERS_ORIG, raw_type: 77, payload: vec![1] },
+            UnknownAttr { parent: 0, raw_type: 99, payload: vec![9, 9] },
         ];
         f
     }
@@ -933,8 +933,11 @@ mod tests {
             unknown: vec![],
         }));
         assert_eq!(Flow::decode(&f.encode()).unwrap(), f);
-        f.protoinfo =
-            Some(ProtoInfo::Other(vec![RawAttr { parent: 0, raw_type: 9 | NLA_F_NESTED, payload: vec![] }]));
+        f.protoinfo = Some(ProtoInfo::Other(vec![UnknownAttr {
+            parent: 0,
+            raw_type: 9 | NLA_F_NESTED,
+            payload: vec![],
+        }]));
         assert_eq!(Flow::decode(&f.encode()).unwrap(), f);
         let g = Flow::new(Tuple::new("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), IpProto(47)));
         assert_eq!(Flow::decode(&g.encode()).unwrap(), g);

@@ -14,7 +14,7 @@
 //! use netplumb::netns::Netns;
 //!
 //! # async fn demo() -> netplumb::Result<()> {
-//! let ct = Conntrack::open_in(&Netns::open_named("router")?).await?;
+//! let ct = Conntrack::new_in(&Netns::open_named("router")?).await?;
 //! // conntrack -L -p udp -d 10.96.0.10 --dport 53
 //! let filter = Filter::new().proto(IpProto::UDP).orig_dst("10.96.0.10".parse().unwrap()).orig_dst_port(53);
 //! let mut flows = ct.list(&filter);
@@ -42,13 +42,13 @@ mod status;
 mod tuple;
 
 pub use events::{EventGroups, EventKind, FlowEvent};
-pub use filter::{Family, Filter};
+pub use filter::{Filter, IpFamily};
 pub use flow::{
     Counters, DccpInfo, Flow, Helper, Labels, Nat, NatTarget, ProtoInfo, SctpInfo, SeqAdj, Synproxy,
     TcpFlags, TcpInfo, Timestamps, Update,
 };
 pub use labels::{LabelMap, DEFAULT_CONNLABEL_CONF};
-pub use raw::RawAttr;
+pub use raw::UnknownAttr;
 pub use render::LineFormat;
 pub use stats::{Count, CpuStats, Stats};
 pub use status::{DccpState, SctpState, Status, TcpState};
@@ -126,7 +126,7 @@ impl Conntrack {
     ///
     /// # Errors
     /// [`Error::Invalid`] if `conn` speaks another protocol.
-    pub fn new(conn: Connection) -> Result<Conntrack> {
+    pub fn from_connection(conn: Connection) -> Result<Conntrack> {
         if conn.protocol() != Protocol::Netfilter {
             return Err(Error::invalid("connection", "conntrack needs a Protocol::Netfilter connection"));
         }
@@ -137,16 +137,16 @@ impl Conntrack {
     ///
     /// # Cancel safety
     /// Cancel safe: nothing is left behind if dropped.
-    pub async fn open() -> Result<Conntrack> {
-        Self::new(Connection::new(Protocol::Netfilter).await?)
+    pub async fn new() -> Result<Conntrack> {
+        Self::from_connection(Connection::new(Protocol::Netfilter).await?)
     }
 
     /// Open a connection inside `netns` (as `ip netns exec NS conntrack`).
     ///
     /// # Cancel safety
     /// Cancel safe: nothing is left behind if dropped.
-    pub async fn open_in(netns: &Netns) -> Result<Conntrack> {
-        Self::new(Connection::new_in(Protocol::Netfilter, netns).await?)
+    pub async fn new_in(netns: &Netns) -> Result<Conntrack> {
+        Self::from_connection(Connection::new_in(Protocol::Netfilter, netns).await?)
     }
 
     /// The underlying connection.
@@ -164,14 +164,20 @@ impl Conntrack {
     #[doc(alias = "NLM_F_DUMP")]
     pub fn list(&self, filter: &Filter) -> Dump<Flow> {
         let req = Request::new(msg_type(IPCTNL_MSG_CT_GET), 0, |w| filter.write_kernel(w, 0));
+        let invalid = filter.validate().err();
         let filter = filter.clone();
-        self.conn.dump(&req, move |m: &Msg<'_>| {
+        let dump = self.conn.dump(&req, move |m: &Msg<'_>| {
             if m.header.ty != msg_type(IPCTNL_MSG_CT_NEW) {
                 return Ok(None);
             }
             let f = Flow::decode(m.payload)?;
             Ok(filter.matches(&f).then_some(f))
-        })
+        });
+        match invalid {
+            // Yielded as the first item; nothing is sent.
+            Some(e) => dump.failed_with(e),
+            None => dump,
+        }
     }
 
     /// The flow whose original tuple is `orig` in `zone` (0: the default
@@ -331,6 +337,7 @@ impl Conntrack {
         filter: &Filter,
         mut also: impl FnMut(&Flow) -> bool,
     ) -> Result<u64> {
+        filter.validate()?;
         // The listing runs here while a second task sends the deletes, so
         // the kernel's two halves of the work (filling dump datagrams in the
         // dump's receives, deleting in the worker's sends) overlap. The channel is
@@ -408,12 +415,12 @@ impl Conntrack {
     /// As [`Conntrack::delete_many`].
     pub async fn delete_stale_udp(&self, service: SocketAddr, live_endpoints: &[SocketAddr]) -> Result<u64> {
         let filter = Filter::new()
-            .family(Family::of(&service.ip()))
+            .family(IpFamily::of(&service.ip()))
             .proto(IpProto::UDP)
             .orig_dst(service.ip())
             .orig_dst_port(service.port());
         self.delete_many_where(&filter, |f| {
-            f.reply.src_socket().map_or(true, |backend| !live_endpoints.contains(&backend))
+            f.reply.src_socket().is_none_or(|backend| !live_endpoints.contains(&backend))
         })
         .await
     }
@@ -441,6 +448,7 @@ impl Conntrack {
     /// Once sent, the flows are deleted whether or not the future completes.
     #[doc(alias = "IPCTNL_MSG_CT_DELETE")]
     pub async fn flush_filtered(&self, filter: &Filter) -> Result<()> {
+        filter.validate()?;
         if filter.is_empty() {
             return self.flush().await;
         }
@@ -513,8 +521,8 @@ impl Conntrack {
     #[doc(alias = "NFNLGRP_CONNTRACK_NEW")]
     #[doc(alias = "NFNLGRP_CONNTRACK_UPDATE")]
     #[doc(alias = "NFNLGRP_CONNTRACK_DESTROY")]
-    pub async fn events(&self, groups: EventGroups, filter: Filter) -> Result<Subscription<FlowEvent>> {
-        self.subscribe(groups, filter, None).await
+    pub async fn events(&self, groups: EventGroups, filter: &Filter) -> Result<Subscription<FlowEvent>> {
+        self.subscribe(groups, filter.clone(), None).await
     }
 
     /// [`Conntrack::events`] with a receive buffer of `rcvbuf` bytes.
@@ -524,10 +532,10 @@ impl Conntrack {
     pub async fn events_with_buffer(
         &self,
         groups: EventGroups,
-        filter: Filter,
+        filter: &Filter,
         rcvbuf: usize,
     ) -> Result<Subscription<FlowEvent>> {
-        self.subscribe(groups, filter, Some(rcvbuf)).await
+        self.subscribe(groups, filter.clone(), Some(rcvbuf)).await
     }
 
     async fn subscribe(
@@ -539,6 +547,7 @@ impl Conntrack {
         if groups.is_empty() {
             return Err(Error::invalid("groups", "no event group chosen"));
         }
+        filter.validate()?;
         self.conn
             .subscribe(&groups.groups(), rcvbuf, move |m: &Msg<'_>| {
                 Ok(FlowEvent::decode(m)?.filter(|e| filter.matches(&e.flow)))

@@ -7,7 +7,7 @@ use crate::wire::{Attr, AttrWriter};
 /// An attribute netplumb does not model, kept as the kernel sent it so it
 /// can be inspected and written back.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RawAttr {
+pub struct UnknownAttr {
     /// The type of the nest it was found in, relative to the structure
     /// that holds it (0: directly in that structure's own attributes; for a
     /// [`Tuple`](super::Tuple), `CTA_TUPLE_IP` = 1 or `CTA_TUPLE_PROTO` = 2 for those
@@ -19,14 +19,14 @@ pub struct RawAttr {
     pub payload: Vec<u8>,
 }
 
-impl RawAttr {
-    pub(crate) fn new(parent: u16, a: &Attr<'_>) -> RawAttr {
-        RawAttr { parent, raw_type: a.raw_type, payload: a.payload.to_vec() }
+impl UnknownAttr {
+    pub(crate) fn new(parent: u16, a: &Attr<'_>) -> UnknownAttr {
+        UnknownAttr { parent, raw_type: a.raw_type, payload: a.payload.to_vec() }
     }
 }
 
 /// Write back the unknown attributes that were found in nest `parent`.
-pub(crate) fn write_unknown(w: &mut AttrWriter<'_>, unknown: &[RawAttr], parent: u16) {
+pub(crate) fn write_unknown(w: &mut AttrWriter<'_>, unknown: &[UnknownAttr], parent: u16) {
     for u in unknown.iter().filter(|u| u.parent == parent) {
         w.bytes(u.raw_type, &u.payload);
     }

@@ -353,6 +353,9 @@ mod tests {
     /// --icmp-type 8 --icmp-code 0 --icmp-id 77 -t 30 -w 9` and `... -p udp
     /// -s fd00::1 -d fd00::2 --sport 5 --dport 6 -t 200 --orig-zone 3`. The
     /// expected lines are what `conntrack -L` printed in the same second.
+    /// The captures live in fuzz/, which is not in the package: feature
+    /// `fuzz-corpus` says they are there.
+    #[cfg(feature = "fuzz-corpus")]
     #[test]
     fn captured_kernel_messages_render_as_conntrack_printed_them() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/conntrack_flow/");

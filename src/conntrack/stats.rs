@@ -1,7 +1,7 @@
 //! Table statistics: what `conntrack -C` and `conntrack -S` show.
 
 use super::consts::*;
-use super::raw::RawAttr;
+use super::raw::UnknownAttr;
 use crate::error::DecodeError;
 use crate::wire;
 
@@ -74,7 +74,7 @@ pub struct CpuStats {
     /// `chaintoolong`: hash chains found too long.
     pub chain_toolong: u32,
     /// Counters netplumb does not know yet.
-    pub unknown: Vec<RawAttr>,
+    pub unknown: Vec<UnknownAttr>,
 }
 
 impl CpuStats {
@@ -102,7 +102,7 @@ impl CpuStats {
                 CTA_STATS_CLASH_RESOLVE => &mut s.clash_resolve,
                 CTA_STATS_CHAIN_TOOLONG => &mut s.chain_toolong,
                 _ => {
-                    s.unknown.push(RawAttr::new(0, &a));
+                    s.unknown.push(UnknownAttr::new(0, &a));
                     continue;
                 }
             };

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::consts::*;
-use super::raw::{write_unknown, RawAttr};
+use super::raw::{write_unknown, UnknownAttr};
 use crate::error::{DecodeError, Error, Result};
 use crate::wire::{family_of, Attr, AttrWriter, NLA_F_NESTED};
 
@@ -119,7 +119,7 @@ pub struct Tuple {
     /// `--orig-zone`/`--reply-zone`).
     pub zone: Option<u16>,
     /// Attributes inside the tuple netplumb does not model, kept as sent.
-    pub unknown: Vec<RawAttr>,
+    pub unknown: Vec<UnknownAttr>,
 }
 
 impl Tuple {
@@ -301,7 +301,7 @@ impl Tuple {
                             CTA_IP_V4_DST => dst = Some(IpAddr::V4(v4(&a)?)),
                             CTA_IP_V6_SRC => src = Some(IpAddr::V6(v6(&a)?)),
                             CTA_IP_V6_DST => dst = Some(IpAddr::V6(v6(&a)?)),
-                            _ => t.unknown.push(RawAttr::new(CTA_TUPLE_IP, &a)),
+                            _ => t.unknown.push(UnknownAttr::new(CTA_TUPLE_IP, &a)),
                         }
                     }
                 }
@@ -324,12 +324,12 @@ impl Tuple {
                                 icmp.code = a.u8()?;
                                 have_icmp = true;
                             }
-                            _ => t.unknown.push(RawAttr::new(CTA_TUPLE_PROTO, &a)),
+                            _ => t.unknown.push(UnknownAttr::new(CTA_TUPLE_PROTO, &a)),
                         }
                     }
                 }
                 CTA_TUPLE_ZONE => t.zone = Some(a.u16_be()?),
-                _ => t.unknown.push(RawAttr::new(0, &a)),
+                _ => t.unknown.push(UnknownAttr::new(0, &a)),
             }
         }
         t.src = src.ok_or_else(|| DecodeError::new("conntrack tuple", "no source address"))?;
@@ -434,8 +434,8 @@ mod tests {
         let t = Tuple::icmpv6("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap(), 9, 128, 0);
         assert_eq!(round_trip(&t), t);
         let mut t = Tuple::new("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), IpProto(99));
-        t.unknown.push(RawAttr { parent: CTA_TUPLE_PROTO, raw_type: 42, payload: vec![1, 2, 3] });
-        t.unknown.push(RawAttr { parent: 0, raw_type: 9, payload: vec![4] });
+        t.unknown.push(UnknownAttr { parent: CTA_TUPLE_PROTO, raw_type: 42, payload: vec![1, 2, 3] });
+        t.unknown.push(UnknownAttr { parent: 0, raw_type: 9, payload: vec![4] });
         assert_eq!(round_trip(&t), t);
     }
 

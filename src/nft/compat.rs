@@ -86,8 +86,8 @@ pub(super) async fn destroy_supported(nft: &Nft) -> Result<bool> {
     }
     const PROBE: &str = "netplumb-destroy-probe";
     let mut probe = Transaction::new();
-    probe.destroy_table(Family::Inet, PROBE);
-    probe.delete_table(Family::Inet, PROBE);
+    probe.destroy_table(Family::Inet, PROBE)?;
+    probe.delete_table(Family::Inet, PROBE)?;
     let failures = match nft.commit_exact(&probe).await {
         Ok(_) => Vec::new(),
         Err(Error::Kernel(k)) => vec![k],
@@ -274,7 +274,7 @@ impl State {
     }
 
     fn drop_table(&mut self, family: u8, table: Option<&str>) {
-        let hit = |f: u8, t: &str| (family == 0 || f == family) && table.map_or(true, |x| x == t);
+        let hit = |f: u8, t: &str| (family == 0 || f == family) && table.is_none_or(|x| x == t);
         self.tables.retain(|(f, t)| !hit(*f, t));
         self.chains.retain(|(f, t, _)| !hit(*f, t));
         self.sets.retain(|(f, t, _)| !hit(*f, t));

@@ -46,7 +46,7 @@ mod tests;
 
 pub use builder::{CtState, CtStatus, Field, RuleBuilder};
 pub use chain::{priority, BaseChain, Chain, ChainType, Hook, Policy};
-pub use object::{Object, ObjectKind};
+pub use object::{Object, ObjectKind, ObjectType};
 pub use rule::Rule;
 pub use ruleset::{Ruleset, SetWithElements};
 pub use set::{decode_elements, merge_intervals, AnonSet, Element, Set, SetFlags};
@@ -108,8 +108,14 @@ impl Nft {
     }
 
     /// Use an existing netfilter connection.
-    pub fn from_connection(conn: Connection) -> Nft {
-        Nft { conn }
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] if `conn` speaks another protocol.
+    pub fn from_connection(conn: Connection) -> Result<Nft> {
+        if conn.protocol() != Protocol::Netfilter {
+            return Err(Error::invalid("connection", "nftables needs a Protocol::Netfilter connection"));
+        }
+        Ok(Nft { conn })
     }
 
     /// The underlying connection.
@@ -209,10 +215,13 @@ impl Nft {
     /// Cancel safe.
     #[doc(alias = "NFT_MSG_GETCHAIN")]
     pub async fn list_chains(&self, family: Option<Family>) -> Result<Vec<Chain>> {
+        self.chains(family).try_collect().await
+    }
+
+    /// The chains as a stream.
+    pub fn chains(&self, family: Option<Family>) -> Dump<Chain> {
         self.conn
             .dump(&dump_req(NFT_MSG_GETCHAIN, family, |_| {}), decode_as(NFT_MSG_NEWCHAIN, Chain::decode))
-            .try_collect()
-            .await
     }
 
     /// Rules (with handles), of every table, or of one table, or one
@@ -250,10 +259,12 @@ impl Nft {
     /// Cancel safe.
     #[doc(alias = "NFT_MSG_GETSET")]
     pub async fn list_sets(&self, family: Option<Family>) -> Result<Vec<Set>> {
-        self.conn
-            .dump(&dump_req(NFT_MSG_GETSET, family, |_| {}), decode_as(NFT_MSG_NEWSET, Set::decode))
-            .try_collect()
-            .await
+        self.sets(family).try_collect().await
+    }
+
+    /// The sets as a stream.
+    pub fn sets(&self, family: Option<Family>) -> Dump<Set> {
+        self.conn.dump(&dump_req(NFT_MSG_GETSET, family, |_| {}), decode_as(NFT_MSG_NEWSET, Set::decode))
     }
 
     /// The elements of a set, as the kernel stores them (a plain interval
@@ -282,10 +293,12 @@ impl Nft {
     /// Cancel safe.
     #[doc(alias = "NFT_MSG_GETOBJ")]
     pub async fn list_objects(&self, family: Option<Family>) -> Result<Vec<Object>> {
-        self.conn
-            .dump(&dump_req(NFT_MSG_GETOBJ, family, |_| {}), decode_as(NFT_MSG_NEWOBJ, Object::decode))
-            .try_collect()
-            .await
+        self.objects(family).try_collect().await
+    }
+
+    /// The named objects as a stream.
+    pub fn objects(&self, family: Option<Family>) -> Dump<Object> {
+        self.conn.dump(&dump_req(NFT_MSG_GETOBJ, family, |_| {}), decode_as(NFT_MSG_NEWOBJ, Object::decode))
     }
 
     /// Everything: `nft list ruleset`. Print it with `{}` for nft syntax.

@@ -197,3 +197,50 @@ impl Object {
         Ok(o)
     }
 }
+
+/// The type of a named object, to name one to delete
+/// ([`crate::nft::Transaction::delete_object`]): `counter`, `quota`, ...
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ObjectType {
+    /// `counter`.
+    Counter,
+    /// `quota`.
+    Quota,
+    /// `limit`.
+    Limit,
+    /// `ct helper`.
+    CtHelper,
+    /// `ct timeout`.
+    CtTimeout,
+    /// Another type, by its `NFT_OBJECT_*` code.
+    Other(u32),
+}
+
+impl ObjectType {
+    /// `NFT_OBJECT_*`.
+    pub fn code(self) -> u32 {
+        match self {
+            ObjectType::Counter => NFT_OBJECT_COUNTER,
+            ObjectType::Quota => NFT_OBJECT_QUOTA,
+            ObjectType::Limit => NFT_OBJECT_LIMIT,
+            ObjectType::CtHelper => NFT_OBJECT_CT_HELPER,
+            ObjectType::CtTimeout => NFT_OBJECT_CT_TIMEOUT,
+            ObjectType::Other(c) => c,
+        }
+    }
+}
+
+impl ObjectKind {
+    /// The type of this object, to name it in a delete.
+    pub fn object_type(&self) -> ObjectType {
+        match self {
+            ObjectKind::Counter(_) => ObjectType::Counter,
+            ObjectKind::Quota(_) => ObjectType::Quota,
+            ObjectKind::Limit(_) => ObjectType::Limit,
+            ObjectKind::CtHelper { .. } => ObjectType::CtHelper,
+            ObjectKind::CtTimeout { .. } => ObjectType::CtTimeout,
+            ObjectKind::Other { kind, .. } => ObjectType::Other(*kind),
+        }
+    }
+}

@@ -66,7 +66,7 @@ fn sample() -> (Transaction, OpId, OpId) {
 #[tokio::test]
 async fn commit_frames_the_batch_and_returns_handles_and_generation() {
     let (conn, peer, _dump) = Connection::scripted(Protocol::Netfilter, Options::default()).unwrap();
-    let nft = Nft::from_connection(conn);
+    let nft = Nft::from_connection(conn).unwrap();
     let (tx, _, rule) = sample();
     let script = tokio::task::spawn_blocking(move || {
         let batch = read(&peer);
@@ -106,7 +106,7 @@ async fn commit_frames_the_batch_and_returns_handles_and_generation() {
 #[tokio::test]
 async fn a_kernel_error_names_the_operation() {
     let (conn, peer, _dump) = Connection::scripted(Protocol::Netfilter, Options::default()).unwrap();
-    let nft = Nft::from_connection(conn);
+    let nft = Nft::from_connection(conn).unwrap();
     let (tx, chain, _) = sample();
     let script = tokio::task::spawn_blocking(move || {
         let batch = read(&peer);
@@ -134,7 +134,7 @@ async fn a_kernel_error_names_the_operation() {
 #[tokio::test]
 async fn errors_name_operations_by_opid_and_the_batch_header_as_no_operation() {
     let (conn, peer, _dump) = Connection::scripted(Protocol::Netfilter, Options::default()).unwrap();
-    let nft = Nft::from_connection(conn);
+    let nft = Nft::from_connection(conn).unwrap();
     let (tx, _, rule) = sample();
     let script = tokio::task::spawn_blocking(move || {
         let batch = read(&peer);

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use super::chain::Chain;
 use super::consts::*;
 use super::expr::Expr;
-use super::object::Object;
+use super::object::{Object, ObjectType};
 use super::rule::Rule;
 use super::set::{encode_elements, group_elements, Element, Set};
 use super::table::Table;
-use super::types::{nfgen, Family};
+use super::types::{check_name, nfgen, Family};
 use crate::conn::Batch;
 use crate::error::{Error, Operation, Result};
 use crate::names::{NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES};
@@ -192,29 +192,32 @@ impl Transaction {
     /// `nft delete table FAMILY NAME` (with everything in it; `ENOENT` if
     /// absent).
     #[doc(alias = "NFT_MSG_DELTABLE")]
-    pub fn delete_table(&mut self, family: Family, name: &str) -> OpId {
+    pub fn delete_table(&mut self, family: Family, name: &str) -> Result<OpId> {
+        check_name("table name", name)?;
         let op = self.op(format!("delete table {family} {name}"), false);
         self.push(op, NFT_MSG_DELTABLE, 0, |w| super::table::encode_ref(w, family, name));
-        op
+        Ok(op)
     }
 
     /// `nft destroy table FAMILY NAME`: delete if it exists (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYTABLE")]
-    pub fn destroy_table(&mut self, family: Family, name: &str) -> OpId {
+    pub fn destroy_table(&mut self, family: Family, name: &str) -> Result<OpId> {
+        check_name("table name", name)?;
         let op = self.op(format!("destroy table {family} {name}"), false);
         self.push(op, NFT_MSG_DESTROYTABLE, 0, |w| super::table::encode_ref(w, family, name));
-        op
+        Ok(op)
     }
 
     /// `nft flush table FAMILY NAME`: delete every rule of every chain.
     #[doc(alias = "NFT_MSG_DELRULE")]
-    pub fn flush_table(&mut self, family: Family, name: &str) -> OpId {
+    pub fn flush_table(&mut self, family: Family, name: &str) -> Result<OpId> {
+        check_name("table name", name)?;
         let op = self.op(format!("flush table {family} {name}"), false);
         self.push(op, NFT_MSG_DELRULE, 0, |w| {
             nfgen(w, family.code());
             w.str(NFTA_RULE_TABLE, name);
         });
-        op
+        Ok(op)
     }
 
     /// `nft flush ruleset`: delete every table of every family.
@@ -249,30 +252,36 @@ impl Transaction {
     /// `nft delete chain FAMILY TABLE NAME` (`EBUSY` if it has rules or is
     /// jumped to; flush it first in the same transaction).
     #[doc(alias = "NFT_MSG_DELCHAIN")]
-    pub fn delete_chain(&mut self, family: Family, table: &str, name: &str) -> OpId {
+    pub fn delete_chain(&mut self, family: Family, table: &str, name: &str) -> Result<OpId> {
+        check_name("table name", table)?;
+        check_name("chain name", name)?;
         let op = self.op(format!("delete chain {}", obj_path(family, table, name)), false);
         self.push(op, NFT_MSG_DELCHAIN, 0, |w| super::chain::encode_ref(w, family, table, name));
-        op
+        Ok(op)
     }
 
     /// `nft destroy chain ...`: delete if it exists (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYCHAIN")]
-    pub fn destroy_chain(&mut self, family: Family, table: &str, name: &str) -> OpId {
+    pub fn destroy_chain(&mut self, family: Family, table: &str, name: &str) -> Result<OpId> {
+        check_name("table name", table)?;
+        check_name("chain name", name)?;
         let op = self.op(format!("destroy chain {}", obj_path(family, table, name)), false);
         self.push(op, NFT_MSG_DESTROYCHAIN, 0, |w| super::chain::encode_ref(w, family, table, name));
-        op
+        Ok(op)
     }
 
     /// `nft flush chain FAMILY TABLE NAME`: delete its rules.
     #[doc(alias = "NFT_MSG_DELRULE")]
-    pub fn flush_chain(&mut self, family: Family, table: &str, name: &str) -> OpId {
+    pub fn flush_chain(&mut self, family: Family, table: &str, name: &str) -> Result<OpId> {
+        check_name("table name", table)?;
+        check_name("chain name", name)?;
         let op = self.op(format!("flush chain {}", obj_path(family, table, name)), false);
         self.push(op, NFT_MSG_DELRULE, 0, |w| {
             nfgen(w, family.code());
             w.str(NFTA_RULE_TABLE, table);
             w.str(NFTA_RULE_CHAIN, name);
         });
-        op
+        Ok(op)
     }
 
     // ----- rules -----
@@ -427,7 +436,15 @@ impl Transaction {
 
     /// `nft delete rule FAMILY TABLE CHAIN handle HANDLE`.
     #[doc(alias = "NFT_MSG_DELRULE")]
-    pub fn delete_rule(&mut self, family: Family, table: &str, chain: &str, handle: u64) -> OpId {
+    pub fn delete_rule(&mut self, family: Family, table: &str, chain: &str, handle: u64) -> Result<OpId> {
+        check_name("table name", table)?;
+        check_name("chain name", chain)?;
+        if handle == 0 {
+            return Err(Error::invalid(
+                "rule handle",
+                "0 is not a rule handle (the kernel numbers them from 1)",
+            ));
+        }
         let op = self.op(format!("delete rule from {family} {table}/{chain} handle {handle}"), false);
         self.push(op, NFT_MSG_DELRULE, 0, |w| {
             nfgen(w, family.code());
@@ -435,12 +452,20 @@ impl Transaction {
             w.str(NFTA_RULE_CHAIN, chain);
             w.u64_be(NFTA_RULE_HANDLE, handle);
         });
-        op
+        Ok(op)
     }
 
     /// `nft destroy rule ... handle HANDLE` (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYRULE")]
-    pub fn destroy_rule(&mut self, family: Family, table: &str, chain: &str, handle: u64) -> OpId {
+    pub fn destroy_rule(&mut self, family: Family, table: &str, chain: &str, handle: u64) -> Result<OpId> {
+        check_name("table name", table)?;
+        check_name("chain name", chain)?;
+        if handle == 0 {
+            return Err(Error::invalid(
+                "rule handle",
+                "0 is not a rule handle (the kernel numbers them from 1)",
+            ));
+        }
         let op = self.op(format!("destroy rule from {family} {table}/{chain} handle {handle}"), false);
         self.push(op, NFT_MSG_DESTROYRULE, 0, |w| {
             nfgen(w, family.code());
@@ -448,7 +473,7 @@ impl Transaction {
             w.str(NFTA_RULE_CHAIN, chain);
             w.u64_be(NFTA_RULE_HANDLE, handle);
         });
-        op
+        Ok(op)
     }
 
     // ----- sets -----
@@ -488,26 +513,32 @@ impl Transaction {
 
     /// `nft delete set|map FAMILY TABLE NAME`.
     #[doc(alias = "NFT_MSG_DELSET")]
-    pub fn delete_set(&mut self, family: Family, table: &str, name: &str) -> OpId {
-        self.set_ref(NFT_MSG_DELSET, "delete", family, table, name)
+    pub fn delete_set(&mut self, family: Family, table: &str, name: &str) -> Result<OpId> {
+        check_name("table name", table)?;
+        check_name("set name", name)?;
+        Ok(self.set_ref(NFT_MSG_DELSET, "delete", family, table, name))
     }
 
     /// `nft destroy set|map ...` (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYSET")]
-    pub fn destroy_set(&mut self, family: Family, table: &str, name: &str) -> OpId {
-        self.set_ref(NFT_MSG_DESTROYSET, "destroy", family, table, name)
+    pub fn destroy_set(&mut self, family: Family, table: &str, name: &str) -> Result<OpId> {
+        check_name("table name", table)?;
+        check_name("set name", name)?;
+        Ok(self.set_ref(NFT_MSG_DESTROYSET, "destroy", family, table, name))
     }
 
     /// `nft flush set|map FAMILY TABLE NAME`: delete every element.
     #[doc(alias = "NFT_MSG_DELSETELEM")]
-    pub fn flush_set(&mut self, family: Family, table: &str, name: &str) -> OpId {
+    pub fn flush_set(&mut self, family: Family, table: &str, name: &str) -> Result<OpId> {
+        check_name("table name", table)?;
+        check_name("set name", name)?;
         let op = self.op(format!("flush set {}", obj_path(family, table, name)), false);
         self.push(op, NFT_MSG_DELSETELEM, 0, |w| {
             nfgen(w, family.code());
             w.str(NFTA_SET_ELEM_LIST_TABLE, table);
             w.str(NFTA_SET_ELEM_LIST_SET, name);
         });
-        op
+        Ok(op)
     }
 
     #[allow(clippy::too_many_arguments)] // private helper with one caller per verb
@@ -550,6 +581,23 @@ impl Transaction {
                     format!("elements[{i}].key"),
                     format!("{} bytes, set {} has {want}-byte keys", e.key.len(), s.name),
                 ));
+            }
+            match (&s.data, &e.data) {
+                (None, Some(_)) => {
+                    return Err(Error::invalid(
+                        format!("elements[{i}].data"),
+                        format!("set {} is not a map: its elements carry no data", s.name),
+                    ))
+                }
+                (Some(_), Some(super::expr::Data::Value(v)))
+                    if s.data_len != 0 && v.len() != s.data_len as usize =>
+                {
+                    return Err(Error::invalid(
+                        format!("elements[{i}].data"),
+                        format!("{} bytes, map {} has {}-byte data", v.len(), s.name, s.data_len),
+                    ))
+                }
+                _ => {}
             }
         }
         let n = elems.len();
@@ -624,17 +672,32 @@ impl Transaction {
         op
     }
 
-    /// `nft delete counter|quota|... FAMILY TABLE NAME`; `kind` is
-    /// `NFT_OBJECT_*` ([`crate::nft::ObjectKind::code`]).
+    /// `nft delete counter|quota|... FAMILY TABLE NAME`.
     #[doc(alias = "NFT_MSG_DELOBJ")]
-    pub fn delete_object(&mut self, family: Family, table: &str, name: &str, kind: u32) -> OpId {
-        self.obj_ref(NFT_MSG_DELOBJ, "delete", family, table, name, kind)
+    pub fn delete_object(
+        &mut self,
+        family: Family,
+        table: &str,
+        name: &str,
+        kind: ObjectType,
+    ) -> Result<OpId> {
+        check_name("table name", table)?;
+        check_name("object name", name)?;
+        Ok(self.obj_ref(NFT_MSG_DELOBJ, "delete", family, table, name, kind.code()))
     }
 
     /// `nft destroy ...` for an object (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYOBJ")]
-    pub fn destroy_object(&mut self, family: Family, table: &str, name: &str, kind: u32) -> OpId {
-        self.obj_ref(NFT_MSG_DESTROYOBJ, "destroy", family, table, name, kind)
+    pub fn destroy_object(
+        &mut self,
+        family: Family,
+        table: &str,
+        name: &str,
+        kind: ObjectType,
+    ) -> Result<OpId> {
+        check_name("table name", table)?;
+        check_name("object name", name)?;
+        Ok(self.obj_ref(NFT_MSG_DESTROYOBJ, "destroy", family, table, name, kind.code()))
     }
 }
 

@@ -48,9 +48,44 @@ use crate::netns::Netns;
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// The accessors return references into the handle, so requests can be
+/// awaited together without binding each accessor first, and every request
+/// future is `Send` (it can be spawned):
+///
+/// ```no_run
+/// # async fn demo(a: &str) -> netplumb::Result<()> {
+/// use netplumb::Rtnl;
+/// let rt = Rtnl::new().await?;
+/// let (a, lo) = tokio::join!(rt.links().get(a), rt.links().get("lo"));
+/// let (_a, _lo) = (a?, lo?);
+/// tokio::select! {
+///     l = rt.links().get("eth0") => println!("{}", l?.index),
+///     _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => println!("timed out"),
+/// }
+/// fn is_send<T: Send>(t: T) -> T { t }
+/// let added = is_send(rt.links().set("lo", &netplumb::link::LinkChange::new().up())).await;
+/// # let _ = added;
+/// let handle = tokio::spawn({
+///     let rt = rt.clone();
+///     async move { rt.addresses().list().try_collect().await }
+/// });
+/// # let _ = handle;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Rtnl {
     conn: Connection,
+    // The per-area handles, built once, so that the accessors return
+    // references into `self`: a future from `rt.links().get(..)` borrows
+    // `rt`, not a temporary, and `join!`/`select!` over such futures
+    // compile.
+    links: link::Links,
+    addresses: addr::Addresses,
+    routes: route::Routes,
+    neighbours: neigh::Neighbours,
+    fdb: neigh::Fdb,
+    rules: rule::Rules,
 }
 
 impl Rtnl {
@@ -59,7 +94,7 @@ impl Rtnl {
     /// # Cancel safety
     /// Cancel safe: nothing is left behind.
     pub async fn new() -> Result<Rtnl> {
-        Ok(Rtnl { conn: Connection::new(Protocol::Route).await? })
+        Ok(Rtnl::wrap(Connection::new(Protocol::Route).await?))
     }
 
     /// Open a `NETLINK_ROUTE` connection inside `netns` (created on a
@@ -68,7 +103,7 @@ impl Rtnl {
     /// # Cancel safety
     /// Cancel safe: the sockets are closed if the future is dropped.
     pub async fn new_in(netns: &Netns) -> Result<Rtnl> {
-        Ok(Rtnl { conn: Connection::new_in(Protocol::Route, netns).await? })
+        Ok(Rtnl::wrap(Connection::new_in(Protocol::Route, netns).await?))
     }
 
     /// Wrap an existing connection.
@@ -79,7 +114,19 @@ impl Rtnl {
         if conn.protocol() != Protocol::Route {
             return Err(Error::invalid("connection", "not a NETLINK_ROUTE connection"));
         }
-        Ok(Rtnl { conn })
+        Ok(Rtnl::wrap(conn))
+    }
+
+    fn wrap(conn: Connection) -> Rtnl {
+        Rtnl {
+            links: link::Links::new(conn.clone()),
+            addresses: addr::Addresses::new(conn.clone()),
+            routes: route::Routes::new(conn.clone()),
+            neighbours: neigh::Neighbours::new(conn.clone()),
+            fdb: neigh::Fdb::new(conn.clone()),
+            rules: rule::Rules::new(conn.clone()),
+            conn,
+        }
     }
 
     /// The underlying connection.
@@ -88,28 +135,28 @@ impl Rtnl {
     }
 
     /// Links (network interfaces).
-    pub fn links(&self) -> link::Links {
-        link::Links::new(self.conn.clone())
+    pub fn links(&self) -> &link::Links {
+        &self.links
     }
 
     /// IPv4 and IPv6 addresses.
-    pub fn addresses(&self) -> addr::Addresses {
-        addr::Addresses::new(self.conn.clone())
+    pub fn addresses(&self) -> &addr::Addresses {
+        &self.addresses
     }
 
     /// IPv4 and IPv6 routes.
-    pub fn routes(&self) -> route::Routes {
-        route::Routes::new(self.conn.clone())
+    pub fn routes(&self) -> &route::Routes {
+        &self.routes
     }
 
     /// ARP and NDP neighbour entries.
-    pub fn neighbours(&self) -> neigh::Neighbours {
-        neigh::Neighbours::new(self.conn.clone())
+    pub fn neighbours(&self) -> &neigh::Neighbours {
+        &self.neighbours
     }
 
     /// Bridge forwarding database (FDB) entries, including VXLAN ones.
-    pub fn fdb(&self) -> neigh::Fdb {
-        neigh::Fdb::new(self.conn.clone())
+    pub fn fdb(&self) -> &neigh::Fdb {
+        &self.fdb
     }
 
     /// Nexthop objects (`ip nexthop`).
@@ -123,8 +170,8 @@ impl Rtnl {
     }
 
     /// Policy routing rules.
-    pub fn rules(&self) -> rule::Rules {
-        rule::Rules::new(self.conn.clone())
+    pub fn rules(&self) -> &rule::Rules {
+        &self.rules
     }
 }
 

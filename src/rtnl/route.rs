@@ -211,7 +211,7 @@ mod sealed {
 }
 
 /// An address family a [`Route`] can be of: [`Ipv4Addr`] or [`Ipv6Addr`].
-pub trait Family: sealed::Sealed + Copy + Eq + Debug + Send + Sync + 'static {
+pub trait RouteAddr: sealed::Sealed + Copy + Eq + Debug + Send + Sync + 'static {
     /// The prefix type (`Ipv4Net`, `Ipv6Net`).
     type Net: Copy + Eq + Debug + Send + Sync + 'static;
     /// `AF_INET` or `AF_INET6`.
@@ -234,7 +234,7 @@ pub trait Family: sealed::Sealed + Copy + Eq + Debug + Send + Sync + 'static {
     fn any(r: Route<Self>) -> AnyRoute;
 }
 
-impl Family for Ipv4Addr {
+impl RouteAddr for Ipv4Addr {
     type Net = Ipv4Net;
     const FAMILY: u8 = AF_INET;
     const BITS: u8 = 32;
@@ -261,7 +261,7 @@ impl Family for Ipv4Addr {
     }
 }
 
-impl Family for Ipv6Addr {
+impl RouteAddr for Ipv6Addr {
     type Net = Ipv6Net;
     const FAMILY: u8 = AF_INET6;
     const BITS: u8 = 128;
@@ -480,7 +480,7 @@ bitflags! {
 
 /// One path of a multipath route (`nexthop via GW dev LINK weight W`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NextHop<A: Family> {
+pub struct NextHop<A: RouteAddr> {
     /// Gateway.
     pub gateway: Option<A>,
     /// Gateway of the other family (`via inet6 ADDR`, `RTA_VIA`): an
@@ -494,7 +494,7 @@ pub struct NextHop<A: Family> {
     pub flags: RouteFlags,
 }
 
-impl<A: Family> NextHop<A> {
+impl<A: RouteAddr> NextHop<A> {
     /// A path via `gateway` out of `oif`, weight 1.
     pub fn new(gateway: Option<A>, oif: Option<IfIndex>) -> NextHop<A> {
         NextHop { gateway, via: None, oif, weight: 1, flags: RouteFlags::empty() }
@@ -525,7 +525,7 @@ impl<A: Family> NextHop<A> {
 /// A route (`ip route add DST ...`), IPv4 or IPv6 by its type parameter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Route<A: Family> {
+pub struct Route<A: RouteAddr> {
     /// Destination prefix (`0.0.0.0/0` is `default`).
     pub dst: A::Net,
     /// Source prefix (`from`, IPv6 source routing).
@@ -601,7 +601,7 @@ pub enum AnyRoute {
     V6(RouteV6),
 }
 
-impl<A: Family> Route<A> {
+impl<A: RouteAddr> Route<A> {
     /// A unicast route to `dst` in the main table, protocol `boot`.
     pub fn new(dst: A::Net) -> Route<A> {
         Route {
@@ -1070,7 +1070,7 @@ impl<A: Family> Route<A> {
     }
 }
 
-fn parse_multipath<A: Family>(mut b: &[u8]) -> Result<Vec<NextHop<A>>, DecodeError> {
+fn parse_multipath<A: RouteAddr>(mut b: &[u8]) -> Result<Vec<NextHop<A>>, DecodeError> {
     let mut out = Vec::new();
     while b.len() >= 8 {
         let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
@@ -1193,7 +1193,7 @@ impl RouteFilter {
 
 /// A route lookup (`ip route get`): what the kernel would do with a packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RouteQuery<A: Family> {
+pub struct RouteQuery<A: RouteAddr> {
     /// Destination.
     pub dst: A,
     /// Source address (`from`).
@@ -1206,7 +1206,7 @@ pub struct RouteQuery<A: Family> {
     pub mark: Option<u32>,
 }
 
-impl<A: Family> RouteQuery<A> {
+impl<A: RouteAddr> RouteQuery<A> {
     /// Look up `dst`.
     pub fn new(dst: A) -> RouteQuery<A> {
         RouteQuery { dst, src: None, iif: None, oif: None, mark: None }
@@ -1288,7 +1288,7 @@ impl Routes {
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_NEWROUTE")]
-    pub async fn add<A: Family>(&self, r: &Route<A>) -> Result<()> {
+    pub async fn add<A: RouteAddr>(&self, r: &Route<A>) -> Result<()> {
         r.validate()?;
         self.conn.ack(&Request::new(rtm::NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, |w| r.write(w))).await
     }
@@ -1304,7 +1304,7 @@ impl Routes {
     /// # Cancel safety
     /// As [`Routes::add`].
     #[doc(alias = "RTM_NEWROUTE")]
-    pub async fn replace<A: Family>(&self, r: &Route<A>) -> Result<()> {
+    pub async fn replace<A: RouteAddr>(&self, r: &Route<A>) -> Result<()> {
         r.validate()?;
         self.conn.ack(&Request::new(rtm::NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, |w| r.write(w))).await
     }
@@ -1319,7 +1319,7 @@ impl Routes {
     /// # Cancel safety
     /// As [`Connection::bulk`].
     #[doc(alias = "RTM_NEWROUTE")]
-    pub async fn add_many<'a, A: Family>(
+    pub async fn add_many<'a, A: RouteAddr>(
         &self,
         routes: impl IntoIterator<Item = &'a Route<A>>,
     ) -> Result<()> {
@@ -1334,14 +1334,14 @@ impl Routes {
     /// # Cancel safety
     /// As [`Connection::bulk`].
     #[doc(alias = "RTM_NEWROUTE")]
-    pub async fn replace_many<'a, A: Family>(
+    pub async fn replace_many<'a, A: RouteAddr>(
         &self,
         routes: impl IntoIterator<Item = &'a Route<A>>,
     ) -> Result<()> {
         self.bulk(routes, NLM_F_CREATE | NLM_F_REPLACE).await
     }
 
-    async fn bulk<'a, A: Family>(
+    async fn bulk<'a, A: RouteAddr>(
         &self,
         routes: impl IntoIterator<Item = &'a Route<A>>,
         flags: u16,
@@ -1368,7 +1368,7 @@ impl Routes {
     /// # Cancel safety
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_DELROUTE")]
-    pub async fn delete<A: Family>(&self, r: &Route<A>) -> Result<()> {
+    pub async fn delete<A: RouteAddr>(&self, r: &Route<A>) -> Result<()> {
         self.conn.ack(&Request::new(rtm::DELROUTE, 0, |w| r.write_delete(w))).await
     }
 
@@ -1380,7 +1380,7 @@ impl Routes {
     /// # Cancel safety
     /// As [`Connection::bulk`].
     #[doc(alias = "RTM_DELROUTE")]
-    pub async fn delete_many<'a, A: Family>(
+    pub async fn delete_many<'a, A: RouteAddr>(
         &self,
         routes: impl IntoIterator<Item = &'a Route<A>>,
     ) -> Result<()> {
@@ -1409,7 +1409,7 @@ impl Routes {
     /// # Cancel safety
     /// Dropping the stream abandons the dump.
     #[doc(alias = "RTM_GETROUTE")]
-    pub fn list<A: Family>(&self, filter: &RouteFilter) -> Dump<Route<A>> {
+    pub fn list<A: RouteAddr>(&self, filter: &RouteFilter) -> Dump<Route<A>> {
         rtnl::typed_dump(&self.conn, &filter.request(A::FAMILY), &[rtm::NEWROUTE], Route::<A>::parse)
     }
 
@@ -1427,7 +1427,7 @@ impl Routes {
     /// # Cancel safety
     /// Cancel safe: nothing changes.
     #[doc(alias = "RTM_GETROUTE")]
-    pub async fn get<A: Family>(&self, q: &RouteQuery<A>) -> Result<Route<A>> {
+    pub async fn get<A: RouteAddr>(&self, q: &RouteQuery<A>) -> Result<Route<A>> {
         let replies = self.conn.request(&q.request()).await?;
         let m = replies
             .iter()
@@ -1445,7 +1445,7 @@ impl Routes {
     ///
     /// # Cancel safety
     /// Routes deleted before the future is dropped stay deleted.
-    pub async fn flush<A: Family>(&self, filter: &RouteFilter) -> Result<usize> {
+    pub async fn flush<A: RouteAddr>(&self, filter: &RouteFilter) -> Result<usize> {
         let all: Vec<Route<A>> = self.list::<A>(filter).try_collect().await?;
         let doomed: Vec<&Route<A>> = all
             .iter()

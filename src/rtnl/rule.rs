@@ -614,7 +614,7 @@ trait NoneOrEq<T> {
 
 impl<T: PartialEq> NoneOrEq<T> for Option<T> {
     fn is_none_or_eq(&self, v: T) -> bool {
-        self.as_ref().map_or(true, |s| *s == v)
+        self.as_ref().is_none_or(|s| *s == v)
     }
 }
 

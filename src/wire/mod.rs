@@ -17,25 +17,48 @@ pub(crate) use family::{family_of, AF_BRIDGE, AF_INET, AF_INET6, AF_UNSPEC};
 use crate::error::{DecodeError, Errno, KernelError};
 use crate::names::MsgType;
 
-pub use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_APPEND, NLM_F_CAPPED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_FILTERED,
-    NLM_F_DUMP_INTR, NLM_F_ECHO, NLM_F_EXCL, NLM_F_MULTIPART, NLM_F_REPLACE, NLM_F_REQUEST,
-};
-
-/// `NLMSG_NOOP`.
-pub const NLMSG_NOOP: u16 = 1;
+// Header flags and control message types: the kernel's values as `libc`
+// defines them (`c_int` there, `u16` on the wire).
+/// `NLM_F_REQUEST`: a request.
+pub const NLM_F_REQUEST: u16 = libc::NLM_F_REQUEST as u16;
+/// `NLM_F_MULTIPART`: part of a multipart reply (`NLM_F_MULTI`).
+pub const NLM_F_MULTIPART: u16 = libc::NLM_F_MULTI as u16;
+/// `NLM_F_ACK`: ask for an acknowledgement.
+pub const NLM_F_ACK: u16 = libc::NLM_F_ACK as u16;
+/// `NLM_F_ECHO`: echo this request to the sender.
+pub const NLM_F_ECHO: u16 = libc::NLM_F_ECHO as u16;
+/// `NLM_F_DUMP_INTR`: the dump was interrupted by a change: it may be inconsistent.
+pub const NLM_F_DUMP_INTR: u16 = libc::NLM_F_DUMP_INTR as u16;
+/// `NLM_F_DUMP_FILTERED`: the dump was filtered as requested.
+pub const NLM_F_DUMP_FILTERED: u16 = libc::NLM_F_DUMP_FILTERED as u16;
+/// `NLM_F_DUMP`: get requests: dump every object (`NLM_F_ROOT | NLM_F_MATCH`).
+pub const NLM_F_DUMP: u16 = libc::NLM_F_DUMP as u16;
+/// `NLM_F_REPLACE`: new requests: replace an existing object.
+pub const NLM_F_REPLACE: u16 = libc::NLM_F_REPLACE as u16;
+/// `NLM_F_EXCL`: new requests: fail if the object exists.
+pub const NLM_F_EXCL: u16 = libc::NLM_F_EXCL as u16;
+/// `NLM_F_CREATE`: new requests: create the object if it does not exist.
+pub const NLM_F_CREATE: u16 = libc::NLM_F_CREATE as u16;
+/// `NLM_F_APPEND`: new requests: add to the end of the list.
+pub const NLM_F_APPEND: u16 = libc::NLM_F_APPEND as u16;
+/// `NLM_F_NONREC`: delete requests: do not delete recursively.
+pub const NLM_F_NONREC: u16 = libc::NLM_F_NONREC as u16;
+/// `NLM_F_BULK`: delete requests (Linux 6.0+): delete every match.
+pub const NLM_F_BULK: u16 = libc::NLM_F_BULK as u16;
+/// `NLM_F_CAPPED`: error messages: the request was capped to its header.
+pub const NLM_F_CAPPED: u16 = libc::NLM_F_CAPPED as u16;
+/// `NLM_F_ACK_TLVS`: error messages: extended-ack attributes follow.
+pub const NLM_F_ACK_TLVS: u16 = libc::NLM_F_ACK_TLVS as u16;
+/// `NLMSG_NOOP`: nothing.
+pub const NLMSG_NOOP: u16 = libc::NLMSG_NOOP as u16;
 /// `NLMSG_ERROR`: an error or, with errno 0, an acknowledgement.
-pub const NLMSG_ERROR: u16 = 2;
+pub const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
 /// `NLMSG_DONE`: the end of a dump.
-pub const NLMSG_DONE: u16 = 3;
-/// `NLMSG_OVERRUN`.
-pub const NLMSG_OVERRUN: u16 = 4;
+pub const NLMSG_DONE: u16 = libc::NLMSG_DONE as u16;
+/// `NLMSG_OVERRUN`: data was lost.
+pub const NLMSG_OVERRUN: u16 = libc::NLMSG_OVERRUN as u16;
 /// Size of `struct nlmsghdr`.
 pub const NLMSG_HDRLEN: usize = 16;
-/// `NLM_F_NONREC` (delete requests): do not delete recursively.
-pub const NLM_F_NONREC: u16 = 0x100;
-/// `NLM_F_BULK` (delete requests, Linux 6.0+): delete every match.
-pub const NLM_F_BULK: u16 = 0x200;
 
 /// Extended-ack attribute: the kernel's message (`NLMSGERR_ATTR_MSG`).
 pub const NLMSGERR_ATTR_MSG: u16 = 1;

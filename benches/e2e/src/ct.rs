@@ -49,7 +49,7 @@ fn restore_text() -> String {
 }
 
 fn ct_in(ns: &TestNs) -> Conntrack {
-    block(async { Conntrack::open_in(ns.netns()).await.expect("conntrack handle") })
+    block(async { Conntrack::new_in(ns.netns()).await.expect("conntrack handle") })
 }
 
 fn count(ct: &Conntrack) -> Result<usize, String> {
@@ -81,7 +81,7 @@ pub const CHILD_LIST: &str = "--child-ct-list";
 /// Body of the listing child (see [`CHILD_LIST`]).
 pub fn child_list() -> Result<usize, String> {
     block(async {
-        let ct = Conntrack::open().await.map_err(e)?;
+        let ct = Conntrack::new().await.map_err(e)?;
         let mut s = ct.list(&Filter::new());
         let mut n = 0usize;
         while let Some(f) = s.try_next().await.map_err(e)? {

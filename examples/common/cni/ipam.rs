@@ -98,7 +98,7 @@ impl Store {
         let mut lines = text.lines().map(str::trim);
         let id = lines.next().unwrap_or("");
         let ifn = lines.next();
-        id == container && ifn.map_or(true, |i| i == ifname)
+        id == container && ifn.is_none_or(|i| i == ifname)
     }
 
     /// Addresses already held by (container, ifname).

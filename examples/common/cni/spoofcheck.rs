@@ -59,7 +59,7 @@ pub async fn add(
     .map_err(|e| err("base chain", e))?;
     for c in [&iface_chain, &mac_chain] {
         tx.add_chain(&Chain::new(Family::Bridge, TABLE, c)).map_err(|e| err("chain", e))?;
-        tx.flush_chain(Family::Bridge, TABLE, c);
+        tx.flush_chain(Family::Bridge, TABLE, c).map_err(|e| err("chain", e))?;
     }
     let rules = [
         RuleBuilder::new(Family::Bridge, TABLE, BASE_CHAIN)
@@ -92,7 +92,7 @@ pub async fn del(host: &Netns, container_id: &str, ifname: &str) -> Result<(), C
                 .filter(|r| r.comment.as_deref() == Some(comment.as_str()))
                 .filter_map(|r| r.handle)
             {
-                tx.delete_rule(Family::Bridge, TABLE, BASE_CHAIN, h);
+                tx.delete_rule(Family::Bridge, TABLE, BASE_CHAIN, h).map_err(|e| fail("delete rule", e))?;
             }
         }
         Err(e) if e.is_not_found() => return Ok(()),
@@ -106,10 +106,10 @@ pub async fn del(host: &Netns, container_id: &str, ifname: &str) -> Result<(), C
         .filter(|c| chains.iter().any(|x| x.table == TABLE && x.name == **c))
         .collect();
     for c in &present {
-        tx.flush_chain(Family::Bridge, TABLE, c);
+        tx.flush_chain(Family::Bridge, TABLE, c).map_err(|e| fail("flush chain", e))?;
     }
     for c in &present {
-        tx.delete_chain(Family::Bridge, TABLE, c);
+        tx.delete_chain(Family::Bridge, TABLE, c).map_err(|e| fail("delete chain", e))?;
     }
     if !tx.is_empty() {
         nft.commit(&tx).await.map_err(|e| fail("delete rules and chains", e))?;

@@ -308,6 +308,11 @@ struct Pending {
     hairpin: BTreeMap<Ipv4Addr, isize>,
     hairpin_add: BTreeSet<Ipv4Addr>,
     hairpin_del: BTreeSet<Ipv4Addr>,
+    /// Endpoint map slots to add, sent after every rule of the
+    /// transaction: a rule that starts using the map makes the kernel walk
+    /// every element it holds at that point (`nf_tables_bind_set`), so
+    /// elements added before the rules would make a cold sync quadratic.
+    slots_add: Vec<Element>,
 }
 
 /// The table's verdict maps: VIP maps keyed by
@@ -570,10 +575,7 @@ impl Proxy {
             }
             Shape::Compact => {
                 let block = p.slots.alloc(svc.endpoints.len());
-                tx.add_elements(
-                    &Self::endpoint_map()?,
-                    &Self::compact_slots(svc, block, 0..svc.endpoints.len()),
-                )?;
+                p.slots_add.extend(Self::compact_slots(svc, block, 0..svc.endpoints.len()));
                 for ep in &svc.endpoints {
                     self.hairpin_ref(p, *ep, 1);
                 }
@@ -667,7 +669,7 @@ impl Proxy {
         };
         if n_new as u32 > block.cap {
             let nb = p.slots.alloc(n_new);
-            tx.add_elements(&map, &Self::compact_slots(w, nb, 0..n_new))?;
+            p.slots_add.extend(Self::compact_slots(w, nb, 0..n_new));
             let op = replace(tx, nb)?;
             tx.delete_elements(&map, &(0..n_old).map(|i| slot(block, i)).collect::<Vec<_>>())?;
             p.freed.push(block);
@@ -679,9 +681,7 @@ impl Proxy {
             tx.delete_elements(&map, &gone)?;
         }
         let changed: Vec<usize> = (0..n_new).filter(|&i| !same(i)).collect();
-        if !changed.is_empty() {
-            tx.add_elements(&map, &Self::compact_slots(w, block, changed.into_iter()))?;
-        }
+        p.slots_add.extend(Self::compact_slots(w, block, changed.into_iter()));
         let op = if n_old != n_new { Some(replace(tx, block)?) } else { None };
         Ok((op, block))
     }
@@ -784,6 +784,9 @@ impl Proxy {
         }
         if !p.hairpin_add.is_empty() {
             tx.add_elements(&Self::hairpin_set(), &Self::hairpin_elements(&p.hairpin_add))?;
+        }
+        if !p.slots_add.is_empty() {
+            tx.add_elements(&Self::endpoint_map()?, &std::mem::take(&mut p.slots_add))?;
         }
         let report = SyncReport { ops: tx.len(), bytes: tx.byte_len(), elapsed: Duration::ZERO };
         if tx.is_empty() {

@@ -7,13 +7,12 @@
 //!
 //! ```text
 //! cargo run --example conntrack_list -- [--netns NAME] [-p PROTO] [--src ADDR] [--dst ADDR]
-//!     [--sport N] [--dport N] [--mark VALUE[/MASK]] [--zone N]
+//!     [--sport N] [--dport N] [--mark VALUE[/MASK]] [--zone N] [--orig-zone N]
+//!     [--reply-zone N]
 //! ```
 //!
-//! The options select flows as `conntrack -L` does, with one difference:
-//! `--zone N` also selects flows whose original or reply direction alone is
-//! in zone N (the kernel's own notion), where conntrack looks at `zone=`
-//! only.
+//! The options select flows as `conntrack -L` does: `--zone N` is the
+//! flow's zone (`zone=`), `--orig-zone`/`--reply-zone` a direction's.
 
 use std::io::Write;
 
@@ -67,6 +66,8 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 f.mark(val, mask)
             }
             "-w" | "--zone" => f.zone(value()?.parse().map_err(|e| format!("--zone: {e}"))?),
+            "--orig-zone" => f.orig_zone(value()?.parse().map_err(|e| format!("--orig-zone: {e}"))?),
+            "--reply-zone" => f.reply_zone(value()?.parse().map_err(|e| format!("--reply-zone: {e}"))?),
             other => return Err(format!("unknown option {other:?}")),
         };
     }
@@ -184,6 +185,7 @@ mod tests {
             &["--mark", "7"],
             &["--mark", "0x4/0x4"],
             &["--zone", "5"],
+            &["--zone", "0"],
         ] {
             assert_same_as_conntrack(&ns, opts).await;
         }

@@ -315,7 +315,8 @@ pub enum Error {
         buffer: usize,
     },
     /// A message from someone other than the kernel, or with a sequence
-    /// number that was not expected.
+    /// number that was not expected. Connections no longer return it: such
+    /// messages are dropped and counted (`conn::Stats::foreign`).
     #[error("rejected a netlink message from port {port} with seq {seq}: {reason}")]
     Unexpected {
         /// Sender port id (0 is the kernel).

@@ -342,6 +342,7 @@ fn gen_route<A: Family>(g: &mut Gen<'_>, addr: fn(&mut Gen<'_>) -> A) -> Route<A
     r.flags = RouteFlags::from_bits_retain(g.u8() as u32);
     r.nexthops = g.vec(3, |g| NextHop {
         gateway: g.opt(addr),
+        via: g.opt(|g| IpAddr::V6(g.ipv6())),
         oif: g.opt(|g| crate::IfIndex(g.u32().max(1))),
         weight: g.u8() as u16 + 1,
         flags: RouteFlags::from_bits_retain(g.u8() as u32),
@@ -354,8 +355,12 @@ fn gen_route<A: Family>(g: &mut Gen<'_>, addr: fn(&mut Gen<'_>) -> A) -> Route<A
         use crate::rtnl::route::rtax;
         let k = g.u16() & crate::wire::attr::NLA_TYPE_MASK;
         let k = if [rtax::MTU, rtax::ADVMSS, rtax::CC_ALGO].contains(&k) { 1 } else { k };
-        (k, g.u32())
+        (crate::rtnl::route::Metric::from_raw(k), g.u32())
     });
+    r.via = g.opt(|g| IpAddr::V6(g.ipv6()));
+    r.expires = g.opt(|g| std::time::Duration::from_secs(g.u32() as u64));
+    r.realms = g.opt(|g| (g.u16(), g.u16()));
+    r.nh_id = g.opt(Gen::u32);
     r
 }
 
@@ -406,6 +411,7 @@ fn gen_fdb(g: &mut Gen<'_>) -> FdbEntry {
     e.port = g.opt(Gen::u16);
     e.via = g.opt(|g| crate::IfIndex(g.u32()));
     e.vlan = g.opt(Gen::u16);
+    e.src_vni = g.opt(Gen::u32);
     e.state = NeighState::from_bits_retain(g.u16());
     e.flags = NeighFlags::from_bits_retain(g.u8());
     e
@@ -430,7 +436,16 @@ fn gen_rule(g: &mut Gen<'_>) -> Rule {
     r.tos = g.u8();
     r.action = RuleAction::from_raw(g.u8());
     r.goto = g.opt(Gen::u32);
-    r.suppress_prefixlen = g.opt(Gen::u32);
+    // u32::MAX is how the kernel says "unset": it decodes as None.
+    r.suppress_prefixlen = g.opt(Gen::u32).filter(|&v| v != u32::MAX);
+    r.suppress_ifgroup = g.opt(Gen::u32).filter(|&v| v != u32::MAX);
+    r.realms = g.opt(|g| (g.u16(), g.u16()));
+    r.l3mdev = g.bool();
+    r.uid_range = g.opt(|g| (g.u32(), g.u32()));
+    r.ip_proto = g.opt(Gen::u8);
+    r.sport = g.opt(|g| (g.u16(), g.u16()));
+    r.dport = g.opt(|g| (g.u16(), g.u16()));
+    r.tun_id = g.opt(Gen::u64);
     r.flags = RuleFlags::from_bits_retain(g.u32());
     r.protocol = g.opt(Gen::u8);
     r
@@ -477,7 +492,7 @@ fn gen_link(g: &mut Gen<'_>) -> Link {
     let lower = l.link.unwrap_or(IfIndex(0));
     let cs = |g: &mut Gen<'_>| Duration::from_millis(g.u32() as u64 * 10);
     let nonzero_ip = |g: &mut Gen<'_>| Some(g.ip()).filter(|ip| !ip.is_unspecified());
-    l.kind = match g.u8() % 10 {
+    l.kind = match g.u8() % 15 {
         0 => None,
         1 => Some(LinkKind::Veth(Veth { peer: None })),
         2 => Some(LinkKind::Bridge(Bridge {
@@ -499,6 +514,13 @@ fn gen_link(g: &mut Gen<'_>) -> Link {
             ttl: g.opt(Gen::u8),
             link: g.opt(|g| IfIndex(g.u32().max(1))),
             ageing: g.opt(Gen::u32),
+            tos: g.opt(Gen::u8),
+            udp_csum: g.opt(Gen::bool),
+            udp6_zero_csum_tx: g.opt(Gen::bool),
+            udp6_zero_csum_rx: g.opt(Gen::bool),
+            external: g.opt(Gen::bool),
+            df: g.opt(|g| crate::rtnl::link::VxlanDf::from_raw(g.u8())),
+            port_range: g.opt(|g| (g.u16(), g.u16())),
         })),
         4 => {
             Some(LinkKind::Macvlan(Macvlan { link: lower, mode: g.opt(|g| MacvlanMode::from_raw(g.u32())) }))
@@ -514,6 +536,24 @@ fn gen_link(g: &mut Gen<'_>) -> Link {
             protocol: g.opt(|g| VlanProtocol::from_raw(g.u16())),
         })),
         7 => Some(LinkKind::Dummy(crate::rtnl::link::Dummy)),
+        8 => {
+            Some(LinkKind::Macvtap(Macvlan { link: lower, mode: g.opt(|g| MacvlanMode::from_raw(g.u32())) }))
+        }
+        9 => Some(LinkKind::Vrf(crate::rtnl::link::Vrf { table: g.u32() })),
+        10 => Some(LinkKind::Bond(crate::rtnl::link::Bond {
+            mode: g.opt(|g| crate::rtnl::link::BondMode::from_raw(g.u8())),
+            miimon: g.opt(Gen::u32),
+        })),
+        11 => Some(LinkKind::Geneve(crate::rtnl::link::Geneve {
+            vni: g.u32(),
+            remote: nonzero_ip(g),
+            ttl: g.u8(),
+            tos: g.u8(),
+            label: g.u32(),
+            port: g.opt(Gen::u16),
+            external: g.bool(),
+        })),
+        12 => Some(LinkKind::Wireguard(crate::rtnl::link::Wireguard)),
         _ => {
             let kind = format!("x{}", g.string(8));
             Some(LinkKind::Other { kind, data: g.opt(|g| g.bytes(64)) })
@@ -537,9 +577,24 @@ fn gen_link(g: &mut Gen<'_>) -> Link {
         })),
         _ => Some(PortInfo::Other { kind: format!("x{}", g.string(8)), data: g.opt(|g| g.bytes(64)) }),
     };
-    // Attributes netplumb does not model: IFLA_LINKMODE, _PROMISCUITY,
-    // _NUM_TX_QUEUES, _GSO_MAX_SEGS; IFLA_INFO_XSTATS.
-    l.unknown = g.vec(3, |g| RawAttr { kind: [17, 30, 31, 40][g.u8() as usize % 4], payload: g.bytes(8) });
+    l.promiscuity = g.opt(Gen::u32);
+    l.allmulti = g.opt(Gen::u32);
+    l.num_tx_queues = g.opt(Gen::u32);
+    l.num_rx_queues = g.opt(Gen::u32);
+    l.gso_max_segs = g.opt(Gen::u32);
+    l.gso_max_size = g.opt(Gen::u32);
+    l.gro_max_size = g.opt(Gen::u32);
+    l.tso_max_size = g.opt(Gen::u32);
+    l.tso_max_segs = g.opt(Gen::u32);
+    l.proto_down = g.opt(Gen::bool);
+    l.carrier_changes = g.opt(Gen::u32);
+    l.carrier_up_count = g.opt(Gen::u32);
+    l.carrier_down_count = g.opt(Gen::u32);
+    l.altnames = g.vec(2, |g| g.string(20));
+    // Attributes netplumb does not model: IFLA_LINKMODE, _PHYS_SWITCH_ID,
+    // _PHYS_PORT_NAME, _AF_SPEC (raw, read through Link::af_spec);
+    // IFLA_INFO_XSTATS.
+    l.unknown = g.vec(3, |g| RawAttr { kind: [17, 36, 38, 26][g.u8() as usize % 4], payload: g.bytes(8) });
     l.linkinfo_unknown = g.vec(2, |g| RawAttr { kind: 3, payload: g.bytes(8) });
     l
 }

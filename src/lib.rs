@@ -143,6 +143,10 @@
 //! counts messages that were rejected (not from the kernel) or unmatched.
 
 #![warn(missing_docs)]
+// Every unsafe operation sits in its own block with a `// SAFETY:` comment
+// saying why it holds, even inside an `unsafe fn`.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod conn;
 pub mod conntrack;

@@ -49,7 +49,7 @@ fn a_slash_0_destination_with_host_bits_is_not_sent_as_default() {
 
 #[test]
 fn a_rule_keeps_a_table_above_255_whatever_its_action() {
-    let mut r = Rule::v4().priority(1002).table(RouteTable(1000)).action(RuleAction::Unknown(0));
+    let mut r = Rule::v4().priority(1002).action(RuleAction::Unknown(0)).table(RouteTable(1000));
     r.goto = None;
     let b = encode(|w| r.write(w));
     assert_eq!(Rule::parse(&msg(&b)).unwrap().table, RouteTable(1000));

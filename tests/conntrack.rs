@@ -672,3 +672,143 @@ async fn stale_udp_flows_of_a_service_are_removed_exactly() {
     // Nothing stale is left: a second pass deletes nothing.
     assert_eq!(ct.delete_stale_udp(sa(VIP, 53), &[b]).await.unwrap(), 0);
 }
+
+/// `-w`/`--zone` selects by the flow's zone as conntrack does, and the
+/// direction zones have filters of their own; compared with `conntrack -L
+/// -w N` line by line.
+#[tokio::test]
+async fn zone_filters_mean_what_conntrack_means() {
+    let ns = TestNs::new("ctzone").await;
+    let ct = Conntrack::open_in(ns.netns()).await.unwrap();
+    for args in [
+        "-p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 200 --zone 5",
+        "-p udp -s 10.0.0.1 -d 10.0.0.2 --sport 3 --dport 4 -t 200 --orig-zone 5",
+        "-p udp -s 10.0.0.1 -d 10.0.0.2 --sport 5 --dport 6 -t 200 --reply-zone 5",
+        "-p udp -s 10.0.0.1 -d 10.0.0.2 --sport 7 --dport 8 -t 200",
+    ] {
+        let mut a = vec!["-I"];
+        a.extend(args.split(' '));
+        conntrack(&ns, &a);
+    }
+    let mut compared = 0;
+    for z in [0u16, 5] {
+        let ours: BTreeSet<String> = ct
+            .list(&Filter::new().zone(z))
+            .try_collect()
+            .await
+            .unwrap()
+            .iter()
+            .map(|f| f.to_conntrack_line())
+            .collect();
+        let theirs: BTreeSet<String> = conntrack(&ns, &["-L", "-w", &z.to_string()])
+            .into_iter()
+            .map(|l| l.replace("use=2", "use=1"))
+            .collect();
+        let strip = |s: &BTreeSet<String>| -> BTreeSet<String> {
+            s.iter().map(|l| l.split_whitespace().skip(3).collect::<Vec<_>>().join(" ")).collect()
+        };
+        assert_eq!(strip(&ours), strip(&theirs), "zone {z}");
+        compared += ours.len();
+    }
+    assert!(compared == 4, "{compared}");
+    let sports = |v: Vec<Flow>| -> BTreeSet<u16> { v.iter().map(|f| f.orig.src_port.unwrap()).collect() };
+    let o = sports(ct.list(&Filter::new().orig_zone(5)).try_collect().await.unwrap());
+    let r = sports(ct.list(&Filter::new().reply_zone(5)).try_collect().await.unwrap());
+    assert_eq!((o, r), ([1, 3].into(), [1, 5].into()));
+    // A flush by zone deletes exactly the flow's-zone flows.
+    ct.flush_filtered(&Filter::new().zone(5)).await.unwrap();
+    assert_eq!(sports(all(&ct).await), [3, 5, 7].into());
+}
+
+/// Events printed as `conntrack -E` prints them, `[USERSPACE] portid=N`
+/// included; labels by name through a connlabel.conf, compared with
+/// `conntrack -L -o labels` reading the same file.
+#[tokio::test]
+async fn events_and_labels_as_conntrack_prints_them() {
+    use std::process::{Command, Stdio};
+    let ns = TestNs::new("ctevlab").await;
+    let ct = Conntrack::open_in(ns.netns()).await.unwrap();
+    // conntrack -E in the background, bounded by `timeout`.
+    let child = Command::new("timeout")
+        .args(["4", "ip", "netns", "exec", ns.name(), "conntrack", "-E"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut events = ct.events(EventGroups::all(), Filter::new()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t = udp("10.0.0.1:5", "10.0.0.2:6");
+    ct.add(&Flow::new(t.clone()).with_timeout(100)).await.unwrap();
+    conntrack(
+        &ns,
+        &["-I", "-p", "udp", "-s", "10.0.0.3", "-d", "10.0.0.4", "--sport", "7", "--dport", "8", "-t", "100"],
+    );
+    ct.update(&t, 0, &Update::new().mark(5)).await.unwrap();
+    ct.delete(&t, 0).await.unwrap();
+    let mut ours = Vec::new();
+    while ours.len() < 4 {
+        let e = tokio::time::timeout(Duration::from_secs(5), events.try_next()).await.expect("event in 5 s");
+        if let Some(Event::Message(e)) = e.unwrap() {
+            ours.push(e);
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let theirs: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    let ours_text: Vec<String> = ours.iter().map(FlowEvent::to_conntrack_line).collect();
+    assert_eq!(ours_text.len(), theirs.len(), "{theirs:?}");
+    for (o, t) in ours_text.iter().zip(&theirs) {
+        // conntrack names the program while it runs; the short-lived
+        // `conntrack -I` has exited by the time this test renders.
+        assert!(o == t || (t.starts_with(o.as_str()) && t[o.len()..].starts_with(" progname=")), "{o}\n{t}");
+    }
+    assert_eq!(ours_text[0], theirs[0]);
+    assert!(ours.iter().all(|e| e.portid != 0), "{ours:?}");
+    assert!(ours_text[0].contains(&format!(" [USERSPACE] portid={} progname=", ours[0].portid)));
+
+    // Labels by name: a connlabel.conf of our own, and conntrack reading
+    // the same file through a private overlay of /etc (the host's /etc is
+    // not touched).
+    let dir = std::env::temp_dir().join(format!("netplumb-connlabel-{}", std::process::id()));
+    let up = dir.join("up/xtables");
+    std::fs::create_dir_all(&up).unwrap();
+    std::fs::create_dir_all(dir.join("work")).unwrap();
+    let conf = up.join("connlabel.conf");
+    std::fs::write(&conf, "# netplumb test labels\n1 web\n2 db\n70 far\n").unwrap();
+    let map = LabelMap::from_file(&conf).unwrap();
+    assert!(map.labels(&["web", "nope"]).unwrap_err().to_string().contains("nope"));
+    ns.exec("nft", &["add", "table", "ip", "lbl"]);
+    ns.exec("nft", &["add", "chain", "ip", "lbl", "c", "{ type filter hook prerouting priority 0; }"]);
+    ns.exec("nft", &["add", "rule", "ip", "lbl", "c", "ct", "label", "5", "counter"]);
+    ct.add(&Flow::new(t.clone()).with_timeout(100).with_labels(map.labels(&["web", "far"]).unwrap()))
+        .await
+        .unwrap();
+    let script = format!(
+        "mount -t overlay overlay -o lowerdir=/etc,upperdir={},workdir={} /etc && ip netns exec {} conntrack -L -o labels",
+        dir.join("up").display(),
+        dir.join("work").display(),
+        ns.name()
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let theirs = String::from_utf8(out.stdout).unwrap();
+    let f = ct.get(&t, 0).await.unwrap();
+    let ours = f.to_conntrack_line_with_labels(&map);
+    assert!(ours.ends_with(" labels=web,far"), "{ours}");
+    // The use count is the kernel's reference count at dump time.
+    let norm =
+        |l: &str| l.split_whitespace().filter(|w| !w.starts_with("use=")).collect::<Vec<_>>().join(" ");
+    let line = theirs.lines().find(|l| l.contains("sport=5 ")).unwrap_or_else(|| panic!("{theirs}"));
+    assert_eq!(norm(line), norm(&ours));
+    let sel = ct.list(&Filter::new().labels(map.labels(&["far"]).unwrap())).try_collect().await.unwrap();
+    assert_eq!(sel.len(), 1);
+    assert!(ct
+        .list(&Filter::new().labels(map.labels(&["db"]).unwrap()))
+        .try_collect()
+        .await
+        .unwrap()
+        .is_empty());
+    std::fs::remove_dir_all(&dir).ok();
+}

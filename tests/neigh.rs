@@ -206,3 +206,117 @@ async fn vxlan_overlay_carries_traffic_between_namespaces() {
     let (s, _, _) = a.ns.try_exec("ping", &["-c1", "-W1", "10.244.2.0"]);
     assert!(!s, "ping must fail without the FDB entry");
 }
+
+/// Proxy entries (created without a MAC, dumped with `ip neigh show
+/// proxy`), FDB `src_vni`, and states/flags named as ip and bridge name
+/// them — compared field by field with `ip -j` and `bridge -j`.
+#[tokio::test]
+async fn proxy_entries_src_vni_and_state_names() {
+    let ns = TestNs::new("neighproxy").await;
+    let rt = rtnl(&ns).await;
+    rt.links().add(&NewLink::new("p0", Veth::new(VethPeer::new("p1"))).up()).await.unwrap();
+    let idx = rt.links().get("p0").await.unwrap().index;
+    let nb = rt.neighbours();
+    // ip creates a proxy entry, netplumb lists it; netplumb creates one,
+    // ip lists it.
+    ns.ip(&["neigh", "add", "proxy", "10.7.0.1", "dev", "p0"]);
+    nb.add(&Neighbour::proxy(idx, "10.7.0.2".parse().unwrap())).await.unwrap();
+    nb.add(&Neighbour::proxy(idx, "fd00:7::2".parse().unwrap())).await.unwrap();
+    let ours = nb.list_proxy().try_collect().await.unwrap();
+    let theirs = ipj(&ns, &["neigh", "show", "proxy"]);
+    let theirs = theirs.as_array().unwrap();
+    assert_eq!(ours.len(), 3, "{ours:?}");
+    assert_eq!(ours.len(), theirs.len());
+    for t in theirs {
+        let o = ours
+            .iter()
+            .find(|o| o.dst.to_string() == t["dst"].as_str().unwrap())
+            .unwrap_or_else(|| panic!("{t} in {ours:?}"));
+        assert!(o.is_proxy() && o.lladdr.is_none(), "{o:?}");
+        assert_eq!(o.index, idx);
+        assert!(t.as_object().unwrap().contains_key("proxy"));
+        assert_eq!(o.flags.names(), vec!["proxy"]);
+    }
+    // Proxy entries are not in the ordinary list, as with `ip neigh show`.
+    assert!(nb.list().try_collect().await.unwrap().iter().all(|n| !n.is_proxy()));
+    nb.delete(&Neighbour::proxy(idx, "10.7.0.2".parse().unwrap())).await.unwrap();
+    assert_eq!(ipj(&ns, &["neigh", "show", "proxy"]).as_array().unwrap().len(), 2);
+    let e =
+        nb.add(&Neighbour::proxy(idx, "10.7.0.3".parse().unwrap()).lladdr(mac("02:00:00:00:00:01"))).await;
+    assert!(e.unwrap_err().to_string().starts_with("invalid lladdr: "));
+
+    // States as ip names them.
+    nb.add(&Neighbour::new(idx, "10.7.0.9".parse().unwrap(), mac("02:00:00:00:00:09"))).await.unwrap();
+    nb.add(
+        &Neighbour::new(idx, "10.7.0.10".parse().unwrap(), mac("02:00:00:00:00:0a")).state(NeighState::STALE),
+    )
+    .await
+    .unwrap();
+    let all = nb.list().try_collect().await.unwrap();
+    let ipn = ipj(&ns, &["neigh", "show"]);
+    for t in ipn.as_array().unwrap() {
+        let o = all.iter().find(|o| o.dst.to_string() == t["dst"].as_str().unwrap()).unwrap();
+        let names: Vec<String> =
+            t["state"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+        assert_eq!(o.state.names(), names, "{t}");
+        assert_eq!(o.mac().map(|m| m.to_string()).as_deref(), t["lladdr"].as_str());
+    }
+
+    // FDB: src_vni on an external (collect-metadata) VXLAN, and bridge's
+    // names for states and flags.
+    ns.ip(&["link", "add", "vxe", "type", "vxlan", "external", "dstport", "4789"]);
+    ns.ip(&["link", "add", "vxb", "type", "vxlan", "id", "42", "dstport", "4789"]);
+    ns.ip(&["link", "add", "brx", "type", "bridge"]);
+    ns.ip(&["link", "set", "vxb", "master", "brx"]);
+    let vxe = rt.links().get("vxe").await.unwrap().index;
+    let vxb = rt.links().get("vxb").await.unwrap().index;
+    ns.exec(
+        "bridge",
+        &[
+            "fdb",
+            "add",
+            "02:00:00:00:00:09",
+            "dev",
+            "vxe",
+            "dst",
+            "10.9.0.9",
+            "src_vni",
+            "900",
+            "vni",
+            "900",
+            "self",
+            "permanent",
+        ],
+    );
+    let fdb = rt.fdb();
+    fdb.add(
+        &FdbEntry::new(vxe, mac("02:00:00:00:00:0b")).dst("10.9.0.11".parse().unwrap()).vni(901).src_vni(901),
+    )
+    .await
+    .unwrap();
+    fdb.add(&FdbEntry::new(vxb, mac("02:00:00:00:00:0c")).master().static_entry()).await.unwrap();
+    let ours = fdb.list().try_collect().await.unwrap();
+    let theirs = bridgej(&ns, &["fdb", "show"]);
+    let theirs = theirs.as_array().unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    let mut compared = 0;
+    for t in theirs {
+        let ifindex = rt.links().get(t["ifname"].as_str().unwrap()).await.unwrap().index;
+        let o = ours
+            .iter()
+            .find(|o| o.mac.to_string() == t["mac"].as_str().unwrap() && o.index == ifindex)
+            .unwrap_or_else(|| panic!("{t} in {ours:?}"));
+        assert_eq!(o.state.bridge_name(), t["state"].as_str().unwrap_or(""), "{t}");
+        let flags: Vec<&str> = t["flags"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        assert_eq!(o.flags.bridge_names(), flags, "{t}");
+        assert_eq!(o.src_vni.map(u64::from), t["src_vni"].as_u64(), "{t}");
+        assert_eq!(o.vni.map(u64::from), t["vni"].as_u64(), "{t}");
+        assert_eq!(o.dst.map(|d| d.to_string()).as_deref(), t["dst"].as_str(), "{t}");
+        compared += 6;
+    }
+    assert!(compared >= 18);
+    let src: Vec<_> = ours.iter().filter_map(|o| o.src_vni).collect();
+    assert_eq!(src.len(), 2, "{ours:?}");
+    let e = fdb.add(&FdbEntry::new(vxe, mac("02:00:00:00:00:0d")).src_vni(1 << 24)).await.unwrap_err();
+    assert!(e.to_string().starts_with("invalid src_vni: "), "{e}");
+}

@@ -288,3 +288,293 @@ async fn congctl_routes_list_and_round_trip() {
     assert_eq!(one(&ipv)["metrics"][0]["congestion"], "reno", "{ipv}");
     assert!(Route::<Ipv4Addr>::new("172.32.0.0/16".parse().unwrap()).congctl("").validate().is_err());
 }
+
+/// Rows of issue 15: an IPv4 route via an IPv6 gateway (also inside
+/// multipath), IPv6 expiry, realms and every named metric — created by
+/// ip and read by netplumb, and created by netplumb and read by ip.
+#[tokio::test]
+async fn via_expires_realms_and_named_metrics_both_ways() {
+    use std::time::Duration;
+
+    use netplumb::route::Metric;
+    let ns = TestNs::new("routevia").await;
+    let (rt, r0, _s0) = setup(&ns).await;
+    let routes = rt.routes();
+    let v6gw: std::net::IpAddr = "fd00::fa".parse().unwrap();
+
+    // ip creates, netplumb reads.
+    ns.ip(&["route", "add", "10.50.0.0/16", "via", "inet6", "fd00::fa", "dev", "r0"]);
+    ns.ip(&[
+        "route",
+        "add",
+        "10.51.0.0/16",
+        "nexthop",
+        "via",
+        "inet6",
+        "fd00::fb",
+        "dev",
+        "r0",
+        "weight",
+        "2",
+        "nexthop",
+        "via",
+        "inet",
+        "10.0.0.7",
+        "dev",
+        "r0",
+    ]);
+    ns.ip(&[
+        "route",
+        "add",
+        "10.52.0.0/16",
+        "via",
+        "10.0.0.2",
+        "realm",
+        "5",
+        "window",
+        "1000",
+        "initcwnd",
+        "10",
+        "hoplimit",
+        "5",
+        "mtu",
+        "lock",
+        "1400",
+        "rtt",
+        "30ms",
+        "rttvar",
+        "10ms",
+        "quickack",
+        "1",
+        "features",
+        "ecn",
+        "rto_min",
+        "20ms",
+        "ssthresh",
+        "7",
+        "cwnd",
+        "9",
+        "reordering",
+        "4",
+        "initrwnd",
+        "11",
+        "fastopen_no_cookie",
+        "1",
+    ]);
+    ns.ip(&["route", "add", "10.53.0.0/16", "via", "10.0.0.2", "realms", "3/4"]);
+    ns.ip(&["-6", "route", "add", "fd00:9::/64", "via", "fd00::5", "dev", "r0", "expires", "300"]);
+    let v4 =
+        routes.list::<Ipv4Addr>(&RouteFilter::all().table(RouteTable::MAIN)).try_collect().await.unwrap();
+    let get = |d: &str| v4.iter().find(|r| r.dst.to_string() == d).unwrap_or_else(|| panic!("{d} in {v4:?}"));
+    assert_eq!((get("10.50.0.0/16").via, get("10.50.0.0/16").gateway), (Some(v6gw), None));
+    let mp = &get("10.51.0.0/16").nexthops;
+    assert_eq!(mp.len(), 2, "{mp:?}");
+    assert_eq!((mp[0].via, mp[0].weight), (Some("fd00::fb".parse().unwrap()), 2));
+    assert_eq!((mp[1].gateway, mp[1].via), (Some(Ipv4Addr::new(10, 0, 0, 7)), None));
+    let m = get("10.52.0.0/16");
+    assert_eq!(m.realms, Some((0, 5)));
+    assert_eq!(m.mtu, Some(1400));
+    let ipv = ipj(&ns, &["-d", "route", "show"]);
+    let ipm = &ip_route(ipv.as_array().unwrap(), "10.52.0.0/16", "main")["metrics"][0];
+    let mut compared = 0;
+    for (metric, key, scale) in [
+        (Metric::Window, "window", 1),
+        (Metric::Rtt, "rtt", 8),
+        (Metric::Rttvar, "rttvar", 4),
+        (Metric::Ssthresh, "ssthresh", 1),
+        (Metric::Cwnd, "cwnd", 1),
+        (Metric::Reordering, "reordering", 1),
+        (Metric::Hoplimit, "hoplimit", 1),
+        (Metric::Initcwnd, "initcwnd", 1),
+        (Metric::RtoMin, "rto_min", 1),
+        (Metric::Initrwnd, "initrwnd", 1),
+        (Metric::Quickack, "quickack", 1),
+        (Metric::FastopenNoCookie, "fastopen_no_cookie", 1),
+    ] {
+        let ours =
+            m.metric_value(metric).unwrap_or_else(|| panic!("{} in {:?}", metric.name(), m.other_metrics));
+        assert_eq!(Some((ours / scale) as u64), ipm[key].as_u64(), "{key}");
+        assert_eq!(metric.name(), key);
+        compared += 1;
+    }
+    assert!(ipm.as_object().unwrap().contains_key("ecn"));
+    assert_eq!(m.metric_value(Metric::Features), Some(1));
+    // `mtu lock`: bit RTAX_MTU of the lock metric.
+    assert_eq!(m.metric_value(Metric::Lock).map(|l| l & (1 << 2)), Some(1 << 2));
+    assert!(compared >= 12);
+    assert_eq!(get("10.53.0.0/16").realms, Some((3, 4)));
+    let v6 =
+        routes.list::<Ipv6Addr>(&RouteFilter::all().table(RouteTable::MAIN)).try_collect().await.unwrap();
+    let e = v6.iter().find(|r| r.dst.to_string() == "fd00:9::/64").unwrap();
+    let left = e.expires.expect("expires decoded");
+    assert!(left > Duration::from_secs(290) && left <= Duration::from_secs(300), "{left:?}");
+
+    // netplumb creates, ip reads.
+    routes.add(&RouteV4::new("10.60.0.0/16".parse().unwrap()).via(v6gw).oif(r0)).await.unwrap();
+    routes
+        .add(
+            &RouteV4::new("10.61.0.0/16".parse().unwrap())
+                .nexthop(NextHop::via("fd00::fb".parse().unwrap(), r0).weight(3))
+                .nexthop(NextHop::new(Some(Ipv4Addr::new(10, 0, 0, 7)), Some(r0))),
+        )
+        .await
+        .unwrap();
+    routes
+        .add(
+            &RouteV4::new("10.62.0.0/16".parse().unwrap())
+                .gateway(Ipv4Addr::new(10, 0, 0, 2))
+                .realms(3, 4)
+                .with_metric(Metric::Window, 1000)
+                .with_metric(Metric::Initcwnd, 10)
+                .with_metric(Metric::Hoplimit, 5)
+                .with_metric(Metric::Rtt, 30 * 8)
+                .with_metric(Metric::Quickack, 1),
+        )
+        .await
+        .unwrap();
+    routes
+        .add(
+            &RouteV6::new("fd00:8::/64".parse().unwrap())
+                .gateway("fd00::5".parse().unwrap())
+                .oif(r0)
+                .expires(Duration::from_secs(300)),
+        )
+        .await
+        .unwrap();
+    let ipv = ipj(&ns, &["-d", "route", "show"]);
+    let all = ipv.as_array().unwrap();
+    let r60 = ip_route(all, "10.60.0.0/16", "main");
+    assert_eq!(
+        (r60["via"]["family"].as_str(), r60["via"]["host"].as_str()),
+        (Some("inet6"), Some("fd00::fa"))
+    );
+    let r61 = &ip_route(all, "10.61.0.0/16", "main")["nexthops"];
+    assert_eq!((r61[0]["via"]["host"].as_str(), r61[0]["weight"].as_u64()), (Some("fd00::fb"), Some(3)));
+    assert_eq!(r61[1]["gateway"], "10.0.0.7");
+    let r62 = ip_route(all, "10.62.0.0/16", "main");
+    assert_eq!((r62["flow"]["from"].as_str(), r62["flow"]["to"].as_str()), (Some("3"), Some("4")));
+    let m = &r62["metrics"][0];
+    assert_eq!(
+        (
+            m["window"].as_u64(),
+            m["initcwnd"].as_u64(),
+            m["hoplimit"].as_u64(),
+            m["rtt"].as_u64(),
+            m["quickack"].as_u64()
+        ),
+        (Some(1000), Some(10), Some(5), Some(30), Some(1))
+    );
+    let ipv6 = ipj(&ns, &["-6", "route", "show"]);
+    let e = ip_route(ipv6.as_array().unwrap(), "fd00:8::/64", "main");
+    assert!((290..=300).contains(&e["expires"].as_u64().unwrap()), "{e}");
+
+    // Bad input never reaches the kernel.
+    let e = routes.add(&RouteV4::new("10.63.0.0/16".parse().unwrap()).via("10.0.0.2".parse().unwrap())).await;
+    assert!(e.unwrap_err().to_string().starts_with("invalid via: "));
+    let e = routes
+        .add(
+            &RouteV4::new("10.63.0.0/16".parse().unwrap())
+                .gateway(Ipv4Addr::new(10, 0, 0, 2))
+                .expires(Duration::from_secs(5)),
+        )
+        .await;
+    assert!(e.unwrap_err().to_string().starts_with("invalid expires: "));
+}
+
+/// Nexthop objects: single, onlink, dev-only, IPv6, blackhole, groups with
+/// weights and a resilient group, and a route using one by id — created
+/// by netplumb and by ip, each read by the other (`ip -j nexthop show`).
+#[tokio::test]
+async fn nexthop_objects_both_ways() {
+    use netplumb::rtnl::nexthop::{GroupType, Nexthop};
+    use netplumb::rtnl::Change;
+    let ns = TestNs::new("nexthop").await;
+    let (rt, r0, _s0) = setup(&ns).await;
+    ns.ip(&["link", "set", "lo", "up"]);
+    let nh = rt.nexthops();
+    let mut snap = nh.list_and_follow().await.unwrap();
+    assert!(snap.existing.is_empty());
+    nh.add(&Nexthop::via(1, "10.0.0.2".parse().unwrap(), r0)).await.unwrap();
+    nh.add(&Nexthop::via(2, "10.0.0.3".parse().unwrap(), r0).onlink()).await.unwrap();
+    nh.add(&Nexthop::dev(4, r0)).await.unwrap();
+    nh.add(&Nexthop::via(6, "fd00::9".parse().unwrap(), r0)).await.unwrap();
+    nh.add(&Nexthop::blackhole(7)).await.unwrap();
+    nh.add(&Nexthop::group(10, &[(1, 2), (2, 4)])).await.unwrap();
+    nh.add(&Nexthop::group(11, &[(1, 1), (2, 1)]).resilient(32)).await.unwrap();
+    ns.ip(&["nexthop", "add", "id", "20", "via", "10.0.0.4", "dev", "r0"]);
+    ns.ip(&["nexthop", "add", "id", "21", "group", "20,3/4"]);
+    ns.ip(&["nexthop", "add", "id", "22", "blackhole"]);
+    rt.routes().add(&RouteV4::new("10.70.0.0/16".parse().unwrap()).nh_id(10)).await.unwrap();
+    ns.ip(&["route", "add", "10.71.0.0/16", "nhid", "21"]);
+
+    let ours = nh.list().try_collect().await.unwrap();
+    let theirs = ipj(&ns, &["-d", "nexthop", "show"]);
+    let theirs = theirs.as_array().unwrap();
+    assert_eq!(ours.len(), theirs.len(), "{ours:?}\n{theirs:?}");
+    let mut compared = 0;
+    for t in theirs {
+        let o = ours.iter().find(|o| Some(o.id as u64) == t["id"].as_u64()).unwrap();
+        assert_eq!(o.gateway.map(|g| g.to_string()).as_deref(), t["gateway"].as_str(), "{t}");
+        let dev = t["dev"].as_str().map(|_| r0);
+        assert_eq!(o.oif, dev, "{t}");
+        assert_eq!(o.blackhole, t.get("blackhole").is_some(), "{t}");
+        assert_eq!(o.scope.name(), t["scope"].as_str().unwrap(), "{t}");
+        assert_eq!(o.protocol.name(), t["protocol"].as_str().unwrap(), "{t}");
+        let flags: Vec<&str> =
+            t["flags"].as_array().map_or(vec![], |f| f.iter().map(|x| x.as_str().unwrap()).collect());
+        assert_eq!(o.flags.contains(RouteFlags::ONLINK), flags.contains(&"onlink"), "{t}");
+        let group: Vec<(u64, u64)> = t["group"].as_array().map_or(vec![], |g| {
+            g.iter().map(|m| (m["id"].as_u64().unwrap(), m["weight"].as_u64().unwrap_or(1))).collect()
+        });
+        assert_eq!(o.group.iter().map(|m| (m.id as u64, m.weight as u64)).collect::<Vec<_>>(), group, "{t}");
+        compared += 7;
+    }
+    assert!(compared >= 70, "{compared}");
+    let g11 = nh.get(11).await.unwrap();
+    assert_eq!((g11.group_type, g11.buckets), (Some(GroupType::Resilient), Some(32)));
+    assert_eq!(
+        nh.get(21).await.unwrap().group.iter().map(|m| (m.id, m.weight)).collect::<Vec<_>>(),
+        vec![(20, 3), (4, 1)]
+    );
+
+    // Routes by id, both ways.
+    let v4 = rt
+        .routes()
+        .list::<Ipv4Addr>(&RouteFilter::all().table(RouteTable::MAIN))
+        .try_collect()
+        .await
+        .unwrap();
+    let r70 = v4.iter().find(|r| r.dst.to_string() == "10.70.0.0/16").unwrap();
+    let r71 = v4.iter().find(|r| r.dst.to_string() == "10.71.0.0/16").unwrap();
+    assert_eq!((r70.nh_id, r71.nh_id), (Some(10), Some(21)));
+    let ipr = ipj(&ns, &["route", "show", "10.70.0.0/16"]);
+    assert_eq!(one(&ipr)["nhid"], 10);
+
+    // replace moves the group; events saw it all.
+    nh.replace(&Nexthop::group(10, &[(1, 1)])).await.unwrap();
+    assert_eq!(one(&ipj(&ns, &["nexthop", "show", "id", "10"]))["group"][0]["id"], 1);
+    let mut seen = 0;
+    while seen < 8 {
+        let e =
+            tokio::time::timeout(std::time::Duration::from_secs(5), snap.events.try_next()).await.unwrap();
+        match e.unwrap() {
+            Some(netplumb::conn::Event::Message(Change::New(_))) => seen += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert_eq!(seen, 8);
+
+    // Bad input never reaches the kernel.
+    let e = nh.add(&Nexthop::group(30, &[(1, 300)])).await.unwrap_err();
+    assert!(e.to_string().starts_with("invalid group[0].weight: "), "{e}");
+    let e = nh.add(&Nexthop::blackhole(0)).await.unwrap_err();
+    assert!(e.to_string().starts_with("invalid id: "), "{e}");
+    assert!(nh.get(999).await.unwrap_err().is_not_found());
+
+    nh.delete(22).await.unwrap();
+    assert!(ns.ip(&["nexthop", "show"]).lines().all(|l| !l.starts_with("id 22 ")));
+    let n = nh.flush().await.unwrap();
+    assert_eq!(n, 9);
+    assert!(ipj(&ns, &["nexthop", "show"]).as_array().unwrap().is_empty());
+}

@@ -191,16 +191,16 @@ fn unknown_kinds_and_attributes_are_kept_raw() {
     p[4] = 7; // ifindex 7
     {
         let mut w = netplumb::wire::AttrWriter::new(&mut p);
-        w.str(3, "wg0");
+        w.str(3, "ib0");
         w.nest(18, |w| {
-            w.bytes(1, b"wireguard");
+            w.bytes(1, b"ipoib");
             w.bytes(2, &[1, 2, 3, 4, 5]);
         });
         w.u32(999, 42);
     }
     let l = parse_link_payload(&p).unwrap();
     assert_eq!(l.index, IfIndex(7));
-    assert_eq!(l.kind, Some(LinkKind::Other { kind: "wireguard".into(), data: Some(vec![1, 2, 3, 4, 5]) }));
+    assert_eq!(l.kind, Some(LinkKind::Other { kind: "ipoib".into(), data: Some(vec![1, 2, 3, 4, 5]) }));
     assert_eq!(l.unknown.len(), 1);
     assert_eq!((l.unknown[0].kind, l.unknown[0].payload.as_slice()), (999, &42u32.to_ne_bytes()[..]));
 }

@@ -8,9 +8,15 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use tokio::sync::OwnedMutexGuard;
 
-use super::socket::Sock;
+use std::os::fd::AsFd;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+
+use super::socket::{Received, Sock};
 use super::{Connection, Request};
-use crate::error::{Errno, Error, KernelError, Result};
+use crate::error::{Error, Result};
 use crate::wire::names::MsgType;
 use crate::wire::{
     self, ErrorMsg, Msg, MsgIter, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR,
@@ -103,38 +109,61 @@ pub(crate) const READ_AHEAD_AFTER: u32 = 8;
 /// the kernel's dump chunk).
 const READ_AHEAD_DEPTH: usize = 4;
 
-/// One datagram from the reading thread. The last one of the dump (it
-/// holds our `NLMSG_DONE` or error) or a failed read gives the socket back.
+/// One receive by the reading thread: the datagram (its bytes, empty when
+/// it was truncated) and what the receive got, or the socket's error. The
+/// last one of the dump (it holds our `NLMSG_DONE` or error) or a failed
+/// read gives the socket back.
 struct Chunk {
-    data: std::result::Result<(Vec<u8>, u32), Error>,
+    got: Result<(Vec<u8>, Received)>,
     back: Option<OwnedMutexGuard<DumpSock>>,
 }
 
 /// A thread reading the rest of a dump.
+///
+/// Why a thread and not a task: the kernel builds each datagram of a dump
+/// inside the `recvmsg` that takes the previous one, so the overlap this
+/// buys needs that `recvmsg` to run on another CPU while the consumer
+/// decodes. A tokio task would run on the consumer's own thread on a
+/// current-thread runtime (no overlap at all), and on a multi-thread
+/// runtime it would occupy a worker with the kernel's work; a plain
+/// thread gets the gain on every runtime and lives only as long as one
+/// long dump.
+///
+/// It does not poll on a timer: it sleeps in `poll(2)` on the socket and
+/// on `abandoned`, an eventfd that dropping this handle signals, so it
+/// wakes exactly when a datagram arrives or nobody wants the rest. While
+/// it holds the socket's guard nobody else reads the socket; tokio's
+/// reactor still has it registered, and the readiness it records in the
+/// meantime only makes the next inline read try `recvmsg` once and find
+/// out (tokio clears it again on `WouldBlock`).
 struct ReadAhead {
     rx: tokio::sync::mpsc::Receiver<Chunk>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    abandoned: Arc<EventFd>,
 }
 
 impl Drop for ReadAhead {
     fn drop(&mut self) {
-        // The thread sees this within one poll interval (or at its next
-        // send, which fails once `rx` is gone) and releases the socket,
-        // whose unread rest the next dump drains.
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Wakes the thread from `poll` (or its next send fails, once `rx`
+        // is gone): it releases the socket, whose unread rest the next dump
+        // drains. If the write fails the counter is already huge and the
+        // thread is awake anyway.
+        let _ = self.abandoned.write(1);
     }
 }
 
 impl ReadAhead {
     fn start(guard: OwnedMutexGuard<DumpSock>, seq: u32) -> Result<ReadAhead> {
         let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD_DEPTH);
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
+        let abandoned = Arc::new(
+            EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+                .map_err(|e| Error::io("create the dump reader's eventfd", e.into()))?,
+        );
+        let wake = abandoned.clone();
         std::thread::Builder::new()
             .name("netplumb-dump".into())
-            .spawn(move || read_ahead(guard, seq, tx, flag))
+            .spawn(move || read_ahead(guard, seq, tx, &wake))
             .map_err(|e| Error::io("start the dump reading thread", e))?;
-        Ok(ReadAhead { rx, stop })
+        Ok(ReadAhead { rx, abandoned })
     }
 }
 
@@ -149,47 +178,62 @@ fn ends_dump(data: &[u8], seq: u32) -> bool {
 }
 
 /// The reading thread: receive datagrams and pass them on until the dump
-/// ends, a read fails, the consumer goes away or `stop` is set.
+/// ends, a read fails or the consumer goes away.
 fn read_ahead(
-    guard: OwnedMutexGuard<DumpSock>,
+    mut guard: OwnedMutexGuard<DumpSock>,
     seq: u32,
     tx: tokio::sync::mpsc::Sender<Chunk>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    abandoned: &EventFd,
 ) {
-    use std::sync::atomic::Ordering;
-    let fd = guard.sock.raw_fd();
     loop {
-        if stop.load(Ordering::Relaxed) || tx.is_closed() {
+        if tx.is_closed() {
             return;
         }
         let mut buf = Vec::new();
-        let chunk = match guard.sock.try_recv(&mut buf) {
-            Ok(Ok(rx)) => {
-                buf.truncate(rx.len);
-                if rx.port == 0 && ends_dump(&buf, seq) {
-                    let _ = tx.blocking_send(Chunk { data: Ok((buf, rx.port)), back: Some(guard) });
-                    return;
-                }
-                Chunk { data: Ok((buf, rx.port)), back: None }
-            }
-            Ok(Err(e)) => Chunk { data: Err(e), back: None },
+        let got = match guard.sock.try_recv(&mut buf) {
+            Ok(got) => got,
             Err(e)
                 if e.kind() == std::io::ErrorKind::WouldBlock
                     || e.kind() == std::io::ErrorKind::Interrupted =>
             {
-                let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-                // SAFETY: one valid pollfd; the descriptor stays open while
-                // this thread holds the socket's guard.
-                unsafe { libc::poll(&mut pfd, 1, 50) };
+                // Sleep until a datagram arrives or the consumer is gone.
+                let mut fds = [
+                    PollFd::new(guard.sock.fd(), PollFlags::POLLIN),
+                    PollFd::new(abandoned.as_fd(), PollFlags::POLLIN),
+                ];
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(e) => {
+                        let got = Err(Error::io("wait for the dump", e.into()));
+                        let _ = tx.blocking_send(Chunk { got, back: Some(guard) });
+                        return;
+                    }
+                }
+                if fds[1].any().unwrap_or(false) {
+                    return;
+                }
                 continue;
             }
             Err(e) => {
-                let _ =
-                    tx.blocking_send(Chunk { data: Err(Error::io("receive dump", e)), back: Some(guard) });
+                let _ = tx.blocking_send(Chunk { got: Err(Error::io("receive dump", e)), back: Some(guard) });
                 return;
             }
         };
-        if tx.blocking_send(chunk).is_err() {
+        if let Received::Datagram { len, port } = got {
+            buf.truncate(len);
+            // Only the kernel ends a dump; a forged end is passed on and
+            // dropped by the consumer like any foreign datagram.
+            if port == 0 && ends_dump(&buf, seq) {
+                // Nothing of this dump is left on the socket, even if the
+                // consumer is gone before it takes this chunk.
+                guard.in_progress = None;
+                let _ = tx.blocking_send(Chunk { got: Ok((buf, got)), back: Some(guard) });
+                return;
+            }
+        } else {
+            buf.clear();
+        }
+        if tx.blocking_send(Chunk { got: Ok((buf, got)), back: None }).is_err() {
             return;
         }
     }
@@ -274,15 +318,7 @@ impl<T> Dump<T> {
     }
 
     fn kernel_error(&self, e: &ErrorMsg, seq: u32) -> Error {
-        Error::Kernel(KernelError {
-            errno: Errno(-e.error),
-            message: e.message.clone(),
-            offset: e.offset,
-            missing_attr: e.missing_type,
-            request: self.ty(),
-            seq,
-            operation: None,
-        })
+        Error::Kernel(super::kernel_error(e, self.ty(), seq))
     }
 
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
@@ -366,29 +402,28 @@ impl<T> Dump<T> {
                 return None;
             }
         }
-        let rx = match src {
+        let got = match src {
             Source::Inline(ds) => {
                 let ds: &mut DumpSock = ds;
                 match ds.sock.poll_recv(cx, &mut ds.buf) {
                     Poll::Pending => return Some(Poll::Pending),
                     Poll::Ready(Err(e)) => return self.fail(Error::io("receive dump", e)),
-                    Poll::Ready(Ok(Err(e))) => return self.fail(e),
-                    Poll::Ready(Ok(Ok(rx))) => rx,
+                    Poll::Ready(Ok(got)) => got,
                 }
             }
             Source::Ahead { ahead, cur } => match ahead.rx.poll_recv(cx) {
                 Poll::Pending => return Some(Poll::Pending),
                 // The thread never leaves without the socket's last chunk
-                // unless told to stop; treat a silent end as an I/O error.
+                // unless the consumer is gone; treat a silent end as an I/O
+                // error.
                 Poll::Ready(None) => {
                     return self.fail(Error::io(
                         "receive dump",
                         std::io::Error::other("the dump reading thread ended"),
                     ))
                 }
-                Poll::Ready(Some(Chunk { data: Err(e), .. })) => return self.fail(e),
-                Poll::Ready(Some(Chunk { data: Ok((data, port)), back })) => {
-                    let rx = super::socket::Received { len: data.len(), port };
+                Poll::Ready(Some(Chunk { got: Err(e), .. })) => return self.fail(e),
+                Poll::Ready(Some(Chunk { got: Ok((data, got)), back })) => {
                     match back {
                         // The end of the dump: the socket comes back and the
                         // last datagram is parsed from its own buffer.
@@ -399,23 +434,34 @@ impl<T> Dump<T> {
                         }
                         None => *cur = data,
                     }
-                    rx
+                    got
                 }
             },
         };
-        *received += 1;
-        if rx.port != 0 {
-            // Not from the kernel: refuse the whole datagram.
-            let hdr = wire::Header::parse(&src.buf()[..rx.len]).map(|h| h.seq).unwrap_or(0);
-            return self.fail(Error::Unexpected {
-                port: rx.port,
-                seq: hdr,
-                reason: "not sent by the kernel",
-            });
+        match got {
+            Received::Datagram { len: n, port: 0 } => {
+                *received += 1;
+                *len = n;
+                *pos = 0;
+                None
+            }
+            Received::Datagram { len: n, .. } => {
+                // Not from the kernel: dropped and counted, whatever it
+                // claims (an end of dump, an error, objects); the dump
+                // goes on with the kernel's next datagram.
+                self.conn.inner.shared.drop_foreign(&src.buf()[..n]);
+                *len = 0;
+                *pos = 0;
+                None
+            }
+            Received::Truncated { port, .. } if port != 0 => {
+                self.conn.inner.shared.drop_foreign(&[]);
+                *len = 0;
+                *pos = 0;
+                None
+            }
+            Received::Truncated { size, buffer, .. } => self.fail(Error::Truncated { size, buffer }),
         }
-        *len = rx.len;
-        *pos = 0;
-        None
     }
 
     /// One step of reading: `None` to loop again, `Some(poll)` to return.
@@ -461,7 +507,9 @@ impl<T> Dump<T> {
             }
             Phase::Reading => {
                 if header.seq != *seq {
-                    // Left over from an earlier request on this socket.
+                    // The kernel's, but not for this dump: dropped, and
+                    // counted as unmatched.
+                    self.conn.inner.shared.unmatched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return None;
                 }
                 if header.flags & NLM_F_DUMP_INTR != 0 {
@@ -469,31 +517,24 @@ impl<T> Dump<T> {
                 }
                 match header.ty {
                     NLMSG_DONE => {
-                        let payload = &src.buf()[payload_range];
-                        let err = if payload.len() >= 4 {
-                            let code = i32::from_ne_bytes(payload[0..4].try_into().expect("4 bytes"));
-                            (code < 0).then(|| {
-                                // DONE may carry extended-ack TLVs after the code.
-                                let mut e = ErrorMsg { error: code, ..Default::default() };
-                                if header.flags & wire::NLM_F_ACK_TLVS != 0 {
-                                    for a in wire::AttrIter::new(&payload[4..]).flatten() {
-                                        if a.kind() == wire::NLMSGERR_ATTR_MSG {
-                                            e.message = a.str().ok().map(str::to_string);
-                                        }
-                                    }
-                                }
-                                e
-                            })
-                        } else {
-                            None
+                        // DONE carries the dump's error code, and may carry
+                        // extended-ack attributes after it.
+                        let err = match ErrorMsg::parse_done(&src.buf()[payload_range], header.flags) {
+                            Ok(e) if e.error < 0 => Some(Ok(e)),
+                            Ok(_) => None,
+                            Err(d) => Some(Err(d)),
                         };
                         if let Some(ds) = src.inline() {
                             ds.in_progress = None;
                         }
                         let seq = *seq;
-                        if let Some(e) = err {
-                            let err = self.kernel_error(&e, seq);
-                            return self.fail(err);
+                        match err {
+                            Some(Ok(e)) => {
+                                let err = self.kernel_error(&e, seq);
+                                return self.fail(err);
+                            }
+                            Some(Err(d)) => return self.fail(Error::Decode(d)),
+                            None => {}
                         }
                         if self.intr {
                             if self.yielded == 0 && self.attempts <= self.policy.retries {

@@ -5,7 +5,10 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use super::socket::Sock;
+use std::sync::Arc;
+
+use super::socket::{Received, Sock};
+use super::Shared;
 use crate::error::{Error, Result};
 use crate::wire::names::Protocol;
 use crate::wire::{self, Msg, MsgIter};
@@ -38,6 +41,9 @@ type Decoder<T> = Box<dyn FnMut(&Msg<'_>) -> Result<Option<T>> + Send>;
 pub struct Subscription<T> {
     sock: Sock,
     protocol: Protocol,
+    /// The connection's counters: datagrams not sent by the kernel are
+    /// counted there as foreign.
+    shared: Arc<Shared>,
     buf: Vec<u8>,
     len: usize,
     pos: usize,
@@ -51,8 +57,15 @@ impl<T> std::fmt::Debug for Subscription<T> {
 }
 
 impl<T> Subscription<T> {
-    pub(crate) fn new(sock: Sock, protocol: Protocol, decode: Decoder<T>) -> Self {
-        Subscription { sock, protocol, buf: vec![0; 64 << 10], len: 0, pos: 0, decode }
+    pub(super) fn new(sock: Sock, protocol: Protocol, shared: Arc<Shared>, decode: Decoder<T>) -> Self {
+        Subscription { sock, protocol, shared, buf: vec![0; 64 << 10], len: 0, pos: 0, decode }
+    }
+
+    /// Messages dropped so far because they did not come from the kernel
+    /// (the same counter as the connection's [`Stats::foreign`](super::Stats::foreign)).
+    #[cfg(test)]
+    pub(crate) fn foreign(&self) -> u64 {
+        self.shared.foreign.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     #[cfg(test)]
@@ -62,7 +75,7 @@ impl<T> Subscription<T> {
     ) -> (Self, std::os::unix::net::UnixDatagram) {
         let (a, b) = std::os::unix::net::UnixDatagram::pair().expect("socketpair");
         let sock = Sock::new(super::socket::RawSock::Scripted(a), 16 << 20).expect("register");
-        (Subscription::new(sock, protocol, decode), b)
+        (Subscription::new(sock, protocol, Arc::new(Shared::new(protocol)), decode), b)
     }
 
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event<T>>>> {
@@ -98,17 +111,20 @@ impl<T> Subscription<T> {
                     return Poll::Ready(Some(Ok(Event::Overrun)))
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(Error::io("receive events", e)))),
-                Poll::Ready(Ok(Err(e))) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(Ok(Ok(rx))) => {
-                    if rx.port != 0 {
-                        let seq = wire::Header::parse(&self.buf[..rx.len]).map(|h| h.seq).unwrap_or(0);
-                        return Poll::Ready(Some(Err(Error::Unexpected {
-                            port: rx.port,
-                            seq,
-                            reason: "event not sent by the kernel",
-                        })));
-                    }
-                    self.len = rx.len;
+                Poll::Ready(Ok(Received::Datagram { len, port })) if port != 0 => {
+                    // Not the kernel's (another process sending to our
+                    // port or to the group): dropped, counted, never an
+                    // item of the stream.
+                    self.shared.drop_foreign(&self.buf[..len]);
+                }
+                Poll::Ready(Ok(Received::Truncated { port, .. })) if port != 0 => {
+                    self.shared.drop_foreign(&[])
+                }
+                Poll::Ready(Ok(Received::Truncated { size, buffer, .. })) => {
+                    return Poll::Ready(Some(Err(Error::Truncated { size, buffer })))
+                }
+                Poll::Ready(Ok(Received::Datagram { len, .. })) => {
+                    self.len = len;
                     self.pos = 0;
                 }
             }

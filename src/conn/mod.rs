@@ -10,7 +10,9 @@
 //! not your heap). Dropping the last handle closes both sockets.
 //!
 //! Replies are authenticated: only messages from the kernel (port id 0)
-//! with a sequence number this connection sent are accepted.
+//! with a sequence number this connection has in flight are accepted.
+//! Anything else is dropped and counted in [`Stats`]; a forged message
+//! never completes, fails or ends a request, dump or event stream.
 
 mod dump;
 mod events;
@@ -36,7 +38,7 @@ use crate::wire::{
     NLM_F_REQUEST,
 };
 
-use socket::{RawSock, Role, Sock};
+use socket::{RawSock, Received, Role, Sock};
 
 /// A netlink message received from the kernel, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -211,10 +213,14 @@ impl Default for Options {
 /// Counters of what a connection rejected or dropped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Messages from a port other than the kernel's.
+    /// Messages from a port other than the kernel's, dropped: on the
+    /// request socket, the dump socket and every subscription opened from
+    /// this connection. A truncated or malformed datagram from another port
+    /// counts as one.
     pub foreign: u64,
-    /// Messages from the kernel with a sequence number nobody waits for
-    /// (e.g. a reply arriving after its request timed out).
+    /// Messages from the kernel with a sequence number nobody waits for,
+    /// dropped (e.g. a reply arriving after its request timed out, or a
+    /// message of an earlier dump on the dump socket).
     pub unmatched: u64,
     /// Receive buffer overflows on the request socket.
     pub overruns: u64,
@@ -250,6 +256,45 @@ struct Pending {
     ranges: Vec<RangeWait>,
 }
 
+impl Pending {
+    /// The range waiting for `seq`, if any.
+    fn range_of(&self, seq: u32) -> Option<usize> {
+        self.ranges.iter().position(|r| seq.wrapping_sub(r.lo) <= r.hi.wrapping_sub(r.lo))
+    }
+}
+
+/// The one conversion of an `NLMSG_ERROR` (or a failed `NLMSG_DONE`) into
+/// the error its request returns.
+pub(crate) fn kernel_error(e: &ErrorMsg, request: MsgType, seq: u32) -> KernelError {
+    KernelError {
+        errno: crate::error::Errno(-e.error),
+        message: e.message.clone(),
+        offset: e.offset,
+        missing_attr: e.missing_type,
+        request,
+        seq,
+        operation: None,
+    }
+}
+
+/// How many messages a datagram holds, for counting dropped ones: each
+/// whole message, plus one for an unreadable rest (so never 0).
+pub(crate) fn message_count(buf: &[u8]) -> u64 {
+    let mut n = 0u64;
+    let mut broken = false;
+    for m in MsgIter::new(buf) {
+        match m {
+            Ok(_) => n += 1,
+            Err(_) => broken = true,
+        }
+    }
+    if broken || n == 0 {
+        n + 1
+    } else {
+        n
+    }
+}
+
 struct Shared {
     protocol: Protocol,
     pending: Mutex<Pending>,
@@ -260,6 +305,17 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(protocol: Protocol) -> Shared {
+        Shared {
+            protocol,
+            pending: Mutex::new(Pending::default()),
+            seq: AtomicU32::new(1),
+            foreign: AtomicU64::new(0),
+            unmatched: AtomicU64::new(0),
+            overruns: AtomicU64::new(0),
+        }
+    }
+
     fn next_seqs(&self, n: u32) -> u32 {
         // Skip 0 so a zeroed buffer never matches.
         loop {
@@ -271,41 +327,39 @@ impl Shared {
     }
 
     fn kernel_error(&self, e: &ErrorMsg, seq: u32, ty: u16) -> KernelError {
-        KernelError {
-            errno: crate::error::Errno(-e.error),
-            message: e.message.clone(),
-            offset: e.offset,
-            missing_attr: e.missing_type,
-            request: MsgType { protocol: self.protocol, raw: ty },
-            seq,
-            operation: None,
-        }
+        kernel_error(e, MsgType { protocol: self.protocol, raw: ty }, seq)
     }
 
-    /// Route one datagram's messages to whoever waits for them.
+    /// Count a datagram that did not come from the kernel (`port` is not 0)
+    /// and drop it: whatever it claims to answer, no wait ends because of
+    /// it.
+    fn drop_foreign(&self, buf: &[u8]) {
+        self.foreign.fetch_add(message_count(buf), Ordering::Relaxed);
+    }
+
+    /// Route one datagram from `port` to whoever waits for its messages.
     fn dispatch(&self, buf: &[u8], port: u32) {
+        if port != 0 {
+            self.drop_foreign(buf);
+            return;
+        }
         let mut p = self.pending.lock().expect("pending lock");
-        for m in MsgIter::new(buf) {
-            let m = match m {
-                Ok(m) => m,
-                Err(_) => {
-                    self.unmatched.fetch_add(1, Ordering::Relaxed);
+        let mut off = 0;
+        while off < buf.len() {
+            let m = match MsgIter::new(&buf[off..]).next() {
+                None => break,
+                Some(Ok(m)) => m,
+                Some(Err(d)) => {
+                    // The kernel's datagram is malformed from here on: the
+                    // request its header names (if it is readable) fails
+                    // with the decoding error; the rest is unreadable.
+                    let seq = Header::parse(&buf[off..]).ok().map(|h| h.seq);
+                    self.fail_seq(&mut p, seq, d);
                     break;
                 }
             };
+            off += wire::align(m.header.len as usize);
             let seq = m.header.seq;
-            if port != 0 {
-                self.foreign.fetch_add(1, Ordering::Relaxed);
-                // A message from a user-space peer claiming to answer one of
-                // our requests: fail that request rather than trust it.
-                if let Some(mut w) = p.single.remove(&seq) {
-                    if let Some(tx) = w.tx.take() {
-                        let _ =
-                            tx.send(Err(Error::Unexpected { port, seq, reason: "not sent by the kernel" }));
-                    }
-                }
-                continue;
-            }
             if let Some(w) = p.single.get_mut(&seq) {
                 let finished = match m.header.ty {
                     NLMSG_ERROR => Some(match ErrorMsg::parse(m.payload, m.header.flags) {
@@ -327,8 +381,7 @@ impl Shared {
                 }
                 continue;
             }
-            let idx = p.ranges.iter().position(|r| seq.wrapping_sub(r.lo) <= r.hi.wrapping_sub(r.lo));
-            let Some(idx) = idx else {
+            let Some(idx) = p.range_of(seq) else {
                 self.unmatched.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
@@ -343,10 +396,7 @@ impl Shared {
                         done = seq == r.last;
                     }
                     Err(d) => {
-                        if let Some(tx) = r.tx.take() {
-                            let _ = tx.send(Err(Error::Decode(d)));
-                        }
-                        p.ranges.remove(idx);
+                        self.fail_seq(&mut p, Some(seq), d);
                         continue;
                     }
                 }
@@ -359,6 +409,27 @@ impl Shared {
                     let _ = tx.send(Ok(RangeDone { errors: r.errors, replies: r.replies }));
                 }
             }
+        }
+    }
+
+    /// A message of the kernel's that cannot be decoded: the request or
+    /// range waiting for `seq` fails with `d`; nobody else is touched.
+    fn fail_seq(&self, p: &mut Pending, seq: Option<u32>, d: crate::error::DecodeError) {
+        let Some(seq) = seq else {
+            self.unmatched.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if let Some(mut w) = p.single.remove(&seq) {
+            if let Some(tx) = w.tx.take() {
+                let _ = tx.send(Err(Error::Decode(d)));
+            }
+        } else if let Some(idx) = p.range_of(seq) {
+            let mut r = p.ranges.remove(idx);
+            if let Some(tx) = r.tx.take() {
+                let _ = tx.send(Err(Error::Decode(d)));
+            }
+        } else {
+            self.unmatched.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -478,14 +549,7 @@ impl Connection {
         let rt = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let sock = Arc::new(Sock::new(req, opts.max_datagram)?);
         let dump_sock = Sock::new(dump, opts.max_datagram)?;
-        let shared = Arc::new(Shared {
-            protocol,
-            pending: Mutex::new(Pending::default()),
-            seq: AtomicU32::new(1),
-            foreign: AtomicU64::new(0),
-            unmatched: AtomicU64::new(0),
-            overruns: AtomicU64::new(0),
-        });
+        let shared = Arc::new(Shared::new(protocol));
         let (stop_tx, stop_rx) = oneshot::channel();
         rt.spawn(reader(sock.clone(), shared.clone(), stop_rx));
         let timeout = opts.timeout;
@@ -663,7 +727,7 @@ impl Connection {
         if n == 0 {
             return Ok(());
         }
-        let rcvbuf = socket::set_buffer(self.inner.sock.raw_fd(), true, socket::WANT_SOCKET_BUFFER);
+        let rcvbuf = socket::set_buffer(&self.inner.sock.fd(), true, socket::WANT_SOCKET_BUFFER);
         // ~1 KiB of receive buffer per possible error (skb truesize).
         let by_rcv = (rcvbuf / 1024).max(1);
         let chunk_max = self.inner.opts.bulk_chunk.min(by_rcv).max(1);
@@ -787,7 +851,7 @@ impl Connection {
             }
             wire::set_flags(&mut dgram, off, fl);
         }
-        let fd = self.inner.sock.raw_fd();
+        let fd = &self.inner.sock.fd();
         let need_snd = dgram.len() + 4096;
         let have_snd = socket::set_buffer(fd, false, need_snd.max(socket::WANT_SOCKET_BUFFER));
         if have_snd / 2 < dgram.len() + 64 && have_snd < dgram.len() + 64 {
@@ -883,7 +947,7 @@ impl Connection {
             Some(ns) => ns.run(move || socket::open(protocol, Role::Events(rcvbuf), &groups_v)).await??,
         };
         let sock = Sock::new(raw, self.inner.opts.max_datagram)?;
-        Ok(Subscription::new(sock, protocol, Box::new(decode)))
+        Ok(Subscription::new(sock, protocol, self.inner.shared.clone(), Box::new(decode)))
     }
 }
 
@@ -916,13 +980,13 @@ async fn reader(sock: Arc<Sock>, shared: Arc<Shared>, mut stop: oneshot::Receive
         tokio::select! {
             _ = &mut stop => break,
             r = sock.recv(&mut buf) => match r {
-                Ok(Ok(rx)) => shared.dispatch(&buf[..rx.len], rx.port),
-                Ok(Err(Error::Truncated { size, buffer })) => {
-                    // A datagram we could not read whole: whatever it held
-                    // is lost to whoever waits.
+                Ok(Received::Datagram { len, port }) => shared.dispatch(&buf[..len], port),
+                Ok(Received::Truncated { port, .. }) if port != 0 => shared.drop_foreign(&[]),
+                Ok(Received::Truncated { size, buffer, .. }) => {
+                    // A datagram of the kernel's we could not read whole:
+                    // whatever it held is lost to whoever waits.
                     shared.fail_all(|_, _| Error::Truncated { size, buffer });
                 }
-                Ok(Err(_)) => shared.fail_all(|request, seq| Error::ReplyLost { request, seq }),
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     shared.fail_all(|request, seq| Error::ReplyLost { request, seq })
                 }

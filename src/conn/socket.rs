@@ -2,10 +2,11 @@
 //! datagram socket that carries scripted replies.
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use std::task::{Context, Poll};
 
+use nix::sys::socket::{getsockopt, recv, recvmsg, setsockopt, sockopt, MsgFlags, SockaddrStorage};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -35,6 +36,15 @@ pub(crate) enum RawSock {
     Scripted(UnixDatagram),
 }
 
+impl AsFd for RawSock {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            RawSock::Netlink(s) => s.as_fd(),
+            RawSock::Scripted(s) => s.as_fd(),
+        }
+    }
+}
+
 impl AsRawFd for RawSock {
     fn as_raw_fd(&self) -> RawFd {
         match self {
@@ -44,49 +54,21 @@ impl AsRawFd for RawSock {
     }
 }
 
-fn setsockopt_int(fd: RawFd, level: i32, opt: i32, val: i32) -> io::Result<()> {
-    // SAFETY: passing a pointer to a live i32 and its size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            opt,
-            &val as *const i32 as *const libc::c_void,
-            std::mem::size_of::<i32>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-fn getsockopt_int(fd: RawFd, level: i32, opt: i32) -> io::Result<i32> {
-    let mut val: i32 = 0;
-    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
-    // SAFETY: pointer to a live i32 and its length.
-    let r = unsafe { libc::getsockopt(fd, level, opt, &mut val as *mut i32 as *mut libc::c_void, &mut len) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(val)
-    }
-}
-
 /// Set a socket buffer, forcing past `rmem_max`/`wmem_max` when allowed.
 /// Returns the size the kernel reports afterwards.
-pub(crate) fn set_buffer(fd: RawFd, receive: bool, size: usize) -> usize {
-    let size = size.min(i32::MAX as usize / 2) as i32;
-    let (force, plain) = if receive {
-        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF)
+pub(crate) fn set_buffer(fd: &impl AsFd, receive: bool, size: usize) -> usize {
+    let size = size.min(i32::MAX as usize / 2);
+    if receive {
+        if setsockopt(fd, sockopt::RcvBufForce, &size).is_err() {
+            let _ = setsockopt(fd, sockopt::RcvBuf, &size);
+        }
+        getsockopt(fd, sockopt::RcvBuf).unwrap_or(0)
     } else {
-        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF)
-    };
-    if setsockopt_int(fd, libc::SOL_SOCKET, force, size).is_err() {
-        let _ = setsockopt_int(fd, libc::SOL_SOCKET, plain, size);
+        if setsockopt(fd, sockopt::SndBufForce, &size).is_err() {
+            let _ = setsockopt(fd, sockopt::SndBuf, &size);
+        }
+        getsockopt(fd, sockopt::SndBuf).unwrap_or(0)
     }
-    getsockopt_int(fd, libc::SOL_SOCKET, plain).map(|v| v as usize).unwrap_or(0)
 }
 
 /// Open and configure a netlink socket in the calling thread's namespace.
@@ -102,7 +84,7 @@ pub(crate) fn open(protocol: Protocol, role: Role, groups: &[u32]) -> Result<Raw
     if protocol == Protocol::Route {
         s.set_netlink_get_strict_chk(true).map_err(|e| Error::io(what("NETLINK_GET_STRICT_CHK"), e))?;
     }
-    let fd = s.as_raw_fd();
+    let fd = &s;
     match role {
         Role::Request | Role::Dump => {
             set_buffer(fd, true, WANT_SOCKET_BUFFER);
@@ -123,11 +105,15 @@ pub(crate) fn open(protocol: Protocol, role: Role, groups: &[u32]) -> Result<Raw
     Ok(RawSock::Netlink(s))
 }
 
-/// One received datagram's size and sender.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Received {
-    pub len: usize,
-    pub port: u32,
+/// What one receive got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// A whole datagram of `len` bytes from port `port`, at the start of
+    /// the buffer.
+    Datagram { len: usize, port: u32 },
+    /// A datagram of `size` bytes from port `port` that did not fit in
+    /// `buffer` bytes: it was consumed and discarded, never parsed in part.
+    Truncated { size: usize, buffer: usize, port: u32 },
 }
 
 /// A registered, non-blocking socket.
@@ -154,6 +140,11 @@ impl Sock {
 
     pub(crate) fn raw_fd(&self) -> RawFd {
         self.fd.get_ref().as_raw_fd()
+    }
+
+    /// The socket's descriptor, borrowed.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.get_ref().as_fd()
     }
 
     fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
@@ -204,82 +195,57 @@ impl Sock {
 
     /// Non-blocking receive of one datagram into `buf` (resized to fit).
     /// `Err(WouldBlock)` when nothing is queued.
-    pub(crate) fn try_recv(&self, buf: &mut Vec<u8>) -> io::Result<std::result::Result<Received, Error>> {
+    pub(crate) fn try_recv(&self, buf: &mut Vec<u8>) -> io::Result<Received> {
         let fd = self.raw_fd();
+        let nonblocking = MsgFlags::MSG_DONTWAIT;
         // Peek at the real size first (MSG_TRUNC reports it), so a datagram
         // never gets cut short by a small buffer.
-        // SAFETY: zero-length read into a valid pointer.
-        let peek = unsafe {
-            libc::recv(
-                fd,
-                buf.as_mut_ptr() as *mut libc::c_void,
-                0,
-                libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_DONTWAIT,
-            )
-        };
-        if peek < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let size = peek as usize;
+        let size = recv(fd, &mut [], MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC | nonblocking)?;
         if size > self.max_datagram {
-            // Too large to accept: consume it so the socket moves on, and
-            // report it instead of parsing a part of it.
+            // Too large to accept: consume it so the socket moves on (its
+            // sender is still known), and report it instead of parsing a
+            // part of it.
             let mut scratch = [0u8; 16];
-            // SAFETY: valid buffer and length.
-            let r = unsafe {
-                libc::recv(fd, scratch.as_mut_ptr() as *mut libc::c_void, scratch.len(), libc::MSG_DONTWAIT)
-            };
-            if r < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            return Ok(Err(Error::Truncated { size, buffer: self.max_datagram }));
+            let (_, port) = self.recv_from(&mut scratch, nonblocking)?;
+            return Ok(Received::Truncated { size, buffer: self.max_datagram, port });
         }
         if buf.len() < size {
             buf.resize(size, 0);
         }
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        let mut addrlen = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
         let cap = buf.len();
-        // SAFETY: buffer pointer/length are valid; the address storage is a
-        // sockaddr_nl with its size (Unix sockets write a shorter address).
-        let n = unsafe {
-            libc::recvfrom(
-                fd,
-                buf.as_mut_ptr() as *mut libc::c_void,
-                cap,
-                libc::MSG_TRUNC | libc::MSG_DONTWAIT,
-                &mut addr as *mut libc::sockaddr_nl as *mut libc::sockaddr,
-                &mut addrlen,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let n = n as usize;
+        let (n, port) = self.recv_from(buf, nonblocking | MsgFlags::MSG_TRUNC)?;
         if n > cap {
-            return Ok(Err(Error::Truncated { size: n, buffer: cap }));
+            return Ok(Received::Truncated { size: n, buffer: cap, port });
         }
-        Ok(Ok(match self.fd.get_ref() {
-            RawSock::Netlink(_) => Received { len: n, port: addr.nl_pid },
-            RawSock::Scripted(_) => {
-                if n < 4 {
-                    return Ok(Err(Error::Truncated { size: n, buffer: cap }));
-                }
-                let port = u32::from_ne_bytes(buf[0..4].try_into().expect("4 bytes"));
-                buf.copy_within(4..n, 0);
-                Received { len: n - 4, port }
+        if let RawSock::Scripted(_) = self.fd.get_ref() {
+            if n < 4 {
+                return Ok(Received::Truncated { size: n, buffer: cap, port });
             }
-        }))
+            buf.copy_within(4..n, 0);
+            return Ok(Received::Datagram { len: n - 4, port });
+        }
+        Ok(Received::Datagram { len: n, port })
     }
 
-    /// Poll for one datagram. `Ok(Err(e))` is a per-datagram error
-    /// (truncation) after which the socket is still usable; `Err(io)` is a
-    /// socket error such as ENOBUFS.
-    pub(crate) fn poll_recv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut Vec<u8>,
-    ) -> Poll<io::Result<std::result::Result<Received, Error>>> {
+    /// `recvmsg` into `buf`: the datagram's full size (with `MSG_TRUNC`,
+    /// possibly more than `buf`) and its sender's port id. On the scripted
+    /// transport the port is the first 4 bytes of the datagram.
+    fn recv_from(&self, buf: &mut [u8], flags: MsgFlags) -> io::Result<(usize, u32)> {
+        let mut iov = [io::IoSliceMut::new(buf)];
+        let r = recvmsg::<SockaddrStorage>(self.raw_fd(), &mut iov, None, flags)?;
+        let n = r.bytes;
+        let port = match self.fd.get_ref() {
+            RawSock::Netlink(_) => r.address.as_ref().and_then(|a| a.as_netlink_addr()).map(|a| a.pid()),
+            RawSock::Scripted(_) => buf.get(0..4).map(|b| u32::from_ne_bytes(b.try_into().expect("4 bytes"))),
+        };
+        // A datagram whose sender is unknown is treated as not the kernel's.
+        Ok((n, port.unwrap_or(u32::MAX)))
+    }
+
+    /// Poll for one datagram. [`Received::Truncated`] is a per-datagram
+    /// loss after which the socket is still usable; `Err(io)` is a socket
+    /// error such as ENOBUFS.
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<Received>> {
         loop {
             let mut guard = match self.fd.poll_read_ready(cx) {
                 Poll::Ready(Ok(g)) => g,
@@ -295,7 +261,7 @@ impl Sock {
     }
 
     /// Receive one datagram.
-    pub(crate) async fn recv(&self, buf: &mut Vec<u8>) -> io::Result<std::result::Result<Received, Error>> {
+    pub(crate) async fn recv(&self, buf: &mut Vec<u8>) -> io::Result<Received> {
         std::future::poll_fn(|cx| self.poll_recv(cx, buf)).await
     }
 }

@@ -101,17 +101,77 @@ async fn extended_ack_message_reaches_the_caller() {
 }
 
 #[tokio::test]
-async fn reply_from_a_foreign_port_is_rejected() {
+async fn reply_from_a_foreign_port_is_dropped_and_the_kernels_reply_still_arrives() {
     let (conn, peer, _dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
     let s = script(move || {
         let h = read_request(&peer);
-        // A user-space process (port 4242) forges an ack for our request.
+        // A user-space process (port 4242) forges an ack, then an error,
+        // for our request; then the kernel's real reply comes.
         send(&peer, 4242, &[ack(h[0].seq, 0, None)]);
+        send(&peer, 4242, &[ack(h[0].seq, -libc::EPERM, None), msg(NLMSG_DONE, 0, h[0].seq, &[0; 4])]);
+        send(&peer, 0, &[msg(RTM_NEWLINK, 0, h[0].seq, &[1]), ack(h[0].seq, 0, None)]);
     })
     .await;
-    let err = conn.ack(&get_request()).await.unwrap_err();
-    assert!(matches!(err, Error::Unexpected { port: 4242, .. }), "{err:?}");
-    assert_eq!(conn.stats().foreign, 1);
+    let replies = conn.request(&get_request()).await.unwrap();
+    assert_eq!(replies.len(), 1, "the kernel's reply, not the forged ack");
+    assert_eq!(replies[0].payload, vec![1]);
+    assert_eq!(conn.stats().foreign, 3);
+    assert_eq!(conn.stats().unmatched, 0);
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn foreign_garbage_and_truncated_datagrams_are_dropped() {
+    let opts = Options { max_datagram: 64, ..Options::default() };
+    let (conn, peer, _dump) = Connection::scripted(Protocol::Route, opts).unwrap();
+    let s = script(move || {
+        let h = read_request(&peer);
+        // Not from the kernel: a malformed datagram naming our sequence,
+        // and one too large to read. Neither fails the request.
+        let mut broken = msg(RTM_NEWLINK, 0, h[0].seq, &[1; 8]);
+        broken[0..4].copy_from_slice(&1000u32.to_ne_bytes());
+        send(&peer, 4242, &[broken]);
+        send(&peer, 4242, &[msg(RTM_NEWLINK, 0, h[0].seq, &[7; 184])]);
+        send(&peer, 0, &[ack(h[0].seq, 0, None)]);
+    })
+    .await;
+    conn.ack(&get_request()).await.unwrap();
+    assert_eq!(conn.stats().foreign, 2);
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn malformed_datagram_from_the_kernel_fails_its_request() {
+    let (conn, peer, _dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h = read_request(&peer);
+        let mut broken = msg(RTM_NEWLINK, 0, h[0].seq, &[1; 8]);
+        broken[0..4].copy_from_slice(&1000u32.to_ne_bytes());
+        send(&peer, 0, &[broken]);
+    })
+    .await;
+    let err = conn.with_timeout(Some(Duration::from_secs(10))).ack(&get_request()).await.unwrap_err();
+    assert!(matches!(err, Error::Decode(_)), "{err:?}");
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn forged_errors_do_not_touch_a_bulk_batch() {
+    let (conn, peer, _dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h = read_request(&peer);
+        assert_eq!(h.len(), 3);
+        let forged: Vec<Vec<u8>> = h.iter().map(|h| ack(h.seq, -libc::EPERM, None)).collect();
+        send(&peer, 4242, &forged);
+        send(&peer, 0, &[ack(h[2].seq, 0, None)]);
+    })
+    .await;
+    let mut b = Batch::new();
+    for _ in 0..3 {
+        b.push_request(&get_request());
+    }
+    conn.bulk(&b).await.unwrap();
+    assert_eq!(conn.stats().foreign, 3);
     s.await.unwrap();
 }
 
@@ -330,13 +390,18 @@ async fn concurrent_requests_each_get_their_own_reply() {
 }
 
 #[tokio::test]
-async fn events_decode_and_reject_foreign_senders() {
+async fn events_decode_and_drop_foreign_senders() {
     let (mut sub, peer) = Subscription::scripted(Protocol::Route, Box::new(decode_first_byte));
     send(&peer, 0, &[msg(RTM_NEWLINK, 0, 0, &[4]), msg(RTM_NEWLINK, 0, 0, &[5])]);
-    send(&peer, 77, &[msg(RTM_NEWLINK, 0, 0, &[6])]);
+    send(&peer, 77, &[msg(RTM_NEWLINK, 0, 0, &[6]), msg(NLMSG_DONE, 0, 0, &[0; 4])]);
+    send(&peer, 77, &[vec![1, 2, 3]]);
+    send(&peer, 0, &[msg(RTM_NEWLINK, 0, 0, &[7])]);
     assert_eq!(sub.try_next().await.unwrap(), Some(Event::Message(4)));
     assert_eq!(sub.try_next().await.unwrap(), Some(Event::Message(5)));
-    assert!(matches!(sub.try_next().await, Err(Error::Unexpected { port: 77, .. })));
+    // The forged event and the garbage are not items: the next one is the
+    // kernel's.
+    assert_eq!(sub.try_next().await.unwrap(), Some(Event::Message(7)));
+    assert_eq!(sub.foreign(), 3);
 }
 
 #[tokio::test]
@@ -461,20 +526,120 @@ async fn long_interrupted_dump_that_yielded_nothing_is_retried() {
 }
 
 #[tokio::test]
-async fn foreign_datagram_during_read_ahead_is_refused() {
+async fn foreign_datagrams_during_a_dump_are_dropped() {
     let n = super::dump::READ_AHEAD_AFTER as usize + 4;
     let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
     let s = script(move || {
         let h = read_request(&dump);
-        let mut ds = long_dump(h[0].seq, n, 0);
-        let last = ds.pop().expect("n > 0");
-        for d in ds {
+        let seq = h[0].seq;
+        // Forged before the dump reads anything, during the inline part,
+        // and during read-ahead: ends, errors and objects of our dump.
+        send(&dump, 4242, &[done(seq, 0)]);
+        let ds = long_dump(seq, n, 0);
+        for (i, d) in ds.into_iter().enumerate() {
+            if i == 2 || i == n - 2 {
+                send(&dump, 4242, &[item(seq, 200), done(seq, 0)]);
+                send(&dump, 4242, &[ack(seq, -libc::EPERM, None)]);
+            }
             send(&dump, 0, &d);
         }
-        send(&dump, 4242, &last);
+    })
+    .await;
+    let v = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap();
+    let want: Vec<u8> = (1..=(n * 3) as u8).collect();
+    assert_eq!(v, want, "every object of the kernel's, none of the forger's");
+    assert_eq!(conn.stats().foreign, 1 + 2 * 3);
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_forged_done_on_the_idle_dump_socket_does_not_end_the_next_dump() {
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    // Queued before the dump request is even sent: guesses of its
+    // sequence number.
+    for seq in 0..8 {
+        send(&dump, 4242, &[done(seq, 0)]);
+    }
+    let s = script(move || {
+        let h = read_request(&dump);
+        send(&dump, 0, &[item(h[0].seq, 1), item(h[0].seq, 2), done(h[0].seq, 0)]);
+    })
+    .await;
+    let v = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap();
+    assert_eq!(v, vec![1, 2]);
+    assert_eq!(conn.stats().foreign, 8);
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn done_with_an_error_and_extended_ack_fails_the_dump() {
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h = read_request(&dump);
+        let mut payload = (-libc::EINVAL).to_ne_bytes().to_vec();
+        let mut attrs = Vec::new();
+        {
+            let mut w = crate::wire::AttrWriter::new(&mut attrs);
+            w.str(crate::wire::NLMSGERR_ATTR_MSG, "bad filter");
+        }
+        payload.extend_from_slice(&attrs);
+        send(
+            &dump,
+            0,
+            &[item(h[0].seq, 1), msg(NLMSG_DONE, NLM_F_MULTIPART | wire::NLM_F_ACK_TLVS, h[0].seq, &payload)],
+        );
     })
     .await;
     let err = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap_err();
-    assert!(matches!(err, Error::Unexpected { port: 4242, .. }), "{err:?}");
+    let k = err.kernel().unwrap_or_else(|| panic!("not a kernel error: {err:?}"));
+    assert_eq!(k.errno, crate::Errno::EINVAL);
+    assert_eq!(k.message.as_deref(), Some("bad filter"));
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_read_ahead_thread_waiting_for_the_kernel_lets_go_when_the_dump_is_dropped() {
+    let n = super::dump::READ_AHEAD_AFTER as usize * 2;
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let s = script(move || {
+        let h1 = read_request(&dump);
+        let mut ds = long_dump(h1[0].seq, n, 0);
+        let rest = ds.split_off(n / 2 + 2);
+        for d in ds {
+            send(&dump, 0, &d);
+        }
+        // Nothing more until the consumer is gone: the reading thread
+        // sleeps in poll with nothing to read.
+        go_rx.recv_timeout(Duration::from_secs(10)).expect("go");
+        for d in rest {
+            send(&dump, 0, &d);
+        }
+        let h2 = read_request(&dump);
+        send(&dump, 0, &[item(h2[0].seq, 9), done(h2[0].seq, 0)]);
+    })
+    .await;
+    let mut d = conn.dump(&get_request(), decode_first_byte);
+    let take = 3 * (super::dump::READ_AHEAD_AFTER as usize + 2);
+    for k in 1..=take {
+        assert_eq!(d.try_next().await.unwrap(), Some(k as u8));
+    }
+    drop(d);
+    // The thread wakes for the abandonment itself (not for data, none
+    // comes) and gives the socket back.
+    let started = std::time::Instant::now();
+    while conn.inner.dump.try_lock().is_err() {
+        assert!(started.elapsed() < Duration::from_secs(5), "the reading thread still holds the socket");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    go_tx.send(()).unwrap();
+    let v = tokio::time::timeout(
+        Duration::from_secs(10),
+        conn.dump(&get_request(), decode_first_byte).try_collect(),
+    )
+    .await
+    .expect("the next dump is not stuck behind the abandoned one")
+    .unwrap();
+    assert_eq!(v, vec![9]);
     s.await.unwrap();
 }

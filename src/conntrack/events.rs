@@ -38,6 +38,10 @@ pub struct FlowEvent {
     pub kind: EventKind,
     /// The flow.
     pub flow: Flow,
+    /// The netlink port id of the program whose request caused the event
+    /// (`nlmsg_pid`); 0 when the kernel itself did (traffic, timeouts).
+    /// `conntrack -E` prints it as `[USERSPACE] portid=N`.
+    pub portid: u32,
 }
 
 bitflags::bitflags! {
@@ -83,7 +87,48 @@ impl FlowEvent {
             t if t == msg_type(IPCTNL_MSG_CT_DELETE) => EventKind::Destroy,
             _ => return Ok(None),
         };
-        Ok(Some(FlowEvent { kind, flow: Flow::decode(msg.payload)? }))
+        Ok(Some(FlowEvent { kind, flow: Flow::decode(msg.payload)?, portid: msg.header.port }))
+    }
+
+    /// The line `conntrack -E` prints for this event (no newline): `
+    /// [NEW] udp      17 30 src=... mark=0 [USERSPACE] portid=1234
+    /// progname=NAME`. Like conntrack, the program name is that of the
+    /// local process whose pid is the port id (`/proc/PID/comm`), when
+    /// there is one.
+    pub fn to_conntrack_line(&self) -> String {
+        let prog = (self.portid != 0)
+            .then(|| std::fs::read_to_string(format!("/proc/{}/comm", self.portid)).ok())
+            .flatten();
+        self.render(std::time::SystemTime::now(), None, prog.as_deref().map(str::trim_end))
+    }
+
+    /// [`FlowEvent::to_conntrack_line`] computing `delta-time` against
+    /// `now`, with `labels=NAME,...` (as `conntrack -E -o labels`) when a
+    /// label map is given and the flow carries named labels, and
+    /// `progname=NAME` when `progname` is given.
+    pub fn render(
+        &self,
+        now: std::time::SystemTime,
+        labels: Option<&super::LabelMap>,
+        progname: Option<&str>,
+    ) -> String {
+        let mut s = self.flow.render(super::LineFormat { event: Some(self.kind), ..Default::default() }, now);
+        if let (Some(map), Some(l)) = (labels, self.flow.labels) {
+            let names = map.format(l);
+            if !names.is_empty() {
+                s.push_str(" labels=");
+                s.push_str(&names);
+            }
+        }
+        if self.portid != 0 {
+            s.push_str(" [USERSPACE] portid=");
+            s.push_str(&self.portid.to_string());
+            if let Some(p) = progname {
+                s.push_str(" progname=");
+                s.push_str(p);
+            }
+        }
+        s
     }
 }
 

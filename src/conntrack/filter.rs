@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 
 use super::consts::*;
-use super::flow::{nfgenmsg, Flow};
+use super::flow::{nfgenmsg, Flow, Labels};
 use super::status::Status;
 use super::tuple::{family_of, IpProto};
 use super::KernelVersion;
@@ -73,6 +73,9 @@ pub struct Filter {
     reply_dst_port: Option<u16>,
     mark: Option<(u32, u32)>,
     zone: Option<u16>,
+    orig_zone: Option<u16>,
+    reply_zone: Option<u16>,
+    labels: Option<Labels>,
     status: Option<(u32, u32)>,
 }
 
@@ -135,9 +138,27 @@ impl Filter {
         reply_dst_port: u16
     );
     setter!(
-        /// Only flows in this zone (`-w`; 0 is the default zone). A flow's
-        /// zone is its `CTA_ZONE` or the zone of either direction.
+        /// Only flows in this zone (`-w`/`--zone`; 0 is the default zone),
+        /// with conntrack's meaning: the flow's zone (`CTA_ZONE`, a zone of
+        /// both directions). A flow zoned in one direction only
+        /// (`--orig-zone`/`--reply-zone`) is in zone 0 here, as
+        /// `conntrack -L -w` shows it; see [`Filter::orig_zone`].
         zone: u16
+    );
+    setter!(
+        /// Only flows whose original direction is in this zone
+        /// (`--orig-zone`): its `CTA_TUPLE_ZONE`, else the flow's zone.
+        orig_zone: u16
+    );
+    setter!(
+        /// Only flows whose reply direction is in this zone
+        /// (`--reply-zone`): its `CTA_TUPLE_ZONE`, else the flow's zone.
+        reply_zone: u16
+    );
+    setter!(
+        /// Only flows that carry every label in the set (`-l NAME,...`; see
+        /// [`super::LabelMap`] for names). Applied in user space.
+        labels: Labels
     );
 
     /// Only flows of this layer-4 protocol (`-p`); the same as
@@ -186,7 +207,10 @@ impl Filter {
             && port(self.reply_src_port, r.src_port)
             && port(self.reply_dst_port, r.dst_port)
             && self.mark.map_or(true, |(v, m)| flow.mark.unwrap_or(0) & m == v)
-            && eq(self.zone, flow.zone_id())
+            && eq(self.zone, flow.zone.unwrap_or(0))
+            && eq(self.orig_zone, o.zone.or(flow.zone).unwrap_or(0))
+            && eq(self.reply_zone, r.zone.or(flow.zone).unwrap_or(0))
+            && self.labels.map_or(true, |l| flow.labels.unwrap_or_default().0 & l.0 == l.0)
             && self.status.map_or(true, |(v, m)| flow.status_bits().bits() & m == v)
     }
 
@@ -258,7 +282,12 @@ impl Filter {
             || matches!(fam, Some(f) if f == libc::AF_INET as u8 || f == libc::AF_INET6 as u8))
             && [self.orig_src, self.orig_dst, self.reply_src, self.reply_dst].into_iter().all(fam_ok)
             && ports_ok
-            && (self.zone.is_none() || k.at_least(6, 8))
+            // The kernel matches a zone id in any direction: it cannot
+            // tell the flow's zone from a direction's.
+            && self.zone.is_none()
+            && self.orig_zone.is_none()
+            && self.reply_zone.is_none()
+            && self.labels.is_none()
             && (self.status.map_or(true, |(_, m)| m == 0) || k.at_least(6, 1))
     }
 
@@ -275,8 +304,14 @@ impl Filter {
         if let Some((v, m)) = self.mark {
             w.u32_be(CTA_MARK, v).u32_be(CTA_MARK_MASK, m);
         }
-        if let Some(z) = self.zone {
-            w.u16_be(CTA_ZONE, z);
+        // The kernel (6.8+) selects flows whose zone id is this one in any
+        // direction: a superset of each zone filter, trimmed in user space.
+        // Zone 0 there means "no filter".
+        let zones: Vec<u16> = [self.zone, self.orig_zone, self.reply_zone].into_iter().flatten().collect();
+        if let Some(&z) = zones.first() {
+            if z != 0 && zones.iter().all(|&x| x == z) {
+                w.u16_be(CTA_ZONE, z);
+            }
         }
         if let Some((v, m)) = self.status.filter(|(_, m)| *m != 0) {
             w.u32_be(CTA_STATUS, v).u32_be(CTA_STATUS_MASK, m);
@@ -350,6 +385,16 @@ mod tests {
         assert!(Filter::new().zone(0).matches(&f));
         assert!(!Filter::new().zone(1).matches(&f));
         assert!(Filter::new().zone(1).matches(&f.clone().with_zone(1)));
+        // conntrack's -w: the flow's zone, not a direction's.
+        let mut oz = f.clone();
+        oz.orig.zone = Some(4);
+        assert!(Filter::new().zone(0).matches(&oz));
+        assert!(!Filter::new().zone(4).matches(&oz));
+        assert!(Filter::new().orig_zone(4).matches(&oz));
+        assert!(Filter::new().reply_zone(0).matches(&oz));
+        assert!(!Filter::new().reply_zone(4).matches(&oz));
+        let both = f.clone().with_zone(6);
+        assert!(Filter::new().orig_zone(6).reply_zone(6).zone(6).matches(&both));
         assert!(Filter::new().family(Family::Ipv4).matches(&f));
         assert!(!Filter::new().family(Family::Ipv6).matches(&f));
         let s = Filter::new().status(Status::empty(), Status::ASSURED);
@@ -406,9 +451,14 @@ mod tests {
         assert!(!f.kernel_exact(KernelVersion(6, 6)));
         assert!(Filter::new().mark(1, 1).kernel_exact(KernelVersion(4, 19)));
         assert!(!Filter::new().family(Family::Ipv4).kernel_exact(KernelVersion(4, 19)));
-        // Zones need Linux 6.8 to be filtered by the kernel.
-        assert!(Filter::new().zone(3).kernel_exact(k));
-        assert!(!Filter::new().zone(3).kernel_exact(KernelVersion(6, 6)));
+        // The kernel matches a zone id in any direction, so a zone filter
+        // is never exact there: a flush lists and deletes one by one.
+        assert!(!Filter::new().zone(3).kernel_exact(k));
+        assert!(!Filter::new().orig_zone(3).kernel_exact(k));
+        // It is still sent to narrow the dump, unless the zones differ.
+        assert_eq!(kernel_attrs(&Filter::new().zone(3)).1, vec![(CTA_ZONE, 3u16.to_be_bytes().to_vec())]);
+        assert!(kernel_attrs(&Filter::new().zone(3).reply_zone(4)).1.is_empty());
+        assert!(kernel_attrs(&Filter::new().zone(0)).1.is_empty());
         // IPv6 addresses stay in user space (the kernel inverts that test),
         // though the family is still filtered by the kernel.
         let v6 = Filter::new().orig_dst("fd00::2".parse().unwrap());

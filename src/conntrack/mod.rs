@@ -34,6 +34,7 @@ pub(crate) mod consts;
 mod events;
 mod filter;
 mod flow;
+mod labels;
 mod render;
 mod stats;
 mod status;
@@ -45,6 +46,7 @@ pub use flow::{
     Counters, DccpInfo, Flow, Helper, Labels, Nat, NatTarget, ProtoInfo, RawAttr, SctpInfo, SeqAdj, Synproxy,
     TcpFlags, TcpInfo, Timestamps, Update,
 };
+pub use labels::{LabelMap, DEFAULT_CONNLABEL_CONF};
 pub use render::LineFormat;
 pub use stats::{Count, CpuStats, Stats};
 pub use status::{DccpState, SctpState, Status, TcpState};

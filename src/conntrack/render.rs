@@ -30,6 +30,21 @@ impl Flow {
         self.render(LineFormat::default(), SystemTime::now())
     }
 
+    /// The line `conntrack -L -o labels` prints: [`Flow::to_conntrack_line`]
+    /// followed by `labels=NAME,...` when the flow carries labels named in
+    /// `map`.
+    pub fn to_conntrack_line_with_labels(&self, map: &super::LabelMap) -> String {
+        let mut s = self.to_conntrack_line();
+        if let Some(l) = self.labels {
+            let names = map.format(l);
+            if !names.is_empty() {
+                s.push_str(" labels=");
+                s.push_str(&names);
+            }
+        }
+        s
+    }
+
     /// The line `conntrack` prints for this flow in `format`, computing
     /// `delta-time` (shown when timestamps are on) against `now`.
     pub fn render(&self, format: LineFormat, now: SystemTime) -> String {

@@ -3,7 +3,8 @@
 //!
 //! [`Rtnl`] wraps a [`Connection`] speaking `NETLINK_ROUTE` and hands out
 //! one cheap handle per area: [`Rtnl::links`], [`Rtnl::addresses`],
-//! [`Rtnl::routes`], [`Rtnl::neighbours`], [`Rtnl::fdb`], [`Rtnl::rules`].
+//! [`Rtnl::routes`], [`Rtnl::neighbours`], [`Rtnl::fdb`], [`Rtnl::rules`],
+//! [`Rtnl::nexthops`].
 //! Their verbs match: `add`, `replace`, `set`, `delete`, `get`, `list`,
 //! `flush`, `events`.
 //!
@@ -15,6 +16,7 @@
 pub mod addr;
 pub mod link;
 pub mod neigh;
+pub mod nexthop;
 pub mod route;
 pub mod rule;
 mod types;
@@ -107,6 +109,11 @@ impl Rtnl {
     /// Bridge forwarding database (FDB) entries, including VXLAN ones.
     pub fn fdb(&self) -> neigh::Fdb {
         neigh::Fdb::new(self.conn.clone())
+    }
+
+    /// Nexthop objects (`ip nexthop`).
+    pub fn nexthops(&self) -> nexthop::Nexthops {
+        nexthop::Nexthops::new(self.conn.clone())
     }
 
     /// Policy routing rules.

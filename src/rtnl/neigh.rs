@@ -97,6 +97,83 @@ bitflags! {
     }
 }
 
+impl NeighState {
+    /// The names `ip neigh` prints, in its order (`["PERMANENT"]`,
+    /// `["REACHABLE"]`, `["NONE"]` for no bit); unknown bits as hex.
+    pub fn names(self) -> Vec<String> {
+        const NAMES: [(NeighState, &str); 8] = [
+            (NeighState::INCOMPLETE, "INCOMPLETE"),
+            (NeighState::REACHABLE, "REACHABLE"),
+            (NeighState::STALE, "STALE"),
+            (NeighState::DELAY, "DELAY"),
+            (NeighState::PROBE, "PROBE"),
+            (NeighState::FAILED, "FAILED"),
+            (NeighState::NOARP, "NOARP"),
+            (NeighState::PERMANENT, "PERMANENT"),
+        ];
+        if self.is_empty() {
+            return vec!["NONE".into()];
+        }
+        let mut out: Vec<String> =
+            NAMES.iter().filter(|(b, _)| self.contains(*b)).map(|(_, n)| n.to_string()).collect();
+        let rest = self.bits() & !0xff;
+        if rest != 0 {
+            out.push(format!("{rest:#x}"));
+        }
+        out
+    }
+
+    /// The state as `bridge fdb` names it: `permanent`, `static` (NOARP),
+    /// `stale`, `""` for reachable (printed as nothing), else `state=0xN`.
+    pub fn bridge_name(self) -> String {
+        if self.contains(NeighState::PERMANENT) {
+            "permanent".into()
+        } else if self.contains(NeighState::NOARP) {
+            "static".into()
+        } else if self.contains(NeighState::STALE) {
+            "stale".into()
+        } else if self.contains(NeighState::REACHABLE) {
+            String::new()
+        } else {
+            format!("state={:#x}", self.bits())
+        }
+    }
+}
+
+impl NeighFlags {
+    /// The flags as `ip neigh` prints them (`router`, `proxy`,
+    /// `extern_learn`, `offload`, ...).
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (NeighFlags::ROUTER, "router"),
+            (NeighFlags::PROXY, "proxy"),
+            (NeighFlags::EXT_LEARNED, "extern_learn"),
+            (NeighFlags::OFFLOADED, "offload"),
+        ]
+        .into_iter()
+        .filter(|(b, _)| self.contains(*b))
+        .map(|(_, n)| n)
+        .collect()
+    }
+
+    /// The flags as `bridge -j fdb` lists them under `"flags"` (`self`,
+    /// `router`, `offload`, `extern_learn`, `sticky`; `master` is shown as
+    /// the bridge's name instead).
+    pub fn bridge_names(self) -> Vec<&'static str> {
+        [
+            (NeighFlags::SELF, "self"),
+            (NeighFlags::ROUTER, "router"),
+            (NeighFlags::EXT_LEARNED, "extern_learn"),
+            (NeighFlags::OFFLOADED, "offload"),
+            (NeighFlags::STICKY, "sticky"),
+        ]
+        .into_iter()
+        .filter(|(b, _)| self.contains(*b))
+        .map(|(_, n)| n)
+        .collect()
+    }
+}
+
 fn write_ndmsg(w: &mut AttrWriter<'_>, family: u8, index: u32, state: u16, flags: u8) {
     let mut h = [0u8; NDMSG_LEN];
     h[0] = family;
@@ -160,6 +237,34 @@ impl Neighbour {
             unknown: Vec::new(),
         }
     }
+    /// A proxy ARP/NDP entry: answer for `dst` on link `index` (`ip neigh
+    /// add proxy ADDR dev LINK`). It has no link-layer address.
+    pub fn proxy(index: IfIndex, dst: IpAddr) -> Neighbour {
+        Neighbour {
+            index,
+            dst,
+            lladdr: None,
+            state: NeighState::PERMANENT,
+            flags: NeighFlags::PROXY,
+            protocol: None,
+            probes: None,
+            unknown: Vec::new(),
+        }
+    }
+    /// Whether this is a proxy entry (`ip neigh show proxy`).
+    pub fn is_proxy(&self) -> bool {
+        self.flags.contains(NeighFlags::PROXY)
+    }
+    /// Set the link-layer address.
+    pub fn lladdr(mut self, mac: MacAddr) -> Self {
+        self.lladdr = Some(mac.0.to_vec());
+        self
+    }
+    /// Record who installed it (`protocol N`).
+    pub fn protocol(mut self, p: u8) -> Self {
+        self.protocol = Some(p);
+        self
+    }
     /// Set the state (`nud reachable`, `nud stale`, `nud noarp`...).
     pub fn state(mut self, s: NeighState) -> Self {
         self.state = s;
@@ -188,6 +293,9 @@ impl Neighbour {
         if self.state.is_empty() {
             return Err(Error::invalid("state", "no state given"));
         }
+        if self.is_proxy() && self.lladdr.is_some() {
+            return Err(Error::invalid("lladdr", "a proxy entry has no link-layer address"));
+        }
         Ok(())
     }
 
@@ -205,7 +313,8 @@ impl Neighbour {
 
     /// Encode the `RTM_DELNEIGH` payload.
     pub fn write_delete(&self, w: &mut AttrWriter<'_>) {
-        write_ndmsg(w, self.family(), self.index.0, 0, 0);
+        // A proxy entry is deleted from the proxy table (NTF_PROXY).
+        write_ndmsg(w, self.family(), self.index.0, 0, (self.flags & NeighFlags::PROXY).bits());
         put_ip(w, nda::DST, self.dst);
     }
 
@@ -287,6 +396,8 @@ pub struct NeighFilter {
     pub index: Option<IfIndex>,
     /// Only entries of ports of this master (bridge).
     pub master: Option<IfIndex>,
+    /// Proxy entries instead of ordinary ones (`ip neigh show proxy`).
+    pub proxy: bool,
 }
 
 impl NeighFilter {
@@ -304,6 +415,12 @@ impl NeighFilter {
         self.master = Some(master);
         self
     }
+    /// Proxy entries (`ip neigh show proxy`): the kernel dumps its proxy
+    /// table instead of the neighbour table.
+    pub fn proxy(mut self) -> Self {
+        self.proxy = true;
+        self
+    }
 
     fn request(&self, family: u8) -> Request {
         Request::new(rtm::GETNEIGH, 0, |w| {
@@ -311,7 +428,8 @@ impl NeighFilter {
                 // The FDB dump takes the port in the header.
                 write_ndmsg(w, family, self.index.map_or(0, |i| i.0), 0, 0);
             } else {
-                write_ndmsg(w, family, 0, 0, 0);
+                let flags = if self.proxy { NeighFlags::PROXY.bits() } else { 0 };
+                write_ndmsg(w, family, 0, 0, flags);
                 if let Some(i) = self.index {
                     w.u32(nda::IFINDEX, i.0);
                 }
@@ -409,6 +527,18 @@ impl Neighbours {
         dump(&self.conn, &filter.request(AF_UNSPEC), decode_neigh)
     }
 
+    /// Every proxy entry of both families: `ip neigh show proxy`.
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
+    /// # Cancel safety
+    /// As [`Neighbours::list`].
+    #[doc(alias = "RTM_GETNEIGH")]
+    pub fn list_proxy(&self) -> Dump<Neighbour> {
+        self.list_filtered(&NeighFilter::default().proxy())
+    }
+
     /// Follow neighbour changes (`ip monitor neigh`).
     ///
     /// # Privileges
@@ -454,6 +584,9 @@ pub struct FdbEntry {
     pub via: Option<IfIndex>,
     /// VLAN (`vlan`).
     pub vlan: Option<u16>,
+    /// VXLAN in collect-metadata (`external`) mode: the VNI of the
+    /// received packets the entry applies to (`src_vni`).
+    pub src_vni: Option<u32>,
     /// The bridge (`master`), as reported.
     pub master: Option<IfIndex>,
     /// State: `NOARP|PERMANENT` (`permanent`) by default, as `bridge` does;
@@ -476,6 +609,7 @@ impl FdbEntry {
             port: None,
             via: None,
             vlan: None,
+            src_vni: None,
             master: None,
             state: NeighState::NOARP | NeighState::PERMANENT,
             flags: NeighFlags::SELF,
@@ -490,6 +624,21 @@ impl FdbEntry {
     /// Set the VXLAN VNI.
     pub fn vni(mut self, vni: u32) -> Self {
         self.vni = Some(vni);
+        self
+    }
+    /// Set the source VNI (`src_vni N`; a VXLAN in `external` mode).
+    pub fn src_vni(mut self, vni: u32) -> Self {
+        self.src_vni = Some(vni);
+        self
+    }
+    /// Set the UDP port of the remote (`port P`).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+    /// Reach the remote through link `via` (`via LINK`).
+    pub fn via(mut self, via: IfIndex) -> Self {
+        self.via = Some(via);
         self
     }
     /// Set the VLAN.
@@ -511,9 +660,11 @@ impl FdbEntry {
     /// Check every field; nothing is sent when this fails.
     pub fn validate(&self) -> Result<()> {
         crate::rtnl::link::validate_lower("index", self.index)?;
-        if let Some(v) = self.vni {
-            if v >= 1 << 24 {
-                return Err(Error::invalid("vni", format!("{v} does not fit 24 bits")));
+        for (field, v) in [("vni", self.vni), ("src_vni", self.src_vni)] {
+            if let Some(v) = v {
+                if v >= 1 << 24 {
+                    return Err(Error::invalid(field, format!("{v} does not fit 24 bits")));
+                }
             }
         }
         if let Some(v) = self.vlan {
@@ -549,6 +700,9 @@ impl FdbEntry {
         if let Some(v) = self.via {
             w.u32(nda::IFINDEX, v.0);
         }
+        if let Some(v) = self.src_vni {
+            w.u32(nda::SRC_VNI, v);
+        }
     }
 
     /// Decode an `AF_BRIDGE` `RTM_NEWNEIGH`/`RTM_DELNEIGH` message.
@@ -575,6 +729,7 @@ impl FdbEntry {
                 nda::VNI => e.vni = Some(a.u32()?),
                 nda::IFINDEX => e.via = Some(IfIndex(a.u32()?)),
                 nda::MASTER => e.master = Some(IfIndex(a.u32()?)),
+                nda::SRC_VNI => e.src_vni = Some(a.u32()?),
                 _ => e.unknown.push(RawAttr::from(a)),
             }
         }

@@ -17,6 +17,7 @@
 
 use std::fmt::Debug;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use bitflags::bitflags;
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -45,7 +46,9 @@ pub mod rta {
     pub const MARK: u16 = 16;
     pub const VIA: u16 = 18;
     pub const PREF: u16 = 20;
+    pub const EXPIRES: u16 = 23;
     pub const UID: u16 = 25;
+    pub const NH_ID: u16 = 30;
 }
 
 /// `RTAX_*` metrics inside `RTA_METRICS`.
@@ -53,9 +56,151 @@ pub mod rta {
 pub mod rtax {
     pub const LOCK: u16 = 1;
     pub const MTU: u16 = 2;
+    pub const WINDOW: u16 = 3;
+    pub const RTT: u16 = 4;
+    pub const RTTVAR: u16 = 5;
+    pub const SSTHRESH: u16 = 6;
+    pub const CWND: u16 = 7;
     pub const ADVMSS: u16 = 8;
+    pub const REORDERING: u16 = 9;
+    pub const HOPLIMIT: u16 = 10;
+    pub const INITCWND: u16 = 11;
+    pub const FEATURES: u16 = 12;
+    pub const RTO_MIN: u16 = 13;
+    pub const INITRWND: u16 = 14;
+    pub const QUICKACK: u16 = 15;
     pub const CC_ALGO: u16 = 16;
+    pub const FASTOPEN_NO_COOKIE: u16 = 17;
 }
+
+/// A route metric (`RTAX_*`) other than `mtu`, `advmss` and `congctl`
+/// (which [`Route`] has fields for), named as `ip route` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// `lock`: bit `1 << RTAX_x` locks metric x against path MTU
+    /// discovery and the like (`mtu lock 1400`).
+    Lock,
+    /// `window`: TCP window clamp, bytes.
+    Window,
+    /// `rtt`: initial RTT estimate, in units of 1/8 ms (`ip` prints ms).
+    Rtt,
+    /// `rttvar`: initial RTT variance, in units of 1/4 ms (`ip` prints ms).
+    Rttvar,
+    /// `ssthresh`: initial slow start threshold.
+    Ssthresh,
+    /// `cwnd`: clamp for the congestion window.
+    Cwnd,
+    /// `reordering`: maximal reordering.
+    Reordering,
+    /// `hoplimit`: TTL / hop limit of outgoing packets.
+    Hoplimit,
+    /// `initcwnd`: initial congestion window.
+    Initcwnd,
+    /// `features`: bit 0 is `ecn`.
+    Features,
+    /// `rto_min`: minimal TCP retransmission timeout, ms.
+    RtoMin,
+    /// `initrwnd`: initial receive window.
+    Initrwnd,
+    /// `quickack`: 1 disables delayed acks.
+    Quickack,
+    /// `fastopen_no_cookie`: 1 allows TFO without a cookie.
+    FastopenNoCookie,
+    /// A metric of another number.
+    Other(u16),
+}
+
+impl Metric {
+    /// From the `RTAX_*` number. `RTAX_MTU`, `RTAX_ADVMSS` and
+    /// `RTAX_CC_ALGO` come back as `Other`: they have [`Route`] fields.
+    pub fn from_raw(v: u16) -> Metric {
+        match v {
+            rtax::LOCK => Metric::Lock,
+            rtax::WINDOW => Metric::Window,
+            rtax::RTT => Metric::Rtt,
+            rtax::RTTVAR => Metric::Rttvar,
+            rtax::SSTHRESH => Metric::Ssthresh,
+            rtax::CWND => Metric::Cwnd,
+            rtax::REORDERING => Metric::Reordering,
+            rtax::HOPLIMIT => Metric::Hoplimit,
+            rtax::INITCWND => Metric::Initcwnd,
+            rtax::FEATURES => Metric::Features,
+            rtax::RTO_MIN => Metric::RtoMin,
+            rtax::INITRWND => Metric::Initrwnd,
+            rtax::QUICKACK => Metric::Quickack,
+            rtax::FASTOPEN_NO_COOKIE => Metric::FastopenNoCookie,
+            v => Metric::Other(v),
+        }
+    }
+    /// The `RTAX_*` number.
+    pub fn to_raw(self) -> u16 {
+        match self {
+            Metric::Lock => rtax::LOCK,
+            Metric::Window => rtax::WINDOW,
+            Metric::Rtt => rtax::RTT,
+            Metric::Rttvar => rtax::RTTVAR,
+            Metric::Ssthresh => rtax::SSTHRESH,
+            Metric::Cwnd => rtax::CWND,
+            Metric::Reordering => rtax::REORDERING,
+            Metric::Hoplimit => rtax::HOPLIMIT,
+            Metric::Initcwnd => rtax::INITCWND,
+            Metric::Features => rtax::FEATURES,
+            Metric::RtoMin => rtax::RTO_MIN,
+            Metric::Initrwnd => rtax::INITRWND,
+            Metric::Quickack => rtax::QUICKACK,
+            Metric::FastopenNoCookie => rtax::FASTOPEN_NO_COOKIE,
+            Metric::Other(v) => v,
+        }
+    }
+    /// The name `ip route` uses (`window`, `initcwnd`, ...), or
+    /// `metric N` for unknown numbers.
+    pub fn name(self) -> String {
+        let n = match self {
+            Metric::Lock => "lock",
+            Metric::Window => "window",
+            Metric::Rtt => "rtt",
+            Metric::Rttvar => "rttvar",
+            Metric::Ssthresh => "ssthresh",
+            Metric::Cwnd => "cwnd",
+            Metric::Reordering => "reordering",
+            Metric::Hoplimit => "hoplimit",
+            Metric::Initcwnd => "initcwnd",
+            Metric::Features => "features",
+            Metric::RtoMin => "rto_min",
+            Metric::Initrwnd => "initrwnd",
+            Metric::Quickack => "quickack",
+            Metric::FastopenNoCookie => "fastopen_no_cookie",
+            Metric::Other(v) => return format!("metric {v}"),
+        };
+        n.into()
+    }
+}
+
+/// `struct rtvia`: a gateway of another family (`RTA_VIA`).
+fn write_via(w: &mut AttrWriter<'_>, ty: u16, via: IpAddr) {
+    let mut b = Vec::with_capacity(18);
+    b.extend_from_slice(&(rtnl::family_of(via) as u16).to_ne_bytes());
+    match via {
+        IpAddr::V4(a) => b.extend_from_slice(&a.octets()),
+        IpAddr::V6(a) => b.extend_from_slice(&a.octets()),
+    }
+    w.bytes(ty, &b);
+}
+
+fn parse_via(b: &[u8]) -> Result<IpAddr, DecodeError> {
+    if b.len() < 2 {
+        return Err(DecodeError::new("RTA_VIA", format!("{} bytes", b.len())));
+    }
+    let fam = u16::from_ne_bytes([b[0], b[1]]);
+    let ip = rtnl::ip_from(&b[2..], "RTA_VIA")?;
+    if fam as u8 != rtnl::family_of(ip) || fam > 255 {
+        return Err(DecodeError::new("RTA_VIA", format!("family {fam} with {} address bytes", b.len() - 2)));
+    }
+    Ok(ip)
+}
+
+/// `USER_HZ`: the unit of `rta_cacheinfo.rta_expires`.
+const USER_HZ: u64 = 100;
 
 /// Size of `struct rtmsg`.
 pub const RTMSG_LEN: usize = 12;
@@ -186,6 +331,38 @@ impl RouteProtocol {
     pub const BGP: RouteProtocol = RouteProtocol(186);
 }
 
+impl RouteProtocol {
+    /// The name `ip` prints (`/etc/iproute2/rt_protos`), or the number.
+    pub fn name(self) -> String {
+        let n = match self.0 {
+            0 => "unspec",
+            1 => "redirect",
+            2 => "kernel",
+            3 => "boot",
+            4 => "static",
+            8 => "gated",
+            9 => "ra",
+            10 => "mrt",
+            11 => "zebra",
+            12 => "bird",
+            13 => "dnrouted",
+            14 => "xorp",
+            15 => "ntk",
+            16 => "dhcp",
+            18 => "keepalived",
+            42 => "babel",
+            99 => "openr",
+            186 => "bgp",
+            187 => "isis",
+            188 => "ospf",
+            189 => "rip",
+            192 => "eigrp",
+            n => return n.to_string(),
+        };
+        n.into()
+    }
+}
+
 impl Default for RouteProtocol {
     fn default() -> Self {
         RouteProtocol::BOOT
@@ -307,6 +484,9 @@ bitflags! {
 pub struct NextHop<A: Family> {
     /// Gateway.
     pub gateway: Option<A>,
+    /// Gateway of the other family (`via inet6 ADDR`, `RTA_VIA`): an
+    /// IPv6 next hop of an IPv4 route.
+    pub via: Option<IpAddr>,
     /// Output link.
     pub oif: Option<IfIndex>,
     /// Weight, 1 to 256.
@@ -318,7 +498,18 @@ pub struct NextHop<A: Family> {
 impl<A: Family> NextHop<A> {
     /// A path via `gateway` out of `oif`, weight 1.
     pub fn new(gateway: Option<A>, oif: Option<IfIndex>) -> NextHop<A> {
-        NextHop { gateway, oif, weight: 1, flags: RouteFlags::empty() }
+        NextHop { gateway, via: None, oif, weight: 1, flags: RouteFlags::empty() }
+    }
+    /// A path via an IPv6 gateway of an IPv4 route (`nexthop via inet6
+    /// ADDR dev LINK`).
+    pub fn via(via: Ipv6Addr, oif: IfIndex) -> NextHop<A> {
+        NextHop {
+            gateway: None,
+            via: Some(IpAddr::V6(via)),
+            oif: Some(oif),
+            weight: 1,
+            flags: RouteFlags::empty(),
+        }
     }
     /// Set the weight.
     pub fn weight(mut self, w: u16) -> Self {
@@ -342,6 +533,9 @@ pub struct Route<A: Family> {
     pub src: Option<A::Net>,
     /// Gateway (`via`).
     pub gateway: Option<A>,
+    /// Gateway of the other family (`via inet6 ADDR`, `RTA_VIA`): an IPv6
+    /// gateway of an IPv4 route.
+    pub via: Option<IpAddr>,
     /// Output link (`dev`).
     pub oif: Option<IfIndex>,
     /// Input link (in route lookups with `iif`).
@@ -376,8 +570,20 @@ pub struct Route<A: Family> {
     /// Congestion control algorithm (`congctl`), the one metric that is a
     /// string.
     pub congctl: Option<String>,
-    /// Other metrics (`RTAX_*`, value).
-    pub other_metrics: Vec<(u16, u32)>,
+    /// Other metrics (`window 1000`, `initcwnd 10`, `lock`...), in the
+    /// kernel's units (see [`Metric`]).
+    pub other_metrics: Vec<(Metric, u32)>,
+    /// When the route expires (`expires`, IPv6): time left when read
+    /// (from `RTA_CACHEINFO`), lifetime when set (`RTA_EXPIRES`, whole
+    /// seconds).
+    pub expires: Option<Duration>,
+    /// Realms (`realm TO`, `realms FROM/TO`, `RTA_FLOW`), as `(from,
+    /// to)`.
+    pub realms: Option<(u16, u16)>,
+    /// The nexthop object the route uses (`nhid N`, `RTA_NH_ID`; see
+    /// [`crate::rtnl::nexthop`]). The kernel also reports the nexthop's
+    /// paths in [`Route::nexthops`].
+    pub nh_id: Option<u32>,
     /// Attributes netplumb does not model, as sent.
     pub unknown: Vec<RawAttr>,
 }
@@ -403,6 +609,7 @@ impl<A: Family> Route<A> {
             dst,
             src: None,
             gateway: None,
+            via: None,
             oif: None,
             iif: None,
             prefsrc: None,
@@ -420,8 +627,44 @@ impl<A: Family> Route<A> {
             pref: None,
             congctl: None,
             other_metrics: Vec::new(),
+            expires: None,
+            realms: None,
+            nh_id: None,
             unknown: Vec::new(),
         }
+    }
+    /// Set a gateway of the other family (`via inet6 ADDR`): an IPv6
+    /// gateway for an IPv4 route.
+    pub fn via(mut self, via: IpAddr) -> Self {
+        self.via = Some(via);
+        self
+    }
+    /// Set a metric (`window 1000`, `initcwnd 10`, `lock`, ...), in the
+    /// kernel's units (see [`Metric`]); replaces an earlier value.
+    pub fn with_metric(mut self, m: Metric, value: u32) -> Self {
+        self.other_metrics.retain(|(k, _)| *k != m);
+        self.other_metrics.push((m, value));
+        self
+    }
+    /// The value of metric `m`, if set.
+    pub fn metric_value(&self, m: Metric) -> Option<u32> {
+        self.other_metrics.iter().find(|(k, _)| *k == m).map(|(_, v)| *v)
+    }
+    /// Expire the route after `d` (`expires SECONDS`; IPv6 only; whole
+    /// seconds are sent).
+    pub fn expires(mut self, d: Duration) -> Self {
+        self.expires = Some(d);
+        self
+    }
+    /// Set the realms (`realms FROM/TO`; `realm TO` is `(0, TO)`).
+    pub fn realms(mut self, from: u16, to: u16) -> Self {
+        self.realms = Some((from, to));
+        self
+    }
+    /// Use nexthop object `id` (`nhid N`) instead of a gateway and link.
+    pub fn nh_id(mut self, id: u32) -> Self {
+        self.nh_id = Some(id);
+        self
     }
     /// Set the gateway.
     pub fn gateway(mut self, gw: A) -> Self {
@@ -501,7 +744,14 @@ impl<A: Family> Route<A> {
         match self.kind {
             RouteType::Local => Scope::Host,
             RouteType::Broadcast | RouteType::Multicast | RouteType::Anycast => Scope::Link,
-            RouteType::Unicast if self.gateway.is_none() && self.nexthops.is_empty() => Scope::Link,
+            RouteType::Unicast
+                if self.gateway.is_none()
+                    && self.via.is_none()
+                    && self.nexthops.is_empty()
+                    && self.nh_id.is_none() =>
+            {
+                Scope::Link
+            }
             _ => Scope::Universe,
         }
     }
@@ -548,6 +798,58 @@ impl<A: Family> Route<A> {
         if let Some(m) = self.advmss {
             if m == 0 || m > 65535 {
                 return Err(Error::invalid("advmss", format!("{m} is not in 1..=65535")));
+            }
+        }
+        let via_ok = |field: &str, v: Option<IpAddr>| -> Result<()> {
+            match v {
+                Some(v) if A::FAMILY != AF_INET || !v.is_ipv6() => Err(Error::invalid(
+                    field,
+                    format!("{v}: via is for an IPv6 gateway of an IPv4 route; use gateway"),
+                )),
+                _ => Ok(()),
+            }
+        };
+        via_ok("via", self.via)?;
+        if self.via.is_some() && self.gateway.is_some() {
+            return Err(Error::invalid("via", "a route has a gateway or a via, not both"));
+        }
+        for (i, nh) in self.nexthops.iter().enumerate() {
+            via_ok(&format!("nexthops[{i}].via"), nh.via)?;
+            if nh.via.is_some() && nh.gateway.is_some() {
+                return Err(Error::invalid(format!("nexthops[{i}].via"), "a gateway or a via, not both"));
+            }
+        }
+        if self.via.is_some() && !self.nexthops.is_empty() {
+            return Err(Error::invalid("nexthops", "give the via per next hop, not on the route"));
+        }
+        if let Some(e) = self.expires {
+            if A::FAMILY != AF_INET6 {
+                return Err(Error::invalid("expires", "only IPv6 routes expire"));
+            }
+            if e.as_secs() == 0 || e.as_secs() > u32::MAX as u64 {
+                return Err(Error::invalid("expires", format!("{e:?} is not 1 to 4294967295 seconds")));
+            }
+        }
+        if self.nh_id == Some(0) {
+            return Err(Error::invalid("nh_id", "0 is not a nexthop id"));
+        }
+        if self.nh_id.is_some()
+            && (self.gateway.is_some()
+                || self.via.is_some()
+                || self.oif.is_some()
+                || !self.nexthops.is_empty())
+        {
+            return Err(Error::invalid(
+                "nh_id",
+                "a route using a nexthop object has no gateway, link or next hops",
+            ));
+        }
+        for (m, _) in &self.other_metrics {
+            if matches!(m.to_raw(), rtax::MTU | rtax::ADVMSS | rtax::CC_ALGO) || m.to_raw() == 0 {
+                return Err(Error::invalid(
+                    "other_metrics",
+                    format!("{}: use the mtu/advmss/congctl fields", m.to_raw()),
+                ));
             }
         }
         if let Some(c) = &self.congctl {
@@ -607,8 +909,20 @@ impl<A: Family> Route<A> {
         if let Some(g) = self.gateway {
             w.bytes(rta::GATEWAY, &g.bytes());
         }
+        if let Some(v) = self.via {
+            write_via(w, rta::VIA, v);
+        }
         if let Some(o) = self.oif {
             w.u32(rta::OIF, o.0);
+        }
+        if let Some(id) = self.nh_id {
+            w.u32(rta::NH_ID, id);
+        }
+        if let Some((from, to)) = self.realms {
+            w.u32(rta::FLOW, (from as u32) << 16 | to as u32);
+        }
+        if let Some(e) = self.expires {
+            w.u32(rta::EXPIRES, e.as_secs().min(u32::MAX as u64) as u32);
         }
         if self.mtu.is_some()
             || self.advmss.is_some()
@@ -626,7 +940,7 @@ impl<A: Family> Route<A> {
                     w.str(rtax::CC_ALGO, c);
                 }
                 for &(k, v) in &self.other_metrics {
-                    w.u32(k, v);
+                    w.u32(k.to_raw(), v);
                 }
             });
         }
@@ -636,7 +950,12 @@ impl<A: Family> Route<A> {
         if !self.nexthops.is_empty() {
             w.nest(rta::MULTIPATH, |w| {
                 for nh in &self.nexthops {
-                    let gw_len = if nh.gateway.is_some() { 4 + A::BITS as usize / 8 } else { 0 };
+                    let gw_len = if nh.gateway.is_some() { 4 + A::BITS as usize / 8 } else { 0 }
+                        + match nh.via {
+                            Some(IpAddr::V4(_)) => 4 + 8,
+                            Some(IpAddr::V6(_)) => 4 + 20,
+                            None => 0,
+                        };
                     let mut h = [0u8; 8];
                     h[0..2].copy_from_slice(&((8 + gw_len) as u16).to_ne_bytes());
                     h[2] = (nh.flags.bits() & 0xff) as u8;
@@ -645,6 +964,9 @@ impl<A: Family> Route<A> {
                     w.raw(&h);
                     if let Some(g) = nh.gateway {
                         w.bytes(rta::GATEWAY, &g.bytes());
+                    }
+                    if let Some(v) = nh.via {
+                        write_via(w, rta::VIA, v);
                     }
                 }
             });
@@ -658,6 +980,9 @@ impl<A: Family> Route<A> {
         self.write_keys(w);
         if let Some(g) = self.gateway {
             w.bytes(rta::GATEWAY, &g.bytes());
+        }
+        if let Some(v) = self.via {
+            write_via(w, rta::VIA, v);
         }
         if let Some(o) = self.oif {
             w.u32(rta::OIF, o.0);
@@ -701,6 +1026,23 @@ impl<A: Family> Route<A> {
                 rta::PRIORITY => r.metric = Some(a.u32()?),
                 rta::TABLE => r.table = RouteTable(a.u32()?),
                 rta::MARK => r.mark = Some(a.u32()?),
+                rta::VIA => r.via = Some(parse_via(a.payload)?),
+                rta::NH_ID => r.nh_id = Some(a.u32()?),
+                rta::FLOW => {
+                    let v = a.u32()?;
+                    r.realms = Some(((v >> 16) as u16, v as u16));
+                }
+                rta::EXPIRES => r.expires = Some(Duration::from_secs(a.u32()? as u64)),
+                rta::CACHEINFO => {
+                    // struct rta_cacheinfo: clntref, lastuse, expires (s32,
+                    // USER_HZ ticks), error, used, id, ts, tsage.
+                    let b: [u8; 12] = crate::wire::fixed(a.payload, "RTA_CACHEINFO")?;
+                    let e = i32::from_ne_bytes(b[8..12].try_into().expect("4"));
+                    if e > 0 {
+                        r.expires = Some(Duration::from_millis(e as u64 * 1000 / USER_HZ));
+                    }
+                    r.unknown.push(RawAttr::from(a));
+                }
                 rta::PREF => r.pref = Some(a.u8()?),
                 rta::METRICS => {
                     for m in AttrIter::new(a.payload) {
@@ -709,7 +1051,7 @@ impl<A: Family> Route<A> {
                             rtax::MTU => r.mtu = Some(m.u32()?),
                             rtax::ADVMSS => r.advmss = Some(m.u32()?),
                             rtax::CC_ALGO => r.congctl = Some(m.str()?.to_string()),
-                            k => r.other_metrics.push((k, m.u32()?)),
+                            k => r.other_metrics.push((Metric::from_raw(k), m.u32()?)),
                         }
                     }
                 }
@@ -738,6 +1080,7 @@ fn parse_multipath<A: Family>(mut b: &[u8]) -> Result<Vec<NextHop<A>>, DecodeErr
         }
         let mut nh = NextHop::<A> {
             gateway: None,
+            via: None,
             oif: None,
             weight: b[3] as u16 + 1,
             flags: RouteFlags::from_bits_retain(b[2] as u32),
@@ -746,11 +1089,15 @@ fn parse_multipath<A: Family>(mut b: &[u8]) -> Result<Vec<NextHop<A>>, DecodeErr
         nh.oif = (idx != 0).then_some(IfIndex(idx));
         for a in AttrIter::new(&b[8..len]) {
             let a = a?;
-            if a.kind() == rta::GATEWAY {
-                nh.gateway = Some(
-                    A::from_bytes(a.payload)
-                        .ok_or_else(|| DecodeError::new("nexthop gateway", "bad length"))?,
-                );
+            match a.kind() {
+                rta::GATEWAY => {
+                    nh.gateway = Some(
+                        A::from_bytes(a.payload)
+                            .ok_or_else(|| DecodeError::new("nexthop gateway", "bad length"))?,
+                    )
+                }
+                rta::VIA => nh.via = Some(parse_via(a.payload)?),
+                _ => {}
             }
         }
         out.push(nh);

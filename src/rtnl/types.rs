@@ -331,6 +331,8 @@ pub mod groups {
     pub const IPV6_ROUTE: u32 = 11;
     /// `RTNLGRP_IPV6_RULE`.
     pub const IPV6_RULE: u32 = 19;
+    /// `RTNLGRP_NEXTHOP`.
+    pub const NEXTHOP: u32 = 32;
 }
 
 /// `RTM_*` message types.
@@ -350,6 +352,11 @@ pub(crate) mod rtm {
     pub const NEWRULE: u16 = 32;
     pub const DELRULE: u16 = 33;
     pub const GETRULE: u16 = 34;
+    pub const NEWNEXTHOP: u16 = 104;
+    pub const DELNEXTHOP: u16 = 105;
+    pub const GETNEXTHOP: u16 = 106;
+    pub const NEWLINKPROP: u16 = 108;
+    pub const DELLINKPROP: u16 = 109;
 }
 
 #[cfg(test)]

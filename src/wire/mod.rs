@@ -248,18 +248,41 @@ impl ErrorMsg {
         let Some(tlvs) = payload.get(tlv_start..) else {
             return Err(DecodeError::new("NLMSG_ERROR", "extended ack beyond the message"));
         };
+        out.read_ext_ack(tlvs)?;
+        Ok(out)
+    }
+
+    /// Decode the payload of the `NLMSG_DONE` that ends a dump: its error
+    /// code (0 when the dump ended well; a payload shorter than the code
+    /// counts as 0) and, with `NLM_F_ACK_TLVS` in `flags`, the same
+    /// extended-ack attributes as [`ErrorMsg::parse`], right after the code
+    /// (`request` stays empty: a dump's end does not echo the request).
+    pub fn parse_done(payload: &[u8], flags: u16) -> Result<ErrorMsg, DecodeError> {
+        let Some(code) = payload.get(0..4) else {
+            return Ok(ErrorMsg::default());
+        };
+        let mut out =
+            ErrorMsg { error: i32::from_ne_bytes(code.try_into().expect("4 bytes")), ..Default::default() };
+        if flags & NLM_F_ACK_TLVS != 0 {
+            out.read_ext_ack(&payload[4..])?;
+        }
+        Ok(out)
+    }
+
+    /// Read extended-ack attributes into `self`.
+    fn read_ext_ack(&mut self, tlvs: &[u8]) -> Result<(), DecodeError> {
         for a in AttrIter::new(tlvs) {
             let a = a?;
             match a.kind() {
-                NLMSGERR_ATTR_MSG => out.message = Some(a.str()?.to_string()),
-                NLMSGERR_ATTR_OFFS => out.offset = Some(a.u32()?),
-                NLMSGERR_ATTR_MISS_TYPE => out.missing_type = Some(a.u32()?),
-                NLMSGERR_ATTR_MISS_NEST => out.missing_nest = Some(a.u32()?),
-                NLMSGERR_ATTR_COOKIE => out.cookie = Some(a.payload.to_vec()),
+                NLMSGERR_ATTR_MSG => self.message = Some(a.str()?.to_string()),
+                NLMSGERR_ATTR_OFFS => self.offset = Some(a.u32()?),
+                NLMSGERR_ATTR_MISS_TYPE => self.missing_type = Some(a.u32()?),
+                NLMSGERR_ATTR_MISS_NEST => self.missing_nest = Some(a.u32()?),
+                NLMSGERR_ATTR_COOKIE => self.cookie = Some(a.payload.to_vec()),
                 _ => {}
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Encode as the payload of an `NLMSG_ERROR` message (capped, with TLVs

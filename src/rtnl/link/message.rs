@@ -45,7 +45,13 @@ pub mod ifla {
     pub const CARRIER_DOWN_COUNT: u16 = 48;
     pub const MIN_MTU: u16 = 50;
     pub const MAX_MTU: u16 = 51;
+    pub const PROP_LIST: u16 = 52;
+    pub const ALT_IFNAME: u16 = 53;
     pub const PERM_ADDRESS: u16 = 54;
+    pub const GRO_MAX_SIZE: u16 = 58;
+    pub const TSO_MAX_SIZE: u16 = 59;
+    pub const TSO_MAX_SEGS: u16 = 60;
+    pub const ALLMULTI: u16 = 61;
 
     /// `IFLA_INFO_*` inside `IFLA_LINKINFO`.
     pub const INFO_KIND: u16 = 1;
@@ -130,6 +136,29 @@ pub fn parse_link_payload(payload: &[u8]) -> Result<Link, DecodeError> {
             ifla::IFALIAS => l.alias = Some(a.str()?.to_string()),
             ifla::LINK_NETNSID => l.link_netnsid = Some(a.i32()?),
             ifla::CARRIER => l.carrier = Some(a.u8()? != 0),
+            ifla::PROMISCUITY => l.promiscuity = Some(a.u32()?),
+            ifla::ALLMULTI => l.allmulti = Some(a.u32()?),
+            ifla::NUM_TX_QUEUES => l.num_tx_queues = Some(a.u32()?),
+            ifla::NUM_RX_QUEUES => l.num_rx_queues = Some(a.u32()?),
+            ifla::GSO_MAX_SEGS => l.gso_max_segs = Some(a.u32()?),
+            ifla::GSO_MAX_SIZE => l.gso_max_size = Some(a.u32()?),
+            ifla::GRO_MAX_SIZE => l.gro_max_size = Some(a.u32()?),
+            ifla::TSO_MAX_SIZE => l.tso_max_size = Some(a.u32()?),
+            ifla::TSO_MAX_SEGS => l.tso_max_segs = Some(a.u32()?),
+            ifla::PROTO_DOWN => l.proto_down = Some(a.u8()? != 0),
+            ifla::CARRIER_CHANGES => l.carrier_changes = Some(a.u32()?),
+            ifla::CARRIER_UP_COUNT => l.carrier_up_count = Some(a.u32()?),
+            ifla::CARRIER_DOWN_COUNT => l.carrier_down_count = Some(a.u32()?),
+            ifla::PROP_LIST => {
+                for p in a.nested() {
+                    let p = p?;
+                    if p.kind() == ifla::ALT_IFNAME {
+                        l.altnames.push(p.str()?.to_string());
+                    } else {
+                        l.prop_unknown.push(RawAttr::from(p));
+                    }
+                }
+            }
             ifla::QDISC => l.qdisc = Some(a.str()?.to_string()),
             ifla::STATS64 => l.stats = Some(LinkStats::parse(a.payload)?),
             // The 32-bit copy of the statistics: STATS64 carries the same.
@@ -148,7 +177,7 @@ pub fn parse_link_payload(payload: &[u8]) -> Result<Link, DecodeError> {
 fn set_lower(kind: &mut LinkKind, link: Option<IfIndex>) {
     let lower = link.unwrap_or(IfIndex(0));
     match kind {
-        LinkKind::Macvlan(m) => m.link = lower,
+        LinkKind::Macvlan(m) | LinkKind::Macvtap(m) => m.link = lower,
         LinkKind::Ipvlan(i) => i.link = lower,
         LinkKind::Vlan(v) => v.link = lower,
         _ => {}
@@ -196,6 +225,37 @@ pub fn write_link(l: &Link, w: &mut AttrWriter<'_>) {
     w.u32(ifla::GROUP, l.group);
     if let Some(c) = l.carrier {
         w.u8(ifla::CARRIER, c as u8);
+    }
+    for (ty, v) in [
+        (ifla::PROMISCUITY, l.promiscuity),
+        (ifla::ALLMULTI, l.allmulti),
+        (ifla::NUM_TX_QUEUES, l.num_tx_queues),
+        (ifla::NUM_RX_QUEUES, l.num_rx_queues),
+        (ifla::GSO_MAX_SEGS, l.gso_max_segs),
+        (ifla::GSO_MAX_SIZE, l.gso_max_size),
+        (ifla::GRO_MAX_SIZE, l.gro_max_size),
+        (ifla::TSO_MAX_SIZE, l.tso_max_size),
+        (ifla::TSO_MAX_SEGS, l.tso_max_segs),
+        (ifla::CARRIER_CHANGES, l.carrier_changes),
+        (ifla::CARRIER_UP_COUNT, l.carrier_up_count),
+        (ifla::CARRIER_DOWN_COUNT, l.carrier_down_count),
+    ] {
+        if let Some(v) = v {
+            w.u32(ty, v);
+        }
+    }
+    if let Some(p) = l.proto_down {
+        w.u8(ifla::PROTO_DOWN, p as u8);
+    }
+    if !l.altnames.is_empty() || !l.prop_unknown.is_empty() {
+        w.nest(ifla::PROP_LIST, |w| {
+            for n in &l.altnames {
+                w.str(ifla::ALT_IFNAME, n);
+            }
+            for a in &l.prop_unknown {
+                w.bytes(a.kind, &a.payload);
+            }
+        });
     }
     if let Some(q) = &l.qdisc {
         w.str(ifla::QDISC, q);

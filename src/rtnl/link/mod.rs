@@ -20,8 +20,8 @@ pub mod message;
 
 pub use kind::veth::NetnsRef;
 pub use kind::{
-    Bridge, BridgePort, Dummy, Ipvlan, IpvlanFlags, IpvlanMode, LinkKind, Macvlan, MacvlanMode, PortInfo,
-    PortState, Veth, VethPeer, Vlan, VlanProtocol, Vxlan,
+    Bond, BondMode, Bridge, BridgePort, Dummy, Geneve, Ipvlan, IpvlanFlags, IpvlanMode, LinkKind, Macvlan,
+    MacvlanMode, PortInfo, PortState, Veth, VethPeer, Vlan, VlanProtocol, Vrf, Vxlan, VxlanDf, Wireguard,
 };
 
 use std::fmt;
@@ -306,6 +306,39 @@ pub struct Link {
     pub alias: Option<String>,
     /// Carrier.
     pub carrier: Option<bool>,
+    /// Alternative names (`altname`, `IFLA_PROP_LIST`); see
+    /// [`Links::add_altname`].
+    pub altnames: Vec<String>,
+    /// `IFLA_PROP_LIST` members other than alternative names.
+    pub prop_unknown: Vec<RawAttr>,
+    /// How many users put the link in promiscuous mode (`promiscuity`);
+    /// `ip link set ... promisc on` counts one.
+    pub promiscuity: Option<u32>,
+    /// How many users put the link in all-multicast mode (`allmulti`,
+    /// Linux 6.5+).
+    pub allmulti: Option<u32>,
+    /// Number of transmit queues (`numtxqueues`).
+    pub num_tx_queues: Option<u32>,
+    /// Number of receive queues (`numrxqueues`).
+    pub num_rx_queues: Option<u32>,
+    /// Largest GSO packet in segments (`gso_max_segs`).
+    pub gso_max_segs: Option<u32>,
+    /// Largest GSO packet in bytes (`gso_max_size`).
+    pub gso_max_size: Option<u32>,
+    /// Largest GRO packet in bytes (`gro_max_size`).
+    pub gro_max_size: Option<u32>,
+    /// Largest TSO packet the device takes, bytes (`tso_max_size`).
+    pub tso_max_size: Option<u32>,
+    /// Largest TSO packet the device takes, segments (`tso_max_segs`).
+    pub tso_max_segs: Option<u32>,
+    /// Protocol down (`protodown`): held down by a control plane.
+    pub proto_down: Option<bool>,
+    /// Carrier changes so far (`carrier_changes`).
+    pub carrier_changes: Option<u32>,
+    /// Carrier up events so far (`carrier_up_count`).
+    pub carrier_up_count: Option<u32>,
+    /// Carrier down events so far (`carrier_down_count`).
+    pub carrier_down_count: Option<u32>,
     /// Queueing discipline.
     pub qdisc: Option<String>,
     /// 64-bit statistics.
@@ -343,12 +376,90 @@ impl Link {
         matches!(self.kind, Some(LinkKind::Veth(_))).then_some(self.link).flatten()
     }
 
+    /// The per-family settings (`IFLA_AF_SPEC`: IPv4 and IPv6 devconf,
+    /// IPv6 address generation mode, ...), decoded from
+    /// [`Link::unknown`] where the raw attribute is kept. `None` when the
+    /// kernel sent none.
+    ///
+    /// # Errors
+    /// [`DecodeError`] if the attribute is malformed.
+    pub fn af_spec(&self) -> Option<Result<AfSpec, DecodeError>> {
+        self.unknown
+            .iter()
+            .find(|a| a.kind & crate::wire::attr::NLA_TYPE_MASK == ifla::AF_SPEC)
+            .map(|a| AfSpec::parse(&a.payload))
+    }
+
     /// The bridge port settings, when this link is a bridge port.
     pub fn bridge_port(&self) -> Option<&BridgePort> {
         match &self.port {
             Some(PortInfo::Bridge(p)) => Some(p),
             _ => None,
         }
+    }
+}
+
+/// A link's per-family settings (`IFLA_AF_SPEC`), as `ip -d link` shows
+/// some of them (`addrgenmode`) and `/proc/sys/net/ipv{4,6}/conf/LINK/`
+/// all of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AfSpec {
+    /// IPv4 devconf values (`IFLA_INET_CONF`), indexed by
+    /// `IPV4_DEVCONF_*` - 1 (0 is `forwarding`).
+    pub inet_conf: Vec<u32>,
+    /// IPv6 flags (`IFLA_INET6_FLAGS`: `IF_READY`, `IF_RA_*`).
+    pub inet6_flags: Option<u32>,
+    /// IPv6 devconf values (`IFLA_INET6_CONF`), indexed by
+    /// `DEVCONF_*` (0 is `forwarding`, 1 `hop_limit`, 2 `mtu6`).
+    pub inet6_conf: Vec<u32>,
+    /// IPv6 address generation mode (`addrgenmode`): 0 `eui64`, 1
+    /// `none`, 2 `stable_secret`, 3 `random`.
+    pub inet6_addr_gen_mode: Option<u8>,
+    /// IPv6 interface token (`ip token`).
+    pub inet6_token: Option<std::net::Ipv6Addr>,
+    /// Members netplumb does not decode, as `(family, attribute)`.
+    pub unknown: Vec<(u16, RawAttr)>,
+}
+
+impl AfSpec {
+    /// The `ip -d link` name of the IPv6 address generation mode.
+    pub fn addr_gen_mode_name(&self) -> Option<String> {
+        self.inet6_addr_gen_mode.map(|m| match m {
+            0 => "eui64".into(),
+            1 => "none".into(),
+            2 => "stable_secret".into(),
+            3 => "random".into(),
+            n => n.to_string(),
+        })
+    }
+
+    /// Decode the payload of `IFLA_AF_SPEC`.
+    ///
+    /// # Errors
+    /// [`DecodeError`] naming the malformed member.
+    pub fn parse(b: &[u8]) -> Result<AfSpec, DecodeError> {
+        let u32s =
+            |b: &[u8]| b.chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().expect("4"))).collect();
+        let mut s = AfSpec::default();
+        for fam in crate::wire::AttrIter::new(b) {
+            let fam = fam?;
+            for a in fam.nested() {
+                let a = a?;
+                match (fam.kind(), a.kind()) {
+                    (2, 1) => s.inet_conf = u32s(a.payload),
+                    (10, 1) => s.inet6_flags = Some(a.u32()?),
+                    (10, 2) => s.inet6_conf = u32s(a.payload),
+                    (10, 7) => {
+                        let o: [u8; 16] = crate::wire::fixed(a.payload, "IFLA_INET6_TOKEN")?;
+                        s.inet6_token = Some(o.into());
+                    }
+                    (10, 8) => s.inet6_addr_gen_mode = Some(a.u8()?),
+                    (f, _) => s.unknown.push((f, RawAttr::from(a))),
+                }
+            }
+        }
+        Ok(s)
     }
 }
 
@@ -419,6 +530,26 @@ impl LinkRef {
             }
         }
     }
+}
+
+/// Check an alternative name: 1 to 127 bytes (`ALTIFNAMSIZ` - 1), the
+/// characters of an interface name.
+fn validate_altname(name: &str) -> Result<()> {
+    if name.len() > 127 {
+        return Err(Error::invalid("altname", format!("{name:?} is {} bytes, at most 127", name.len())));
+    }
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\0'])
+        || name.contains(char::is_whitespace)
+    {
+        return Err(Error::invalid(
+            "altname",
+            format!("{name:?} is not a valid name: 1 to 127 bytes, not . or .., no '/', NUL or whitespace"),
+        ));
+    }
+    Ok(())
 }
 
 /// Check an MTU: 68 (the IPv4 minimum) to 65535 (the kernel's largest for
@@ -604,8 +735,20 @@ pub struct LinkChange {
     pub netns: Option<NetnsRef>,
     /// Bridge port settings (the link must be enslaved to a bridge).
     pub bridge_port: Option<BridgePort>,
-    /// Promiscuous mode on (`Some(true)`) or off (`Some(false)`).
+    /// Promiscuous mode on or off (`promisc on|off`).
     pub promisc: Option<bool>,
+    /// All-multicast mode on or off (`allmulticast on|off`).
+    pub allmulticast: Option<bool>,
+    /// ARP on or off (`arp on|off`; off sets `NOARP`).
+    pub arp: Option<bool>,
+    /// Protocol down on or off (`protodown on|off`).
+    pub proto_down: Option<bool>,
+    /// Largest GSO packet, bytes (`gso_max_size N`).
+    pub gso_max_size: Option<u32>,
+    /// Largest GSO packet, segments (`gso_max_segs N`).
+    pub gso_max_segs: Option<u32>,
+    /// Largest GRO packet, bytes (`gro_max_size N`).
+    pub gro_max_size: Option<u32>,
 }
 
 impl LinkChange {
@@ -674,6 +817,36 @@ impl LinkChange {
         self.netns = Some(NetnsRef(netns.clone()));
         self
     }
+    /// All-multicast mode on or off (`ip link set ... allmulticast on|off`).
+    pub fn allmulticast(mut self, on: bool) -> Self {
+        self.allmulticast = Some(on);
+        self
+    }
+    /// ARP on or off (`ip link set ... arp on|off`).
+    pub fn arp(mut self, on: bool) -> Self {
+        self.arp = Some(on);
+        self
+    }
+    /// Protocol down on or off (`ip link set ... protodown on|off`).
+    pub fn proto_down(mut self, on: bool) -> Self {
+        self.proto_down = Some(on);
+        self
+    }
+    /// Largest GSO packet in bytes (`ip link set ... gso_max_size N`).
+    pub fn gso_max_size(mut self, n: u32) -> Self {
+        self.gso_max_size = Some(n);
+        self
+    }
+    /// Largest GSO packet in segments (`ip link set ... gso_max_segs N`).
+    pub fn gso_max_segs(mut self, n: u32) -> Self {
+        self.gso_max_segs = Some(n);
+        self
+    }
+    /// Largest GRO packet in bytes (`ip link set ... gro_max_size N`).
+    pub fn gro_max_size(mut self, n: u32) -> Self {
+        self.gro_max_size = Some(n);
+        self
+    }
     /// Change bridge port settings (`ip link set ... type bridge_slave
     /// hairpin on ...`).
     pub fn bridge_port(mut self, p: BridgePort) -> Self {
@@ -710,10 +883,15 @@ impl LinkChange {
     /// A name reference is sent as `IFLA_IFNAME`; a rename needs an index.
     pub fn write(&self, link: &LinkRef, w: &mut AttrWriter<'_>) {
         use std::os::fd::{AsFd, AsRawFd};
-        let mut flags = 0;
-        let mut change = 0;
-        for (want, bit) in [(self.up, libc::IFF_UP as u32), (self.promisc, libc::IFF_PROMISC as u32)] {
-            if let Some(on) = want {
+        let (mut flags, mut change) = (0u32, 0u32);
+        for (bit, on) in [
+            (libc::IFF_UP as u32, self.up),
+            (libc::IFF_PROMISC as u32, self.promisc),
+            (libc::IFF_ALLMULTI as u32, self.allmulticast),
+            // arp on clears NOARP.
+            (libc::IFF_NOARP as u32, self.arp.map(|on| !on)),
+        ] {
+            if let Some(on) = on {
                 change |= bit;
                 if on {
                     flags |= bit;
@@ -741,6 +919,18 @@ impl LinkChange {
         }
         if let Some(q) = self.txqlen {
             w.u32(ifla::TXQLEN, q);
+        }
+        if let Some(p) = self.proto_down {
+            w.u8(ifla::PROTO_DOWN, p as u8);
+        }
+        if let Some(n) = self.gso_max_size {
+            w.u32(ifla::GSO_MAX_SIZE, n);
+        }
+        if let Some(n) = self.gso_max_segs {
+            w.u32(ifla::GSO_MAX_SEGS, n);
+        }
+        if let Some(n) = self.gro_max_size {
+            w.u32(ifla::GRO_MAX_SIZE, n);
         }
         if let Some(ns) = &self.netns {
             w.u32(ifla::NET_NS_FD, ns.0.as_fd().as_raw_fd() as u32);
@@ -880,6 +1070,88 @@ impl Links {
             .find(|m| m.header.ty == rtm::NEWLINK)
             .ok_or_else(|| Error::NotFound { what: link.to_string() })?;
         Ok(message::parse_link(&m.as_msg())?)
+    }
+
+    /// The link that has alternative name `altname`: `ip link show
+    /// ALTNAME` (the kernel looks `IFLA_ALT_IFNAME` up).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a name longer than 127 bytes;
+    /// [`Error::NotFound`] if no link has it.
+    ///
+    /// # Privileges
+    /// None: reading needs no privilege.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: nothing changes.
+    #[doc(alias = "RTM_GETLINK")]
+    pub async fn get_by_altname(&self, altname: &str) -> Result<Link> {
+        validate_altname(altname)?;
+        let req = Request::new(rtm::GETLINK, 0, |w| {
+            w.raw(&IfInfoMsg::default().to_bytes());
+            w.str(ifla::ALT_IFNAME, altname);
+        });
+        let what = || format!("link with altname {altname:?}");
+        let replies = match self.conn.request(&req).await {
+            Ok(r) => r,
+            Err(e) if e.is_not_found() || e.is_no_device() => return Err(Error::NotFound { what: what() }),
+            Err(e) => return Err(e),
+        };
+        let m = replies
+            .iter()
+            .find(|m| m.header.ty == rtm::NEWLINK)
+            .ok_or_else(|| Error::NotFound { what: what() })?;
+        Ok(message::parse_link(&m.as_msg())?)
+    }
+
+    /// Give `link` an alternative name: `ip link property add dev LINK
+    /// altname NAME`. Alternative names are up to 127 bytes and work
+    /// wherever a name does.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] (nothing sent); `EEXIST` if a link already has
+    /// that name; [`Error::NotFound`] if `link` does not exist.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
+    /// # Cancel safety
+    /// Once sent the request takes effect even if the future is dropped.
+    #[doc(alias = "RTM_NEWLINKPROP")]
+    pub async fn add_altname(&self, link: impl Into<LinkRef>, altname: &str) -> Result<()> {
+        self.linkprop(rtm::NEWLINKPROP, NLM_F_CREATE | NLM_F_EXCL, link.into(), altname).await
+    }
+
+    /// Remove an alternative name: `ip link property del dev LINK altname
+    /// NAME`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] (nothing sent); `ENOENT` if the link has no such
+    /// altname; [`Error::NotFound`] if `link` does not exist.
+    ///
+    /// # Privileges
+    /// `CAP_NET_ADMIN` in the connection's namespace (root).
+    ///
+    /// # Cancel safety
+    /// Once sent the request takes effect even if the future is dropped.
+    #[doc(alias = "RTM_DELLINKPROP")]
+    pub async fn delete_altname(&self, link: impl Into<LinkRef>, altname: &str) -> Result<()> {
+        self.linkprop(rtm::DELLINKPROP, 0, link.into(), altname).await
+    }
+
+    async fn linkprop(&self, ty: u16, flags: u16, link: LinkRef, altname: &str) -> Result<()> {
+        link.validate()?;
+        validate_altname(altname)?;
+        let req = Request::new(ty, flags, |w| {
+            link.write_key(w, IfInfoMsg::default());
+            w.nest(ifla::PROP_LIST | crate::wire::attr::NLA_F_NESTED, |w| {
+                w.str(ifla::ALT_IFNAME, altname);
+            });
+        });
+        match self.conn.ack(&req).await {
+            Err(e) if e.is_no_device() => Err(Error::NotFound { what: link.to_string() }),
+            r => r,
+        }
     }
 
     /// Every link: `ip -d -s link show`. A stream (see [`Dump`]).

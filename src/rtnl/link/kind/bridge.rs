@@ -83,7 +83,18 @@ impl Bridge {
         self.forward_delay = Some(d);
         self
     }
-    /// Set the FDB ageing time.
+    /// Set the STP hello time (`hello_time`, whole centiseconds; 1 to
+    /// 10 s).
+    pub fn hello_time(mut self, d: Duration) -> Self {
+        self.hello_time = Some(d);
+        self
+    }
+    /// Set the STP maximum message age (`max_age`, 6 to 40 s).
+    pub fn max_age(mut self, d: Duration) -> Self {
+        self.max_age = Some(d);
+        self
+    }
+    /// Set the FDB ageing time (`ageing_time`).
     pub fn ageing_time(mut self, d: Duration) -> Self {
         self.ageing_time = Some(d);
         self
@@ -197,6 +208,18 @@ pub enum PortState {
 }
 
 impl PortState {
+    /// The name `ip -d link` and `bridge link` print (`disabled`,
+    /// `forwarding`, ...), or the number.
+    pub fn name(self) -> String {
+        match self {
+            PortState::Disabled => "disabled".into(),
+            PortState::Listening => "listening".into(),
+            PortState::Learning => "learning".into(),
+            PortState::Forwarding => "forwarding".into(),
+            PortState::Blocking => "blocking".into(),
+            PortState::Unknown(v) => v.to_string(),
+        }
+    }
     /// From the raw value.
     pub fn from_raw(v: u8) -> PortState {
         match v {

@@ -39,6 +39,18 @@ impl MacvlanMode {
             MacvlanMode::Unknown(v) => v,
         }
     }
+    /// The name `ip -d link` prints (`private`, `vepa`, `bridge`,
+    /// `passthru`, `source`), or the number.
+    pub fn name(self) -> String {
+        match self {
+            MacvlanMode::Private => "private".into(),
+            MacvlanMode::Vepa => "vepa".into(),
+            MacvlanMode::Bridge => "bridge".into(),
+            MacvlanMode::Passthru => "passthru".into(),
+            MacvlanMode::Source => "source".into(),
+            MacvlanMode::Unknown(v) => v.to_string(),
+        }
+    }
     /// From the raw value.
     pub fn from_raw(v: u32) -> MacvlanMode {
         match v {
@@ -67,6 +79,10 @@ impl Macvlan {
     /// A macvlan on `link` in `mode`.
     pub fn new(link: IfIndex, mode: MacvlanMode) -> Macvlan {
         Macvlan { link, mode: Some(mode) }
+    }
+    /// The same settings as a `macvtap` link (`type macvtap mode MODE`).
+    pub fn tap(self) -> super::LinkKind {
+        super::LinkKind::Macvtap(self)
     }
 
     pub(crate) fn validate(&self) -> Result<()> {

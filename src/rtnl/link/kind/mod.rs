@@ -2,21 +2,29 @@
 //! `ip -d link` shows back. Each kind's settings encode to and decode from
 //! `IFLA_INFO_DATA`; a kind netplumb does not model keeps its raw bytes.
 
+mod bond;
 mod bridge;
 mod dummy;
+mod geneve;
 mod ipvlan;
 mod macvlan;
 pub(crate) mod veth;
 mod vlan;
+mod vrf;
 mod vxlan;
+mod wireguard;
 
+pub use bond::{Bond, BondMode};
 pub use bridge::{Bridge, BridgePort, PortState};
 pub use dummy::Dummy;
+pub use geneve::Geneve;
 pub use ipvlan::{Ipvlan, IpvlanFlags, IpvlanMode};
 pub use macvlan::{Macvlan, MacvlanMode};
 pub use veth::{Veth, VethPeer};
 pub use vlan::{Vlan, VlanProtocol};
-pub use vxlan::Vxlan;
+pub use vrf::Vrf;
+pub use vxlan::{Vxlan, VxlanDf};
+pub use wireguard::Wireguard;
 
 use crate::error::{DecodeError, Result};
 use crate::rtnl::IfIndex;
@@ -36,12 +44,23 @@ pub enum LinkKind {
     Vxlan(Vxlan),
     /// `macvlan`.
     Macvlan(Macvlan),
+    /// `macvtap`: a macvlan with a tap character device; same settings
+    /// (`ip link add link LOWER NAME type macvtap mode bridge`).
+    Macvtap(Macvlan),
     /// `ipvlan`.
     Ipvlan(Ipvlan),
     /// `vlan` (802.1Q/802.1ad).
     Vlan(Vlan),
     /// `dummy`.
     Dummy(Dummy),
+    /// `vrf`.
+    Vrf(Vrf),
+    /// `bond`.
+    Bond(Bond),
+    /// `geneve`.
+    Geneve(Geneve),
+    /// `wireguard`.
+    Wireguard(Wireguard),
     /// A kind netplumb does not model, with its raw `IFLA_INFO_DATA`.
     Other {
         /// `IFLA_INFO_KIND`, e.g. `"wireguard"`.
@@ -59,9 +78,14 @@ impl LinkKind {
             LinkKind::Bridge(_) => "bridge",
             LinkKind::Vxlan(_) => "vxlan",
             LinkKind::Macvlan(_) => "macvlan",
+            LinkKind::Macvtap(_) => "macvtap",
             LinkKind::Ipvlan(_) => "ipvlan",
             LinkKind::Vlan(_) => "vlan",
             LinkKind::Dummy(_) => "dummy",
+            LinkKind::Vrf(_) => "vrf",
+            LinkKind::Bond(_) => "bond",
+            LinkKind::Geneve(_) => "geneve",
+            LinkKind::Wireguard(_) => "wireguard",
             LinkKind::Other { kind, .. } => kind,
         }
     }
@@ -70,7 +94,7 @@ impl LinkKind {
     /// vlan).
     pub(crate) fn lower(&self) -> Option<IfIndex> {
         match self {
-            LinkKind::Macvlan(m) => Some(m.link),
+            LinkKind::Macvlan(m) | LinkKind::Macvtap(m) => Some(m.link),
             LinkKind::Ipvlan(i) => Some(i.link),
             LinkKind::Vlan(v) => Some(v.link),
             _ => None,
@@ -84,9 +108,13 @@ impl LinkKind {
             LinkKind::Bridge(b) => b.validate(),
             LinkKind::Vxlan(v) => v.validate(),
             LinkKind::Vlan(v) => v.validate(),
-            LinkKind::Macvlan(m) => m.validate(),
+            LinkKind::Macvlan(m) | LinkKind::Macvtap(m) => m.validate(),
             LinkKind::Ipvlan(i) => i.validate(),
-            LinkKind::Dummy(_) | LinkKind::Other { .. } => Ok(()),
+            LinkKind::Vrf(v) => v.validate(),
+            LinkKind::Geneve(g) => g.validate(),
+            LinkKind::Dummy(_) | LinkKind::Bond(_) | LinkKind::Wireguard(_) | LinkKind::Other { .. } => {
+                Ok(())
+            }
         }
     }
 
@@ -96,10 +124,13 @@ impl LinkKind {
             LinkKind::Veth(v) => v.write_data(w),
             LinkKind::Bridge(b) => b.write_data(w),
             LinkKind::Vxlan(v) => v.write_data(w),
-            LinkKind::Macvlan(m) => m.write_data(w),
+            LinkKind::Macvlan(m) | LinkKind::Macvtap(m) => m.write_data(w),
             LinkKind::Ipvlan(i) => i.write_data(w),
             LinkKind::Vlan(v) => v.write_data(w),
-            LinkKind::Dummy(_) => {}
+            LinkKind::Vrf(v) => v.write_data(w),
+            LinkKind::Bond(b) => b.write_data(w),
+            LinkKind::Geneve(g) => g.write_data(w),
+            LinkKind::Dummy(_) | LinkKind::Wireguard(_) => {}
             LinkKind::Other { data, .. } => {
                 if let Some(d) = data {
                     w.bytes(ifla::INFO_DATA, d);
@@ -116,9 +147,14 @@ impl LinkKind {
             "bridge" => LinkKind::Bridge(Bridge::decode(d)?),
             "vxlan" => LinkKind::Vxlan(Vxlan::decode(d)?),
             "macvlan" => LinkKind::Macvlan(Macvlan::decode(d)?),
+            "macvtap" => LinkKind::Macvtap(Macvlan::decode(d)?),
             "ipvlan" => LinkKind::Ipvlan(Ipvlan::decode(d)?),
             "vlan" => LinkKind::Vlan(Vlan::decode(d)?),
             "dummy" => LinkKind::Dummy(Dummy),
+            "vrf" => LinkKind::Vrf(Vrf::decode(d)?),
+            "bond" => LinkKind::Bond(Bond::decode(d)?),
+            "geneve" => LinkKind::Geneve(Geneve::decode(d)?),
+            "wireguard" => LinkKind::Wireguard(Wireguard),
             other => LinkKind::Other { kind: other.to_string(), data: data.map(<[u8]>::to_vec) },
         })
     }
@@ -133,7 +169,7 @@ macro_rules! into_kind {
         }
     )*};
 }
-into_kind!(Veth, Bridge, Vxlan, Macvlan, Ipvlan, Vlan, Dummy);
+into_kind!(Veth, Bridge, Vxlan, Macvlan, Ipvlan, Vlan, Dummy, Vrf, Bond, Geneve, Wireguard);
 
 /// What a link is a port of (`IFLA_INFO_SLAVE_KIND`/`_DATA`).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -61,8 +61,16 @@ use netplumb::nft::{
 
 /// The table.
 pub const TABLE: &str = "kube-proxy";
-/// The compact shape's map from slot to `endpoint . port`.
+/// The compact shape's maps from slot to `endpoint . port` are
+/// `endpoints-0` .. `endpoints-63`; a service's slots are all in one of them.
 pub const ENDPOINTS: &str = "endpoints";
+/// How many endpoint maps the compact shape spreads services over. The
+/// kernel checks every element added to a map against every rule using
+/// the map, and walks every element of a map when a rule starts using it
+/// (`nft_add_set_elem`, `nf_tables_bind_set`): with one map for all
+/// services a cold sync would cost elements × services; with 64 it costs a
+/// 64th of that, and adding a service walks a 64th of the endpoints.
+pub const SHARDS: u32 = 64;
 /// The compact shape's set of `endpoint . endpoint` pairs to masquerade.
 pub const HAIRPIN: &str = "hairpin";
 
@@ -72,21 +80,21 @@ pub const HAIRPIN: &str = "hairpin";
 ///   chain per endpoint and a `numgen` verdict map per service (module
 ///   docs).
 /// - [`Shape::Compact`]: no chain per endpoint and no map per service.
-///   One shared map from slot to endpoint and port, each service owning
-///   the slots `K .. K+N-1`; its chain holds the masquerade-mark rule and
-///   one `meta l4proto tcp dnat ip to numgen random mod N offset K map
-///   @endpoints`; hairpin traffic is masqueraded in `nat-postrouting` by
+///   Shared maps from slot to endpoint and port ([`SHARDS`] of them), each
+///   service owning the slots `K .. K+N-1` of one; its chain holds the
+///   masquerade-mark rule and one `meta l4proto tcp dnat ip to numgen
+///   random mod N offset K map @endpoints-S`; hairpin traffic is masqueraded in `nat-postrouting` by
 ///   `ip saddr . ip daddr @hairpin masquerade`, one `ep . ep` element per
 ///   endpoint address. The kernel re-validates 2 rules per service on a
 ///   commit instead of 22 rules in 11 chains and 10 map elements, and
 ///   creates no named set per service (README, "Scale of service_vip").
 ///
 /// ```text
-/// map endpoints { typeof numgen random mod 1 : ip daddr . tcp dport }   0 : 10.244.1.3 . 8080, ...
+/// map endpoints-S { typeof numgen random mod 1 : ip daddr . tcp dport } 0 : 10.244.1.3 . 8080, ...
 /// set hairpin { type ipv4_addr . ipv4_addr }                            10.244.1.3 . 10.244.1.3, ...
 /// chain nat-postrouting { ...; ip saddr . ip daddr @hairpin masquerade; jump masquerading }
 /// chain svc-web-tcp80 { ip daddr VIP ... ip saddr != CLUSTER jump mark-for-masquerade
-///                       meta l4proto tcp dnat ip to numgen random mod 4 offset 0 map @endpoints }
+///                       meta l4proto tcp dnat ip to numgen random mod 4 offset 0 map @endpoints-S }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Shape {
@@ -254,35 +262,45 @@ struct Installed {
     block: Option<Block>,
 }
 
-/// Compact shape: the slots `offset .. offset + cap` of the endpoint map.
+/// Compact shape: the slots `offset .. offset + cap` of endpoint map
+/// `shard`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Block {
+    shard: u32,
     offset: u32,
     cap: u32,
 }
 
-/// Compact shape: blocks of slots, by capacity (powers of two).
+/// Compact shape: blocks of slots per endpoint map, by capacity (powers of
+/// two).
 #[derive(Clone, Debug, Default)]
 struct Slots {
-    free: BTreeMap<u32, Vec<u32>>,
-    next: u32,
+    /// Per shard: free blocks by capacity, and the next unused slot.
+    shards: BTreeMap<u32, (BTreeMap<u32, Vec<u32>>, u32)>,
 }
 
 impl Slots {
-    fn alloc(&mut self, n: usize) -> Block {
+    fn alloc(&mut self, shard: u32, n: usize) -> Block {
         let cap = (n.max(1) as u32).next_power_of_two();
-        let offset = match self.free.get_mut(&cap).and_then(Vec::pop) {
+        let (free, next) = self.shards.entry(shard).or_default();
+        let offset = match free.get_mut(&cap).and_then(Vec::pop) {
             Some(o) => o,
             None => {
-                self.next += cap;
-                self.next - cap
+                *next += cap;
+                *next - cap
             }
         };
-        Block { offset, cap }
+        Block { shard, offset, cap }
     }
     fn free(&mut self, b: Block) {
-        self.free.entry(b.cap).or_default().push(b.offset);
+        self.shards.entry(b.shard).or_default().0.entry(b.cap).or_default().push(b.offset);
     }
+}
+
+/// The endpoint map a service's slots live in (FNV-1a of its key).
+fn shard_of(svc: &Service) -> u32 {
+    let h = svc.key().bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    h % SHARDS
 }
 
 /// The proxy: an nftables handle and what it installed.
@@ -312,7 +330,7 @@ struct Pending {
     /// transaction: a rule that starts using the map makes the kernel walk
     /// every element it holds at that point (`nf_tables_bind_set`), so
     /// elements added before the rules would make a cold sync quadratic.
-    slots_add: Vec<Element>,
+    slots_add: BTreeMap<u32, Vec<Element>>,
 }
 
 /// The table's verdict maps: VIP maps keyed by
@@ -353,9 +371,10 @@ impl Proxy {
         self.shape
     }
 
-    /// The compact shape's endpoint map.
-    pub fn endpoint_map() -> R<Set> {
-        Set::numgen_map(F, TABLE, ENDPOINTS, NumgenType::Random, 1, &[Field::IP_DADDR, Field::TCP_DPORT])
+    /// The compact shape's endpoint map `shard` (`endpoints-N`).
+    pub fn endpoint_map(shard: u32) -> R<Set> {
+        let name = format!("{ENDPOINTS}-{shard}");
+        Set::numgen_map(F, TABLE, name, NumgenType::Random, 1, &[Field::IP_DADDR, Field::TCP_DPORT])
     }
 
     fn hairpin_set() -> Set {
@@ -373,7 +392,9 @@ impl Proxy {
             tx.add_set(&set(name))?;
         }
         if self.shape == Shape::Compact {
-            tx.add_set(&Self::endpoint_map()?)?;
+            for shard in 0..SHARDS {
+                tx.add_set(&Self::endpoint_map(shard)?)?;
+            }
             tx.add_set(&Self::hairpin_set())?;
         }
         let base = [
@@ -449,7 +470,7 @@ impl Proxy {
         Self::rb(&svc.chain())
             .eq(Field::META_L4PROTO, Value::proto(svc.proto.number()))
             .expr(Numgen { dreg: Reg::R1, kind: NumgenType::Random, modulus: n, offset: block.offset })
-            .expr(Lookup::map(Reg::R1, ENDPOINTS, Reg::R1))
+            .expr(Lookup::map(Reg::R1, format!("{ENDPOINTS}-{}", block.shard), Reg::R1))
             // The address in the first 32-bit register of R1, the port in
             // the next (register 9), as nft loads `ip daddr . tcp dport`.
             .expr(Nat {
@@ -574,8 +595,12 @@ impl Proxy {
                 (Self::put_dispatch(tx, svc, None)?, None)
             }
             Shape::Compact => {
-                let block = p.slots.alloc(svc.endpoints.len());
-                p.slots_add.extend(Self::compact_slots(svc, block, 0..svc.endpoints.len()));
+                let block = p.slots.alloc(shard_of(svc), svc.endpoints.len());
+                p.slots_add.entry(block.shard).or_default().extend(Self::compact_slots(
+                    svc,
+                    block,
+                    0..svc.endpoints.len(),
+                ));
                 for ep in &svc.endpoints {
                     self.hairpin_ref(p, *ep, 1);
                 }
@@ -621,7 +646,7 @@ impl Proxy {
             Self::remove_chain(tx, &svc.chain());
             let slots: Vec<Element> =
                 (0..svc.endpoints.len()).map(|i| Element::new(Value::u32(block.offset + i as u32))).collect();
-            tx.delete_elements(&Self::endpoint_map()?, &slots)?;
+            tx.delete_elements(&Self::endpoint_map(block.shard)?, &slots)?;
             for ep in &svc.endpoints {
                 self.hairpin_ref(p, *ep, -1);
             }
@@ -653,7 +678,7 @@ impl Proxy {
         p: &mut Pending,
     ) -> R<(Option<OpId>, Block)> {
         let (n_old, n_new) = (old.endpoints.len(), w.endpoints.len());
-        let map = Self::endpoint_map()?;
+        let map = Self::endpoint_map(block.shard)?;
         let slot = |b: Block, i: usize| Element::new(Value::u32(b.offset + i as u32));
         for ep in &w.endpoints {
             self.hairpin_ref(p, *ep, 1);
@@ -668,8 +693,8 @@ impl Proxy {
             op
         };
         if n_new as u32 > block.cap {
-            let nb = p.slots.alloc(n_new);
-            p.slots_add.extend(Self::compact_slots(w, nb, 0..n_new));
+            let nb = p.slots.alloc(block.shard, n_new);
+            p.slots_add.entry(nb.shard).or_default().extend(Self::compact_slots(w, nb, 0..n_new));
             let op = replace(tx, nb)?;
             tx.delete_elements(&map, &(0..n_old).map(|i| slot(block, i)).collect::<Vec<_>>())?;
             p.freed.push(block);
@@ -681,7 +706,11 @@ impl Proxy {
             tx.delete_elements(&map, &gone)?;
         }
         let changed: Vec<usize> = (0..n_new).filter(|&i| !same(i)).collect();
-        p.slots_add.extend(Self::compact_slots(w, block, changed.into_iter()));
+        p.slots_add.entry(block.shard).or_default().extend(Self::compact_slots(
+            w,
+            block,
+            changed.into_iter(),
+        ));
         let op = if n_old != n_new { Some(replace(tx, block)?) } else { None };
         Ok((op, block))
     }
@@ -785,8 +814,10 @@ impl Proxy {
         if !p.hairpin_add.is_empty() {
             tx.add_elements(&Self::hairpin_set(), &Self::hairpin_elements(&p.hairpin_add))?;
         }
-        if !p.slots_add.is_empty() {
-            tx.add_elements(&Self::endpoint_map()?, &std::mem::take(&mut p.slots_add))?;
+        for (shard, elems) in std::mem::take(&mut p.slots_add) {
+            if !elems.is_empty() {
+                tx.add_elements(&Self::endpoint_map(shard)?, &elems)?;
+            }
         }
         let report = SyncReport { ops: tx.len(), bytes: tx.byte_len(), elapsed: Duration::ZERO };
         if tx.is_empty() {

@@ -251,7 +251,9 @@ fn ct_delete() -> Case {
                     .map_err(e)?;
                 for f in &marked {
                     // IPCTNL_MSG_CT_DELETE (subsystem 1, message 2).
-                    batch.push((1 << 8) | 2, 0, |w| w.raw(&f.encode()));
+                    batch.push((1 << 8) | 2, 0, |w| {
+                        w.raw(&f.encode());
+                    });
                 }
                 let req = netplumb::conn::Request::new((1 << 8) | 1, 0, |w| {
                     w.raw(&[0, 0, 0, 0]);
@@ -304,7 +306,9 @@ fn ct_insert() -> Case {
                 let ct = ct_in(&ns);
                 let mut batch = netplumb::conn::Batch::new();
                 for f in flows() {
-                    batch.push(1 << 8, 0x400 | 0x200, |w| w.raw(&f.encode()));
+                    batch.push(1 << 8, 0x400 | 0x200, |w| {
+                        w.raw(&f.encode());
+                    });
                 }
                 let d = floor_bulk(&ns, netplumb::wire::names::Protocol::Netfilter, batch)?;
                 expect_count("flows", count(&ct)?, FLOWS)?;

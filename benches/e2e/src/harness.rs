@@ -222,8 +222,10 @@ pub fn floor_dump(
 }
 
 /// Read the dump of `req` on `conn` without decoding; count its messages.
-pub async fn floor_dump_on(conn: &netplumb::conn::Connection, req: &netplumb::conn::Request) -> Result<usize, String> {
-    use futures::TryStreamExt;
+pub async fn floor_dump_on(
+    conn: &netplumb::conn::Connection,
+    req: &netplumb::conn::Request,
+) -> Result<usize, String> {
     let mut s = conn.dump(req, |m| Ok(Some(m.payload.len())));
     let mut n = 0usize;
     while let Some(len) = s.try_next().await.map_err(|x| x.to_string())? {

@@ -221,7 +221,11 @@ fn target_text(
                 median(&mut s)
             });
             match other {
-                Some(o) => parts.push(format!("≤ 0.9x {}: {}", t.name, if np <= 0.9 * o { "met" } else { "NOT met" })),
+                Some(o) => parts.push(format!(
+                    "≤ 0.9x {}: {}",
+                    t.name,
+                    if np <= 0.9 * o { "met" } else { "NOT met" }
+                )),
                 None => parts.push(format!("{} failed", t.name)),
             }
         }

@@ -480,7 +480,8 @@ fn veth_create() -> Case {
                 let ns = fresh("vadd");
                 let mut b = Batch::new();
                 for i in 0..VETHS {
-                    let l = NewLink::new(format!("ve{i}a"), Veth::new(VethPeer::new(format!("ve{i}b")))).group(GROUP);
+                    let l = NewLink::new(format!("ve{i}a"), Veth::new(VethPeer::new(format!("ve{i}b"))))
+                        .group(GROUP);
                     b.push(RTM_NEWLINK, CREATE_EXCL, |w| l.write(w));
                 }
                 let d = floor_bulk(&ns, Protocol::Route, b)?;

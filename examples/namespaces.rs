@@ -8,25 +8,24 @@
 use std::io::Read;
 use std::time::Duration;
 
-use netplumb::conn::{Connection, Request};
+use netplumb::link::LinkChange;
 use netplumb::netns::Netns;
-use netplumb::wire::names::Protocol;
+use netplumb::Rtnl;
 
 async fn tour(name: &str) -> netplumb::Result<()> {
     let ns = Netns::create_named(name).await?;
     println!("created namespace {name} (inode {})", ns.inode()?);
 
-    // A connection whose sockets live in the namespace: bring lo up there.
-    let conn = Connection::new_in(Protocol::Route, &ns).await?;
-    let lo_up = Request::new(16 /* RTM_NEWLINK */, 0, |w| {
-        let mut ifi = [0u8; 16];
-        ifi[4..8].copy_from_slice(&1i32.to_ne_bytes()); // lo is ifindex 1
-        ifi[8..12].copy_from_slice(&1u32.to_ne_bytes()); // IFF_UP
-        ifi[12..16].copy_from_slice(&1u32.to_ne_bytes());
-        w.raw(&ifi);
-    });
-    conn.ack(&lo_up).await?;
-    println!("lo is up inside {name}");
+    // An rtnetlink handle whose sockets live in the namespace: bring lo up
+    // there, as `ip -n NAME link set lo up` does.
+    let rt = Rtnl::new_in(&ns).await?;
+    rt.links().set("lo", &LinkChange::new().up()).await?;
+    let lo = rt.links().get("lo").await?;
+    println!(
+        "lo (index {}) is up inside {name}: {}",
+        lo.index,
+        lo.flags.contains(netplumb::link::LinkFlags::UP)
+    );
 
     ns.sysctl_set("net.ipv4.ip_forward", "1").await?;
     println!("net.ipv4.ip_forward = {} inside, host unchanged", ns.sysctl_get("net.ipv4.ip_forward").await?);

@@ -3,40 +3,57 @@
 //! what `nft -f` accepts back).
 //!
 //! ```text
-//! cargo run --example nft_list -- [--netns NAME]
+//! cargo run --example nft_list -- [--netns NAME] [--strict]
 //! ```
 //!
 //! `NAME` is a namespace as `ip netns` names it; without it, the current
-//! namespace. Reading the ruleset needs root (CAP_NET_ADMIN).
+//! namespace. What netplumb cannot render exactly is marked `?? cannot
+//! render: ... ??` (nft refuses to load it); with `--strict` the example
+//! fails instead, naming table, chain, rule handle and expression: use it
+//! for text you will load back with `nft -f`. Reading the ruleset needs
+//! root (CAP_NET_ADMIN).
 
 use netplumb::netns::Netns;
-use netplumb::nft::Nft;
+use netplumb::nft::{render, Nft, Ruleset};
+use netplumb::rtnl::Rtnl;
 
 fn usage() -> ! {
-    eprintln!("usage: nft_list [--netns NAME]");
+    eprintln!("usage: nft_list [--netns NAME] [--strict]");
     std::process::exit(2);
 }
 
-async fn run(netns: Option<String>) -> netplumb::Result<String> {
-    let nft = match netns {
-        Some(name) => Nft::new_in(&Netns::open_named(&name)?).await?,
-        None => Nft::new().await?,
+async fn list(netns: Option<String>) -> netplumb::Result<Ruleset> {
+    let ns = netns.map(|name| Netns::open_named(&name)).transpose()?;
+    let (nft, rtnl) = match &ns {
+        Some(ns) => (Nft::new_in(ns).await?, Rtnl::new_in(ns).await?),
+        None => (Nft::new().await?, Rtnl::new().await?),
     };
-    Ok(nft.ruleset().await?.to_string())
+    let mut ruleset = nft.ruleset().await?;
+    // nft prints `iif "lo"`, resolving indexes in the listed namespace.
+    let links = rtnl.links().list().try_collect().await?;
+    ruleset.set_ifnames(links.into_iter().map(|l| (l.index.0, l.name)));
+    Ok(ruleset)
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let mut netns = None;
+    let mut strict = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--netns" => netns = Some(args.next().unwrap_or_else(|| usage())),
+            "--strict" => strict = true,
             "-h" | "--help" => usage(),
             _ => usage(),
         }
     }
-    match run(netns).await {
+    let text = match list(netns).await {
+        Ok(rs) if strict => render::ruleset_strict(&rs).map_err(|e| e.to_string()),
+        Ok(rs) => Ok(rs.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match text {
         Ok(text) => print!("{text}"),
         Err(e) => {
             eprintln!("nft_list: {e}");
@@ -64,7 +81,7 @@ mod tests {
         run_with_input("ip", &["netns", "exec", ns.name(), "nft", "-f", "-"], &ruleset);
         let want = ns.exec("nft", &["list", "ruleset"]);
         // The same path main() takes for `--netns NAME`.
-        let got = super::run(Some(ns.name().to_string())).await.unwrap();
+        let got = super::list(Some(ns.name().to_string())).await.unwrap().to_string();
         assert_eq!(got, want);
         let before = ns.exec("nft", &["list", "ruleset"]);
         assert_eq!(before, want, "listing changed nothing");

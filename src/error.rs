@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::wire::names::MsgType;
+use crate::names::{MsgType, Protocol, NFNL_MSG_BATCH_BEGIN};
 
 /// Result type used throughout netplumb.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -185,6 +185,15 @@ impl fmt::Display for KernelError {
         if let Some(t) = self.missing_attr {
             write!(f, " (missing attribute type {t})")?;
         }
+        if self.errno == Errno(libc::ERESTART)
+            && self.operation.is_none()
+            && self.request == (MsgType { protocol: Protocol::Netfilter, raw: NFNL_MSG_BATCH_BEGIN })
+        {
+            write!(
+                f,
+                "; the batch header's generation guard failed: the ruleset changed since that generation"
+            )?;
+        }
         if self.errno == Errno::EPERM && self.message.is_none() {
             write!(f, "; this needs CAP_NET_ADMIN in the target namespace (run as root)")?;
         }
@@ -344,6 +353,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// Place an input error in a bulk call: its field becomes
+    /// `{list}[{i}].{field}` (`[3].name`, `flows[3].timeout`). Other
+    /// errors pass unchanged.
+    pub(crate) fn at_index(self, list: &str, i: usize) -> Error {
+        match self {
+            Error::Invalid(mut v) => {
+                v.field = format!("{list}[{i}].{}", v.field);
+                Error::Invalid(v)
+            }
+            e => e,
+        }
+    }
+
     /// The kernel error, if this is one (or a batch whose first failure is).
     pub fn kernel(&self) -> Option<&KernelError> {
         match self {
@@ -402,7 +424,7 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::names::Protocol;
+    use crate::names::Protocol;
 
     #[test]
     fn kernel_error_reads_like_a_sentence() {

@@ -852,3 +852,63 @@ pub fn conntrack_event(data: &[u8]) -> bool {
     }
     decoded
 }
+
+/// Traffic-control messages (`RTM_NEWQDISC`, `RTM_NEWTCLASS`,
+/// `RTM_NEWTFILTER` payloads, `struct tcmsg` first): each decoder that
+/// accepts the input must round-trip through its request encoder.
+/// Read-only parts (statistics, hit counters, action bookkeeping) are not
+/// part of a request; kinds, classifiers and actions netplumb does not
+/// model come back byte for byte. Returns whether any decoder accepted it.
+pub fn tc(data: &[u8]) -> bool {
+    use crate::tc::{Class, Filter, FilterKind, KernelInfo, Qdisc};
+
+    fn actions_view(acts: &mut [crate::tc::Action]) {
+        for a in acts {
+            a.stats = None;
+            a.kernel.clear();
+        }
+    }
+    let q = round_trip(
+        "qdisc",
+        data,
+        |b| Qdisc::parse_payload(b).ok(),
+        |q, w| q.write(w),
+        |mut q| {
+            q.kernel = KernelInfo::default();
+            q
+        },
+    );
+    let c = round_trip(
+        "class",
+        data,
+        |b| Class::parse_payload(b).ok(),
+        |c, w| c.write(w),
+        |mut c| {
+            c.kernel = KernelInfo::default();
+            c
+        },
+    );
+    let f = round_trip(
+        "filter",
+        data,
+        |b| Filter::parse_payload(b).ok(),
+        |f, w| f.write(w),
+        |mut f| {
+            f.kernel = KernelInfo::default();
+            match &mut f.kind {
+                FilterKind::U32(u) => {
+                    u.pcnt = None;
+                    actions_view(&mut u.actions);
+                }
+                FilterKind::MatchAll(m) => {
+                    m.pcnt = None;
+                    actions_view(&mut m.actions);
+                }
+                FilterKind::Flower(fl) => actions_view(&mut fl.actions),
+                FilterKind::Other { .. } => {}
+            }
+            f
+        },
+    );
+    q || c || f
+}

@@ -7,17 +7,24 @@
 //!
 //! ## Layers
 //!
+//! Lowest first; a module uses only the ones above it in this list (the
+//! repository's DESIGN.md has the rules and where new code goes).
+//!
+//! - [`names`] and [`error`]: protocol and message-type names (also at
+//!   [`wire::names`]) and the vocabulary of errors.
 //! - [`wire`]: pure encoding and decoding of netlink messages (no I/O).
-//! - [`conn`]: one netlink socket pair: requests and acks, dumps as
-//!   streams, bulk batches, atomic transactions, event subscriptions.
 //! - [`netns`]: namespaces that cannot bite: `setns` only ever happens on
 //!   short-lived threads netplumb owns.
-//! - [`rtnl`]: links, addresses, routes, neighbours and rules
-//!   (`NETLINK_ROUTE`), and the [`Rtnl`] handle that hands them out.
-//! - [`conntrack`]: the connection tracking table, as `conntrack` sees it.
-//! - [`nft`]: nftables: tables, chains, rules from typed expressions, sets
-//!   and maps, named objects, atomic transactions, listing and rendering in
-//!   `nft` syntax.
+//! - [`conn`]: one netlink socket pair: requests and acks, dumps as
+//!   streams, bulk batches, atomic transactions, event subscriptions.
+//! - The families, independent of each other:
+//!   - [`rtnl`]: links, addresses, routes, neighbours and rules
+//!     (`NETLINK_ROUTE`), and the [`Rtnl`] handle that hands them out
+//!     (also at [`link`], [`addr`], [`route`], [`neigh`], [`rule`]).
+//!   - [`conntrack`]: the connection tracking table, as `conntrack` sees it.
+//!   - [`nft`]: nftables: tables, chains, rules from typed expressions, sets
+//!     and maps, named objects, atomic transactions, listing and rendering
+//!     in `nft` syntax.
 //!
 //! ## Quick start
 //!
@@ -153,6 +160,7 @@ pub mod conntrack;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod names;
 pub mod netns;
 pub mod nft;
 pub mod rtnl;
@@ -161,6 +169,7 @@ pub mod testing;
 pub mod wire;
 
 pub use error::{Errno, Error, KernelError, Result};
-/// Shortcuts: `netplumb::link` is [`rtnl::link`], and so on.
-pub use rtnl::{addr, link, neigh, route, rule};
+/// Shortcuts: `netplumb::link` is [`rtnl::link`], `netplumb::tc` is
+/// [`rtnl::tc`], and so on.
+pub use rtnl::{addr, link, neigh, route, rule, tc};
 pub use rtnl::{IfIndex, MacAddr, Rtnl};

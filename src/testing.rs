@@ -17,8 +17,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::conn::{Connection, Request};
+use crate::names::Protocol;
 use crate::netns::Netns;
-use crate::wire::names::Protocol;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 

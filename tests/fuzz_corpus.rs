@@ -114,3 +114,8 @@ fn nft_corpus() {
 fn conntrack_event_corpus() {
     replay("conntrack_event", netplumb::fuzzing::conntrack_event);
 }
+
+#[test]
+fn tc_corpus() {
+    replay("tc", netplumb::fuzzing::tc);
+}

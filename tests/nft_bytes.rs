@@ -182,3 +182,46 @@ fn named_endpoint_map_matches_nft() {
     tx.add_rule(&rule.build().unwrap()).unwrap();
     compare("kube-proxy-endpoint-map", &tx);
 }
+
+/// Fuzz finding (fuzz/regressions/nft/unknown-set-attribute-nested-flag):
+/// a set carrying one expression netplumb does not model, received as
+/// `NFTA_SET_EXPR` without `NLA_F_NESTED` (type 0x11), must come back from
+/// a transaction as the same value (it came back as 0x8011).
+#[test]
+fn unknown_set_expression_survives_a_transaction() {
+    use netplumb::nft::expr::Expr;
+    use netplumb::wire::{Msg, MsgIter, NLMSG_HDRLEN};
+    let mut payload = vec![1u8, 0, 0, 0]; // nfgenmsg, family inet
+    let attr = |ty: u16, body: &[u8]| {
+        let mut a = ((4 + body.len()) as u16).to_ne_bytes().to_vec();
+        a.extend_from_slice(&ty.to_ne_bytes());
+        a.extend_from_slice(body);
+        a.resize(a.len().div_ceil(4) * 4, 0);
+        a
+    };
+    payload.extend(attr(1, b"t\0")); // NFTA_SET_TABLE
+    payload.extend(attr(2, b"s\0")); // NFTA_SET_NAME
+    payload.extend(attr(4, &13u32.to_be_bytes())); // NFTA_SET_KEY_TYPE
+    payload.extend(attr(5, &4u32.to_be_bytes())); // NFTA_SET_KEY_LEN
+                                                  // NFTA_SET_EXPR (0x11), no NLA_F_NESTED, holding an expression with
+                                                  // no name: only an NFTA_EXPR_DATA-like attribute 3.
+    payload.extend(attr(0x11, &attr(3, &3u32.to_be_bytes())));
+    let header = netplumb::wire::Header {
+        len: (NLMSG_HDRLEN + payload.len()) as u32,
+        ty: 0x0a09,
+        ..Default::default()
+    };
+    let set = Set::decode(&Msg { header, payload: &payload }).expect("decodes");
+    assert!(matches!(set.exprs.as_slice(), [Expr::Unknown(_)]), "{set:?}");
+    let mut tx = Transaction::new();
+    tx.add_set(&set).unwrap();
+    let batch: Vec<u8> = tx.messages().flat_map(|b| b.iter().copied()).collect();
+    let back: Vec<Set> = MsgIter::new(&batch)
+        .map(|m| m.unwrap())
+        .filter(|m| m.header.ty & 0xff == 0x09)
+        .map(|m| Set::decode(&m).unwrap())
+        .collect();
+    let mut want = set.clone();
+    want.handle = None;
+    assert_eq!(back, vec![want], "the set comes back from the transaction unchanged");
+}

@@ -16,6 +16,7 @@
 //! ```sh
 //! cargo run --example pod_network                    # 2 nodes x 3 pods, node routes
 //! cargo run --example pod_network -- --overlay vxlan --pods 4
+//! cargo run --example pod_network -- --bandwidth 10mbit  # shape a pod with tc, measure it
 //! cargo run --example pod_network -- --keep          # leave it up to explore:
 //! ip netns exec pn-n1-pod0 ping 10.244.2.2
 //! cargo run --example pod_network -- --cleanup       # remove what --keep left
@@ -24,6 +25,7 @@
 #[path = "../common/cni/mod.rs"]
 pub mod cni;
 
+mod bandwidth;
 pub mod cluster;
 
 use std::collections::BTreeMap;
@@ -44,6 +46,7 @@ struct Opts {
     cleanup: bool,
     prefix: String,
     quiet: bool,
+    bandwidth: Option<netplumb::tc::Rate>,
 }
 
 impl Default for Opts {
@@ -55,12 +58,13 @@ impl Default for Opts {
             cleanup: false,
             prefix: "pn".into(),
             quiet: false,
+            bandwidth: None,
         }
     }
 }
 
 fn usage() -> ! {
-    eprintln!("usage: pod_network [--pods N] [--overlay routes|vxlan] [--keep | --cleanup] [--prefix P]");
+    eprintln!("usage: pod_network [--pods N] [--overlay routes|vxlan] [--bandwidth RATE] [--keep | --cleanup] [--prefix P]");
     std::process::exit(2);
 }
 
@@ -84,6 +88,12 @@ fn parse_args() -> Opts {
                     Some("routes") => Overlay::Routes,
                     _ => usage(),
                 }
+            }
+            "--bandwidth" => {
+                o.bandwidth = Some(args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+                    eprintln!("--bandwidth takes a rate as tc writes it, like 10mbit");
+                    usage()
+                }))
             }
             "--keep" => o.keep = true,
             "--cleanup" => o.cleanup = true,
@@ -297,7 +307,11 @@ async fn run(o: &Opts, track: Arc<Mutex<Vec<String>>>) -> Fallible<bool> {
             pods.len()
         );
     }
-    Ok(report.ok)
+    let shaped_ok = match o.bandwidth {
+        Some(rate) => bandwidth::demo(&nodes, &pods, rate).await?,
+        None => true,
+    };
+    Ok(report.ok && shaped_ok)
 }
 
 /// The whole example: returns the process exit code.
@@ -381,6 +395,22 @@ mod tests {
         }
         assert_eq!(host_links(), links_before, "the host's links changed");
         assert_eq!(host_tables(), tables_before, "the host's nftables changed");
+    }
+
+    /// `--bandwidth`: the shaped pod's transfers run within 20% of the
+    /// rate each way (the run fails otherwise), and nothing is left.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bandwidth_shapes_a_pod() {
+        netplumb::testing::require_root();
+        let prefix = format!("t{}b", std::process::id() % 10000);
+        let o = Opts {
+            pods: 2,
+            prefix: prefix.clone(),
+            bandwidth: Some(netplumb::tc::Rate::mbit(8)),
+            ..Opts::default()
+        };
+        assert_eq!(main_with(o).await, 0);
+        assert!(leftovers(&prefix).is_empty(), "namespaces left behind: {:?}", leftovers(&prefix));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

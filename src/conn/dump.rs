@@ -17,7 +17,7 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use super::socket::{Received, Sock};
 use super::{Connection, Request};
 use crate::error::{Error, Result};
-use crate::wire::names::MsgType;
+use crate::names::MsgType;
 use crate::wire::{
     self, ErrorMsg, Msg, MsgIter, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR,
 };
@@ -318,7 +318,7 @@ impl<T> Dump<T> {
     }
 
     fn kernel_error(&self, e: &ErrorMsg, seq: u32) -> Error {
-        Error::Kernel(super::kernel_error(e, self.ty(), seq))
+        Error::Kernel(e.to_kernel_error(self.ty(), seq))
     }
 
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::socket::{Received, Sock};
 use super::Shared;
 use crate::error::{Error, Result};
-use crate::wire::names::Protocol;
+use crate::names::Protocol;
 use crate::wire::{self, Msg, MsgIter};
 
 /// One item of an event stream.

@@ -31,8 +31,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::error::{BatchError, Error, KernelError, Operation, Result};
+use crate::names::{MsgType, Protocol};
 use crate::netns::Netns;
-use crate::wire::names::{MsgType, Protocol};
 use crate::wire::{
     self, AttrWriter, ErrorMsg, Header, Msg, MsgIter, MsgWriter, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK,
     NLM_F_REQUEST,
@@ -263,20 +263,6 @@ impl Pending {
     }
 }
 
-/// The one conversion of an `NLMSG_ERROR` (or a failed `NLMSG_DONE`) into
-/// the error its request returns.
-pub(crate) fn kernel_error(e: &ErrorMsg, request: MsgType, seq: u32) -> KernelError {
-    KernelError {
-        errno: crate::error::Errno(-e.error),
-        message: e.message.clone(),
-        offset: e.offset,
-        missing_attr: e.missing_type,
-        request,
-        seq,
-        operation: None,
-    }
-}
-
 /// How many messages a datagram holds, for counting dropped ones: each
 /// whole message, plus one for an unreadable rest (so never 0).
 pub(crate) fn message_count(buf: &[u8]) -> u64 {
@@ -327,7 +313,7 @@ impl Shared {
     }
 
     fn kernel_error(&self, e: &ErrorMsg, seq: u32, ty: u16) -> KernelError {
-        kernel_error(e, MsgType { protocol: self.protocol, raw: ty }, seq)
+        e.to_kernel_error(MsgType { protocol: self.protocol, raw: ty }, seq)
     }
 
     /// Count a datagram that did not come from the kernel (`port` is not 0)
@@ -810,15 +796,24 @@ impl Connection {
         self.wait(rx, last, ty, || remove(shared)).await
     }
 
-    /// Send a whole batch as **one datagram** (the kernel applies an
+    /// Send batch `parts` as **one datagram** (the kernel applies an
     /// nfnetlink batch atomically only within one datagram; the socket's
     /// send buffer is raised to fit, as `nft -f` does), followed by
     /// `barrier`, a request whose ack proves the batch was processed.
     ///
-    /// Messages carry no `NLM_F_ACK` (unless they set it); failures come
-    /// back as errors naming the failed message's index and
-    /// `describe(index)`. Replies to messages that asked for them with
-    /// `NLM_F_ECHO` are returned with their index.
+    /// The parts are sent one after the other, e.g. a batch header, the
+    /// operations, a trailer; each byte is copied once, into the datagram,
+    /// where sequence numbers are set. Message indices below count across
+    /// all parts, from 0.
+    ///
+    /// Messages carry no `NLM_F_ACK` (unless they set it); a failed
+    /// message comes back as a [`KernelError`] whose
+    /// [`operation`](KernelError::operation) is `locate(index)`: `None`
+    /// for a message that is no operation of the caller's (a batch
+    /// header). Several failures make an [`Error::Batch`] of `operations`
+    /// operations, in the order the messages were sent. Replies to
+    /// messages that asked for them with `NLM_F_ECHO` are returned with
+    /// their index.
     ///
     /// Returns the echoed replies and the barrier's replies.
     ///
@@ -827,11 +822,12 @@ impl Connection {
     /// polled to completion.
     pub async fn transaction(
         &self,
-        batch: &Batch,
+        parts: &[&Batch],
         barrier: &Request,
-        describe: impl Fn(usize) -> String,
+        operations: usize,
+        locate: impl Fn(usize) -> Option<Operation>,
     ) -> Result<TransactionReplies> {
-        let n = batch.len();
+        let n: usize = parts.iter().map(|b| b.len()).sum();
         if n == 0 {
             return Err(Error::invalid("batch", "empty"));
         }
@@ -839,18 +835,33 @@ impl Connection {
         let total = n as u32 + 1;
         let lo = self.inner.shared.next_seqs(total);
         let hi = lo.wrapping_add(total - 1);
-        let mut dgram = Vec::with_capacity(batch.byte_len());
-        dgram.extend_from_slice(&batch.buf);
+        let mut dgram = Vec::with_capacity(parts.iter().map(|b| b.byte_len()).sum());
         let mut echoes = 0usize;
-        for i in 0..n {
-            let off = batch.starts[i];
-            wire::set_seq(&mut dgram, off, lo.wrapping_add(i as u32));
-            let fl = batch.flags_of(i) | NLM_F_REQUEST;
-            if fl & wire::NLM_F_ECHO != 0 {
-                echoes += 1;
+        let mut seq = lo;
+        for b in parts {
+            let base = dgram.len();
+            dgram.extend_from_slice(&b.buf);
+            for (i, &start) in b.starts.iter().enumerate() {
+                let off = base + start;
+                wire::set_seq(&mut dgram, off, seq);
+                seq = seq.wrapping_add(1);
+                let fl = b.flags_of(i) | NLM_F_REQUEST;
+                if fl & wire::NLM_F_ECHO != 0 {
+                    echoes += 1;
+                }
+                wire::set_flags(&mut dgram, off, fl);
             }
-            wire::set_flags(&mut dgram, off, fl);
         }
+        // The type of message `idx` across the parts (for errors only).
+        let msg_type = |mut idx: usize| {
+            for b in parts {
+                if idx < b.len() {
+                    return b.msg_type(idx);
+                }
+                idx -= b.len();
+            }
+            barrier.msg_type()
+        };
         let fd = &self.inner.sock.fd();
         let need_snd = dgram.len() + 4096;
         let have_snd = socket::set_buffer(fd, false, need_snd.max(socket::WANT_SOCKET_BUFFER));
@@ -886,6 +897,7 @@ impl Connection {
             remove();
             return Err(Error::io(format!("send transaction of {} bytes", dgram.len()), e));
         }
+        drop(dgram);
         let mut b = barrier.bytes.clone();
         wire::set_seq(&mut b, 0, hi);
         wire::set_flags(&mut b, 0, barrier.flags() | NLM_F_REQUEST | NLM_F_ACK);
@@ -903,15 +915,17 @@ impl Connection {
                 replies.echoes.push((idx, m));
             }
         }
-        let mut errors: Vec<KernelError> = done
-            .errors
+        // In the order the messages were sent: later failures are usually
+        // consequences of the first.
+        let mut failed = done.errors;
+        failed.sort_by_key(|(seq, _)| seq.wrapping_sub(lo));
+        let mut errors: Vec<KernelError> = failed
             .into_iter()
             .map(|(seq, e)| {
                 let idx = seq.wrapping_sub(lo) as usize;
-                let ty = if idx < n { batch.msg_type(idx) } else { barrier.msg_type() };
-                let mut k = self.inner.shared.kernel_error(&e, seq, ty);
+                let mut k = self.inner.shared.kernel_error(&e, seq, msg_type(idx));
                 if idx < n {
-                    k.operation = Some(Operation { index: idx, description: describe(idx) });
+                    k.operation = locate(idx);
                 }
                 k
             })
@@ -919,7 +933,7 @@ impl Connection {
         match errors.len() {
             0 => Ok(replies),
             1 => Err(Error::Kernel(errors.pop().expect("one"))),
-            _ => Err(Error::Batch(BatchError { total: n, failures: errors })),
+            _ => Err(Error::Batch(BatchError { total: operations, failures: errors })),
         }
     }
 

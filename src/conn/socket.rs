@@ -11,7 +11,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 use crate::error::{Error, Result};
-use crate::wire::names::Protocol;
+use crate::names::Protocol;
 
 /// Receive and send buffer size netplumb asks for (with `SO_RCVBUFFORCE`
 /// when privileged, else `SO_RCVBUF`, which the kernel caps at `rmem_max`).

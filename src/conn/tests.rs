@@ -93,7 +93,7 @@ async fn extended_ack_message_reaches_the_caller() {
     .await;
     let err = conn.ack(&get_request()).await.unwrap_err();
     let k = err.kernel().expect("kernel error");
-    assert_eq!(k.errno, crate::Errno::EINVAL);
+    assert_eq!(k.errno, crate::error::Errno::EINVAL);
     assert_eq!(k.message.as_deref(), Some("Attribute failed policy validation"));
     assert_eq!(k.request.to_string(), "RTM_GETLINK");
     assert!(err.to_string().contains("kernel says \"Attribute failed policy validation\""), "{err}");

@@ -1,7 +1,7 @@
 //! ctnetlink numbers, from the kernel's `include/uapi/linux/netfilter/
 //! nfnetlink_conntrack.h` and `net/netfilter/nf_internals.h` (filter flags).
 
-use crate::wire::names::NFNL_SUBSYS_CTNETLINK;
+use crate::names::NFNL_SUBSYS_CTNETLINK;
 
 // enum cntl_msg_types
 pub(crate) const IPCTNL_MSG_CT_NEW: u8 = 0;

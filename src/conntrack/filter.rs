@@ -13,9 +13,9 @@ use std::net::IpAddr;
 use super::consts::*;
 use super::flow::{nfgenmsg, Flow, Labels};
 use super::status::Status;
-use super::tuple::{family_of, IpProto};
+use super::tuple::IpProto;
 use super::KernelVersion;
-use crate::wire::{AttrWriter, NLA_F_NESTED};
+use crate::wire::{family_of, AttrWriter, NLA_F_NESTED};
 
 /// An address family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -222,7 +222,7 @@ impl Filter {
                 .into_iter()
                 .flatten()
                 .next()
-                .map(|a| family_of(&a))
+                .map(family_of)
         })
     }
 
@@ -238,7 +238,7 @@ impl Filter {
         // IPv4 only: ctnetlink_filter_match_tuple() inverts the IPv6
         // comparison (`!ipv6_addr_cmp()`, still so in Linux 6.18), so a
         // kernel-side IPv6 address filter would select every *other* flow.
-        let same = |a: Option<IpAddr>| a.is_some_and(|a| a.is_ipv4() && family_of(&a) == fam);
+        let same = |a: Option<IpAddr>| a.is_some_and(|a| a.is_ipv4() && family_of(a) == fam);
         let mut flags = 0;
         if same(src) {
             flags |= CTA_FILTER_F_CTA_IP_SRC;
@@ -273,7 +273,7 @@ impl Filter {
         if (fam.is_some() && !k.at_least(5, 0)) || (tuple_fields && !k.at_least(6, 12)) {
             return false;
         }
-        let fam_ok = |a: Option<IpAddr>| a.map_or(true, |a| a.is_ipv4() && Some(family_of(&a)) == fam);
+        let fam_ok = |a: Option<IpAddr>| a.map_or(true, |a| a.is_ipv4() && Some(family_of(a)) == fam);
         let ports_ok = matches!(self.proto, Some(IpProto::TCP | IpProto::UDP))
             || [self.orig_src_port, self.orig_dst_port, self.reply_src_port, self.reply_dst_port]
                 .iter()

@@ -5,31 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
 use super::consts::*;
+use super::raw::{write_unknown, RawAttr};
 use super::status::{DccpState, SctpState, Status, TcpState};
-use super::tuple::{family_of, write_unknown, Tuple};
+use super::tuple::Tuple;
 use crate::error::DecodeError;
-use crate::wire::{self, Attr, AttrWriter, NLA_F_NESTED};
-
-/// An attribute netplumb does not model, kept as the kernel sent it so it
-/// can be inspected and written back.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RawAttr {
-    /// The type of the nest it was found in, relative to the structure
-    /// that holds it (0: directly in that structure's own attributes; for a
-    /// [`Tuple`], `CTA_TUPLE_IP` = 1 or `CTA_TUPLE_PROTO` = 2 for those
-    /// nests).
-    pub parent: u16,
-    /// The attribute's type field as sent, flag bits included.
-    pub raw_type: u16,
-    /// The payload.
-    pub payload: Vec<u8>,
-}
-
-impl RawAttr {
-    pub(crate) fn new(parent: u16, a: &Attr<'_>) -> RawAttr {
-        RawAttr { parent, raw_type: a.raw_type, payload: a.payload.to_vec() }
-    }
-}
+use crate::wire::{self, family_of, Attr, AttrWriter, NLA_F_NESTED};
 
 /// Packet and byte counters of one direction (`CTA_COUNTERS_ORIG`,
 /// `CTA_COUNTERS_REPLY`; present when `net.netfilter.nf_conntrack_acct`
@@ -575,7 +555,7 @@ impl Flow {
     /// The attributes of a create request (`IPCTNL_MSG_CT_NEW` with
     /// `NLM_F_CREATE`): what the kernel accepts from user space.
     pub(crate) fn write_create(&self, w: &mut AttrWriter<'_>) {
-        w.raw(&nfgenmsg(family_of(&self.orig.src), 0));
+        w.raw(&nfgenmsg(family_of(self.orig.src), 0));
         self.orig.write(w, CTA_TUPLE_ORIG);
         self.reply.write(w, CTA_TUPLE_REPLY);
         if let Some(z) = self.zone {

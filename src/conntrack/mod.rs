@@ -35,6 +35,7 @@ mod events;
 mod filter;
 mod flow;
 mod labels;
+mod raw;
 mod render;
 mod stats;
 mod status;
@@ -43,10 +44,11 @@ mod tuple;
 pub use events::{EventGroups, EventKind, FlowEvent};
 pub use filter::{Family, Filter};
 pub use flow::{
-    Counters, DccpInfo, Flow, Helper, Labels, Nat, NatTarget, ProtoInfo, RawAttr, SctpInfo, SeqAdj, Synproxy,
+    Counters, DccpInfo, Flow, Helper, Labels, Nat, NatTarget, ProtoInfo, SctpInfo, SeqAdj, Synproxy,
     TcpFlags, TcpInfo, Timestamps, Update,
 };
 pub use labels::{LabelMap, DEFAULT_CONNLABEL_CONF};
+pub use raw::RawAttr;
 pub use render::LineFormat;
 pub use stats::{Count, CpuStats, Stats};
 pub use status::{DccpState, SctpState, Status, TcpState};
@@ -60,8 +62,8 @@ use flow::nfgenmsg;
 
 use crate::conn::{Batch, Connection, Dump, Request, Subscription};
 use crate::error::{BatchError, Error, KernelError, Result};
+use crate::names::Protocol;
 use crate::netns::Netns;
-use crate::wire::names::Protocol;
 use crate::wire::{AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL};
 
 /// Creates per [`Connection::bulk`] call in [`Conntrack::add_many`]: bounds
@@ -226,13 +228,7 @@ impl Conntrack {
     #[doc(alias = "IPCTNL_MSG_CT_NEW")]
     pub async fn add_many(&self, flows: &[Flow]) -> Result<usize> {
         for (i, f) in flows.iter().enumerate() {
-            f.validate_create().map_err(|e| match e {
-                Error::Invalid(mut v) => {
-                    v.field = format!("flows[{i}].{}", v.field);
-                    Error::Invalid(v)
-                }
-                other => other,
-            })?;
+            f.validate_create().map_err(|e| e.at_index("flows", i))?;
         }
         let mut failures = Vec::new();
         for (c, chunk) in flows.chunks(BULK_CHUNK).enumerate() {

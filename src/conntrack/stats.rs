@@ -1,7 +1,7 @@
 //! Table statistics: what `conntrack -C` and `conntrack -S` show.
 
 use super::consts::*;
-use super::flow::RawAttr;
+use super::raw::RawAttr;
 use crate::error::DecodeError;
 use crate::wire;
 

@@ -4,9 +4,9 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::consts::*;
-use super::flow::RawAttr;
+use super::raw::{write_unknown, RawAttr};
 use crate::error::{DecodeError, Error, Result};
-use crate::wire::{Attr, AttrWriter, NLA_F_NESTED};
+use crate::wire::{family_of, Attr, AttrWriter, NLA_F_NESTED};
 
 /// A layer-4 protocol number (`IPPROTO_*`), with names for the ones
 /// conntrack knows.
@@ -201,7 +201,7 @@ impl Tuple {
 
     /// The address family (`AF_INET` or `AF_INET6`) of the source address.
     pub fn family(&self) -> u8 {
-        family_of(&self.src)
+        family_of(self.src)
     }
 
     /// Check the tuple can be sent: both addresses of one family.
@@ -360,13 +360,6 @@ impl fmt::Display for Tuple {
     }
 }
 
-pub(crate) fn family_of(a: &IpAddr) -> u8 {
-    match a {
-        IpAddr::V4(_) => libc::AF_INET as u8,
-        IpAddr::V6(_) => libc::AF_INET6 as u8,
-    }
-}
-
 fn write_addr(w: &mut AttrWriter<'_>, a: IpAddr, v4: u16, v6: u16) {
     match a {
         IpAddr::V4(a) => w.bytes(v4, &a.octets()),
@@ -375,12 +368,6 @@ fn write_addr(w: &mut AttrWriter<'_>, a: IpAddr, v4: u16, v6: u16) {
 }
 
 /// Write the unknown attributes that belong in the nest `parent`.
-pub(crate) fn write_unknown(w: &mut AttrWriter<'_>, unknown: &[RawAttr], parent: u16) {
-    for u in unknown.iter().filter(|u| u.parent == parent) {
-        w.bytes(u.raw_type, &u.payload);
-    }
-}
-
 fn v4(a: &Attr<'_>) -> Result<Ipv4Addr, DecodeError> {
     let b: [u8; 4] = a
         .payload

@@ -32,7 +32,7 @@ pub const NFT_MSG_DESTROYOBJ: u8 = 31;
 
 /// The full netlink message type of an nftables message.
 pub const fn msg(m: u8) -> u16 {
-    ((crate::wire::names::NFNL_SUBSYS_NFTABLES as u16) << 8) | m as u16
+    ((crate::names::NFNL_SUBSYS_NFTABLES as u16) << 8) | m as u16
 }
 
 pub const NFNL_BATCH_GENID: u16 = 1;

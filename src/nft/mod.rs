@@ -28,6 +28,7 @@
 
 mod builder;
 mod chain;
+mod compat;
 pub mod consts;
 pub mod expr;
 mod object;
@@ -56,10 +57,10 @@ pub use value::Value;
 
 use consts::*;
 
-use crate::conn::{Batch, Connection, Dump, Request};
-use crate::error::{Error, KernelError, Result};
+use crate::conn::{Connection, Dump, Request};
+use crate::error::{Error, Result};
+use crate::names::Protocol;
 use crate::netns::Netns;
-use crate::wire::names::{Protocol, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES};
 use crate::wire::{attrs_after, Msg};
 
 /// A handle for nftables in one network namespace.
@@ -85,7 +86,7 @@ fn dump_req(m: u8, family: Option<Family>, f: impl FnOnce(&mut crate::wire::Attr
 /// changed since the generation given to
 /// [`Transaction::guard_generation`] (`ERESTART`).
 pub fn is_generation_conflict(e: &Error) -> bool {
-    e.errno() == Some(crate::Errno(libc::ERESTART))
+    e.errno() == Some(crate::error::Errno(libc::ERESTART))
 }
 
 impl Nft {
@@ -140,21 +141,34 @@ impl Nft {
     /// (index and description, e.g. `operation 3: add rule to ip
     /// kube-proxy/nat-prerouting failed`) with the kernel's message, and
     /// nothing was applied. [`is_generation_conflict`] tells a failed
-    /// generation guard (reported against the batch header, operation
-    /// index `usize::MAX`). Needs `CAP_NET_ADMIN`.
+    /// generation guard: it is reported against the batch header, which is
+    /// no operation (`operation` is `None`, `request` is
+    /// `NFNL_MSG_BATCH_BEGIN`). Needs `CAP_NET_ADMIN`.
+    ///
+    /// On kernels before 6.3, which have no `destroy`, a transaction with
+    /// destroy operations is committed as
+    /// [`Nft::commit_emulating_destroy`] does: each becomes a delete of
+    /// what exists, in one guarded transaction (the README's "Kernel
+    /// compatibility" says what differs).
     ///
     /// # Cancel safety
     /// Once sent, the transaction takes effect whether or not this future
     /// is polled to completion.
     pub async fn commit(&self, tx: &Transaction) -> Result<Committed> {
+        if compat::has_destroy(tx) && !compat::destroy_supported(self).await? {
+            return self.commit_emulating_destroy(tx).await;
+        }
+        self.commit_exact(tx).await
+    }
+
+    /// [`Nft::commit`] as the messages are, without the destroy fallback.
+    async fn commit_exact(&self, tx: &Transaction) -> Result<Committed> {
         if tx.is_empty() {
             return Err(Error::invalid("transaction", "no operations"));
         }
-        let batch = frame(tx);
-        let n = tx.batch.len();
-        let describe = |i: usize| describe_msg(tx, i, n);
-        let res = self.conn.transaction(&batch, &gen_request(), describe).await;
-        let replies = res.map_err(|e| remap(e, tx, n))?;
+        let (begin, end) = tx.frame();
+        let parts = [&begin, &tx.batch, &end];
+        let replies = self.conn.transaction(&parts, &gen_request(), tx.len(), |i| tx.locate(i)).await?;
         let mut out = Committed::default();
         for m in &replies.barrier {
             if let Some(g) = parse_gen(&m.as_msg()) {
@@ -162,12 +176,11 @@ impl Nft {
             }
         }
         for (idx, m) in &replies.echoes {
-            let Some(mi) = idx.checked_sub(1).filter(|&i| i < n) else { continue };
-            let op = tx.msg_op[mi] as usize;
-            if m.header.ty == msg(NFT_MSG_NEWRULE) && tx.rule_ops[op] {
+            let Some(op) = tx.op_of_message(*idx) else { continue };
+            if m.header.ty == msg(NFT_MSG_NEWRULE) && tx.rule_ops[op.0] {
                 if let Ok(r) = Rule::decode(&m.as_msg()) {
                     if let Some(h) = r.handle {
-                        out.handles.insert(OpId(op), h);
+                        out.handles.insert(op, h);
                     }
                 }
             }
@@ -305,7 +318,7 @@ impl Nft {
             }
         }
         Err(Error::DumpInterrupted {
-            request: crate::wire::names::MsgType { protocol: Protocol::Netfilter, raw: msg(NFT_MSG_GETRULE) },
+            request: crate::names::MsgType { protocol: Protocol::Netfilter, raw: msg(NFT_MSG_GETRULE) },
             attempts: ATTEMPTS,
         })
     }
@@ -346,66 +359,4 @@ fn parse_gen(m: &Msg<'_>) -> Option<u32> {
         return None;
     }
     attrs_after(m.payload, 4).flatten().find(|a| a.kind() == NFTA_GEN_ID).and_then(|a| a.u32_be().ok())
-}
-
-/// The transaction's messages framed by `NFNL_MSG_BATCH_BEGIN`/`END`.
-fn frame(tx: &Transaction) -> Batch {
-    let mut b = Batch::new();
-    let res = (NFNL_SUBSYS_NFTABLES as u16).to_be_bytes();
-    b.push(NFNL_MSG_BATCH_BEGIN, 0, |w| {
-        w.raw(&[0, 0, res[0], res[1]]);
-        if let Some(g) = tx.genid {
-            w.u32_be(NFNL_BATCH_GENID, g);
-        }
-    });
-    for m in tx.messages() {
-        let h = crate::wire::Header::parse(m).expect("messages we built");
-        b.push(h.ty, h.flags, |w| {
-            w.raw(&m[crate::wire::NLMSG_HDRLEN..]);
-        });
-    }
-    b.push(NFNL_MSG_BATCH_END, 0, |w| {
-        w.raw(&[0, 0, res[0], res[1]]);
-    });
-    b
-}
-
-fn describe_msg(tx: &Transaction, i: usize, n: usize) -> String {
-    match i {
-        0 => match tx.genid {
-            Some(g) => format!("batch begin (generation guard {g})"),
-            None => "batch begin".into(),
-        },
-        i if i <= n => tx.ops[tx.msg_op[i - 1] as usize].clone(),
-        _ => "batch end".into(),
-    }
-}
-
-/// Turn the batch message index in a kernel error into the operation index.
-fn remap(e: Error, tx: &Transaction, n: usize) -> Error {
-    let fix = |k: &mut KernelError| {
-        if let Some(op) = &mut k.operation {
-            if op.index >= 1 && op.index <= n {
-                op.index = tx.msg_op[op.index - 1] as usize;
-            } else {
-                // The batch header or trailer (a failed generation guard):
-                // no operation of the user's.
-                op.index = usize::MAX;
-            }
-        }
-    };
-    match e {
-        Error::Kernel(mut k) => {
-            fix(&mut k);
-            Error::Kernel(k)
-        }
-        Error::Batch(mut b) => {
-            b.total = tx.len();
-            b.failures.iter_mut().for_each(fix);
-            // Later failures are usually consequences of the first.
-            b.failures.sort_by_key(|k| k.operation.as_ref().map(|o| o.index));
-            Error::Batch(b)
-        }
-        e => e,
-    }
 }

@@ -26,6 +26,11 @@ pub struct Ruleset {
     pub sets: Vec<SetWithElements>,
     /// Named objects.
     pub objects: Vec<Object>,
+    /// Interface names by index in the listed namespace, for printing
+    /// `iif "lo"` as nft does (nft resolves them when it lists). Empty
+    /// unless filled (see [`Ruleset::set_ifnames`]); an index without a
+    /// name prints as a number.
+    pub ifnames: std::collections::BTreeMap<u32, String>,
 }
 
 impl Ruleset {
@@ -37,7 +42,7 @@ impl Ruleset {
         sets: Vec<SetWithElements>,
         objects: Vec<Object>,
     ) -> Ruleset {
-        Ruleset { tables, chains, rules, sets, objects }
+        Ruleset { tables, chains, rules, sets, objects, ifnames: Default::default() }
     }
 
     /// The table `family`/`name`.
@@ -60,6 +65,13 @@ impl Ruleset {
         self.rules.iter().filter(move |r| r.family == family && r.table == table && r.chain == chain)
     }
 
+    /// Record the interface names of the namespace the ruleset was listed
+    /// from (index, name), so that `iif`/`oif` matches print names as
+    /// `nft list ruleset` does: `iif "lo"` rather than `iif 1`.
+    pub fn set_ifnames(&mut self, names: impl IntoIterator<Item = (u32, String)>) {
+        self.ifnames = names.into_iter().collect();
+    }
+
     /// A set (or map) by name.
     pub fn set(&self, family: Family, table: &str, name: &str) -> Option<&SetWithElements> {
         self.sets.iter().find(|s| s.set.family == family && s.set.table == table && s.set.name == name)
@@ -77,7 +89,7 @@ impl Ruleset {
     /// accepts (tables, chains, objects, sets and their elements, then
     /// rules with their anonymous sets): copying a listed ruleset into
     /// another namespace is `ruleset.write_to(&mut tx)` and a commit.
-    pub fn write_to(&self, tx: &mut super::Transaction) -> crate::Result<()> {
+    pub fn write_to(&self, tx: &mut super::Transaction) -> crate::error::Result<()> {
         use super::expr::{Expr, Objref};
         use super::set::SetFlags;
         use std::collections::HashMap;

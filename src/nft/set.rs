@@ -462,8 +462,8 @@ impl Set {
                         }
                     }
                 }
-                NFTA_SET_EXPR => s.exprs = vec![Expr::decode(&a)?],
-                NFTA_SET_EXPRESSIONS => s.exprs = decode_list(&a)?,
+                NFTA_SET_EXPR => s.exprs = vec![set_expr(Expr::decode(&a)?)],
+                NFTA_SET_EXPRESSIONS => s.exprs = decode_list(&a)?.into_iter().map(set_expr).collect(),
                 _ => {}
             }
         }
@@ -634,12 +634,29 @@ impl Element {
                         }
                     }
                 }
-                NFTA_SET_ELEM_EXPR => e.exprs.push(Expr::decode(&x)?),
-                NFTA_SET_ELEM_EXPRESSIONS => e.exprs.extend(decode_list(&x)?),
+                NFTA_SET_ELEM_EXPR => e.exprs.push(set_expr(Expr::decode(&x)?)),
+                NFTA_SET_ELEM_EXPRESSIONS => e.exprs.extend(decode_list(&x)?.into_iter().map(set_expr)),
                 _ => {}
             }
         }
         Ok(e)
+    }
+}
+
+/// An expression of a set or element as netplumb keeps it: the encoder
+/// chooses the container (`NFTA_SET_EXPR` for one, a list of
+/// `NFTA_LIST_ELEM` for several), so an opaque expression's attribute type
+/// as received (`NFTA_SET_EXPR`, with or without `NLA_F_NESTED`) says
+/// nothing about it and is kept as the list element type the encoder
+/// writes. Without this an unknown set expression received as type 0x11
+/// came back from a transaction as 0x8011 (a fuzz finding).
+fn set_expr(e: Expr) -> Expr {
+    match e {
+        Expr::Unknown(mut u) => {
+            u.raw_type = NFTA_LIST_ELEM | NLA_F_NESTED;
+            Expr::Unknown(u)
+        }
+        e => e,
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::consts::*;
 use super::*;
 use crate::conn::Options;
-use crate::wire::names::{Protocol, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END};
+use crate::names::{Protocol, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END};
 use crate::wire::{AttrWriter, ErrorMsg, Header, MsgIter, NLMSG_ERROR, NLM_F_ECHO};
 
 fn msg_bytes(ty: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
@@ -129,6 +129,39 @@ async fn a_kernel_error_names_the_operation() {
     assert_eq!(op.description, "add chain ip t/c");
     assert_eq!(k.message.as_deref(), Some("No such table"));
     assert!(err.is_not_found());
+}
+
+#[tokio::test]
+async fn errors_name_operations_by_opid_and_the_batch_header_as_no_operation() {
+    let (conn, peer, _dump) = Connection::scripted(Protocol::Netfilter, Options::default()).unwrap();
+    let nft = Nft::from_connection(conn);
+    let (tx, _, rule) = sample();
+    let script = tokio::task::spawn_blocking(move || {
+        let batch = read(&peer);
+        let barrier = read(&peer);
+        let seq = barrier[0].0.seq;
+        // Sent out of order: the error lists them in the batch's order.
+        send(
+            &peer,
+            &[
+                ack(batch[3].0.seq, msg(NFT_MSG_NEWRULE), -libc::ENOENT, None),
+                ack(batch[0].0.seq, NFNL_MSG_BATCH_BEGIN, -libc::ERESTART, None),
+                gen_reply(seq, 7),
+                ack(seq, msg(NFT_MSG_GETGEN), 0, None),
+            ],
+        );
+    });
+    let err = nft.commit(&tx).await.unwrap_err();
+    script.await.unwrap();
+    let Error::Batch(b) = &err else { panic!("not a batch error: {err}") };
+    assert_eq!(b.total, 3);
+    let header = &b.failures[0];
+    assert_eq!(header.operation, None);
+    assert_eq!(header.request.to_string(), "NFNL_MSG_BATCH_BEGIN");
+    assert!(header.to_string().contains("generation guard failed"), "{header}");
+    let op = b.failures[1].operation.as_ref().unwrap();
+    assert_eq!((op.index, op.description.as_str()), (rule.0, "add rule to ip t/c"));
+    assert_eq!(tx.describe(OpId(op.index)), Some("add rule to ip t/c"));
 }
 
 #[test]

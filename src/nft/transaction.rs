@@ -11,7 +11,8 @@ use super::set::{encode_elements, group_elements, Element, Set};
 use super::table::Table;
 use super::types::{nfgen, Family};
 use crate::conn::Batch;
-use crate::error::{Error, Result};
+use crate::error::{Error, Operation, Result};
+use crate::names::{NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES};
 use crate::wire::{NLM_F_APPEND, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE};
 
 /// Identifies one operation of a [`Transaction`], to ask for the handle
@@ -121,6 +122,41 @@ impl Transaction {
         (0..self.batch.len()).map(|i| self.batch.message(i))
     }
 
+    /// The batch header and trailer that frame the operations when
+    /// committed: `NFNL_MSG_BATCH_BEGIN` (with the generation guard, if
+    /// any) and `NFNL_MSG_BATCH_END`. The operations themselves are sent
+    /// as they were encoded, between the two.
+    pub(crate) fn frame(&self) -> (Batch, Batch) {
+        let res = (NFNL_SUBSYS_NFTABLES as u16).to_be_bytes();
+        let mut begin = Batch::new();
+        begin.push(NFNL_MSG_BATCH_BEGIN, 0, |w| {
+            w.raw(&[0, 0, res[0], res[1]]);
+            if let Some(g) = self.genid {
+                w.u32_be(NFNL_BATCH_GENID, g);
+            }
+        });
+        let mut end = Batch::new();
+        end.push(NFNL_MSG_BATCH_END, 0, |w| {
+            w.raw(&[0, 0, res[0], res[1]]);
+        });
+        (begin, end)
+    }
+
+    /// The operation message `i` of the framed batch belongs to: `None`
+    /// for the header (0) and the trailer. The one translation from
+    /// message indices to [`OpId`]s, for errors and echoes alike.
+    pub(crate) fn op_of_message(&self, i: usize) -> Option<OpId> {
+        let op = *self.msg_op.get(i.checked_sub(1)?)?;
+        Some(OpId(op as usize))
+    }
+
+    /// The operation message `i` of the framed batch belongs to, as an
+    /// error names it.
+    pub(crate) fn locate(&self, i: usize) -> Option<Operation> {
+        let op = self.op_of_message(i)?;
+        Some(Operation { index: op.0, description: self.ops[op.0].clone() })
+    }
+
     fn op(&mut self, desc: String, is_rule: bool) -> OpId {
         self.ops.push(desc);
         self.rule_ops.push(is_rule);
@@ -162,7 +198,7 @@ impl Transaction {
         op
     }
 
-    /// `nft destroy table FAMILY NAME`: delete if it exists (kernel ≥ 6.3).
+    /// `nft destroy table FAMILY NAME`: delete if it exists (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYTABLE")]
     pub fn destroy_table(&mut self, family: Family, name: &str) -> OpId {
         let op = self.op(format!("destroy table {family} {name}"), false);
@@ -219,7 +255,7 @@ impl Transaction {
         op
     }
 
-    /// `nft destroy chain ...`: delete if it exists (kernel ≥ 6.3).
+    /// `nft destroy chain ...`: delete if it exists (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYCHAIN")]
     pub fn destroy_chain(&mut self, family: Family, table: &str, name: &str) -> OpId {
         let op = self.op(format!("destroy chain {}", obj_path(family, table, name)), false);
@@ -402,7 +438,7 @@ impl Transaction {
         op
     }
 
-    /// `nft destroy rule ... handle HANDLE` (kernel ≥ 6.3).
+    /// `nft destroy rule ... handle HANDLE` (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYRULE")]
     pub fn destroy_rule(&mut self, family: Family, table: &str, chain: &str, handle: u64) -> OpId {
         let op = self.op(format!("destroy rule from {family} {table}/{chain} handle {handle}"), false);
@@ -456,7 +492,7 @@ impl Transaction {
         self.set_ref(NFT_MSG_DELSET, "delete", family, table, name)
     }
 
-    /// `nft destroy set|map ...` (kernel ≥ 6.3).
+    /// `nft destroy set|map ...` (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYSET")]
     pub fn destroy_set(&mut self, family: Family, table: &str, name: &str) -> OpId {
         self.set_ref(NFT_MSG_DESTROYSET, "destroy", family, table, name)
@@ -551,7 +587,7 @@ impl Transaction {
         self.elem_op("delete", s, elems, NFT_MSG_DELSETELEM, 0)
     }
 
-    /// `nft destroy element ...`: delete those that exist (kernel ≥ 6.3).
+    /// `nft destroy element ...`: delete those that exist (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYSETELEM")]
     pub fn destroy_elements(&mut self, s: &Set, elems: &[Element]) -> Result<OpId> {
         self.elem_op("destroy", s, elems, NFT_MSG_DESTROYSETELEM, 0)
@@ -595,7 +631,7 @@ impl Transaction {
         self.obj_ref(NFT_MSG_DELOBJ, "delete", family, table, name, kind)
     }
 
-    /// `nft destroy ...` for an object (kernel ≥ 6.3).
+    /// `nft destroy ...` for an object (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYOBJ")]
     pub fn destroy_object(&mut self, family: Family, table: &str, name: &str, kind: u32) -> OpId {
         self.obj_ref(NFT_MSG_DESTROYOBJ, "destroy", family, table, name, kind)

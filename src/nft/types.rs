@@ -149,9 +149,18 @@ datatypes! {
     IFNAME = 41, "ifname", 16, false;
     IGMP_TYPE = 42, "igmp_type", 1, true;
     TIME = 18, "time", 8, false;
+    CT_EVENT = 40, "ct_event", 4, false;
+    DCCP_PKTTYPE = 16, "dccp_pkttype", 1, true;
+    MH_TYPE = 17, "mh_type", 1, true;
+    TIME_HOUR = 44, "hour", 4, false;
+    TIME_DAY = 45, "day", 1, false;
 }
 
 impl DataType {
+    /// `time` as in `meta time` (nanoseconds since the epoch; nft names it
+    /// `time` like [`DataType::TIME`]).
+    pub const TIME_DATE: DataType = DataType(43);
+
     /// The name `nft` prints (`"ipv4_addr"`), if known.
     pub fn name(self) -> Option<&'static str> {
         self.info().map(|i| i.0)

@@ -16,7 +16,6 @@ use ipnet::IpNet;
 
 use crate::conn::{Batch, Connection, Dump, Request, Subscription};
 use crate::error::{DecodeError, Error, Result};
-use crate::rtnl::link::index_field;
 use crate::rtnl::{
     self, family_of, groups, header, ip_from, put_ip, rtm, Change, IfIndex, RawAttr, Scope, Snapshot,
     AF_INET, AF_INET6, AF_UNSPEC,
@@ -415,7 +414,7 @@ impl Addresses {
         let mut batch = Batch::new();
         let mut what = Vec::new();
         for (i, a) in addrs.into_iter().enumerate() {
-            a.validate().map_err(|e| index_field(e, i))?;
+            a.validate().map_err(|e| e.at_index("", i))?;
             batch.push(rtm::NEWADDR, NLM_F_CREATE | NLM_F_EXCL, |w| a.write(w));
             what.push((a.address, a.index));
         }

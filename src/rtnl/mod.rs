@@ -4,7 +4,7 @@
 //! [`Rtnl`] wraps a [`Connection`] speaking `NETLINK_ROUTE` and hands out
 //! one cheap handle per area: [`Rtnl::links`], [`Rtnl::addresses`],
 //! [`Rtnl::routes`], [`Rtnl::neighbours`], [`Rtnl::fdb`], [`Rtnl::rules`],
-//! [`Rtnl::nexthops`].
+//! [`Rtnl::nexthops`], [`Rtnl::tc`].
 //! Their verbs match: `add`, `replace`, `set`, `delete`, `get`, `list`,
 //! `flush`, `events`.
 //!
@@ -19,18 +19,19 @@ pub mod neigh;
 pub mod nexthop;
 pub mod route;
 pub mod rule;
+pub mod tc;
 mod types;
 
 pub(crate) use types::{
-    change_decoder, family_of, header, ip_from, put_ip, rtm, typed_dump, AF_BRIDGE, AF_INET, AF_INET6,
-    AF_UNSPEC,
+    change_decoder, family_of, header, ip_from, put_ip, rtm, typed_dump, validate_lower, validate_mtu,
+    AF_BRIDGE, AF_INET, AF_INET6, AF_UNSPEC,
 };
 pub use types::{groups, validate_ifname, Change, IfIndex, MacAddr, RawAttr, Scope, Snapshot};
 
 use crate::conn::Connection;
 use crate::error::{Error, Result};
+use crate::names::Protocol;
 use crate::netns::Netns;
-use crate::wire::names::Protocol;
 
 /// An rtnetlink handle: links, addresses, routes, neighbours, FDB entries
 /// and policy rules of one network namespace.
@@ -114,6 +115,11 @@ impl Rtnl {
     /// Nexthop objects (`ip nexthop`).
     pub fn nexthops(&self) -> nexthop::Nexthops {
         nexthop::Nexthops::new(self.conn.clone())
+    }
+
+    /// Traffic control: qdiscs, classes, filters and chains (`tc`).
+    pub fn tc(&self) -> tc::Tc {
+        tc::Tc::new(self.conn.clone())
     }
 
     /// Policy routing rules.

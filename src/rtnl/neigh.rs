@@ -286,7 +286,7 @@ impl Neighbour {
 
     /// Check every field; nothing is sent when this fails.
     pub fn validate(&self) -> Result<()> {
-        crate::rtnl::link::validate_lower("index", self.index)?;
+        crate::rtnl::validate_lower("index", self.index)?;
         if self.lladdr.as_ref().is_some_and(|l| l.is_empty() || l.len() > 32) {
             return Err(Error::invalid("lladdr", "1 to 32 bytes"));
         }
@@ -499,7 +499,7 @@ impl Neighbours {
     /// Once sent the request takes effect even if the future is dropped.
     #[doc(alias = "RTM_DELNEIGH")]
     pub async fn delete(&self, n: &Neighbour) -> Result<()> {
-        crate::rtnl::link::validate_lower("index", n.index)?;
+        crate::rtnl::validate_lower("index", n.index)?;
         self.conn.ack(&Request::new(rtm::DELNEIGH, 0, |w| n.write_delete(w))).await
     }
 
@@ -659,7 +659,7 @@ impl FdbEntry {
 
     /// Check every field; nothing is sent when this fails.
     pub fn validate(&self) -> Result<()> {
-        crate::rtnl::link::validate_lower("index", self.index)?;
+        crate::rtnl::validate_lower("index", self.index)?;
         for (field, v) in [("vni", self.vni), ("src_vni", self.src_vni)] {
             if let Some(v) = v {
                 if v >= 1 << 24 {

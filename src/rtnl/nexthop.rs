@@ -224,7 +224,7 @@ impl Nexthop {
             }
         }
         if let Some(o) = self.oif {
-            crate::rtnl::link::validate_lower("oif", o)?;
+            crate::rtnl::validate_lower("oif", o)?;
         }
         for (i, m) in self.group.iter().enumerate() {
             if m.id == 0 || m.id == self.id {

@@ -24,7 +24,6 @@ use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::conn::{Batch, Connection, Dump, Request, Subscription};
 use crate::error::{DecodeError, Error, Result};
-use crate::rtnl::link::index_field;
 use crate::rtnl::{self, groups, header, rtm, Change, IfIndex, RawAttr, Scope, Snapshot, AF_INET, AF_INET6};
 use crate::wire::{attrs_after, AttrIter, AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 
@@ -759,7 +758,7 @@ impl<A: Family> Route<A> {
     /// Check every field; nothing is sent when this fails.
     pub fn validate(&self) -> Result<()> {
         if let Some(o) = self.oif {
-            crate::rtnl::link::validate_lower("oif", o)?;
+            crate::rtnl::validate_lower("oif", o)?;
         }
         if !self.kind.has_nexthop()
             && (self.gateway.is_some() || self.oif.is_some() || !self.nexthops.is_empty())
@@ -786,14 +785,14 @@ impl<A: Family> Route<A> {
                 return Err(Error::invalid(format!("nexthops[{i}]"), "needs a gateway or a link"));
             }
             if let Some(o) = nh.oif {
-                crate::rtnl::link::validate_lower(&format!("nexthops[{i}].oif"), o)?;
+                crate::rtnl::validate_lower(&format!("nexthops[{i}].oif"), o)?;
             }
         }
         if self.flags.contains(RouteFlags::ONLINK) && self.oif.is_none() && self.nexthops.is_empty() {
             return Err(Error::invalid("oif", "an onlink route needs an output link"));
         }
         if let Some(m) = self.mtu {
-            crate::rtnl::link::validate_mtu("mtu", m)?;
+            crate::rtnl::validate_mtu("mtu", m)?;
         }
         if let Some(m) = self.advmss {
             if m == 0 || m > 65535 {
@@ -1350,7 +1349,7 @@ impl Routes {
         let mut batch = Batch::new();
         let mut dsts = Vec::new();
         for (i, r) in routes.into_iter().enumerate() {
-            r.validate().map_err(|e| index_field(e, i))?;
+            r.validate().map_err(|e| e.at_index("", i))?;
             batch.push(rtm::NEWROUTE, flags, |w| r.write(w));
             dsts.push(r.dst);
         }

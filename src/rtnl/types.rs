@@ -11,6 +11,8 @@ use crate::conn::{Connection, Dump, Request};
 use crate::error::{DecodeError, Error, Result};
 use crate::wire::{Attr, AttrWriter, Msg};
 
+pub(crate) use crate::wire::{family_of, AF_BRIDGE, AF_INET, AF_INET6, AF_UNSPEC};
+
 /// A network interface index (`ifindex`), as `ip link` prints before the
 /// name. Indices are per namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -243,6 +245,24 @@ pub fn validate_ifname(field: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Check an MTU: 68 (the IPv4 minimum) to 65535 (the kernel's largest for
+/// software devices).
+pub(crate) fn validate_mtu(field: &str, mtu: u32) -> Result<()> {
+    if !(68..=65535).contains(&mtu) {
+        return Err(Error::invalid(field, format!("{mtu} is not in 68..=65535")));
+    }
+    Ok(())
+}
+
+/// Check an interface index given as a lower device or output interface:
+/// not 0, and within the kernel's `int`.
+pub(crate) fn validate_lower(field: &str, link: IfIndex) -> Result<()> {
+    if link.0 == 0 || link.0 > i32::MAX as u32 {
+        return Err(Error::invalid(field, format!("{} is not an interface index", link.0)));
+    }
+    Ok(())
+}
+
 /// Copy the fixed `N`-byte header at the start of `payload`, naming `what`.
 pub(crate) fn header<const N: usize>(payload: &[u8], what: &'static str) -> Result<[u8; N], DecodeError> {
     crate::wire::fixed::<N>(payload, what)
@@ -263,21 +283,6 @@ pub(crate) fn put_ip(w: &mut AttrWriter<'_>, ty: u16, ip: std::net::IpAddr) {
         std::net::IpAddr::V4(a) => w.bytes(ty, &a.octets()),
         std::net::IpAddr::V6(a) => w.bytes(ty, &a.octets()),
     };
-}
-
-/// Address family numbers.
-pub(crate) const AF_UNSPEC: u8 = 0;
-pub(crate) const AF_INET: u8 = 2;
-pub(crate) const AF_BRIDGE: u8 = 7;
-pub(crate) const AF_INET6: u8 = 10;
-
-/// The family number of an address.
-pub(crate) fn family_of(ip: std::net::IpAddr) -> u8 {
-    if ip.is_ipv4() {
-        AF_INET
-    } else {
-        AF_INET6
-    }
 }
 
 /// A dump that decodes messages of one type with `decode`, skipping others.

@@ -6,11 +6,16 @@
 //! or to decode a capture.
 
 pub mod attr;
-pub mod names;
+mod family;
+/// Names of protocols and message types ([`crate::names`], re-exported
+/// here where the wire layer's users look for them).
+pub use crate::names;
 
 pub use attr::{align, Attr, AttrIter, AttrWriter, NLA_F_NESTED, NLA_F_NET_BYTEORDER};
+pub(crate) use family::{family_of, AF_BRIDGE, AF_INET, AF_INET6, AF_UNSPEC};
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, Errno, KernelError};
+use crate::names::MsgType;
 
 pub use netlink_packet_core::{
     NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_APPEND, NLM_F_CAPPED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_FILTERED,
@@ -283,6 +288,23 @@ impl ErrorMsg {
             }
         }
         Ok(())
+    }
+
+    /// The error as the user sees it: the errno and the kernel's
+    /// extended-ack fields, for `request` sent with sequence number `seq`.
+    /// The one place a [`KernelError`] is made from a kernel error message
+    /// (an `NLMSG_ERROR`, or an `NLMSG_DONE` that ends a dump with one); a
+    /// batch or transaction fills in [`KernelError::operation`] afterwards.
+    pub fn to_kernel_error(&self, request: MsgType, seq: u32) -> KernelError {
+        KernelError {
+            errno: Errno(-self.error),
+            message: self.message.clone(),
+            offset: self.offset,
+            missing_attr: self.missing_type,
+            request,
+            seq,
+            operation: None,
+        }
     }
 
     /// Encode as the payload of an `NLMSG_ERROR` message (capped, with TLVs

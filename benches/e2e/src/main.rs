@@ -14,6 +14,7 @@ mod ct;
 mod harness;
 mod nft;
 mod rtnl;
+mod tc;
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -55,6 +56,7 @@ fn all_cases() -> Vec<Case> {
     let mut v = rtnl::cases();
     v.extend(nft::cases());
     v.extend(ct::cases());
+    v.extend(tc::cases());
     v
 }
 

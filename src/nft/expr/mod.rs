@@ -11,9 +11,11 @@
 mod bitwise;
 mod byteorder;
 mod cmp;
+mod connlimit;
 mod counter;
 mod ct;
 mod dynset;
+mod exthdr;
 mod fib;
 mod hash;
 mod immediate;
@@ -31,14 +33,19 @@ mod quota;
 mod range;
 mod redir;
 mod reject;
+mod rt;
+mod socket;
+mod synproxy;
 mod unknown;
 
 pub use bitwise::{Bitwise, BitwiseOp};
 pub use byteorder::{Byteorder, ByteorderOp};
 pub use cmp::{Cmp, CmpOp};
+pub use connlimit::{Connlimit, CONNLIMIT_F_INV};
 pub use counter::Counter;
 pub use ct::{Ct, CtDir, CtKey};
 pub use dynset::{Dynset, DynsetOp};
+pub use exthdr::{Exthdr, ExthdrOp, EXTHDR_F_PRESENT};
 pub use fib::{Fib, FibFlags, FibResult};
 pub use hash::{Hash, HashType};
 pub use immediate::Immediate;
@@ -56,6 +63,9 @@ pub use quota::Quota;
 pub use range::Range;
 pub use redir::Redir;
 pub use reject::{Reject, RejectType};
+pub use rt::Rt;
+pub use socket::Socket;
+pub use synproxy::{Synproxy, SYNPROXY_SACK_PERM, SYNPROXY_TIMESTAMP};
 pub use unknown::Unknown;
 
 use crate::error::DecodeError;
@@ -196,8 +206,9 @@ impl std::fmt::Display for Verdict {
             Verdict::Return => f.write_str("return"),
             Verdict::Queue => f.write_str("queue"),
             Verdict::Break => f.write_str("break"),
-            Verdict::Jump(c) => write!(f, "jump {}", crate::nft::render::quote_name(c)),
-            Verdict::Goto(c) => write!(f, "goto {}", crate::nft::render::quote_name(c)),
+            // Chain names print bare, as nft 1.0.6 prints them.
+            Verdict::Jump(c) => write!(f, "jump {c}"),
+            Verdict::Goto(c) => write!(f, "goto {c}"),
             Verdict::Other(c, _) => write!(f, "verdict {c}"),
         }
     }
@@ -398,6 +409,11 @@ exprs! {
     Notrack(Notrack) = "notrack",
     Quota(Quota) = "quota",
     Byteorder(Byteorder) = "byteorder",
+    Exthdr(Exthdr) = "exthdr",
+    Connlimit(Connlimit) = "connlimit",
+    Rt(Rt) = "rt",
+    Socket(Socket) = "socket",
+    Synproxy(Synproxy) = "synproxy",
 }
 
 /// Encode a list of expressions as `NFTA_RULE_EXPRESSIONS` (or any list

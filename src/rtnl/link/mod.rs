@@ -15,13 +15,15 @@
 //! # Ok(()) }
 //! ```
 
+mod header;
 pub mod kind;
 pub mod message;
 
 pub use kind::veth::NetnsRef;
 pub use kind::{
-    Bond, BondMode, Bridge, BridgePort, Dummy, Geneve, Ipvlan, IpvlanFlags, IpvlanMode, LinkKind, Macvlan,
-    MacvlanMode, PortInfo, PortState, Veth, VethPeer, Vlan, VlanProtocol, Vrf, Vxlan, VxlanDf, Wireguard,
+    Bond, BondMode, Bridge, BridgePort, Dummy, Geneve, Ifb, Ipvlan, IpvlanFlags, IpvlanMode, LinkKind,
+    Macvlan, MacvlanMode, PortInfo, PortState, Veth, VethPeer, Vlan, VlanProtocol, Vrf, Vxlan, VxlanDf,
+    Wireguard,
 };
 
 use std::fmt;
@@ -31,10 +33,13 @@ use bitflags::bitflags;
 use crate::conn::{Batch, Connection, Dump, Request, Subscription};
 use crate::error::{DecodeError, Error, Result};
 use crate::netns::Netns;
+// validate_lower and validate_mtu are shared by the families; kept
+// reachable here for the link kinds.
 use crate::rtnl::{self, groups, rtm, validate_ifname, Change, IfIndex, MacAddr, RawAttr, Snapshot};
+pub(crate) use crate::rtnl::{validate_lower, validate_mtu};
 use crate::wire::{AttrWriter, NLM_F_CREATE, NLM_F_EXCL};
 
-use message::{ifla, IfInfoMsg};
+use header::{ifla, IfInfoMsg};
 
 bitflags! {
     /// Interface flags (`IFF_*`), as `ip link` prints them in `<...>`.
@@ -552,22 +557,6 @@ fn validate_altname(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Check an MTU: 68 (the IPv4 minimum) to 65535 (the kernel's largest for
-/// software devices).
-pub(crate) fn validate_mtu(field: &str, mtu: u32) -> Result<()> {
-    if !(68..=65535).contains(&mtu) {
-        return Err(Error::invalid(field, format!("{mtu} is not in 68..=65535")));
-    }
-    Ok(())
-}
-
-pub(crate) fn validate_lower(field: &str, link: IfIndex) -> Result<()> {
-    if link.0 == 0 || link.0 > i32::MAX as u32 {
-        return Err(Error::invalid(field, format!("{} is not an interface index", link.0)));
-    }
-    Ok(())
-}
-
 fn validate_mac(field: &str, mac: MacAddr) -> Result<()> {
     if mac.is_multicast() || mac == MacAddr::ZERO {
         return Err(Error::invalid(field, format!("{mac} is not a unicast address")));
@@ -1037,7 +1026,7 @@ impl Links {
         let mut batch = Batch::new();
         let mut names = Vec::new();
         for (i, l) in links.into_iter().enumerate() {
-            l.validate().map_err(|e| index_field(e, i))?;
+            l.validate().map_err(|e| e.at_index("", i))?;
             batch.push(rtm::NEWLINK, NLM_F_CREATE | NLM_F_EXCL, |w| l.write(w));
             names.push(l.name.clone());
         }
@@ -1273,7 +1262,7 @@ impl Links {
         let mut batch = Batch::new();
         let mut what = Vec::new();
         for (i, l) in links.into_iter().enumerate() {
-            l.validate().map_err(|e| index_field(e, i))?;
+            l.validate().map_err(|e| e.at_index("", i))?;
             batch.push(rtm::DELLINK, 0, |w| l.write_key(w, IfInfoMsg::default()));
             what.push(l);
         }
@@ -1318,16 +1307,5 @@ impl Links {
         let events = self.events().await?;
         let existing = self.list().try_collect().await?;
         Ok(Snapshot { existing, events })
-    }
-}
-
-/// Prefix the field of an input error with the item's index in a bulk call.
-pub(crate) fn index_field(e: Error, i: usize) -> Error {
-    match e {
-        Error::Invalid(mut v) => {
-            v.field = format!("[{i}].{}", v.field);
-            Error::Invalid(v)
-        }
-        e => e,
     }
 }

@@ -6,7 +6,7 @@ use crate::error::{DecodeError, Error, Result};
 use crate::wire::{AttrIter, AttrWriter};
 
 use super::flag_u8;
-use crate::rtnl::link::message::ifla;
+use crate::rtnl::link::header::ifla;
 
 /// `IFLA_BR_*`.
 mod br {

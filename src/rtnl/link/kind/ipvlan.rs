@@ -4,7 +4,7 @@ use crate::error::{DecodeError, Result};
 use crate::rtnl::IfIndex;
 use crate::wire::{AttrIter, AttrWriter};
 
-use crate::rtnl::link::message::ifla;
+use crate::rtnl::link::header::ifla;
 
 /// `IFLA_IPVLAN_MODE`.
 const IPVLAN_MODE: u16 = 1;

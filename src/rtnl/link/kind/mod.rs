@@ -6,6 +6,7 @@ mod bond;
 mod bridge;
 mod dummy;
 mod geneve;
+mod ifb;
 mod ipvlan;
 mod macvlan;
 pub(crate) mod veth;
@@ -18,6 +19,7 @@ pub use bond::{Bond, BondMode};
 pub use bridge::{Bridge, BridgePort, PortState};
 pub use dummy::Dummy;
 pub use geneve::Geneve;
+pub use ifb::Ifb;
 pub use ipvlan::{Ipvlan, IpvlanFlags, IpvlanMode};
 pub use macvlan::{Macvlan, MacvlanMode};
 pub use veth::{Veth, VethPeer};
@@ -30,7 +32,7 @@ use crate::error::{DecodeError, Result};
 use crate::rtnl::IfIndex;
 use crate::wire::AttrWriter;
 
-use super::message::ifla;
+use super::header::ifla;
 
 /// The kind of a link and its kind-specific settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +55,8 @@ pub enum LinkKind {
     Vlan(Vlan),
     /// `dummy`.
     Dummy(Dummy),
+    /// `ifb`.
+    Ifb(Ifb),
     /// `vrf`.
     Vrf(Vrf),
     /// `bond`.
@@ -82,6 +86,7 @@ impl LinkKind {
             LinkKind::Ipvlan(_) => "ipvlan",
             LinkKind::Vlan(_) => "vlan",
             LinkKind::Dummy(_) => "dummy",
+            LinkKind::Ifb(_) => "ifb",
             LinkKind::Vrf(_) => "vrf",
             LinkKind::Bond(_) => "bond",
             LinkKind::Geneve(_) => "geneve",
@@ -112,9 +117,11 @@ impl LinkKind {
             LinkKind::Ipvlan(i) => i.validate(),
             LinkKind::Vrf(v) => v.validate(),
             LinkKind::Geneve(g) => g.validate(),
-            LinkKind::Dummy(_) | LinkKind::Bond(_) | LinkKind::Wireguard(_) | LinkKind::Other { .. } => {
-                Ok(())
-            }
+            LinkKind::Dummy(_)
+            | LinkKind::Ifb(_)
+            | LinkKind::Bond(_)
+            | LinkKind::Wireguard(_)
+            | LinkKind::Other { .. } => Ok(()),
         }
     }
 
@@ -130,7 +137,7 @@ impl LinkKind {
             LinkKind::Vrf(v) => v.write_data(w),
             LinkKind::Bond(b) => b.write_data(w),
             LinkKind::Geneve(g) => g.write_data(w),
-            LinkKind::Dummy(_) | LinkKind::Wireguard(_) => {}
+            LinkKind::Dummy(_) | LinkKind::Ifb(_) | LinkKind::Wireguard(_) => {}
             LinkKind::Other { data, .. } => {
                 if let Some(d) = data {
                     w.bytes(ifla::INFO_DATA, d);
@@ -151,6 +158,7 @@ impl LinkKind {
             "ipvlan" => LinkKind::Ipvlan(Ipvlan::decode(d)?),
             "vlan" => LinkKind::Vlan(Vlan::decode(d)?),
             "dummy" => LinkKind::Dummy(Dummy),
+            "ifb" if data.is_none() => LinkKind::Ifb(Ifb),
             "vrf" => LinkKind::Vrf(Vrf::decode(d)?),
             "bond" => LinkKind::Bond(Bond::decode(d)?),
             "geneve" => LinkKind::Geneve(Geneve::decode(d)?),
@@ -169,7 +177,7 @@ macro_rules! into_kind {
         }
     )*};
 }
-into_kind!(Veth, Bridge, Vxlan, Macvlan, Ipvlan, Vlan, Dummy, Vrf, Bond, Geneve, Wireguard);
+into_kind!(Veth, Bridge, Vxlan, Macvlan, Ipvlan, Vlan, Dummy, Ifb, Vrf, Bond, Geneve, Wireguard);
 
 /// What a link is a port of (`IFLA_INFO_SLAVE_KIND`/`_DATA`).
 #[derive(Clone, Debug, PartialEq, Eq)]

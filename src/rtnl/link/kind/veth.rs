@@ -5,7 +5,7 @@ use crate::netns::Netns;
 use crate::rtnl::{validate_ifname, MacAddr};
 use crate::wire::AttrWriter;
 
-use crate::rtnl::link::message::{ifla, IfInfoMsg};
+use crate::rtnl::link::header::{ifla, IfInfoMsg};
 
 /// `VETH_INFO_PEER`.
 const VETH_INFO_PEER: u16 = 1;

@@ -4,7 +4,7 @@ use crate::error::{DecodeError, Error, Result};
 use crate::rtnl::IfIndex;
 use crate::wire::{AttrIter, AttrWriter};
 
-use crate::rtnl::link::message::ifla;
+use crate::rtnl::link::header::ifla;
 
 /// `IFLA_VLAN_ID`.
 const VLAN_ID: u16 = 1;

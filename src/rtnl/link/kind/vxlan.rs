@@ -7,7 +7,7 @@ use crate::rtnl::{ip_from, IfIndex};
 use crate::wire::{AttrIter, AttrWriter};
 
 use super::flag_u8;
-use crate::rtnl::link::message::ifla;
+use crate::rtnl::link::header::ifla;
 
 /// `IFLA_VXLAN_*`.
 mod vx {

@@ -46,12 +46,14 @@
 //! one service to 10,000 takes hundreds of milliseconds whatever the
 //! transaction holds; netplumb's own share is a fraction of a millisecond.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use ipnet::{IpNet, Ipv4Net};
-use netplumb::nft::expr::{Cmp, CmpOp, Fib, FibFlags, FibResult, NatFlags, NumgenType, Reg, Verdict};
+use netplumb::nft::expr::{
+    Cmp, CmpOp, Fib, FibFlags, FibResult, Lookup, Nat, NatFlags, NatType, Numgen, NumgenType, Reg, Verdict,
+};
 use netplumb::nft::{
     priority, Chain, ChainType, CtState, DataType, Element, Family, Field, Hook, KeyType, Nft, OpId, Policy,
     RuleBuilder, Set, Table, Transaction, Value,
@@ -59,6 +61,70 @@ use netplumb::nft::{
 
 /// The table.
 pub const TABLE: &str = "kube-proxy";
+/// The compact shape's maps from slot to `endpoint . port` are
+/// `endpoints-0` .. `endpoints-63`; a service's slots are all in one of them.
+pub const ENDPOINTS: &str = "endpoints";
+/// How many endpoint maps the compact shape spreads services over. The
+/// kernel checks every element added to a map against every rule using
+/// the map, and walks every element of a map when a rule starts using it
+/// (`nft_add_set_elem`, `nf_tables_bind_set`): with one map for all
+/// services a cold sync would cost elements × services; with 64 it costs a
+/// 64th of that, and adding a service walks a 64th of the endpoints.
+pub const SHARDS: u32 = 64;
+/// The compact shape's set of `endpoint . endpoint` pairs to masquerade.
+pub const HAIRPIN: &str = "hairpin";
+
+/// How services are laid out in the table.
+///
+/// - [`Shape::KubeProxy`] (the default): kube-proxy's nftables mode, a
+///   chain per endpoint and a `numgen` verdict map per service (module
+///   docs).
+/// - [`Shape::Compact`]: no chain per endpoint and no map per service.
+///   Shared maps from slot to endpoint and port ([`SHARDS`] of them), each
+///   service owning the slots `K .. K+N-1` of one; its chain holds the
+///   masquerade-mark rule and one `meta l4proto tcp dnat ip to numgen
+///   random mod N offset K map @endpoints-S`; hairpin traffic is masqueraded in `nat-postrouting` by
+///   `ip saddr . ip daddr @hairpin masquerade`, one `ep . ep` element per
+///   endpoint address. The kernel re-validates 2 rules per service on a
+///   commit instead of 22 rules in 11 chains and 10 map elements, and
+///   creates no named set per service (README, "Scale of service_vip").
+///
+/// ```text
+/// map endpoints-S { typeof numgen random mod 1 : ip daddr . tcp dport } 0 : 10.244.1.3 . 8080, ...
+/// set hairpin { type ipv4_addr . ipv4_addr }                            10.244.1.3 . 10.244.1.3, ...
+/// chain nat-postrouting { ...; ip saddr . ip daddr @hairpin masquerade; jump masquerading }
+/// chain svc-web-tcp80 { ip daddr VIP ... ip saddr != CLUSTER jump mark-for-masquerade
+///                       meta l4proto tcp dnat ip to numgen random mod 4 offset 0 map @endpoints-S }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Shape {
+    /// A chain per endpoint, a verdict map per service.
+    #[default]
+    KubeProxy,
+    /// One shared endpoint map, one dispatch rule per service.
+    Compact,
+}
+
+impl std::str::FromStr for Shape {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Shape, String> {
+        match s {
+            "kube-proxy" => Ok(Shape::KubeProxy),
+            "compact" => Ok(Shape::Compact),
+            _ => Err(format!("shape: {s:?} is neither kube-proxy nor compact")),
+        }
+    }
+}
+
+impl Shape {
+    /// `kube-proxy` / `compact`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::KubeProxy => "kube-proxy",
+            Shape::Compact => "compact",
+        }
+    }
+}
 /// The mark that asks for masquerading.
 pub const MASQ_MARK: u32 = 0x4000;
 const F: Family = Family::Ip;
@@ -190,16 +256,81 @@ impl From<Option<OpId>> for Dispatch {
 #[derive(Clone, Debug)]
 struct Installed {
     svc: Service,
-    /// Handle of the `numgen ... vmap` rule in the service chain.
+    /// Handle of the `numgen ...` rule in the service chain.
     dispatch: Option<u64>,
+    /// Compact shape: its block of slots in the endpoint map.
+    block: Option<Block>,
+}
+
+/// Compact shape: the slots `offset .. offset + cap` of endpoint map
+/// `shard`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Block {
+    shard: u32,
+    offset: u32,
+    cap: u32,
+}
+
+/// Compact shape: blocks of slots per endpoint map, by capacity (powers of
+/// two).
+#[derive(Clone, Debug, Default)]
+struct Slots {
+    /// Per shard: free blocks by capacity, and the next unused slot.
+    shards: BTreeMap<u32, (BTreeMap<u32, Vec<u32>>, u32)>,
+}
+
+impl Slots {
+    fn alloc(&mut self, shard: u32, n: usize) -> Block {
+        let cap = (n.max(1) as u32).next_power_of_two();
+        let (free, next) = self.shards.entry(shard).or_default();
+        let offset = match free.get_mut(&cap).and_then(Vec::pop) {
+            Some(o) => o,
+            None => {
+                *next += cap;
+                *next - cap
+            }
+        };
+        Block { shard, offset, cap }
+    }
+    fn free(&mut self, b: Block) {
+        self.shards.entry(b.shard).or_default().0.entry(b.cap).or_default().push(b.offset);
+    }
+}
+
+/// The endpoint map a service's slots live in (FNV-1a of its key).
+fn shard_of(svc: &Service) -> u32 {
+    let h = svc.key().bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    h % SHARDS
 }
 
 /// The proxy: an nftables handle and what it installed.
 pub struct Proxy {
     nft: Nft,
     cluster_cidr: Ipv4Net,
+    shape: Shape,
     installed: BTreeMap<String, Installed>,
     base: bool,
+    /// Compact shape: how many installed services have each endpoint
+    /// address (its `hairpin` element exists while this is > 0).
+    hairpin: BTreeMap<Ipv4Addr, usize>,
+    slots: Slots,
+}
+
+/// Changes to the compact shape's shared state during one sync, applied
+/// when the commit succeeds.
+#[derive(Default)]
+struct Pending {
+    slots: Slots,
+    /// Blocks freed by this sync: reusable only after its commit.
+    freed: Vec<Block>,
+    hairpin: BTreeMap<Ipv4Addr, isize>,
+    hairpin_add: BTreeSet<Ipv4Addr>,
+    hairpin_del: BTreeSet<Ipv4Addr>,
+    /// Endpoint map slots to add, sent after every rule of the
+    /// transaction: a rule that starts using the map makes the kernel walk
+    /// every element it holds at that point (`nf_tables_bind_set`), so
+    /// elements added before the rules would make a cold sync quadratic.
+    slots_add: BTreeMap<u32, Vec<Element>>,
 }
 
 /// The table's verdict maps: VIP maps keyed by
@@ -221,9 +352,33 @@ fn set(name: &str) -> Set {
 type R<T> = netplumb::Result<T>;
 
 impl Proxy {
-    /// A proxy for the table in `nft`'s namespace.
-    pub fn new(nft: Nft, cluster_cidr: Ipv4Net) -> Proxy {
-        Proxy { nft, cluster_cidr, installed: BTreeMap::new(), base: false }
+    /// A proxy for the table in `nft`'s namespace, laying services out in
+    /// `shape`.
+    pub fn with_shape(nft: Nft, cluster_cidr: Ipv4Net, shape: Shape) -> Proxy {
+        Proxy {
+            nft,
+            cluster_cidr,
+            shape,
+            installed: BTreeMap::new(),
+            base: false,
+            hairpin: BTreeMap::new(),
+            slots: Slots::default(),
+        }
+    }
+
+    /// The shape it lays services out in.
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// The compact shape's endpoint map `shard` (`endpoints-N`).
+    pub fn endpoint_map(shard: u32) -> R<Set> {
+        let name = format!("{ENDPOINTS}-{shard}");
+        Set::numgen_map(F, TABLE, name, NumgenType::Random, 1, &[Field::IP_DADDR, Field::TCP_DPORT])
+    }
+
+    fn hairpin_set() -> Set {
+        Set::new(F, TABLE, HAIRPIN, KeyType::concat(&[DataType::IPV4_ADDR, DataType::IPV4_ADDR]))
     }
 
     fn rb(chain: &str) -> RuleBuilder {
@@ -235,6 +390,12 @@ impl Proxy {
         tx.add_table(&Table::new(F, TABLE))?;
         for name in MAPS {
             tx.add_set(&set(name))?;
+        }
+        if self.shape == Shape::Compact {
+            for shard in 0..SHARDS {
+                tx.add_set(&Self::endpoint_map(shard)?)?;
+            }
+            tx.add_set(&Self::hairpin_set())?;
         }
         let base = [
             ("nat-prerouting", ChainType::Nat, Hook::Prerouting, priority::DSTNAT),
@@ -263,7 +424,7 @@ impl Proxy {
                     .expr(Cmp::new(Reg::R1, CmpOp::Eq, 2u32.to_ne_bytes().to_vec()))
                 // RTN_LOCAL
             };
-        let rules = vec![
+        let mut rules = vec![
             Self::rb("nat-prerouting").jump("services"),
             Self::rb("nat-output").jump("services"),
             Self::rb("nat-postrouting").jump("masquerading"),
@@ -287,10 +448,73 @@ impl Proxy {
             Self::rb("reject-chain").eq(Field::META_L4PROTO, Value::proto(Value::TCP)).reject_tcp_reset(),
             Self::rb("reject-chain").reject(),
         ];
+        if self.shape == Shape::Compact {
+            // Hairpin: a pod reaching itself through a service.
+            rules.insert(
+                2,
+                Self::rb("nat-postrouting")
+                    .in_set(&[Field::IP_SADDR, Field::IP_DADDR], HAIRPIN)
+                    .masquerade(NatFlags::empty()),
+            );
+        }
         for r in rules {
             tx.add_rule(&r.build()?)?;
         }
         Ok(())
+    }
+
+    /// Compact shape: `meta l4proto P dnat ip to numgen random mod N
+    /// offset K map @endpoints`.
+    fn compact_dispatch_rule(svc: &Service, block: Block) -> R<netplumb::nft::Rule> {
+        let n = svc.endpoints.len() as u32;
+        Self::rb(&svc.chain())
+            .eq(Field::META_L4PROTO, Value::proto(svc.proto.number()))
+            .expr(Numgen { dreg: Reg::R1, kind: NumgenType::Random, modulus: n, offset: block.offset })
+            .expr(Lookup::map(Reg::R1, format!("{ENDPOINTS}-{}", block.shard), Reg::R1))
+            // The address in the first 32-bit register of R1, the port in
+            // the next (register 9), as nft loads `ip daddr . tcp dport`.
+            .expr(Nat {
+                kind: NatType::Dnat,
+                family: 2,
+                addr_min: Some(Reg::R1),
+                addr_max: None,
+                proto_min: Some(Reg(9)),
+                proto_max: None,
+                flags: None,
+            })
+            .build()
+    }
+
+    /// Compact shape: the endpoint map's elements for slots `slots`.
+    fn compact_slots(svc: &Service, block: Block, slots: impl Iterator<Item = usize>) -> Vec<Element> {
+        slots
+            .map(|i| {
+                Element::new(Value::u32(block.offset + i as u32))
+                    .to(Value::concat(&[Value::ipv4(svc.endpoints[i]), Value::port(svc.target_port)]))
+            })
+            .collect()
+    }
+
+    /// Compact shape: count `ep` in (`+1`) or out (`-1`) of the hairpin
+    /// set, adding or deleting its element when the count leaves or
+    /// reaches zero.
+    fn hairpin_ref(&self, p: &mut Pending, ep: Ipv4Addr, by: isize) {
+        let base = self.hairpin.get(&ep).copied().unwrap_or(0) as isize;
+        let d = p.hairpin.entry(ep).or_default();
+        let before = base + *d;
+        *d += by;
+        let after = base + *d;
+        if before == 0 && after > 0 {
+            if !p.hairpin_del.remove(&ep) {
+                p.hairpin_add.insert(ep);
+            }
+        } else if before > 0 && after == 0 && !p.hairpin_add.remove(&ep) {
+            p.hairpin_del.insert(ep);
+        }
+    }
+
+    fn hairpin_elements(eps: &BTreeSet<Ipv4Addr>) -> Vec<Element> {
+        eps.iter().map(|e| Element::new(Value::concat(&[Value::ipv4(*e), Value::ipv4(*e)]))).collect()
     }
 
     fn dispatch_rule(svc: &Service) -> R<netplumb::nft::Rule> {
@@ -331,8 +555,13 @@ impl Proxy {
     }
 
     /// Add a service with endpoints: chains, rules, map elements. Returns
-    /// the op of its dispatch rule.
-    fn add_service(&self, tx: &mut Transaction, svc: &Service) -> R<Option<OpId>> {
+    /// the op of its dispatch rule and (compact shape) its block of slots.
+    fn add_service(
+        &self,
+        tx: &mut Transaction,
+        svc: &Service,
+        p: &mut Pending,
+    ) -> R<(Option<OpId>, Option<Block>)> {
         if svc.endpoints.is_empty() {
             let e = Element::new(svc.vip_key()).verdict(Verdict::Goto("reject-chain".into()));
             tx.add_elements(&set("no-endpoint-services"), &[e])?;
@@ -340,12 +569,14 @@ impl Proxy {
                 let e = Element::new(svc.nodeport_key(np)).verdict(Verdict::Goto("reject-chain".into()));
                 tx.add_elements(&set("no-endpoint-nodeports"), &[e])?;
             }
-            return Ok(None);
+            return Ok((None, None));
         }
         let chain = svc.chain();
         tx.add_chain(&Chain::new(F, TABLE, &chain))?;
-        for ep in &svc.endpoints {
-            Self::add_endpoint(tx, svc, *ep)?;
+        if self.shape == Shape::KubeProxy {
+            for ep in &svc.endpoints {
+                Self::add_endpoint(tx, svc, *ep)?;
+            }
         }
         let cidr: IpNet = self.cluster_cidr.into();
         tx.add_rule(
@@ -357,10 +588,29 @@ impl Proxy {
                 .jump("mark-for-masquerade")
                 .build()?,
         )?;
-        let map = svc.ep_map_set();
-        tx.add_set(&map)?;
-        tx.add_elements(&map, &svc.ep_elements(0..svc.endpoints.len()))?;
-        let op = Self::put_dispatch(tx, svc, None)?;
+        let (op, block) = match self.shape {
+            Shape::KubeProxy => {
+                let map = svc.ep_map_set();
+                tx.add_set(&map)?;
+                tx.add_elements(&map, &svc.ep_elements(0..svc.endpoints.len()))?;
+                (Self::put_dispatch(tx, svc, None)?, None)
+            }
+            Shape::Compact => {
+                let block = p.slots.alloc(shard_of(svc), svc.endpoints.len());
+                p.slots_add.entry(block.shard).or_default().extend(Self::compact_slots(
+                    svc,
+                    block,
+                    0..svc.endpoints.len(),
+                ));
+                for ep in &svc.endpoints {
+                    self.hairpin_ref(p, *ep, 1);
+                }
+                tx.with_echo();
+                let op = tx.add_rule(&Self::compact_dispatch_rule(svc, block)?);
+                tx.without_echo();
+                (op?, Some(block))
+            }
+        };
         tx.add_elements(
             &set("service-ips"),
             &[Element::new(svc.vip_key()).verdict(Verdict::Goto(chain.clone()))],
@@ -375,11 +625,12 @@ impl Proxy {
                 &[Element::new(svc.nodeport_key(np)).verdict(Verdict::Goto(ext))],
             )?;
         }
-        Ok(Some(op))
+        Ok((Some(op), block))
     }
 
     /// Remove everything of an installed service.
-    fn remove_service(tx: &mut Transaction, svc: &Service) -> R<()> {
+    fn remove_service(&self, tx: &mut Transaction, inst: &Installed, p: &mut Pending) -> R<()> {
+        let svc = &inst.svc;
         if svc.endpoints.is_empty() {
             tx.delete_elements(&set("no-endpoint-services"), &[Element::new(svc.vip_key())])?;
             if let Some(np) = svc.node_port {
@@ -392,6 +643,17 @@ impl Proxy {
             tx.delete_elements(&set("service-nodeports"), &[Element::new(svc.nodeport_key(np))])?;
             Self::remove_chain(tx, &svc.ext_chain())?;
         }
+        if let Some(block) = inst.block {
+            Self::remove_chain(tx, &svc.chain())?;
+            let slots: Vec<Element> =
+                (0..svc.endpoints.len()).map(|i| Element::new(Value::u32(block.offset + i as u32))).collect();
+            tx.delete_elements(&Self::endpoint_map(block.shard)?, &slots)?;
+            for ep in &svc.endpoints {
+                self.hairpin_ref(p, *ep, -1);
+            }
+            p.freed.push(block);
+            return Ok(());
+        }
         // The dispatch rule goes with the flush, then its map can go.
         tx.flush_chain(F, TABLE, &svc.chain())?;
         tx.delete_set(F, TABLE, &svc.ep_map())?;
@@ -400,6 +662,58 @@ impl Proxy {
             Self::remove_chain(tx, &svc.ep_chain(*ep))?;
         }
         Ok(())
+    }
+
+    /// Compact shape: the partial update of a service whose endpoints
+    /// changed. Within its block: the changed slots rewritten, the dispatch
+    /// rule replaced (by handle) only if the modulus changes. Past its
+    /// block's capacity: a new block, all slots written there, the rule
+    /// replaced, the old slots deleted. Returns the dispatch op if replaced.
+    fn compact_update(
+        &self,
+        tx: &mut Transaction,
+        old: &Service,
+        w: &Service,
+        block: Block,
+        handle: u64,
+        p: &mut Pending,
+    ) -> R<(Option<OpId>, Block)> {
+        let (n_old, n_new) = (old.endpoints.len(), w.endpoints.len());
+        let map = Self::endpoint_map(block.shard)?;
+        let slot = |b: Block, i: usize| Element::new(Value::u32(b.offset + i as u32));
+        for ep in &w.endpoints {
+            self.hairpin_ref(p, *ep, 1);
+        }
+        for ep in &old.endpoints {
+            self.hairpin_ref(p, *ep, -1);
+        }
+        let replace = |tx: &mut Transaction, b: Block| -> R<OpId> {
+            tx.with_echo();
+            let op = tx.replace_rule(&Self::compact_dispatch_rule(w, b)?, handle);
+            tx.without_echo();
+            op
+        };
+        if n_new as u32 > block.cap {
+            let nb = p.slots.alloc(block.shard, n_new);
+            p.slots_add.entry(nb.shard).or_default().extend(Self::compact_slots(w, nb, 0..n_new));
+            let op = replace(tx, nb)?;
+            tx.delete_elements(&map, &(0..n_old).map(|i| slot(block, i)).collect::<Vec<_>>())?;
+            p.freed.push(block);
+            return Ok((Some(op), nb));
+        }
+        let same = |i: usize| i < n_old && i < n_new && old.endpoints[i] == w.endpoints[i];
+        let gone: Vec<Element> = (0..n_old).filter(|&i| !same(i)).map(|i| slot(block, i)).collect();
+        if !gone.is_empty() {
+            tx.delete_elements(&map, &gone)?;
+        }
+        let changed: Vec<usize> = (0..n_new).filter(|&i| !same(i)).collect();
+        p.slots_add.entry(block.shard).or_default().extend(Self::compact_slots(
+            w,
+            block,
+            changed.into_iter(),
+        ));
+        let op = if n_old != n_new { Some(replace(tx, block)?) } else { None };
+        Ok((op, block))
     }
 
     /// Bring the kernel to `desired`, sending only the difference as one
@@ -414,13 +728,14 @@ impl Proxy {
             self.add_base(&mut tx)?;
         }
         let want: BTreeMap<String, &Service> = desired.iter().map(|s| (s.key(), s)).collect();
+        let mut p = Pending { slots: self.slots.clone(), ..Pending::default() };
         // Gone or changed in a way that needs a rebuild.
-        let mut pending: Vec<(String, Service, Dispatch)> = Vec::new();
+        let mut pending: Vec<(String, Service, Dispatch, Option<Block>)> = Vec::new();
         let mut removed = Vec::new();
         for (key, inst) in &self.installed {
             match want.get(key) {
                 None => {
-                    Self::remove_service(&mut tx, &inst.svc)?;
+                    self.remove_service(&mut tx, inst, &mut p)?;
                     removed.push(key.clone());
                 }
                 Some(w) if **w == inst.svc => {}
@@ -428,7 +743,19 @@ impl Proxy {
                     let old = &inst.svc;
                     let same_shape =
                         old.vip == w.vip && old.node_port == w.node_port && old.target_port == w.target_port;
-                    if same_shape && !old.endpoints.is_empty() && !w.endpoints.is_empty() {
+                    let partial = same_shape && !old.endpoints.is_empty() && !w.endpoints.is_empty();
+                    if let (true, Some(block)) = (partial, inst.block) {
+                        let handle = inst.dispatch.ok_or_else(|| {
+                            netplumb::Error::invalid("proxy state", format!("no dispatch handle for {key}"))
+                        })?;
+                        let (op, block) = self.compact_update(&mut tx, old, w, block, handle, &mut p)?;
+                        pending.push((
+                            key.clone(),
+                            (*w).clone(),
+                            op.map_or(Dispatch::Kept(handle), Dispatch::Put),
+                            Some(block),
+                        ));
+                    } else if partial {
                         // The partial update: new endpoint chains, the
                         // service's verdict state rewritten (the endpoint
                         // map's changed slots; the dispatch rule, replaced
@@ -466,19 +793,31 @@ impl Proxy {
                             key.clone(),
                             (*w).clone(),
                             op.map_or(Dispatch::Kept(handle), Dispatch::Put),
+                            None,
                         ));
                     } else {
-                        Self::remove_service(&mut tx, old)?;
-                        let op = self.add_service(&mut tx, w)?;
-                        pending.push((key.clone(), (*w).clone(), Dispatch::from(op)));
+                        self.remove_service(&mut tx, inst, &mut p)?;
+                        let (op, block) = self.add_service(&mut tx, w, &mut p)?;
+                        pending.push((key.clone(), (*w).clone(), Dispatch::from(op), block));
                     }
                 }
             }
         }
         for (key, w) in &want {
             if !self.installed.contains_key(key) {
-                let op = self.add_service(&mut tx, w)?;
-                pending.push((key.clone(), (*w).clone(), Dispatch::from(op)));
+                let (op, block) = self.add_service(&mut tx, w, &mut p)?;
+                pending.push((key.clone(), (*w).clone(), Dispatch::from(op), block));
+            }
+        }
+        if !p.hairpin_del.is_empty() {
+            tx.delete_elements(&Self::hairpin_set(), &Self::hairpin_elements(&p.hairpin_del))?;
+        }
+        if !p.hairpin_add.is_empty() {
+            tx.add_elements(&Self::hairpin_set(), &Self::hairpin_elements(&p.hairpin_add))?;
+        }
+        for (shard, elems) in std::mem::take(&mut p.slots_add) {
+            if !elems.is_empty() {
+                tx.add_elements(&Self::endpoint_map(shard)?, &elems)?;
             }
         }
         let report = SyncReport { ops: tx.len(), bytes: tx.byte_len(), elapsed: Duration::ZERO };
@@ -487,10 +826,22 @@ impl Proxy {
         }
         let done = self.nft.commit(&tx).await?;
         self.base = true;
+        self.slots = p.slots;
+        for b in p.freed {
+            self.slots.free(b);
+        }
+        for (ep, d) in p.hairpin {
+            let n = self.hairpin.get(&ep).copied().unwrap_or(0) as isize + d;
+            if n > 0 {
+                self.hairpin.insert(ep, n as usize);
+            } else {
+                self.hairpin.remove(&ep);
+            }
+        }
         for k in removed {
             self.installed.remove(&k);
         }
-        for (key, svc, op) in pending {
+        for (key, svc, op, block) in pending {
             let dispatch = match op {
                 Dispatch::Put(op) => Some(done.handle(op).ok_or_else(|| {
                     netplumb::Error::invalid(
@@ -501,7 +852,7 @@ impl Proxy {
                 Dispatch::Kept(handle) => Some(handle),
                 Dispatch::None => None,
             };
-            self.installed.insert(key, Installed { svc, dispatch });
+            self.installed.insert(key, Installed { svc, dispatch, block });
         }
         Ok(SyncReport { elapsed: t0.elapsed(), ..report })
     }
@@ -526,6 +877,8 @@ impl Proxy {
         let per_service = |s: &Service| {
             if s.endpoints.is_empty() {
                 0
+            } else if self.shape == Shape::Compact {
+                1 + usize::from(s.node_port.is_some())
             } else {
                 1 + s.endpoints.len() + usize::from(s.node_port.is_some())
             }

@@ -89,6 +89,15 @@ macro_rules! payload_fields {
                     Field { src: Source::Payload(PayloadBase::$base, $off), ty: DataType::$ty, len: $len, dep: $dep, typeof_: $td };
             )*
         }
+
+        /// nft's name of the payload field with this `typeof` record
+        /// (protocol description, field number).
+        pub(crate) fn payload_typeof_name(desc: u32, idx: u32) -> Option<&'static str> {
+            [$(($td, $doc)),*]
+                .into_iter()
+                .find(|(t, _): &((u32, u32), &str)| *t != (0, 0) && *t == (desc, idx))
+                .map(|(_, n)| n)
+        }
     };
 }
 
@@ -165,7 +174,7 @@ impl Field {
     }
 
     /// nft's `typeof` userdata record for this field as a set key.
-    fn typeof_record(&self) -> Option<Vec<u8>> {
+    pub(crate) fn typeof_record(&self) -> Option<Vec<u8>> {
         let (desc, idx) = self.typeof_;
         if desc == 0 {
             return None;

@@ -143,6 +143,88 @@ impl Set {
         s
     }
 
+    /// A data map keyed by `numgen KIND mod MODULUS` whose values are the
+    /// concatenation of `data` (payload fields, at least two), as nft
+    /// declares it: `map NAME { typeof numgen random mod 1 : ip daddr . tcp
+    /// dport; }`. One such map serves any number of rules, each choosing
+    /// among its own slots `K .. K+N-1` with `numgen random mod N offset K`
+    /// (e.g. `dnat ip to numgen random mod N offset K map @NAME`); nft
+    /// refuses a plain `type integer` key, so the `typeof` form is the one
+    /// it can list and reload.
+    ///
+    /// Errors name `data` when it has fewer than two fields or one without
+    /// a `typeof` form (meta and ct keys, Ethernet fields).
+    pub fn numgen_map(
+        family: Family,
+        table: impl Into<String>,
+        name: impl Into<String>,
+        kind: NumgenType,
+        modulus: u32,
+        data: &[super::Field],
+    ) -> Result<Set> {
+        if data.len() < 2 {
+            return Err(Error::invalid("data", "a concatenation of at least two fields".to_string()));
+        }
+        let mut nests = Vec::new();
+        for (i, f) in data.iter().enumerate() {
+            let rec = f.typeof_record().ok_or_else(|| {
+                Error::invalid("data", format!("field {i} ({:?}) has no typeof form", f.ty.name()))
+            })?;
+            udata_put(&mut nests, i as u8, &rec);
+        }
+        let mut s = Set::map(
+            family,
+            table,
+            name,
+            KeyType::single(DataType::INTEGER),
+            KeyType::concat(&data.iter().map(|f| f.ty).collect::<Vec<_>>()),
+        );
+        let numgen = Numgen { dreg: Reg::R1, kind, modulus, offset: 0 }.typeof_record();
+        // What nft 1.0.6 writes: byte orders (host integer key,
+        // concatenated data), the key's and the data's typeof records,
+        // data interval 0.
+        let mut typeof_data = Vec::new();
+        udata_put(&mut typeof_data, 0, &13u32.to_ne_bytes());
+        udata_put(&mut typeof_data, 1, &nests);
+        let mut u = Vec::new();
+        udata_put(&mut u, UDATA_SET_KEYBYTEORDER, &1u32.to_ne_bytes());
+        udata_put(&mut u, UDATA_SET_DATABYTEORDER, &0u32.to_ne_bytes());
+        udata_put(&mut u, UDATA_SET_KEY_TYPEOF, &numgen);
+        udata_put(&mut u, UDATA_SET_DATA_TYPEOF, &typeof_data);
+        udata_put(&mut u, UDATA_SET_DATA_INTERVAL, &0u32.to_ne_bytes());
+        s.key_typeof = Some(numgen);
+        s.userdata = Some(u);
+        Ok(s)
+    }
+
+    /// The payload fields of data declared `typeof A . B ...` (nft's names,
+    /// e.g. `["ip daddr", "tcp dport"]`), from the userdata.
+    pub(crate) fn data_typeof_fields(&self) -> Option<Vec<&'static str>> {
+        let u = self.userdata.as_deref()?;
+        let (_, rec) = udata_iter(u).find(|(t, _)| *t == UDATA_SET_DATA_TYPEOF)?;
+        let mut it = udata_iter(rec);
+        let (0, tag) = it.next()? else { return None };
+        let (1, nests) = it.next()? else { return None };
+        if tag != 13u32.to_ne_bytes() {
+            return None;
+        }
+        let u32_of = |v: &[u8]| v.try_into().ok().map(u32::from_ne_bytes);
+        udata_iter(nests)
+            .map(|(_, sub)| {
+                let mut it = udata_iter(sub);
+                let (0, ty) = it.next()? else { return None };
+                let (1, inner) = it.next()? else { return None };
+                if u32_of(ty)? != 7 {
+                    return None;
+                }
+                let mut f = udata_iter(inner);
+                let (0, desc) = f.next()? else { return None };
+                let (1, idx) = f.next()? else { return None };
+                super::builder::payload_typeof_name(u32_of(desc)?, u32_of(idx)?)
+            })
+            .collect()
+    }
+
     /// The `numgen` expression of a key declared `typeof numgen ...` (by
     /// [`Set::numgen_vmap`] or by nft), from the typeof record netplumb
     /// built or the userdata the kernel listed.

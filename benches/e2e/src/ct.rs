@@ -241,6 +241,33 @@ fn ct_delete() -> Case {
                 expect_count("flows left", count(&ct)?, FLOWS / 2)?;
                 Ok(Measure::time(d))
             }),
+            tool("kernel floor", || {
+                // The dump read without decoding, then the deletes of the
+                // mark-1 flows, encoded before the clock starts (from a
+                // listing before it), sent with netplumb's connection.
+                let (ns, ct) = with_flows()?;
+                let mut batch = netplumb::conn::Batch::new();
+                let marked = block(async { ct.list(&Filter::new().mark(1, u32::MAX)).try_collect().await })
+                    .map_err(e)?;
+                for f in &marked {
+                    // IPCTNL_MSG_CT_DELETE (subsystem 1, message 2).
+                    batch.push((1 << 8) | 2, 0, |w| {
+                        w.raw(&f.encode());
+                    });
+                }
+                let req = netplumb::conn::Request::new((1 << 8) | 1, 0, |w| {
+                    w.raw(&[0, 0, 0, 0]);
+                });
+                let d = block(async {
+                    let conn = floor_conn(&ns, netplumb::wire::names::Protocol::Netfilter).await?;
+                    let t = Instant::now();
+                    floor_dump_on(&conn, &req).await?;
+                    conn.bulk(&batch).await.map_err(e)?;
+                    Ok::<_, String>(t.elapsed())
+                })?;
+                expect_count("flows left", count(&ct)?, FLOWS / 2)?;
+                Ok(Measure::time(d))
+            }),
             tool("conntrack -D", || {
                 let (ns, ct) = with_flows()?;
                 let (d, _) = conntrack_timed(&ns, &["-D", "-m", "1"])?;
@@ -268,6 +295,22 @@ fn ct_insert() -> Case {
                     ct.add_many(&fl).await.map_err(e)?;
                     Ok::<_, String>(t.elapsed())
                 })?;
+                expect_count("flows", count(&ct)?, FLOWS)?;
+                Ok(Measure::time(d))
+            }),
+            tool("kernel floor", || {
+                // The same flows as IPCTNL_MSG_CT_NEW (create, exclusive),
+                // encoded before the clock starts (Flow::encode: both
+                // tuples, timeout, state, mark).
+                let ns = fresh("ctins");
+                let ct = ct_in(&ns);
+                let mut batch = netplumb::conn::Batch::new();
+                for f in flows() {
+                    batch.push(1 << 8, 0x400 | 0x200, |w| {
+                        w.raw(&f.encode());
+                    });
+                }
+                let d = floor_bulk(&ns, netplumb::wire::names::Protocol::Netfilter, batch)?;
                 expect_count("flows", count(&ct)?, FLOWS)?;
                 Ok(Measure::time(d))
             }),

@@ -181,3 +181,55 @@ pub fn in_ns_cmd(ns: &TestNs, program: &str) -> Command {
     }
     c
 }
+
+/// A netplumb connection for a kernel-floor row, opened in `ns`.
+pub async fn floor_conn(
+    ns: &TestNs,
+    protocol: netplumb::wire::names::Protocol,
+) -> Result<netplumb::conn::Connection, String> {
+    netplumb::conn::Connection::new_in(protocol, ns.netns()).await.map_err(|x| x.to_string())
+}
+
+/// Kernel floor of bulk work: `batch`, prepared before the clock starts,
+/// sent with netplumb's connection (acks only on error), timed.
+pub fn floor_bulk(
+    ns: &TestNs,
+    protocol: netplumb::wire::names::Protocol,
+    batch: netplumb::conn::Batch,
+) -> Result<Duration, String> {
+    block(async {
+        let conn = floor_conn(ns, protocol).await?;
+        let t = Instant::now();
+        conn.bulk(&batch).await.map_err(|x| x.to_string())?;
+        Ok(t.elapsed())
+    })
+}
+
+/// Kernel floor of a dump: `req` prepared before the clock starts, the
+/// replies read with netplumb's connection but not decoded. Returns the
+/// time and the number of messages.
+pub fn floor_dump(
+    ns: &TestNs,
+    protocol: netplumb::wire::names::Protocol,
+    req: netplumb::conn::Request,
+) -> Result<(Duration, usize), String> {
+    block(async {
+        let conn = floor_conn(ns, protocol).await?;
+        let t = Instant::now();
+        let n = floor_dump_on(&conn, &req).await?;
+        Ok((t.elapsed(), n))
+    })
+}
+
+/// Read the dump of `req` on `conn` without decoding; count its messages.
+pub async fn floor_dump_on(
+    conn: &netplumb::conn::Connection,
+    req: &netplumb::conn::Request,
+) -> Result<usize, String> {
+    let mut s = conn.dump(req, |m| Ok(Some(m.payload.len())));
+    let mut n = 0usize;
+    while let Some(len) = s.try_next().await.map_err(|x| x.to_string())? {
+        n += (len > 0) as usize;
+    }
+    Ok(n)
+}

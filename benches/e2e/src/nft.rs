@@ -191,6 +191,44 @@ fn nft_list() -> Case {
                 expect_count("elements", elems, SET_ELEMS + VMAP_ELEMS)?;
                 Ok(Measure::time(d))
             }),
+            tool("kernel floor", move || {
+                // The dumps netplumb's listing sends (tables, chains, sets,
+                // each set's elements, objects, rules), prepared before the
+                // clock starts, read but not decoded.
+                let (ns, _) = setup()?;
+                let nf = |msg: u16, f: u8, table_set: Option<(&str, &str)>| {
+                    netplumb::conn::Request::new((10 << 8) | msg, 0, |w| {
+                        w.raw(&[f, 0, 0, 0]);
+                        if let Some((t, s)) = table_set {
+                            w.str(1, t);
+                            w.str(2, s);
+                        }
+                    })
+                };
+                let reqs = vec![
+                    nf(1, 0, None),
+                    nf(4, 0, None),
+                    nf(10, 0, None),
+                    nf(13, 2, Some((T, "allow"))),
+                    nf(13, 2, Some((T, "svc"))),
+                    nf(19, 0, None),
+                    nf(7, 0, None),
+                ];
+                let (d, n) = block(async {
+                    let conn = floor_conn(&ns, netplumb::wire::names::Protocol::Netfilter).await?;
+                    let t = Instant::now();
+                    let mut n = 0;
+                    for r in &reqs {
+                        n += floor_dump_on(&conn, r).await?;
+                    }
+                    Ok::<_, String>((t.elapsed(), n))
+                })?;
+                // Rules one message each; elements many per message.
+                if n < RULES {
+                    return Err(format!("{n} messages, fewer than the {RULES} rules"));
+                }
+                Ok(Measure::time(d))
+            }),
             tool("nft -j list ruleset", move || {
                 let (ns, _) = setup()?;
                 let (d, out) = timed(in_ns_cmd(&ns, "nft").args(["-j", "list", "ruleset"]), None)?;
@@ -280,6 +318,19 @@ fn nft_service() -> Case {
                     let t = Instant::now();
                     let mut tx = Transaction::new();
                     service_tx(&mut tx, SERVICES);
+                    nft.commit(&tx).await.map_err(e)?;
+                    Ok::<_, String>(t.elapsed())
+                })?;
+                verify_service(&nft)?;
+                Ok(Measure::time(d))
+            }),
+            tool("kernel floor", || {
+                // The same transaction, built before the clock starts.
+                let (_ns, nft) = with_services()?;
+                let mut tx = Transaction::new();
+                service_tx(&mut tx, SERVICES);
+                let d = block(async {
+                    let t = Instant::now();
                     nft.commit(&tx).await.map_err(e)?;
                     Ok::<_, String>(t.elapsed())
                 })?;

@@ -15,6 +15,16 @@ use netplumb::testing::TestNs;
 use netplumb::{IfIndex, Rtnl};
 
 use crate::harness::*;
+use netplumb::conn::{Batch, Request};
+use netplumb::wire::names::Protocol;
+
+/// `RTM_*` and `NLM_F_*` numbers for the kernel-floor rows.
+const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
+const RTM_NEWADDR: u16 = 20;
+const RTM_NEWROUTE: u16 = 24;
+const CREATE_EXCL: u16 = 0x400 | 0x200;
+const IFLA_GROUP: u16 = 27;
 
 pub const ROUTES: usize = 10_000;
 pub const ADDRS: usize = 1_000;
@@ -222,6 +232,20 @@ fn routes_add() -> Case {
                     verify,
                 )
             }),
+            tool("kernel floor", move || {
+                // The same requests, encoded before the clock starts.
+                let ns = with_link("radd");
+                let v0 = IfIndex(index_of(&ns, "v0"));
+                let mut b = Batch::new();
+                for i in 0..ROUTES {
+                    let r: RouteV4 =
+                        Route::new(ipnet::Ipv4Net::new(route_dst(i), 24).unwrap()).gateway(GW).oif(v0);
+                    b.push(RTM_NEWROUTE, CREATE_EXCL, |w| r.write(w));
+                }
+                let d = floor_bulk(&ns, Protocol::Route, b)?;
+                verify(&ns)?;
+                Ok(Measure::time(d))
+            }),
             tool("ip -batch", move || {
                 let ns = with_link("radd");
                 ip_batch_lines(
@@ -284,6 +308,18 @@ fn routes_dump() -> Case {
                     Ok::<_, String>((t.elapsed(), n))
                 })?;
                 expect_count("routes listed", n, ROUTES + 1)?;
+                Ok(Measure::time(d))
+            }),
+            tool("kernel floor", || {
+                let ns = with_link("rdump");
+                routes_with_10k(&ns);
+                let req = RouteFilter::all().table(RouteTable::MAIN).request(2);
+                let (d, n) = floor_dump(&ns, Protocol::Route, req)?;
+                // The main table's routes (the kernel filters by table
+                // only for strict-checking sockets: count what came).
+                if n < ROUTES + 1 {
+                    return Err(format!("{n} route messages, expected at least {}", ROUTES + 1));
+                }
                 Ok(Measure::time(d))
             }),
             tool("ip -j route show", || {
@@ -359,6 +395,18 @@ fn addresses_add() -> Case {
                     verify,
                 )
             }),
+            tool("kernel floor", move || {
+                let ns = with_link("aadd");
+                let v0 = IfIndex(index_of(&ns, "v0"));
+                let mut b = Batch::new();
+                for i in 0..ADDRS {
+                    let a = Address::new(v0, ipnet::IpNet::new(addr_of(i).into(), 32).unwrap());
+                    b.push(RTM_NEWADDR, CREATE_EXCL, |w| a.write(w));
+                }
+                let d = floor_bulk(&ns, Protocol::Route, b)?;
+                verify(&ns)?;
+                Ok(Measure::time(d))
+            }),
             tool("ip -batch", move || {
                 let ns = with_link("aadd");
                 ip_batch_lines(&ns, ADDRS, |i| format!("address add {}/32 dev v0", addr_of(i)), verify)
@@ -428,6 +476,18 @@ fn veth_create() -> Case {
                     verify,
                 )
             }),
+            tool("kernel floor", move || {
+                let ns = fresh("vadd");
+                let mut b = Batch::new();
+                for i in 0..VETHS {
+                    let l = NewLink::new(format!("ve{i}a"), Veth::new(VethPeer::new(format!("ve{i}b"))))
+                        .group(GROUP);
+                    b.push(RTM_NEWLINK, CREATE_EXCL, |w| l.write(w));
+                }
+                let d = floor_bulk(&ns, Protocol::Route, b)?;
+                verify(&ns)?;
+                Ok(Measure::time(d))
+            }),
             tool("ip -batch", move || {
                 let line = |i| format!("link add ve{i}a group {GROUP} type veth peer name ve{i}b");
                 ip_batch_lines(&fresh("vadd"), VETHS, line, verify)
@@ -489,6 +549,23 @@ fn veth_teardown() -> Case {
                     Ok::<_, String>(t.elapsed())
                 };
                 measure_in(&with_veths(), work, verify)
+            }),
+            tool("kernel floor", move || {
+                // netplumb's one request (RTM_DELLINK by group), prepared
+                // before the clock starts.
+                let ns = with_veths();
+                let req = Request::new(RTM_DELLINK, 0, |w| {
+                    w.raw(&[0u8; 16]);
+                    w.u32(IFLA_GROUP, GROUP);
+                });
+                let d = block(async {
+                    let conn = floor_conn(&ns, Protocol::Route).await?;
+                    let t = Instant::now();
+                    conn.ack(&req).await.map_err(e)?;
+                    Ok::<_, String>(t.elapsed())
+                })?;
+                verify(&ns)?;
+                Ok(Measure::time(d))
             }),
             tool("ip link del group", move || {
                 // One `ip link del group`: a single request, all the

@@ -130,7 +130,16 @@ fn set_block(out: &mut String, sw: &SetWithElements, with_expires: bool) {
         None => s.key.nft_name(),
     };
     if let Some(d) = &s.data {
-        let _ = write!(ty, " : {}", d.nft_name());
+        // `typeof numgen ... : ip daddr . tcp dport` (Set::numgen_map).
+        let names = s.data_typeof_fields().filter(|n| typeof_ && n.len() == d.fields.len());
+        match names {
+            Some(n) => {
+                let _ = write!(ty, " : {}", n.join(" . "));
+            }
+            None => {
+                let _ = write!(ty, " : {}", d.nft_name());
+            }
+        }
     }
     if let Some(o) = s.obj_type {
         let n = match o {

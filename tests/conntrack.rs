@@ -40,6 +40,14 @@ fn udp(src: &str, dst: &str) -> Tuple {
     Tuple::udp(src.parse().unwrap(), dst.parse().unwrap())
 }
 
+/// A flow's timeout counts down from the value set, once a second: `got`
+/// must be `set` less at most the seconds elapsed since `since` (plus one
+/// for rounding); slow machines (an emulated test kernel) take seconds.
+fn assert_timeout(got: u32, set: u32, since: std::time::Instant, what: &str) {
+    let elapsed = since.elapsed().as_secs() as u32 + 1;
+    assert!(got <= set && got + elapsed >= set, "timeout {got}, set {set} {elapsed} s ago or less: {what}");
+}
+
 async fn all(ct: &Conntrack) -> Vec<Flow> {
     ct.list(&Filter::new()).try_collect().await.expect("list")
 }
@@ -48,6 +56,7 @@ async fn all(ct: &Conntrack) -> Vec<Flow> {
 async fn flows_created_with_netplumb_show_in_conntrack_extended() {
     let ns = TestNs::new("ctadd").await;
     let ct = Conntrack::open_in(ns.netns()).await.unwrap();
+    let start = std::time::Instant::now();
     let flows = [
         Flow::new(tcp("10.0.0.1:1000", "10.0.0.2:80"))
             .with_timeout(300)
@@ -98,7 +107,7 @@ async fn flows_created_with_netplumb_show_in_conntrack_extended() {
         }
         // Timeout: what we set, minus the seconds elapsed since.
         let timeout: u32 = words[4].parse().unwrap_or_else(|_| panic!("timeout in {line}"));
-        assert!(timeout <= f.timeout.unwrap() && timeout + 5 >= f.timeout.unwrap(), "{line}");
+        assert_timeout(timeout, f.timeout.unwrap(), start, line);
         assert_eq!(words.contains(&"ESTABLISHED".to_string()), f.tcp_state() == Some(TcpState::ESTABLISHED));
         assert_eq!(words.contains(&"[ASSURED]".to_string()), f.status_bits().contains(Status::ASSURED));
         assert_eq!(words.contains(&"[UNREPLIED]".to_string()), !f.status_bits().contains(Status::SEEN_REPLY));
@@ -112,6 +121,7 @@ async fn flows_created_with_netplumb_show_in_conntrack_extended() {
 async fn flows_inserted_by_conntrack_decode_to_the_same_values() {
     let ns = TestNs::new("ctins").await;
     let ct = Conntrack::open_in(ns.netns()).await.unwrap();
+    let start = std::time::Instant::now();
     for args in [
         "-p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1000 --dport 80 --state ESTABLISHED -u SEEN_REPLY,ASSURED -m 7 -t 300",
         "-p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80 --state SYN_SENT -t 60",
@@ -133,7 +143,7 @@ async fn flows_inserted_by_conntrack_decode_to_the_same_values() {
     assert_eq!(t.tcp_state(), Some(TcpState::ESTABLISHED));
     assert!(t.status_bits().contains(Status::SEEN_REPLY | Status::ASSURED | Status::CONFIRMED));
     assert_eq!(t.mark, Some(7));
-    assert!((295..=300).contains(&t.timeout.unwrap()));
+    assert_timeout(t.timeout.unwrap(), 300, start, "t");
     assert_eq!((t.zone, t.use_count), (None, Some(1)));
     assert_eq!(t.nat(), Nat::default());
 
@@ -143,7 +153,7 @@ async fn flows_inserted_by_conntrack_decode_to_the_same_values() {
 
     let u = find(&udp("10.0.0.1:53", "10.0.0.3:5353"));
     assert_eq!((u.zone, u.zone_id(), u.mark), (Some(5), 5, Some(0xff00)));
-    assert!((115..=120).contains(&u.timeout.unwrap()));
+    assert_timeout(u.timeout.unwrap(), 120, start, "u");
 
     let i = find(&Tuple::icmp(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), 77, 8, 0));
     assert_eq!(i.reply.icmp, Some(Icmp { id: 77, kind: 0, code: 0 }));
@@ -177,12 +187,13 @@ async fn get_update_delete_and_typed_errors() {
     let e = ct.add(&f).await.unwrap_err();
     assert!(e.is_exists(), "{e}");
 
+    let start = std::time::Instant::now();
     ct.update(&t, 0, &Update::new().mark(0x1234).timeout(500).status(Status::ASSURED | Status::SEEN_REPLY))
         .await
         .unwrap();
     let got = ct.get(&t, 0).await.unwrap();
     assert_eq!(got.mark, Some(0x1234));
-    assert!((495..=500).contains(&got.timeout.unwrap()));
+    assert_timeout(got.timeout.unwrap(), 500, start, "after update");
     assert!(got.status_bits().contains(Status::ASSURED));
     let line = conntrack(&ns, &["-L", "-p", "tcp", "--dport", "443"]).remove(0);
     assert!(line.contains("mark=4660") && line.contains("[ASSURED]"), "{line}");
@@ -225,11 +236,15 @@ async fn get_update_delete_and_typed_errors() {
 #[tokio::test]
 async fn labels_set_and_read_back() {
     let ns = TestNs::new("ctlbl").await;
-    // Labels exist only once a rule uses them.
+    // The kernel stores labels only in a namespace where a rule uses
+    // them, and a `ct label` match is not enough on every kernel (on 6.1
+    // only `ct label set` turns storage on; flows then come back without
+    // their labels, silently): so a rule that sets one (no packet ever
+    // reaches it here).
     run_with_input(
         "ip",
         &["netns", "exec", ns.name(), "nft", "-f", "-"],
-        "table ip lbl {\n chain c {\n  type filter hook prerouting priority 0;\n  ct label 5 counter\n }\n}\n",
+        "table ip lbl {\n chain c {\n  type filter hook prerouting priority 0;\n  ct label set 5 counter\n }\n}\n",
     );
     let ct = Conntrack::open_in(ns.netns()).await.unwrap();
     let t = udp("10.0.0.1:9", "10.0.0.2:9");

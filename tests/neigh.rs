@@ -25,6 +25,16 @@ async fn arp_and_ndp_entries() {
     let rt = rtnl(&ns).await;
     rt.links().add(&NewLink::new("n0", Veth::new(VethPeer::new("n1"))).up()).await.unwrap();
     let idx = rt.links().get("n0").await.unwrap().index;
+    // With the peer down n0 has no carrier, and once the kernel notices
+    // (asynchronously, up to a second later) it flushes n0's IPv6
+    // neighbours that are not permanent: so the peer goes up, and the
+    // entries are added once n0 is operationally up (5 s at most).
+    rt.links().set("n1", &LinkChange::new().up()).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while rt.links().get(idx).await.unwrap().oper_state != netplumb::link::OperState::Up {
+        assert!(std::time::Instant::now() < deadline, "n0 not operationally up after 5 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let nb = rt.neighbours();
     let a = Neighbour::new(idx, "10.1.2.9".parse().unwrap(), mac("02:00:00:00:00:09"));
     let b = Neighbour::new(idx, "fd00::9".parse().unwrap(), mac("02:00:00:00:00:0a"))

@@ -300,3 +300,206 @@ async fn set_free_endpoint_spread_lists_like_nft() {
     assert_eq!(nft_list(&ours), nft_list(&theirs));
     assert_eq!(nft.ruleset().await.unwrap().to_string(), nft_list(&theirs));
 }
+
+/// `destroy` on kernels before 6.3 (which lack `NFT_MSG_DESTROY*`) is a
+/// delete of what exists, decided against a listing and committed under a
+/// generation guard. Each step runs in two namespaces holding the same
+/// ruleset: through [`Nft::commit`] (the kernel's own destroy where it has
+/// one) and through [`Nft::commit_emulating_destroy`]; the outcome (success
+/// or errno) and `nft list ruleset` must agree after every step. On a
+/// kernel before 6.3 both sides are the emulation, and the steps still
+/// check what the ruleset must hold.
+#[tokio::test]
+async fn destroy_emulated_for_kernels_before_6_3_matches_the_kernels_destroy() {
+    use netplumb::nft::expr::Counter;
+    use netplumb::nft::{Object, ObjectKind};
+    let native = TestNs::new("destroyn").await;
+    let emul = TestNs::new("destroye").await;
+    let nn = Nft::from_connection(native.netfilter().await);
+    let ne = Nft::from_connection(emul.netfilter().await);
+    let set = Set::new(F, T, "s", KeyType::single(DataType::IPV4_ADDR)).flags(SetFlags::INTERVAL);
+    let rule =
+        |p: u16| RuleBuilder::new(F, T, "c").eq(Field::TCP_DPORT, Value::port(p)).accept().build().unwrap();
+    let counter = ObjectKind::Counter(Counter { bytes: 0, packets: 0 });
+    let mut setup = Transaction::new();
+    setup.add_table(&Table::new(F, T)).unwrap();
+    setup.add_chain(&Chain::new(F, T, "c")).unwrap();
+    setup.add_chain(&Chain::new(F, T, "d")).unwrap();
+    setup.add_rule(&rule(1)).unwrap();
+    setup.add_rule(&rule(2)).unwrap();
+    setup.add_set(&set).unwrap();
+    setup
+        .add_elements(
+            &set,
+            &[
+                Element::range(v4("10.0.0.1"), v4("10.0.0.9")),
+                Element::new(v4("192.0.2.1")),
+                Element::new(v4("192.0.2.7")),
+            ],
+        )
+        .unwrap();
+    setup.add_object(&Object::new(F, T, "cnt", counter.clone())).unwrap();
+    nn.commit(&setup).await.unwrap();
+    ne.commit(&setup).await.unwrap();
+    let handles: Vec<u64> =
+        nn.list_rules(Some(F), Some(T), Some("c")).await.unwrap().iter().map(|r| r.handle.unwrap()).collect();
+    let same: Vec<u64> =
+        ne.list_rules(Some(F), Some(T), Some("c")).await.unwrap().iter().map(|r| r.handle.unwrap()).collect();
+    assert_eq!(handles, same);
+    let other = Set::new(F, T, "x", KeyType::single(DataType::IPV4_ADDR));
+    let nowhere = Set::new(F, T, "nowhere", KeyType::single(DataType::IPV4_ADDR));
+    let cnt = counter.code();
+
+    // (what, operations, whether it must succeed on every kernel (None:
+    // only that both sides agree), text `nft list ruleset` must then show,
+    // text it must not).
+    type Step =
+        (&'static str, Box<dyn Fn(&mut Transaction)>, Option<bool>, Vec<&'static str>, Vec<&'static str>);
+    let steps: Vec<Step> = vec![
+        (
+            "chain d exists, chain nope does not",
+            Box::new(|tx| {
+                tx.destroy_chain(F, T, "d");
+                tx.destroy_chain(F, T, "nope");
+            }),
+            Some(true),
+            vec!["chain c {"],
+            vec!["chain d {"],
+        ),
+        (
+            "set, object and rules that do not exist",
+            Box::new(move |tx| {
+                tx.destroy_set(F, T, "nope");
+                tx.destroy_object(F, T, "nope", cnt);
+                tx.destroy_rule(F, T, "c", 999_999);
+                tx.destroy_rule(F, T, "nochain", 1);
+            }),
+            Some(true),
+            vec!["tcp dport 1 accept", "tcp dport 2 accept", "counter cnt"],
+            vec![],
+        ),
+        (
+            "the first rule, by handle",
+            Box::new(move |tx| {
+                tx.destroy_rule(F, T, "c", handles[0]);
+            }),
+            Some(true),
+            vec!["tcp dport 2 accept"],
+            vec!["tcp dport 1 accept"],
+        ),
+        (
+            "a range and an address that exist, one that does not",
+            Box::new(move |tx| {
+                let els = [
+                    Element::range(v4("10.0.0.1"), v4("10.0.0.9")),
+                    Element::new(v4("192.0.2.1")),
+                    Element::new(v4("198.51.100.9")),
+                ];
+                tx.destroy_elements(&set, &els).unwrap();
+            }),
+            Some(true),
+            vec!["elements = { 192.0.2.7 }"],
+            vec!["10.0.0.1", "192.0.2.1 "],
+        ),
+        (
+            "objects created earlier in the same transaction",
+            Box::new(move |tx| {
+                tx.add_chain(&Chain::new(F, T, "e")).unwrap();
+                tx.destroy_chain(F, T, "e");
+                tx.add_set(&other).unwrap();
+                tx.add_elements(&other, &[Element::new(v4("192.0.2.3")), Element::new(v4("192.0.2.4"))])
+                    .unwrap();
+                tx.destroy_elements(&other, &[Element::new(v4("192.0.2.3")), Element::new(v4("192.0.2.5"))])
+                    .unwrap();
+                tx.destroy_chain(F, T, "f");
+                tx.add_chain(&Chain::new(F, T, "f")).unwrap();
+            }),
+            Some(true),
+            vec!["chain f {", "elements = { 192.0.2.4 }"],
+            vec!["chain e {", "192.0.2.3"],
+        ),
+        (
+            "the counter",
+            Box::new(move |tx| {
+                tx.destroy_object(F, T, "cnt", cnt);
+            }),
+            Some(true),
+            vec![],
+            vec!["counter cnt"],
+        ),
+        (
+            "elements of a set that does not exist",
+            Box::new(move |tx| {
+                tx.destroy_elements(&nowhere, &[Element::new(v4("192.0.2.3"))]).unwrap();
+            }),
+            None,
+            vec![],
+            vec![],
+        ),
+        (
+            "a chain in a table that does not exist",
+            Box::new(|tx| {
+                tx.destroy_chain(Family::Ip6, "never-was", "c");
+            }),
+            None,
+            vec![],
+            vec![],
+        ),
+        (
+            "a rule in a table that does not exist",
+            Box::new(|tx| {
+                tx.destroy_rule(Family::Ip6, "never-was", "c", 1);
+            }),
+            None,
+            vec![],
+            vec![],
+        ),
+        (
+            "a deleted table's chain",
+            Box::new(|tx| {
+                tx.flush_table(F, T);
+                tx.delete_table(F, T);
+                tx.destroy_chain(F, T, "c");
+            }),
+            None,
+            vec![],
+            vec![],
+        ),
+        (
+            "the table, and one that does not exist",
+            Box::new(|tx| {
+                tx.destroy_table(F, T);
+                tx.destroy_table(Family::Ip6, "never-was");
+            }),
+            Some(true),
+            vec![],
+            vec!["table"],
+        ),
+    ];
+    let outcome = |r: netplumb::Result<netplumb::nft::Committed>| match r {
+        Ok(_) => "ok".to_string(),
+        Err(e) => format!("{:?}", e.errno()),
+    };
+    for (what, build, must_succeed, present, absent) in &steps {
+        let mut tx = Transaction::new();
+        build(&mut tx);
+        let a = outcome(nn.commit(&tx).await);
+        let b = outcome(ne.commit_emulating_destroy(&tx).await);
+        let (la, lb) = (nft_list(&native), nft_list(&emul));
+        println!("{what}: kernel {a}, emulated {b}");
+        assert_eq!(a, b, "{what}: kernel vs emulated outcome");
+        assert_eq!(la, lb, "{what}: kernel vs emulated ruleset");
+        if let Some(ok) = must_succeed {
+            assert_eq!(a == "ok", *ok, "{what}: {a}");
+        }
+        for p in present {
+            assert!(la.contains(p), "{what}: no {p:?} in\n{la}");
+        }
+        for p in absent {
+            assert!(!la.contains(p), "{what}: {p:?} still in\n{la}");
+        }
+    }
+    // What the steps must have done, on any kernel.
+    let rs = nft_list(&native);
+    assert!(rs.is_empty(), "{rs}");
+}

@@ -147,6 +147,21 @@ fn link(ns: &TestNs, dev: &str) -> Value {
     ipj(ns, &["-d", "link", "show", "dev", dev])[0].clone()
 }
 
+/// Read a link on the reference side and on ours until their operational
+/// states agree, for at most 5 s: the kernel sets operstate
+/// asynchronously (its linkwatch work, up to a second after the change),
+/// and our side was set up after the reference's.
+fn settled(read: impl Fn() -> (Value, Value)) -> (Value, Value) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (r, o) = read();
+        if r["operstate"] == o["operstate"] || std::time::Instant::now() >= deadline {
+            return (r, o);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 fn host_veth(node: &TestNs) -> Value {
     let v = ipj(node, &["-d", "link", "show"]);
     v.as_array()
@@ -194,19 +209,19 @@ async fn same_as_the_reference_bridge_plugin() {
     // The pods: same addresses (with broadcast), routes, MTU, state.
     assert_eq!(v4_addrs(&opod, "eth0"), v4_addrs(&rpod, "eth0"));
     assert_eq!(v4_routes(&opod), v4_routes(&rpod));
-    let (rl, ol) = (link(&rpod, "eth0"), link(&opod, "eth0"));
+    let (rl, ol) = settled(|| (link(&rpod, "eth0"), link(&opod, "eth0")));
     for k in ["mtu", "operstate", "link_type"] {
         assert_eq!(ol[k], rl[k], "pod eth0 {k}");
     }
     assert_eq!(ol["linkinfo"]["info_kind"], rl["linkinfo"]["info_kind"]);
     // The nodes: bridge, its address, the host veth and its port settings.
-    let (rb, ob) = (link(&rnode, "cni0"), link(&onode, "cni0"));
+    let (rb, ob) = settled(|| (link(&rnode, "cni0"), link(&onode, "cni0")));
     for k in ["mtu", "operstate"] {
         assert_eq!(ob[k], rb[k], "bridge {k}");
     }
     assert_eq!(ob["linkinfo"]["info_kind"], "bridge");
     assert_eq!(v4_addrs(&onode, "cni0"), v4_addrs(&rnode, "cni0"));
-    let (rv, ov) = (host_veth(&rnode), host_veth(&onode));
+    let (rv, ov) = settled(|| (host_veth(&rnode), host_veth(&onode)));
     for k in ["mtu", "operstate", "master"] {
         assert_eq!(ov[k], rv[k], "host veth {k}");
     }

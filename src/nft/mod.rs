@@ -28,6 +28,7 @@
 
 mod builder;
 mod chain;
+mod compat;
 pub mod consts;
 pub mod expr;
 mod object;
@@ -143,10 +144,24 @@ impl Nft {
     /// generation guard (reported against the batch header, operation
     /// index `usize::MAX`). Needs `CAP_NET_ADMIN`.
     ///
+    /// On kernels before 6.3, which have no `destroy`, a transaction with
+    /// destroy operations is committed as
+    /// [`Nft::commit_emulating_destroy`] does: each becomes a delete of
+    /// what exists, in one guarded transaction (the README's "Kernel
+    /// compatibility" says what differs).
+    ///
     /// # Cancel safety
     /// Once sent, the transaction takes effect whether or not this future
     /// is polled to completion.
     pub async fn commit(&self, tx: &Transaction) -> Result<Committed> {
+        if compat::has_destroy(tx) && !compat::destroy_supported(self).await? {
+            return self.commit_emulating_destroy(tx).await;
+        }
+        self.commit_exact(tx).await
+    }
+
+    /// [`Nft::commit`] as the messages are, without the destroy fallback.
+    async fn commit_exact(&self, tx: &Transaction) -> Result<Committed> {
         if tx.is_empty() {
             return Err(Error::invalid("transaction", "no operations"));
         }

@@ -162,7 +162,7 @@ impl Transaction {
         op
     }
 
-    /// `nft destroy table FAMILY NAME`: delete if it exists (kernel ≥ 6.3).
+    /// `nft destroy table FAMILY NAME`: delete if it exists (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYTABLE")]
     pub fn destroy_table(&mut self, family: Family, name: &str) -> OpId {
         let op = self.op(format!("destroy table {family} {name}"), false);
@@ -219,7 +219,7 @@ impl Transaction {
         op
     }
 
-    /// `nft destroy chain ...`: delete if it exists (kernel ≥ 6.3).
+    /// `nft destroy chain ...`: delete if it exists (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYCHAIN")]
     pub fn destroy_chain(&mut self, family: Family, table: &str, name: &str) -> OpId {
         let op = self.op(format!("destroy chain {}", obj_path(family, table, name)), false);
@@ -402,7 +402,7 @@ impl Transaction {
         op
     }
 
-    /// `nft destroy rule ... handle HANDLE` (kernel ≥ 6.3).
+    /// `nft destroy rule ... handle HANDLE` (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYRULE")]
     pub fn destroy_rule(&mut self, family: Family, table: &str, chain: &str, handle: u64) -> OpId {
         let op = self.op(format!("destroy rule from {family} {table}/{chain} handle {handle}"), false);
@@ -456,7 +456,7 @@ impl Transaction {
         self.set_ref(NFT_MSG_DELSET, "delete", family, table, name)
     }
 
-    /// `nft destroy set|map ...` (kernel ≥ 6.3).
+    /// `nft destroy set|map ...` (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYSET")]
     pub fn destroy_set(&mut self, family: Family, table: &str, name: &str) -> OpId {
         self.set_ref(NFT_MSG_DESTROYSET, "destroy", family, table, name)
@@ -551,7 +551,7 @@ impl Transaction {
         self.elem_op("delete", s, elems, NFT_MSG_DELSETELEM, 0)
     }
 
-    /// `nft destroy element ...`: delete those that exist (kernel ≥ 6.3).
+    /// `nft destroy element ...`: delete those that exist (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYSETELEM")]
     pub fn destroy_elements(&mut self, s: &Set, elems: &[Element]) -> Result<OpId> {
         self.elem_op("destroy", s, elems, NFT_MSG_DESTROYSETELEM, 0)
@@ -595,7 +595,7 @@ impl Transaction {
         self.obj_ref(NFT_MSG_DELOBJ, "delete", family, table, name, kind)
     }
 
-    /// `nft destroy ...` for an object (kernel ≥ 6.3).
+    /// `nft destroy ...` for an object (kernel ≥ 6.3; emulated before: [`crate::nft::Nft::commit`]).
     #[doc(alias = "NFT_MSG_DESTROYOBJ")]
     pub fn destroy_object(&mut self, family: Family, table: &str, name: &str, kind: u32) -> OpId {
         self.obj_ref(NFT_MSG_DESTROYOBJ, "destroy", family, table, name, kind)

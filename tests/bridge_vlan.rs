@@ -29,8 +29,10 @@ fn bridge_view(ns: &TestNs) -> Value {
             .unwrap()
             .iter()
             .map(|v| {
-                let flags: Vec<&str> =
-                    v["flags"].as_array().map(|f| f.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+                let flags: Vec<&str> = v["flags"]
+                    .as_array()
+                    .map(|f| f.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
                 let last = v.get("vlanEnd").and_then(Value::as_u64).unwrap_or(v["vlan"].as_u64().unwrap());
                 json!([v["vlan"], last, flags.contains(&"PVID"), flags.contains(&"Egress Untagged")])
             })

@@ -292,7 +292,8 @@ mod bridge_vlan_requests {
     #[test]
     fn add_pvid_untagged_master_matches_bridge_vlan_add() {
         // bridge vlan add dev v0 vid 100 pvid untagged master
-        let req = vlan_request(false, IfIndex(4), VlanTarget::Master, &[VlanEntry::new(100).pvid().untagged()]);
+        let req =
+            vlan_request(false, IfIndex(4), VlanTarget::Master, &[VlanEntry::new(100).pvid().untagged()]);
         let full = "340000001300050098b6136b000000000700000004000000000000000000000014001a0006000000010000000800020006006400";
         check(&req.unwrap(), SETLINK, ACK, &payload(full));
     }

@@ -268,7 +268,10 @@ pub fn parse_vlan_infos(b: &[u8]) -> Result<Vec<VlanEntry>, DecodeError> {
             pvid: flags & vlan_flags::PVID != 0,
             untagged: flags & vlan_flags::UNTAGGED != 0,
             other_flags: flags
-                & !(vlan_flags::PVID | vlan_flags::UNTAGGED | vlan_flags::RANGE_BEGIN | vlan_flags::RANGE_END),
+                & !(vlan_flags::PVID
+                    | vlan_flags::UNTAGGED
+                    | vlan_flags::RANGE_BEGIN
+                    | vlan_flags::RANGE_END),
         };
         if flags & vlan_flags::RANGE_BEGIN != 0 {
             begin = Some((vid, flags));
@@ -289,7 +292,12 @@ pub fn parse_vlan_infos(b: &[u8]) -> Result<Vec<VlanEntry>, DecodeError> {
 ///
 /// # Errors
 /// [`Error::Invalid`] for an index 0, no entries, or a bad entry.
-pub fn vlan_request(delete: bool, link: IfIndex, target: VlanTarget, entries: &[VlanEntry]) -> Result<Request> {
+pub fn vlan_request(
+    delete: bool,
+    link: IfIndex,
+    target: VlanTarget,
+    entries: &[VlanEntry],
+) -> Result<Request> {
     if link.0 == 0 || link.0 > i32::MAX as u32 {
         return Err(Error::invalid("link", format!("{} is not an interface index", link.0)));
     }
@@ -402,7 +410,8 @@ mod tests {
 
     #[test]
     fn range_round_trips_through_the_decoder() {
-        let req = vlan_request(false, IfIndex(4), VlanTarget::Default, &[VlanEntry::range(200, 210)]).unwrap();
+        let req =
+            vlan_request(false, IfIndex(4), VlanTarget::Default, &[VlanEntry::range(200, 210)]).unwrap();
         let p = PortVlans::parse_payload(&req.as_bytes()[16..]).unwrap();
         assert_eq!(p.index, IfIndex(4));
         assert_eq!(p.vlans, vec![VlanEntry::range(200, 210)]);
@@ -410,7 +419,8 @@ mod tests {
 
     #[test]
     fn bad_entries_name_the_field() {
-        let e = |v: VlanEntry| vlan_request(false, IfIndex(4), VlanTarget::Master, &[v]).unwrap_err().to_string();
+        let e =
+            |v: VlanEntry| vlan_request(false, IfIndex(4), VlanTarget::Master, &[v]).unwrap_err().to_string();
         assert!(e(VlanEntry::new(0)).contains("vlan.vid"));
         assert!(e(VlanEntry::new(4095)).contains("vlan.vid"));
         assert!(e(VlanEntry::range(10, 5)).contains("vlan.last"));

@@ -286,7 +286,7 @@ mod bridge_vlan_requests {
     const ACK: u16 = NLM_F_REQUEST | NLM_F_ACK;
     /// Hex of the 52-byte message as captured, minus its 16-byte header.
     fn payload(full: &str) -> String {
-        full[32..].as_bytes().chunks(2).map(|c| format!("\\x{}", std::str::from_utf8(c).unwrap())).collect()
+        full.as_bytes()[32..].chunks(2).map(|c| format!("\\x{}", std::str::from_utf8(c).unwrap())).collect()
     }
 
     #[test]

@@ -720,7 +720,10 @@ async fn vlan_as_the_reference_where_the_kernel_filters() {
     }
 
     // vlan 100 with isGateway: ours against the reference, each on its node.
-    let c = conf("vlnet", &dir, json!({"vlan": 100}));
+    // Debian's reference 1.1.1 keeps the port's default VLAN 1 (untagged,
+    // no longer the PVID); upstream removes it unless `preserveDefaultVlan`,
+    // which 1.1.1 does not know: compared with it set, and without it below.
+    let c = conf("vlnet", &dir, json!({"vlan": 100, "preserveDefaultVlan": true}));
     let mut seen = Vec::new();
     for who in ["reference", "ours"] {
         let node = TestNs::new("vlnode").await;
@@ -757,12 +760,31 @@ async fn vlan_as_the_reference_where_the_kernel_filters() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     assert_eq!(seen[0], seen[1], "reference vs ours");
+    let one = json!([[1, false, true], [100, true, true]]);
     assert_eq!(
         seen[1]["vlans"],
-        json!([["cni0", [[1, true, true]]], ["veth*", [[100, true, true]]], ["veth*", [[100, true, true]]]]),
+        json!([["cni0", [[1, true, true]]], ["veth*", one], ["veth*", one]]),
         "{}",
         seen[1]
     );
+    // Without preserveDefaultVlan (upstream): VLAN 1 gone from both ports.
+    {
+        let node = TestNs::new("vlnode").await;
+        let pod = TestNs::new("vlpod").await;
+        let c = conf("vlnet", &dir, json!({"vlan": 100}));
+        ours(&node, "ADD", "v1", &pod_path(&pod), "eth0", &c).await.unwrap();
+        let only = json!([[100, true, true]]);
+        assert_eq!(
+            vlan_view(&node),
+            vec![json!(["cni0", [[1, true, true]]]), json!(["veth*", only]), json!(["veth*", only])]
+        );
+        assert!(
+            pod.try_exec("ping", &["-c", "1", "-W", "3", "10.77.0.1"]).0,
+            "pod to gateway through VLAN 100"
+        );
+        ours(&node, "DEL", "v1", &pod_path(&pod), "eth0", &c).await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     // vlanTrunk and preserveDefaultVlan, layer 2 (the reference 1.1.1 has
     // neither key): the ports' VLANs as upstream's setupVeth sets them.

@@ -432,12 +432,10 @@ mod tests {
     #[test]
     fn range_end_without_begin_is_an_error() {
         let mut b = Vec::new();
-        let mut w = AttrWriter::new(&mut b);
         let mut raw = [0u8; 4];
         raw[..2].copy_from_slice(&vlan_flags::RANGE_END.to_ne_bytes());
         raw[2..].copy_from_slice(&5u16.to_ne_bytes());
-        w.bytes(IFLA_BRIDGE_VLAN_INFO, &raw);
-        drop(w);
+        AttrWriter::new(&mut b).bytes(IFLA_BRIDGE_VLAN_INFO, &raw);
         assert!(parse_vlan_infos(&b).is_err());
     }
 }

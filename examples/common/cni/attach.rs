@@ -266,6 +266,11 @@ pub async fn add(host_ns: &Netns, conf: &NetConf, args: &AddArgs<'_>) -> Result<
     let host = Rtnl::new_in(host_ns).await.map_err(|e| err999("open netlink in the host namespace", e))?;
     let ctr = Rtnl::new_in(args.container).await.map_err(|e| err999("open netlink in the container", e))?;
 
+    // With VLANs the bridge comes first, as in the reference: a kernel
+    // without VLAN filtering refuses it before any address is reserved.
+    if conf.vlan_filtering {
+        ensure_bridge(host_ns, &host, conf).await?;
+    }
     // 1. Addresses first: failing here changes nothing in the kernel.
     let ips = match &conf.ipam {
         None => Vec::new(),

@@ -123,9 +123,9 @@ async fn vlans_set_by_netplumb_read_by_bridge_and_back() {
     assert_eq!(bridge_view(&ns), want, "bridge -j vlan show after netplumb's changes");
     assert_eq!(netplumb_view(&rt).await, want, "netplumb's listing");
     assert_eq!(vl.of(p0).await.unwrap().iter().find(|v| v.pvid).map(|v| v.vid), Some(100));
-    // The ports name their bridge; the bridge names none.
+    // The ports name their bridge; the bridge names itself.
     let all = vl.list().try_collect().await.unwrap();
-    assert_eq!(all.iter().find(|p| p.index == br).unwrap().master, None);
+    assert_eq!(all.iter().find(|p| p.index == br).unwrap().master, Some(br));
     assert_eq!(all.iter().find(|p| p.index == p0).unwrap().master, Some(br));
 
     // Deleting a range; deleting what is not there is ENOENT.

@@ -204,7 +204,7 @@ pub struct PortVlans {
     pub index: IfIndex,
     /// Its name.
     pub name: String,
-    /// Its bridge, for a port (`None` for the bridge device itself).
+    /// Its bridge (`IFLA_MASTER`; the bridge device names itself).
     pub master: Option<IfIndex>,
     /// Its VLANs in the kernel's order, each one entry (the dump is not
     /// compressed; a range the kernel sends anyway is kept as one entry).

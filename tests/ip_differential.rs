@@ -482,9 +482,26 @@ async fn compare_all(d: &mut Diff, ns: &TestNs, rt: &Rtnl) {
     compare_routes(d, &v4, &names, &ipj(ns, &["-4", "-d", "route", "show", "table", "all"]));
     let v6 = rt.routes().list::<Ipv6Addr>(&RouteFilter::all()).try_collect().await.unwrap();
     compare_routes(d, &v6, &names, &ipj(ns, &["-d", "-6", "route", "show", "table", "all"]));
-    let neigh = rt.neighbours().list().try_collect().await.unwrap();
     // `ip neigh show` hides NOARP entries unless asked for every state.
-    compare_neighbours(d, &neigh, &names, &ipj(ns, &["neigh", "show", "nud", "all"]));
+    // The kernel adds multicast NOARP entries (224.0.0.22, ff02::16) on its
+    // own when an interface sends its first IGMP/MLD report, so a listing
+    // taken between ours and ip's may differ: compare a pair of listings
+    // taken with no change in between (netplumb, ip, netplumb again), waiting
+    // a bounded time for the kernel to settle.
+    let mut tries = 0;
+    let (neigh, ip_neigh) = loop {
+        let before = rt.neighbours().list().try_collect().await.unwrap();
+        let ip_neigh = ipj(ns, &["neigh", "show", "nud", "all"]);
+        let after: Vec<Neighbour> = rt.neighbours().list().try_collect().await.unwrap();
+        let key = |v: &[Neighbour]| v.iter().map(|n| (n.dst.to_string(), n.index.0)).collect::<Vec<_>>();
+        let stable = key(&before) == key(&after) && ip_neigh.as_array().map(Vec::len) == Some(after.len());
+        tries += 1;
+        if stable || tries == 25 {
+            break (after, ip_neigh);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    compare_neighbours(d, &neigh, &names, &ip_neigh);
     let proxy = rt.neighbours().list_proxy().try_collect().await.unwrap();
     compare_neighbours(d, &proxy, &names, &ipj(ns, &["neigh", "show", "proxy"]));
     let fdb = rt.fdb().list().try_collect().await.unwrap();

@@ -9,7 +9,8 @@
 # busybox-static, and virtme-ng's `vng` (.ci/run installs them). Software
 # emulation by default (the guest boots where KVM is absent or unusable);
 # KERNEL61_KVM=1 uses KVM. KERNEL61_IMAGE picks the image; KERNEL61_ONLY="a b"
-# runs only those test binaries (by target name, e.g. "link service_vip").
+# runs only those test binaries (by target name, e.g. "link service_vip");
+# KERNEL61_DIR is where the lists and the guest log go (target/kernel-6.1).
 #
 # Prints one line per test binary and a summary; exits non-zero if any binary
 # fails, if the guest is not 6.1, if a link kind the tests need cannot be
@@ -30,6 +31,8 @@ NO_KERNEL="netplumb codec_round_trips fuzz_corpus nft_bytes rtnl_bytes"
 if [ "${1:-}" = "--inside" ]; then
     # ----- inside the guest -----
     list=$2
+    # Tests that build with cargo (cni_bridge's libcni client) find it here.
+    export PATH="$3:$PATH"
     failures=0
     echo "guest: kernel $(uname -r), uid $(id -u), $(nproc) CPUs, $(free -m | awk '/Mem:/ {print $2}') MiB"
     case "$(uname -r)" in
@@ -73,7 +76,7 @@ command -v vng >/dev/null || { echo "kernel-6.1: vng not found (pip install virt
 
 t0=$(date +%s)
 # Build every test binary once, on the host, and list the ones to run.
-dir=$ROOT/target/kernel-6.1
+dir=${KERNEL61_DIR:-$ROOT/target/kernel-6.1}
 mkdir -p "$dir"
 cargo test --no-run --message-format=json-render-diagnostics >"$dir/artifacts.json"
 python3 - "$dir/artifacts.json" "$NO_KERNEL" "${KERNEL61_ONLY:-}" >"$dir/binaries" <<'EOF'
@@ -96,11 +99,13 @@ echo "kernel-6.1: built $(wc -l <"$dir/binaries") test binaries in $((t1 - t0)) 
 
 kvm=--disable-kvm
 [ "${KERNEL61_KVM:-0}" = 1 ] && kvm=
-# The guest sees this filesystem read-only: it reads the binary list and the
-# binaries from target/ and prints its results.
+# The guest sees this filesystem read-only, except /tmp, /run and the
+# repository (an overlay: tests that write there, e.g. cni_bridge's Go build,
+# can; nothing reaches the host): it reads the binary list and the binaries
+# from target/ and prints its results.
 set +e
-timeout 3600 vng $kvm --memory 2G --cpus 2 -r "$image" -- \
-    "$ROOT/.ci/kernel-6.1.sh" --inside "$dir/binaries" 2>&1 | tee "$dir/guest.log"
+timeout 3600 vng $kvm --memory 2G --cpus 2 --overlay-rwdir "$ROOT" -r "$image" -- \
+    "$ROOT/.ci/kernel-6.1.sh" --inside "$dir/binaries" "$(dirname "$(command -v cargo)")" 2>&1 | tee "$dir/guest.log"
 rc=${PIPESTATUS[0]}
 set -e
 t2=$(date +%s)

@@ -743,15 +743,33 @@ async fn events_and_labels_as_conntrack_prints_them() {
     use std::process::{Command, Stdio};
     let ns = TestNs::new("ctevlab").await;
     let ct = Conntrack::open_in(ns.netns()).await.unwrap();
-    // conntrack -E in the background, bounded by `timeout`.
+    let mut events = ct.events(EventGroups::all(), Filter::new()).await.unwrap();
+    // conntrack -E in the background, bounded by `timeout` (and stopped
+    // once our events are in). It takes a while to start on a slow
+    // machine: wait (10 s at most) until the namespace holds a second
+    // netfilter socket subscribed to groups, beside ours.
     let child = Command::new("timeout")
-        .args(["4", "ip", "netns", "exec", ns.name(), "conntrack", "-E"])
+        .args(["30", "ip", "netns", "exec", ns.name(), "conntrack", "-E"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut events = ct.events(EventGroups::all(), Filter::new()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let table = ns.exec("cat", &["/proc/net/netlink"]);
+        // Columns: sk, protocol, port id, groups (hex), ...
+        let listeners = table
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|c| c.len() > 3 && c[1] == "12" && !c[3].trim_start_matches('0').is_empty())
+            .count();
+        if listeners >= 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "conntrack -E not listening after 10 s:\n{table}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let t = udp("10.0.0.1:5", "10.0.0.2:6");
     ct.add(&Flow::new(t.clone()).with_timeout(100)).await.unwrap();
     conntrack(
@@ -767,6 +785,10 @@ async fn events_and_labels_as_conntrack_prints_them() {
             ours.push(e);
         }
     }
+    // Let conntrack print the last event, then stop it (timeout passes the
+    // signal on).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    netplumb::testing::run("kill", &["-TERM", &child.id().to_string()]);
     let out = child.wait_with_output().unwrap();
     let theirs: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
     let ours_text: Vec<String> = ours.iter().map(FlowEvent::to_conntrack_line).collect();
@@ -786,22 +808,28 @@ async fn events_and_labels_as_conntrack_prints_them() {
     let dir = std::env::temp_dir().join(format!("netplumb-connlabel-{}", std::process::id()));
     let up = dir.join("up/xtables");
     std::fs::create_dir_all(&up).unwrap();
-    std::fs::create_dir_all(dir.join("work")).unwrap();
+    std::fs::create_dir_all(dir.join("mnt")).unwrap();
     let conf = up.join("connlabel.conf");
     std::fs::write(&conf, "# netplumb test labels\n1 web\n2 db\n70 far\n").unwrap();
     let map = LabelMap::from_file(&conf).unwrap();
     assert!(map.labels(&["web", "nope"]).unwrap_err().to_string().contains("nope"));
     ns.exec("nft", &["add", "table", "ip", "lbl"]);
     ns.exec("nft", &["add", "chain", "ip", "lbl", "c", "{ type filter hook prerouting priority 0; }"]);
-    ns.exec("nft", &["add", "rule", "ip", "lbl", "c", "ct", "label", "5", "counter"]);
+    // `ct label set`: on 6.1 a `ct label` match does not enable labels.
+    ns.exec("nft", &["add", "rule", "ip", "lbl", "c", "ct", "label", "set", "5", "counter"]);
     ct.add(&Flow::new(t.clone()).with_timeout(100).with_labels(map.labels(&["web", "far"]).unwrap()))
         .await
         .unwrap();
+    // The overlay's upper and work directories on a tmpfs of the private
+    // mount namespace: an overlay cannot have them on another overlay
+    // (the temporary directory is one in the 6.1 guest of CI).
     let script = format!(
-        "mount -t overlay overlay -o lowerdir=/etc,upperdir={},workdir={} /etc && ip netns exec {} conntrack -L -o labels",
-        dir.join("up").display(),
-        dir.join("work").display(),
-        ns.name()
+        "mount -t tmpfs tmpfs {m} && mkdir -p {m}/up/xtables {m}/work && cp {conf} {m}/up/xtables/ && \
+         mount -t overlay overlay -o lowerdir=/etc,upperdir={m}/up,workdir={m}/work /etc && \
+         ip netns exec {ns} conntrack -L -o labels",
+        m = dir.join("mnt").display(),
+        conf = conf.display(),
+        ns = ns.name()
     );
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
@@ -812,11 +840,21 @@ async fn events_and_labels_as_conntrack_prints_them() {
     let f = ct.get(&t, 0).await.unwrap();
     let ours = f.to_conntrack_line_with_labels(&map);
     assert!(ours.ends_with(" labels=web,far"), "{ours}");
-    // The use count is the kernel's reference count at dump time.
-    let norm =
-        |l: &str| l.split_whitespace().filter(|w| !w.starts_with("use=")).collect::<Vec<_>>().join(" ");
+    // The use count is the kernel's reference count at dump time; the
+    // timeout (third word) counts down between the two reads, which are
+    // seconds apart on a slow machine: compared apart.
+    let norm = |l: &str| {
+        l.split_whitespace()
+            .enumerate()
+            .filter(|(i, w)| *i != 2 && !w.starts_with("use="))
+            .map(|(_, w)| w)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let timeout = |l: &str| l.split_whitespace().nth(2).and_then(|w| w.parse::<i64>().ok()).unwrap_or(-100);
     let line = theirs.lines().find(|l| l.contains("sport=5 ")).unwrap_or_else(|| panic!("{theirs}"));
     assert_eq!(norm(line), norm(&ours));
+    assert!((timeout(line) - timeout(&ours)).abs() <= 3, "{line} vs {ours}");
     let sel = ct.list(&Filter::new().labels(map.labels(&["far"]).unwrap())).try_collect().await.unwrap();
     assert_eq!(sel.len(), 1);
     assert!(ct

@@ -60,7 +60,9 @@ async fn arp_and_ndp_entries() {
     let ib = arr.iter().find(|n| n["dst"] == "fd00::9").unwrap();
     // ip -j prints flags such as router as keys with a null value.
     assert!(ib.as_object().unwrap().contains_key("router"), "{ib}");
-    assert_eq!(arr.len(), got.len());
+    // ip hides NOARP entries (the ones the kernel makes for multicast
+    // addresses once the link carries traffic); netplumb lists them.
+    assert_eq!(arr.len(), got.iter().filter(|n| !n.state.contains(NeighState::NOARP)).count(), "{got:?}");
 
     // replace: a new MAC, same entry.
     nb.replace(&Neighbour::new(idx, "10.1.2.9".parse().unwrap(), mac("02:00:00:00:00:99"))).await.unwrap();

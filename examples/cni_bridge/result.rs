@@ -59,6 +59,10 @@ pub fn result_json(conf: &NetConf, netns_path: &str, a: &Attachment) -> Value {
         ],
         "dns": dns(conf),
     });
+    if let Some((name, mac)) = &a.vlan_if {
+        // After the container's, as the reference appends it.
+        r["interfaces"].as_array_mut().expect("array").push(json!({"name": name, "mac": mac.to_string()}));
+    }
     if !ips.is_empty() {
         r["ips"] = Value::Array(ips);
     }

@@ -599,8 +599,6 @@ async fn later_keys_and_refused_keys() {
 
     // Refused by name, before anything changes in the kernel.
     for (extra, word) in [
-        (json!({"vlan": 100}), "vlan"),
-        (json!({"vlanTrunk": [{"id": 101}]}), "vlanTrunk"),
         (json!({"ipMasq": true, "ipMasqBackend": "iptables"}), "ipMasqBackend"),
         (json!({"hairpinMode": true, "promiscMode": true}), "hairpin mode and promiscuous mode"),
     ] {
@@ -638,4 +636,189 @@ async fn macspoofchk_drops_frames_from_another_mac() {
     assert!(!rules.contains("macspoofchk-s1-eth0") && !rules.contains("cni-br-iface"), "{rules}");
     ours(&node, "DEL", "s1", &pod_path(&pod), "eth0", &c).await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether this kernel's bridges filter VLANs (`CONFIG_BRIDGE_VLAN_FILTERING`):
+/// `ip link add .. type bridge vlan_filtering 1` in a scratch namespace.
+pub(crate) fn vlan_filtering_available() -> bool {
+    let name = format!("npvlprobe{}", std::process::id());
+    let _ = Command::new("ip").args(["netns", "add", &name]).status();
+    let out = Command::new("ip")
+        .args(["-n", &name, "link", "add", "vfprobe", "type", "bridge", "vlan_filtering", "1"])
+        .output()
+        .unwrap();
+    let _ = Command::new("ip").args(["netns", "del", &name]).status();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() || err.contains("Operation not supported"), "probe: {err}");
+    out.status.success()
+}
+
+/// `bridge -j vlan show` of the node: per port (host veths as `veth*`),
+/// its VLANs as `[vid, pvid, untagged]`, sorted.
+fn vlan_view(node: &TestNs) -> Vec<Value> {
+    let out = node.exec("bridge", &["-j", "vlan", "show"]);
+    let all: Value = serde_json::from_str(if out.trim().is_empty() { "[]" } else { &out }).unwrap();
+    let mut v: Vec<Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let name = p["ifname"].as_str().unwrap();
+            let name = if name.starts_with("veth") { "veth*" } else { name };
+            let vlans: Vec<Value> = p["vlans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| {
+                    let f = x["flags"].as_array().cloned().unwrap_or_default();
+                    json!([x["vlan"], f.contains(&json!("PVID")), f.contains(&json!("Egress Untagged"))])
+                })
+                .collect();
+            json!([name, vlans])
+        })
+        .collect();
+    v.sort_by_key(|x| x.to_string());
+    v
+}
+
+/// `vlan`, `vlanTrunk`, `preserveDefaultVlan`. Where the kernel filters
+/// VLANs: `vlan` with `isGateway` gives the reference's kernel state (VLAN
+/// filtering on the bridge, the port's default VLAN replaced by the VLAN
+/// as untagged PVID, the gateway on `cni0.VLAN`, a veth whose other end is
+/// an untagged port in that VLAN) and result, and the pod reaches its
+/// gateway through the VLAN; `vlanTrunk`/`preserveDefaultVlan` (newer than
+/// Debian's reference 1.1.1) give the port VLANs the upstream plugin sets.
+/// Where it does not: a clear error at ADD, nothing left behind, DEL works
+/// — and under `NETPLUMB_REQUIRE_KINDS=1` (CI's Linux 6.1 run) a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vlan_as_the_reference_where_the_kernel_filters() {
+    let require = std::env::var("NETPLUMB_REQUIRE_KINDS").is_ok_and(|v| v == "1");
+    let have = vlan_filtering_available();
+    assert!(have || !require, "NETPLUMB_REQUIRE_KINDS=1 but this kernel has no bridge VLAN filtering");
+    let dir = tmpdir("vlan");
+    if !have {
+        let node = TestNs::new("vlnode").await;
+        let pod = TestNs::new("vlpod").await;
+        for extra in [json!({"vlan": 100}), json!({"vlanTrunk": [{"id": 101}]})] {
+            let c = conf("vlnet", &dir, extra.clone());
+            let e = ours(&node, "ADD", "v1", &pod_path(&pod), "eth0", &c).await.unwrap_err();
+            assert_eq!(e.code, 999, "{extra}: {e:?}");
+            assert!(e.msg.contains("no bridge VLAN filtering"), "{extra}: {e:?}");
+            assert_eq!(ipj(&pod, &["link", "show"]).as_array().unwrap().len(), 1, "{extra} left a link");
+            assert_eq!(ipj(&node, &["link", "show"]).as_array().unwrap().len(), 1, "{extra} left a link");
+            ours(&node, "DEL", "v1", &pod_path(&pod), "eth0", &c).await.unwrap();
+            // The reference fails on `vlan` too ("operation not
+            // supported"); Debian's 1.1.1 does not know `vlanTrunk`.
+            if extra.get("vlan").is_some() {
+                let (ok, _) = reference(&node, "ADD", "v1", &pod_path(&pod), "eth0", &c);
+                assert!(!ok, "{extra}: the reference succeeded without VLAN filtering");
+                let _ = reference(&node, "DEL", "v1", &pod_path(&pod), "eth0", &c);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+
+    // vlan 100 with isGateway: ours against the reference, each on its node.
+    // Debian's reference 1.1.1 keeps the port's default VLAN 1 (untagged,
+    // no longer the PVID); upstream removes it unless `preserveDefaultVlan`,
+    // which 1.1.1 does not know: compared with it set, and without it below.
+    let c = conf("vlnet", &dir, json!({"vlan": 100, "preserveDefaultVlan": true}));
+    let mut seen = Vec::new();
+    for who in ["reference", "ours"] {
+        let node = TestNs::new("vlnode").await;
+        let pod = TestNs::new("vlpod").await;
+        let r = if who == "reference" {
+            let (ok, r) = reference(&node, "ADD", "v1", &pod_path(&pod), "eth0", &c);
+            assert!(ok, "reference ADD: {r}");
+            r
+        } else {
+            ours(&node, "ADD", "v1", &pod_path(&pod), "eth0", &c).await.unwrap()
+        };
+        let br = link(&node, "cni0");
+        let gw = link(&node, "cni0.100");
+        let state = json!({
+            "result": result_shape(&r),
+            "vlans": vlan_view(&node),
+            "vlan_filtering": br["linkinfo"]["info_data"]["vlan_filtering"],
+            "gw_addrs": v4_addrs(&node, "cni0.100").iter().map(|a| json!([a.0, a.1])).collect::<Vec<_>>(),
+            "bridge_addrs": v4_addrs(&node, "cni0").len(),
+            "gw": [gw["operstate"], gw["mtu"], gw["linkinfo"]["info_kind"]],
+        });
+        assert_eq!(state["vlan_filtering"], 1, "{who}: {state}");
+        // Through VLAN 100 to the gateway on cni0.100.
+        assert!(
+            pod.try_exec("ping", &["-c", "1", "-W", "3", "10.77.0.1"]).0,
+            "{who}: pod to gateway through VLAN 100"
+        );
+        seen.push(state);
+        if who == "reference" {
+            assert!(reference(&node, "DEL", "v1", &pod_path(&pod), "eth0", &c).0);
+        } else {
+            ours(&node, "DEL", "v1", &pod_path(&pod), "eth0", &c).await.unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert_eq!(seen[0], seen[1], "reference vs ours");
+    let one = json!([[1, false, true], [100, true, true]]);
+    assert_eq!(
+        seen[1]["vlans"],
+        json!([["cni0", [[1, true, true]]], ["veth*", one], ["veth*", one]]),
+        "{}",
+        seen[1]
+    );
+    // Without preserveDefaultVlan (upstream): VLAN 1 gone from both ports.
+    {
+        let node = TestNs::new("vlnode").await;
+        let pod = TestNs::new("vlpod").await;
+        let c = conf("vlnet", &dir, json!({"vlan": 100}));
+        ours(&node, "ADD", "v1", &pod_path(&pod), "eth0", &c).await.unwrap();
+        let only = json!([[100, true, true]]);
+        assert_eq!(
+            vlan_view(&node),
+            vec![json!(["cni0", [[1, true, true]]]), json!(["veth*", only]), json!(["veth*", only])]
+        );
+        assert!(
+            pod.try_exec("ping", &["-c", "1", "-W", "3", "10.77.0.1"]).0,
+            "pod to gateway through VLAN 100"
+        );
+        ours(&node, "DEL", "v1", &pod_path(&pod), "eth0", &c).await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    // vlanTrunk and preserveDefaultVlan, layer 2 (the reference 1.1.1 has
+    // neither key): the ports' VLANs as upstream's setupVeth sets them.
+    for (extra, want) in [
+        // A trunk without vlan: the default replaced, VLAN 1 the native one.
+        (
+            json!({"vlanTrunk": [{"minID": 200, "maxID": 202}, {"id": 300}, {"id": 201}]}),
+            json!([
+                [1, true, true],
+                [200, false, false],
+                [201, false, false],
+                [202, false, false],
+                [300, false, false]
+            ]),
+        ),
+        // vlan and a trunk, default VLAN preserved (tagged: the PVID moved).
+        (
+            json!({"vlan": 100, "vlanTrunk": [{"id": 101}], "preserveDefaultVlan": true}),
+            json!([[1, false, true], [100, true, true], [101, false, false]]),
+        ),
+        (json!({"vlan": 100, "vlanTrunk": [{"id": 101}]}), json!([[100, true, true], [101, false, false]])),
+    ] {
+        let node = TestNs::new("vlnode").await;
+        let pod = TestNs::new("vlpod").await;
+        let mut c = conf("vlnet", &dir, extra.clone());
+        c["isGateway"] = json!(false);
+        c["isDefaultGateway"] = json!(false);
+        ours(&node, "ADD", "v2", &pod_path(&pod), "eth0", &c).await.unwrap();
+        assert_eq!(
+            vlan_view(&node),
+            vec![json!(["cni0", [[1, true, true]]]), json!(["veth*", want])],
+            "{extra}"
+        );
+        ours(&node, "DEL", "v2", &pod_path(&pod), "eth0", &c).await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -14,6 +14,7 @@
 //! this module imports the families to hand them out.
 
 pub mod addr;
+pub mod bridge_vlan;
 pub mod link;
 pub mod neigh;
 pub mod nexthop;
@@ -167,6 +168,11 @@ impl Rtnl {
     /// Traffic control: qdiscs, classes, filters and chains (`tc`).
     pub fn tc(&self) -> tc::Tc {
         tc::Tc::new(self.conn.clone())
+    }
+
+    /// Bridge VLAN tables of ports and bridges (`bridge vlan`).
+    pub fn bridge_vlans(&self) -> bridge_vlan::BridgeVlans {
+        bridge_vlan::BridgeVlans::new(self.conn.clone())
     }
 
     /// Policy routing rules.

@@ -11,6 +11,7 @@ use netplumb::link::kind::{Bridge, Veth, VethPeer};
 use netplumb::link::{BridgePort, LinkChange, NewLink, OperState};
 use netplumb::netns::Netns;
 use netplumb::route::Route;
+use netplumb::rtnl::bridge_vlan::{VlanEntry, VlanTarget};
 use netplumb::{IfIndex, MacAddr, Rtnl};
 
 use super::config::{CniError, NetConf, ERR_INTERNAL, ERR_TRY_AGAIN};
@@ -41,6 +42,124 @@ pub struct Attachment {
     /// Routes added in the container: (destination, gateway as configured
     /// (the result shows only that), gateway used).
     pub routes: Vec<(IpNet, Option<IpAddr>, IpAddr)>,
+    /// With `vlan` and `isGateway`: the gateway interface `BRIDGE.VLAN`
+    /// (name and MAC), the host end of a veth pair whose other end is an
+    /// untagged port of the bridge in that VLAN, as the reference makes it.
+    pub vlan_if: Option<(String, MacAddr)>,
+}
+
+const EOPNOTSUPP: i32 = 95;
+
+/// The error for a VLAN request the kernel refused: a kernel built without
+/// bridge VLAN filtering answers `EOPNOTSUPP` to all of them.
+fn vlan_err(what: &str, e: netplumb::Error) -> CniError {
+    if e.errno().map(|n| n.0) == Some(EOPNOTSUPP) {
+        CniError::new(
+            ERR_INTERNAL,
+            format!(
+                "{what}: vlan, vlanTrunk: this kernel has no bridge VLAN filtering \
+                 (CONFIG_BRIDGE_VLAN_FILTERING): {e}"
+            ),
+        )
+    } else {
+        err999(what, e)
+    }
+}
+
+/// The port's VLANs as the reference's setupVeth sets them: the default
+/// VLAN(s) removed unless `preserveDefaultVlan`, `vlan` as the untagged
+/// PVID, the trunk's VLANs tagged, and VLAN 1 as the untagged PVID of a
+/// trunk without `vlan`.
+async fn set_port_vlans(
+    host: &Rtnl,
+    port: IfIndex,
+    vlan: u16,
+    trunk: &[u16],
+    preserve: bool,
+) -> Result<(), CniError> {
+    let vl = host.bridge_vlans();
+    if (vlan != 0 || !trunk.is_empty()) && !preserve {
+        let have = vl.of(port).await.map_err(|e| vlan_err("failed to remove default vlan", e))?;
+        for v in have {
+            vl.delete(port, VlanTarget::Master, &[VlanEntry::range(v.vid, v.last)])
+                .await
+                .map_err(|e| vlan_err("failed to remove default vlan", e))?;
+        }
+    }
+    if vlan != 0 {
+        vl.add(port, VlanTarget::Master, &[VlanEntry::new(vlan).pvid().untagged()])
+            .await
+            .map_err(|e| vlan_err("failed to setup vlan tag", e))?;
+    }
+    for &v in trunk {
+        vl.add(port, VlanTarget::Master, &[VlanEntry::new(v)])
+            .await
+            .map_err(|e| vlan_err("failed to setup vlan tag", e))?;
+    }
+    if vlan == 0 && !trunk.is_empty() {
+        vl.add(port, VlanTarget::Master, &[VlanEntry::new(1).pvid().untagged()])
+            .await
+            .map_err(|e| vlan_err("failed to setup default native vlan tag", e))?;
+    }
+    Ok(())
+}
+
+/// The reference's ensureVlanInterface: `BRIDGE.VLAN` if it exists, else a
+/// veth pair made in the host namespace — `BRIDGE.VLAN` and a `vethXXXXXXXX`
+/// port of the bridge (the bridge's MTU, the VLAN untagged as its PVID) —
+/// both up.
+async fn ensure_vlan_interface(
+    host: &Rtnl,
+    conf: &NetConf,
+    br_index: IfIndex,
+) -> Result<netplumb::link::Link, CniError> {
+    let links = host.links();
+    let name = format!("{}.{}", conf.bridge, conf.vlan);
+    match links.get(name.as_str()).await {
+        Ok(l) => return Ok(l),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(err999(&format!("failed to find interface {name:?}"), e)),
+    }
+    let br = links.get(br_index).await.map_err(|e| err999("read bridge", e))?;
+    let mut port_name = String::new();
+    let mut made = false;
+    for _ in 0..8 {
+        port_name = format!("veth{}", random_suffix());
+        let mut peer = VethPeer::new(name.clone());
+        let mut nl_mtu = None;
+        if let Some(m) = br.mtu {
+            peer = peer.mtu(m);
+            nl_mtu = Some(m);
+        }
+        let mut nl = NewLink::new(port_name.clone(), Veth::new(peer)).master(br_index).up();
+        if let Some(m) = nl_mtu {
+            nl = nl.mtu(m);
+        }
+        match links.add(&nl).await {
+            Ok(()) => {
+                made = true;
+                break;
+            }
+            // A clash of the random name is retried; of BRIDGE.VLAN (made
+            // meanwhile by another ADD) is an error.
+            Err(e) if e.is_exists() => continue,
+            Err(e) => return Err(err999(&format!("faild to create vlan gateway {name:?}"), e)),
+        }
+    }
+    if !made {
+        return Err(CniError::new(ERR_TRY_AGAIN, "could not find a free veth name for the vlan gateway"));
+    }
+    let port = links.get(port_name.as_str()).await.map_err(|e| err999("read vlan gateway port", e))?;
+    if let Err(e) = set_port_vlans(host, port.index, conf.vlan, &[], conf.preserve_default_vlan).await {
+        let _ = links.delete(port.index).await;
+        return Err(CniError::new(e.code, format!("faild to create vlan gateway {name:?}: {}", e.msg)));
+    }
+    let l = links.get(name.as_str()).await.map_err(|e| err999(&format!("failed to lookup {name:?}"), e))?;
+    links
+        .set(l.index, &LinkChange::new().up())
+        .await
+        .map_err(|e| err999(&format!("failed to up {name:?}"), e))?;
+    links.get(l.index).await.map_err(|e| err999(&format!("failed to lookup {name:?}"), e))
 }
 
 fn random_suffix() -> String {
@@ -66,9 +185,6 @@ pub fn check_supported(conf: &NetConf) -> Result<(), CniError> {
     if conf.disable_container_interface && conf.ipam.is_some() {
         return no("cannot use IPAM when DisableContainerInterface flag is set");
     }
-    if conf.vlan != 0 || conf.vlan_trunk {
-        return no("vlan, vlanTrunk: VLAN tagging of bridge ports (bridge VLAN filtering) is not implemented by this plugin");
-    }
     if conf.ip_masq && conf.ip_masq_backend.as_deref() == Some("iptables") {
         return no("ipMasqBackend: \"iptables\": this plugin masquerades with nftables only");
     }
@@ -87,7 +203,10 @@ pub async fn ensure_bridge(
     let link = match links.get(conf.bridge.as_str()).await {
         Ok(l) => l,
         Err(e) if e.is_not_found() => {
-            let mut nl = NewLink::new(conf.bridge.clone(), Bridge::new()).up();
+            // A kernel without bridge VLAN filtering refuses the attribute
+            // (even 0): leave it out unless asked for.
+            let kind = if conf.vlan_filtering { Bridge::new().vlan_filtering(true) } else { Bridge::new() };
+            let mut nl = NewLink::new(conf.bridge.clone(), kind).up();
             if let Some(m) = conf.mtu {
                 nl = nl.mtu(m);
             }
@@ -99,6 +218,9 @@ pub async fn ensure_bridge(
                 Ok(()) => {}
                 // Another ADD created it meanwhile.
                 Err(e) if e.is_exists() => {}
+                Err(e) if conf.vlan_filtering => {
+                    return Err(vlan_err(&format!("failed to create bridge {:?}", conf.bridge), e))
+                }
                 Err(e) => return Err(err999(&format!("could not add {:?}", conf.bridge), e)),
             }
             let l = links.get(conf.bridge.as_str()).await.map_err(|e| err999("read bridge back", e))?;
@@ -144,6 +266,11 @@ pub async fn add(host_ns: &Netns, conf: &NetConf, args: &AddArgs<'_>) -> Result<
     let host = Rtnl::new_in(host_ns).await.map_err(|e| err999("open netlink in the host namespace", e))?;
     let ctr = Rtnl::new_in(args.container).await.map_err(|e| err999("open netlink in the container", e))?;
 
+    // With VLANs the bridge comes first, as in the reference: a kernel
+    // without VLAN filtering refuses it before any address is reserved.
+    if conf.vlan_filtering {
+        ensure_bridge(host_ns, &host, conf).await?;
+    }
     // 1. Addresses first: failing here changes nothing in the kernel.
     let ips = match &conf.ipam {
         None => Vec::new(),
@@ -254,6 +381,12 @@ async fn attach(
             .map_err(|e| undo(err999("set bridge port mode (hairpin, isolation)", e)))?;
     }
 
+    if conf.vlan_filtering {
+        set_port_vlans(host, hv.index, conf.vlan, &conf.vlan_trunk, conf.preserve_default_vlan)
+            .await
+            .map_err(|e| undo(CniError::new(e.code, format!("interface {host_name:?}: {}", e.msg))))?;
+    }
+
     // 3. Inside the container.
     let cl = ctr.links();
     let cif = cl.get(args.ifname).await.map_err(|e| undo(err999("find the container interface", e)))?;
@@ -263,6 +396,7 @@ async fn attach(
         spoofcheck::add(host_ns, args.container_id, args.ifname, &host_name, mac).await.map_err(undo)?;
     }
     let mut routes = Vec::new();
+    let mut vlan_if = None;
     if conf.ipam.is_none() {
         // Layer 2 only: the interface up, unless asked not to.
         if !conf.disable_container_interface {
@@ -277,7 +411,7 @@ async fn attach(
         // The host end follows its peer up; the reference waits for it.
         wait_oper_up(host, hv.index).await.map_err(undo)?;
         if conf.is_gateway {
-            set_gateways(host_ns, host, conf, (br_index, br_mac), ips).await.map_err(undo)?;
+            vlan_if = set_gateways(host_ns, host, conf, (br_index, br_mac), ips).await.map_err(undo)?;
         }
     }
 
@@ -289,6 +423,7 @@ async fn attach(
         container_if: (args.ifname.to_string(), cif.index, cif.mac().unwrap_or_default()),
         ips: ips.to_vec(),
         routes,
+        vlan_if,
     })
 }
 
@@ -401,7 +536,8 @@ async fn set_gateways(
     conf: &NetConf,
     (br_index, br_mac): (IfIndex, MacAddr),
     ips: &[Allocation],
-) -> Result<(), CniError> {
+) -> Result<Option<(String, MacAddr)>, CniError> {
+    let mut vlan_if = None;
     for v4 in [true, false] {
         let gws: Vec<IpNet> = ips
             .iter()
@@ -409,7 +545,26 @@ async fn set_gateways(
             .map(|a| IpNet::new(a.gateway, a.address.prefix_len()).expect("prefix of an allocation"))
             .collect();
         for gw in &gws {
-            ensure_addr(host, conf, br_index, *gw).await?;
+            if conf.vlan != 0 {
+                // The gateway lives on BRIDGE.VLAN instead of the bridge.
+                let l = ensure_vlan_interface(host, conf, br_index).await.map_err(|e| {
+                    CniError::new(e.code, format!("failed to create vlan interface: {}", e.msg))
+                })?;
+                let mac = l.mac().unwrap_or_default();
+                vlan_if.get_or_insert_with(|| (l.name.clone(), mac));
+                ensure_addr(host, &l.name, conf.force_address, l.index, *gw).await.map_err(|e| {
+                    CniError::new(
+                        e.code,
+                        format!("failed to set vlan interface for bridge with addr: {}", e.msg),
+                    )
+                })?;
+                host.links()
+                    .set(l.index, &LinkChange::new().mac(mac))
+                    .await
+                    .map_err(|e| err999("could not set bridge's mac", e))?;
+                continue;
+            }
+            ensure_addr(host, &conf.bridge, conf.force_address, br_index, *gw).await?;
             host.links()
                 .set(br_index, &LinkChange::new().mac(br_mac))
                 .await
@@ -426,10 +581,16 @@ async fn set_gateways(
             }
         }
     }
-    Ok(())
+    Ok(vlan_if)
 }
 
-async fn ensure_addr(host: &Rtnl, conf: &NetConf, br_index: IfIndex, gw: IpNet) -> Result<(), CniError> {
+async fn ensure_addr(
+    host: &Rtnl,
+    dev: &str,
+    force: bool,
+    br_index: IfIndex,
+    gw: IpNet,
+) -> Result<(), CniError> {
     let filter = if gw.addr().is_ipv4() { AddressFilter::new().v4() } else { AddressFilter::new().v6() };
     let have = host
         .addresses()
@@ -446,17 +607,16 @@ async fn ensure_addr(host: &Rtnl, conf: &NetConf, br_index: IfIndex, gw: IpNet) 
         // with forceAddress.
         let clash = gw.addr().is_ipv4() || a.address.contains(&gw.addr()) || gw.contains(&a.address.addr());
         if clash {
-            if conf.force_address {
+            if force {
                 host.addresses()
                     .delete(a)
                     .await
-                    .map_err(|e| err999(&format!("could not remove IP address from {:?}", conf.bridge), e))?;
+                    .map_err(|e| err999(&format!("could not remove IP address from {dev:?}"), e))?;
             } else {
                 return Err(CniError::new(
                     ERR_INTERNAL,
                     format!(
-                        "failed to set bridge addr: {:?} already has an IP address different from {gw}",
-                        conf.bridge
+                        "failed to set bridge addr: {dev:?} already has an IP address different from {gw}"
                     ),
                 ));
             }
@@ -465,7 +625,7 @@ async fn ensure_addr(host: &Rtnl, conf: &NetConf, br_index: IfIndex, gw: IpNet) 
     match host.addresses().add(&with_broadcast(Address::new(br_index, gw), gw)).await {
         Ok(()) => Ok(()),
         Err(e) if e.is_exists() => Ok(()),
-        Err(e) => Err(err999(&format!("could not add IP address {gw} to {:?}", conf.bridge), e)),
+        Err(e) => Err(err999(&format!("could not add IP address {gw} to {dev:?}"), e)),
     }
 }
 

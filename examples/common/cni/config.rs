@@ -145,8 +145,15 @@ pub struct NetConf {
     pub disable_container_interface: bool,
     /// `vlan` (0: none).
     pub vlan: u16,
-    /// Whether `vlanTrunk` names any VLAN.
-    pub vlan_trunk: bool,
+    /// `vlanTrunk`: the VLAN ids it names, sorted, each once (as the
+    /// reference collects them).
+    pub vlan_trunk: Vec<u16>,
+    /// Whether the bridge gets VLAN filtering: `vlan` is not 0 or
+    /// `vlanTrunk` is present (even empty), as in the reference.
+    pub vlan_filtering: bool,
+    /// `preserveDefaultVlan`: keep the port's default VLAN (1) next to the
+    /// configured ones.
+    pub preserve_default_vlan: bool,
     /// `macspoofchk`.
     pub mac_spoof_check: bool,
     /// `ipMasqBackend` (`"iptables"` or `"nftables"`), if given.
@@ -472,26 +479,54 @@ impl NetConf {
                 ))
             }
         };
-        let vlan_trunk = match v.get("vlanTrunk") {
-            None | Some(Value::Null) => false,
+        // As the reference's collectVlanTrunk: each item a minID..maxID
+        // range (both or neither) and/or one id, all in 1..=4094.
+        let (vlan_trunk, trunk_given) = match v.get("vlanTrunk") {
+            None | Some(Value::Null) => (Vec::new(), false),
             Some(Value::Array(a)) => {
+                let mut ids = std::collections::BTreeSet::new();
                 for (i, t) in a.iter().enumerate() {
-                    for k in ["minID", "maxID", "id"] {
-                        if let Some(n) = get_int(t, k)? {
-                            if !(1..=4094).contains(&n) {
-                                return Err(bad(
-                                    &format!("vlanTrunk[{i}].{k}"),
-                                    format!("{n} is outside 1..=4094"),
-                                ));
-                            }
+                    let get = |k: &str| -> Result<Option<u16>, CniError> {
+                        match get_int(t, k)? {
+                            None => Ok(None),
+                            Some(n) if (1..=4094).contains(&n) => Ok(Some(n as u16)),
+                            Some(n) => Err(bad(
+                                &format!("vlanTrunk[{i}].{k}"),
+                                format!("incorrect trunk {k} parameter: {n} is outside 1..=4094"),
+                            )),
                         }
+                    };
+                    match (get("minID")?, get("maxID")?) {
+                        (Some(lo), Some(hi)) if hi < lo => {
+                            return Err(bad(
+                                &format!("vlanTrunk[{i}]"),
+                                format!("minID is greater than maxID in trunk parameter ({lo} > {hi})"),
+                            ))
+                        }
+                        (Some(lo), Some(hi)) => ids.extend(lo..=hi),
+                        (None, Some(_)) => {
+                            return Err(bad(
+                                &format!("vlanTrunk[{i}]"),
+                                "minID and maxID should be configured simultaneously, minID is missing",
+                            ))
+                        }
+                        (Some(_), None) => {
+                            return Err(bad(
+                                &format!("vlanTrunk[{i}]"),
+                                "minID and maxID should be configured simultaneously, maxID is missing",
+                            ))
+                        }
+                        (None, None) => {}
+                    }
+                    if let Some(id) = get("id")? {
+                        ids.insert(id);
                     }
                 }
-                !a.is_empty()
+                (ids.into_iter().collect(), true)
             }
             Some(o) => return Err(bad("vlanTrunk", format!("expected an array, got {o}"))),
         };
-        get_bool(&v, "preserveDefaultVlan")?;
+        let preserve_default_vlan = get_bool(&v, "preserveDefaultVlan")?;
         let ip_masq_backend = match get_str(&v, "ipMasqBackend")? {
             None => None,
             Some(b @ ("iptables" | "nftables")) => Some(b.to_string()),
@@ -546,7 +581,9 @@ impl NetConf {
             enable_dad: get_bool(&v, "enabledad")?,
             disable_container_interface: get_bool(&v, "disableContainerInterface")?,
             vlan,
+            vlan_filtering: vlan != 0 || trunk_given,
             vlan_trunk,
+            preserve_default_vlan,
             mac_spoof_check: get_bool(&v, "macspoofchk")?,
             ip_masq_backend,
             mtu,

@@ -197,9 +197,10 @@ impl Set {
         Ok(s)
     }
 
-    /// The payload fields of data declared `typeof A . B ...` (nft's names,
-    /// e.g. `["ip daddr", "tcp dport"]`), from the userdata.
-    pub(crate) fn data_typeof_fields(&self) -> Option<Vec<&'static str>> {
+    /// The payload fields of data declared `typeof A . B ...`, from the
+    /// userdata, as nft's (protocol description, field number) records;
+    /// the builder's field table names them (`ip daddr`, `tcp dport`).
+    pub(crate) fn data_typeof_payloads(&self) -> Option<Vec<(u32, u32)>> {
         let u = self.userdata.as_deref()?;
         let (_, rec) = udata_iter(u).find(|(t, _)| *t == UDATA_SET_DATA_TYPEOF)?;
         let mut it = udata_iter(rec);
@@ -220,7 +221,7 @@ impl Set {
                 let mut f = udata_iter(inner);
                 let (0, desc) = f.next()? else { return None };
                 let (1, idx) = f.next()? else { return None };
-                super::builder::payload_typeof_name(u32_of(desc)?, u32_of(idx)?)
+                Some((u32_of(desc)?, u32_of(idx)?))
             })
             .collect()
     }

@@ -131,7 +131,14 @@ fn set_block(out: &mut String, sw: &SetWithElements, with_expires: bool) {
     };
     if let Some(d) = &s.data {
         // `typeof numgen ... : ip daddr . tcp dport` (Set::numgen_map).
-        let names = s.data_typeof_fields().filter(|n| typeof_ && n.len() == d.fields.len());
+        let names = s
+            .data_typeof_payloads()
+            .and_then(|p| {
+                p.into_iter()
+                    .map(|(d, i)| crate::nft::builder::payload_typeof_name(d, i))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .filter(|n| typeof_ && n.len() == d.fields.len());
         match names {
             Some(n) => {
                 let _ = write!(ty, " : {}", n.join(" . "));

@@ -78,7 +78,7 @@ t0=$(date +%s)
 # Build every test binary once, on the host, and list the ones to run.
 dir=${KERNEL61_DIR:-$ROOT/target/kernel-6.1}
 mkdir -p "$dir"
-cargo test --no-run --message-format=json-render-diagnostics >"$dir/artifacts.json"
+cargo test --all-features --no-run --message-format=json-render-diagnostics >"$dir/artifacts.json"
 python3 - "$dir/artifacts.json" "$NO_KERNEL" "${KERNEL61_ONLY:-}" >"$dir/binaries" <<'EOF'
 import json, sys
 skip = set(sys.argv[2].split())

@@ -90,7 +90,7 @@ pub const HAIRPIN: &str = "hairpin";
 ///   creates no named set per service (README, "Scale of service_vip").
 ///
 /// ```text
-/// map endpoints-S { typeof numgen random mod 1 : ip daddr . tcp dport } 0 : 10.244.1.3 . 8080, ...
+/// map endpoints-S { typeof numgen random mod 1 : ip daddr . th dport } 0 : 10.244.1.3 . 8080, ...
 /// set hairpin { type ipv4_addr . ipv4_addr }                            10.244.1.3 . 10.244.1.3, ...
 /// chain nat-postrouting { ...; ip saddr . ip daddr @hairpin masquerade; jump masquerading }
 /// chain svc-web-tcp80 { ip daddr VIP ... ip saddr != CLUSTER jump mark-for-masquerade
@@ -374,7 +374,7 @@ impl Proxy {
     /// The compact shape's endpoint map `shard` (`endpoints-N`).
     pub fn endpoint_map(shard: u32) -> R<Set> {
         let name = format!("{ENDPOINTS}-{shard}");
-        Set::numgen_map(F, TABLE, name, NumgenType::Random, 1, &[Field::IP_DADDR, Field::TCP_DPORT])
+        Set::numgen_map(F, TABLE, name, NumgenType::Random, 1, &[Field::IP_DADDR, Field::TH_DPORT])
     }
 
     fn hairpin_set() -> Set {
@@ -472,7 +472,7 @@ impl Proxy {
             .expr(Numgen { dreg: Reg::R1, kind: NumgenType::Random, modulus: n, offset: block.offset })
             .expr(Lookup::map(Reg::R1, format!("{ENDPOINTS}-{}", block.shard), Reg::R1))
             // The address in the first 32-bit register of R1, the port in
-            // the next (register 9), as nft loads `ip daddr . tcp dport`.
+            // the next (register 9), as nft loads `ip daddr . th dport`.
             .expr(Nat {
                 kind: NatType::Dnat,
                 family: 2,

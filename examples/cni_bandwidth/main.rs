@@ -259,8 +259,25 @@ fn pass_through(conf: &Conf) -> Value {
     }
 }
 
+const USAGE: &str = "usage: CNI_COMMAND=ADD|DEL|CHECK|VERSION CNI_CONTAINERID=ID CNI_NETNS=PATH \
+                     CNI_IFNAME=NAME CNI_PATH=DIRS cni_bandwidth < netconf.json
+A chained CNI plugin (runtimeConfig.bandwidth): driven by the CNI_* environment and the network configuration on stdin, as the CNI spec says; it takes no options.";
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    // A runtime passes no arguments: --help prints the usage, anything else
+    // is refused before the environment or stdin is read.
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            return;
+        }
+        Some(other) => {
+            eprintln!("cni_bandwidth: unknown option {other:?}\n{USAGE}");
+            std::process::exit(2);
+        }
+    }
     let call = Call::from_env();
     let mut stdin = Vec::new();
     if call.command != "VERSION" {

@@ -10,6 +10,8 @@
 # emulation by default (the guest boots where KVM is absent or unusable);
 # KERNEL61_KVM=1 uses KVM. KERNEL61_IMAGE picks the image; KERNEL61_ONLY="a b"
 # runs only those test binaries (by target name, e.g. "link service_vip");
+# KERNEL61_SKIP="a b" leaves those out (CI: the binaries not yet green under
+# 6.1 in software emulation, listed with the reason in .ci/run);
 # KERNEL61_DIR is where the lists and the guest log go (target/kernel-6.1).
 #
 # Prints one line per test binary and a summary; exits non-zero if any binary
@@ -79,7 +81,7 @@ t0=$(date +%s)
 dir=${KERNEL61_DIR:-$ROOT/target/kernel-6.1}
 mkdir -p "$dir"
 cargo test --all-features --no-run --message-format=json-render-diagnostics >"$dir/artifacts.json"
-python3 - "$dir/artifacts.json" "$NO_KERNEL" "${KERNEL61_ONLY:-}" >"$dir/binaries" <<'EOF'
+python3 - "$dir/artifacts.json" "$NO_KERNEL ${KERNEL61_SKIP:-}" "${KERNEL61_ONLY:-}" >"$dir/binaries" <<'EOF'
 import json, sys
 skip = set(sys.argv[2].split())
 only = set(sys.argv[3].split())

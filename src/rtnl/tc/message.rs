@@ -67,6 +67,11 @@ pub(crate) fn parse_common<'a>(p: &'a [u8]) -> Result<Common<'a>, DecodeError> {
     Ok(c)
 }
 
+/// The `struct tcmsg` of a qdisc or class: device, parent, handle, info.
+fn object_header(ifindex: IfIndex, parent: TcHandle, handle: TcHandle, info: u32) -> [u8; TCMSG_LEN] {
+    TcHeader { family: 0, ifindex: ifindex.0 as i32, handle: handle.0, parent: parent.0, info }.to_bytes()
+}
+
 fn ifindex_of(h: &TcHeader) -> Result<IfIndex, DecodeError> {
     u32::try_from(h.ifindex)
         .map(IfIndex)
@@ -162,16 +167,7 @@ impl Qdisc {
 
     /// Encode an `RTM_NEWQDISC` payload (pure; no validation).
     pub fn write(&self, w: &mut AttrWriter<'_>) {
-        w.raw(
-            &TcHeader {
-                family: 0,
-                ifindex: self.ifindex.0 as i32,
-                handle: self.handle.0,
-                parent: self.parent.0,
-                info: self.info,
-            }
-            .to_bytes(),
-        );
+        w.raw(&object_header(self.ifindex, self.parent, self.handle, self.info));
         w.str(tca::KIND, self.kind.name());
         self.kind.write_options(w);
         write_unknown(w, &self.unknown);
@@ -179,16 +175,7 @@ impl Qdisc {
 
     /// Encode an `RTM_DELQDISC` payload: device, parent and handle.
     pub fn write_delete(&self, w: &mut AttrWriter<'_>) {
-        w.raw(
-            &TcHeader {
-                family: 0,
-                ifindex: self.ifindex.0 as i32,
-                handle: self.handle.0,
-                parent: self.parent.0,
-                info: 0,
-            }
-            .to_bytes(),
-        );
+        w.raw(&object_header(self.ifindex, self.parent, self.handle, 0));
     }
 
     /// Decode an `RTM_NEWQDISC`/`RTM_DELQDISC` message.
@@ -283,16 +270,7 @@ impl Class {
 
     /// Encode an `RTM_NEWTCLASS` payload.
     pub fn write(&self, w: &mut AttrWriter<'_>) {
-        w.raw(
-            &TcHeader {
-                family: 0,
-                ifindex: self.ifindex.0 as i32,
-                handle: self.handle.0,
-                parent: self.parent.0,
-                info: self.info,
-            }
-            .to_bytes(),
-        );
+        w.raw(&object_header(self.ifindex, self.parent, self.handle, self.info));
         w.str(tca::KIND, self.kind.name());
         self.kind.write_options(w);
         write_unknown(w, &self.unknown);
@@ -300,16 +278,7 @@ impl Class {
 
     /// Encode an `RTM_DELTCLASS` payload.
     pub fn write_delete(&self, w: &mut AttrWriter<'_>) {
-        w.raw(
-            &TcHeader {
-                family: 0,
-                ifindex: self.ifindex.0 as i32,
-                handle: self.handle.0,
-                parent: self.parent.0,
-                info: 0,
-            }
-            .to_bytes(),
-        );
+        w.raw(&object_header(self.ifindex, self.parent, self.handle, 0));
     }
 
     /// Decode an `RTM_NEWTCLASS` message.

@@ -27,8 +27,8 @@ KIND_MODULES="dummy 8021q ipvlan bonding vrf geneve wireguard"
 # netfilter for service_vip (its sysctl exists only once it is loaded).
 NEEDED_MODULES="br_netfilter"
 # Test binaries that never talk to the kernel (pure codec, scripted replies,
-# fuzz corpora): the host run covers them.
-NO_KERNEL="netplumb codec_round_trips fuzz_corpus nft_bytes rtnl_bytes"
+# fuzz corpora, the local-only nft corpus runner): the host run covers them.
+NO_KERNEL="netplumb codec_round_trips fuzz_corpus fuzz_differential features nft_bytes rtnl_bytes nft_corpus"
 
 if [ "${1:-}" = "--inside" ]; then
     # ----- inside the guest -----

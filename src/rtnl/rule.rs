@@ -500,9 +500,7 @@ impl Rule {
         if let Some(p) = self.protocol {
             w.u8(fra::PROTOCOL, p);
         }
-        for a in &self.unknown {
-            w.bytes(a.kind, &a.payload);
-        }
+        RawAttr::write_all(w, &self.unknown);
     }
 
     /// Decode an `RTM_NEWRULE`/`RTM_DELRULE` message.

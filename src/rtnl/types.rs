@@ -163,6 +163,15 @@ pub struct RawAttr {
     pub payload: Vec<u8>,
 }
 
+impl RawAttr {
+    /// Write attributes back exactly as they were decoded.
+    pub(crate) fn write_all(w: &mut AttrWriter<'_>, attrs: &[RawAttr]) {
+        for a in attrs {
+            w.bytes(a.kind, &a.payload);
+        }
+    }
+}
+
 impl fmt::Debug for RawAttr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RawAttr({}, {} bytes)", self.kind, self.payload.len())

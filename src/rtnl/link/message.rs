@@ -157,9 +157,7 @@ pub fn write_link(l: &Link, w: &mut AttrWriter<'_>) {
             for n in &l.altnames {
                 w.str(ifla::ALT_IFNAME, n);
             }
-            for a in &l.prop_unknown {
-                w.bytes(a.kind, &a.payload);
-            }
+            RawAttr::write_all(w, &l.prop_unknown);
         });
     }
     if let Some(q) = &l.qdisc {
@@ -222,14 +220,10 @@ pub fn write_link(l: &Link, w: &mut AttrWriter<'_>) {
                 }
                 None => {}
             }
-            for a in &l.linkinfo_unknown {
-                w.bytes(a.kind, &a.payload);
-            }
+            RawAttr::write_all(w, &l.linkinfo_unknown);
         });
     }
-    for a in &l.unknown {
-        w.bytes(a.kind, &a.payload);
-    }
+    RawAttr::write_all(w, &l.unknown);
 }
 
 fn parse_linkinfo(l: &mut Link, payload: &[u8]) -> Result<(), DecodeError> {

@@ -410,15 +410,11 @@ impl Action {
                 b.extend_from_slice(&m.eaction.0.to_ne_bytes());
                 b.extend_from_slice(&m.ifindex.to_ne_bytes());
                 w.bytes(MIRRED_PARMS, &b);
-                for a in &m.other {
-                    w.bytes(a.kind, &a.payload);
-                }
+                RawAttr::write_all(w, &m.other);
             }),
             ActionKind::Gact(g) => w.nest(act_attr::OPTIONS, |w| {
                 w.bytes(GACT_PARMS, &g.gen.to_bytes());
-                for a in &g.other {
-                    w.bytes(a.kind, &a.payload);
-                }
+                RawAttr::write_all(w, &g.other);
             }),
             ActionKind::Police(p) => w.nest(act_attr::OPTIONS, |w| {
                 w.bytes(police_attr::TBF, &p.tbf_bytes());
@@ -431,9 +427,7 @@ impl Action {
                 if let Some(r) = p.result {
                     w.i32(police_attr::RESULT, r);
                 }
-                for a in &p.other {
-                    w.bytes(a.kind, &a.payload);
-                }
+                RawAttr::write_all(w, &p.other);
             }),
             ActionKind::Other { options, .. } => {
                 if let Some(o) = options {
@@ -441,9 +435,7 @@ impl Action {
                 }
             }
         }
-        for a in &self.other {
-            w.bytes(a.kind, &a.payload);
-        }
+        RawAttr::write_all(w, &self.other);
     }
 
     /// Decode one action (the payload of its order nest).

@@ -394,9 +394,7 @@ impl U32 {
         if let Some(f) = self.flags {
             w.u32(u32_attr::FLAGS, f);
         }
-        for a in &self.other {
-            w.bytes(a.kind, &a.payload);
-        }
+        RawAttr::write_all(w, &self.other);
     }
 
     fn decode(o: &[u8]) -> Result<U32, DecodeError> {
@@ -459,9 +457,7 @@ impl MatchAll {
         if let Some(f) = self.flags {
             w.u32(matchall_attr::FLAGS, f);
         }
-        for a in &self.other {
-            w.bytes(a.kind, &a.payload);
-        }
+        RawAttr::write_all(w, &self.other);
     }
 
     fn decode(o: &[u8]) -> Result<MatchAll, DecodeError> {
@@ -623,9 +619,7 @@ impl Flower {
         if !self.actions.is_empty() {
             write_actions(w, ACT, &self.actions);
         }
-        for a in &self.other {
-            w.bytes(a.kind, &a.payload);
-        }
+        RawAttr::write_all(w, &self.other);
     }
 
     fn decode(o: &[u8]) -> Result<Flower, DecodeError> {

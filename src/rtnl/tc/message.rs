@@ -78,12 +78,6 @@ fn ifindex_of(h: &TcHeader) -> Result<IfIndex, DecodeError> {
         .map_err(|_| DecodeError::new("tcmsg", format!("ifindex {}", h.ifindex)))
 }
 
-fn write_unknown(w: &mut AttrWriter<'_>, unknown: &[RawAttr]) {
-    for a in unknown {
-        w.bytes(a.kind, &a.payload);
-    }
-}
-
 /// A queueing discipline on a device: `tc qdisc`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Qdisc {
@@ -170,7 +164,7 @@ impl Qdisc {
         w.raw(&object_header(self.ifindex, self.parent, self.handle, self.info));
         w.str(tca::KIND, self.kind.name());
         self.kind.write_options(w);
-        write_unknown(w, &self.unknown);
+        RawAttr::write_all(w, &self.unknown);
     }
 
     /// Encode an `RTM_DELQDISC` payload: device, parent and handle.
@@ -273,7 +267,7 @@ impl Class {
         w.raw(&object_header(self.ifindex, self.parent, self.handle, self.info));
         w.str(tca::KIND, self.kind.name());
         self.kind.write_options(w);
-        write_unknown(w, &self.unknown);
+        RawAttr::write_all(w, &self.unknown);
     }
 
     /// Encode an `RTM_DELTCLASS` payload.
@@ -425,7 +419,7 @@ impl Filter {
             w.u32(tca::CHAIN, c);
         }
         self.kind.write_options(w);
-        write_unknown(w, &self.unknown);
+        RawAttr::write_all(w, &self.unknown);
     }
 
     /// Encode an `RTM_DELTFILTER` payload: device, parent, priority,

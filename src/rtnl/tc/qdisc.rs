@@ -113,16 +113,6 @@ macro_rules! into_qdisc {
 }
 into_qdisc!(Tbf, Htb, FqCodel, Netem, Prio);
 
-fn put_other(w: &mut AttrWriter<'_>, other: &[RawAttr]) {
-    for a in other {
-        w.bytes(a.kind, &a.payload);
-    }
-}
-
-fn u64_attr(a: &crate::wire::Attr<'_>) -> Result<u64, DecodeError> {
-    a.u64()
-}
-
 /// `TCA_TBF_*`.
 #[allow(missing_docs)]
 pub mod tbf_attr {
@@ -285,7 +275,7 @@ impl Tbf {
         if let Some(t) = &self.ptab {
             w.bytes(tbf_attr::PTAB, t);
         }
-        put_other(w, &self.other);
+        RawAttr::write_all(w, &self.other);
     }
 
     fn decode(o: &[u8]) -> Result<Tbf, DecodeError> {
@@ -318,8 +308,8 @@ impl Tbf {
                     (t.limit, t.buffer, t.mtu) = (u(24), u(28), u(32));
                     parms = true;
                 }
-                tbf_attr::RATE64 => t.rate64 = Some(u64_attr(&a)?),
-                tbf_attr::PRATE64 => t.prate64 = Some(u64_attr(&a)?),
+                tbf_attr::RATE64 => t.rate64 = Some(a.u64()?),
+                tbf_attr::PRATE64 => t.prate64 = Some(a.u64()?),
                 tbf_attr::BURST => t.burst = Some(a.u32()?),
                 tbf_attr::PBURST => t.pburst = Some(a.u32()?),
                 tbf_attr::RTAB => t.rtab = Some(a.payload.to_vec()),
@@ -397,7 +387,7 @@ impl Htb {
         if self.offload {
             w.flag(htb_attr::OFFLOAD);
         }
-        put_other(w, &self.other);
+        RawAttr::write_all(w, &self.other);
     }
 
     fn decode(o: &[u8]) -> Result<Htb, DecodeError> {
@@ -617,7 +607,7 @@ impl HtbClass {
         if let Some(t) = &self.ctab {
             w.bytes(htb_attr::CTAB, t);
         }
-        put_other(w, &self.other);
+        RawAttr::write_all(w, &self.other);
     }
 
     fn decode(o: &[u8]) -> Result<HtbClass, DecodeError> {
@@ -728,7 +718,7 @@ impl FqCodel {
                 w.u32(ty, v);
             }
         }
-        put_other(w, &self.other);
+        RawAttr::write_all(w, &self.other);
     }
 
     fn decode(o: &[u8]) -> Result<FqCodel, DecodeError> {
@@ -830,7 +820,7 @@ impl Netem {
         if let Some(j) = self.jitter64 {
             w.bytes(netem_attr::JITTER64, &j.to_ne_bytes());
         }
-        put_other(w, &self.other);
+        RawAttr::write_all(w, &self.other);
     }
 
     fn decode(o: &[u8]) -> Result<Netem, DecodeError> {

@@ -72,6 +72,18 @@ fn object_header(ifindex: IfIndex, parent: TcHandle, handle: TcHandle, info: u32
     TcHeader { family: 0, ifindex: ifindex.0 as i32, handle: handle.0, parent: parent.0, info }.to_bytes()
 }
 
+impl Common<'_> {
+    /// The undecoded attributes of a qdisc or class, with `TCA_CHAIN` among
+    /// them (only filters model a chain).
+    fn unknown_with_chain(&mut self) -> Vec<RawAttr> {
+        let mut unknown = std::mem::take(&mut self.unknown);
+        if let Some(ch) = self.chain {
+            unknown.push(RawAttr { kind: tca::CHAIN, payload: ch.to_ne_bytes().to_vec() });
+        }
+        unknown
+    }
+}
+
 fn ifindex_of(h: &TcHeader) -> Result<IfIndex, DecodeError> {
     u32::try_from(h.ifindex)
         .map(IfIndex)
@@ -179,11 +191,8 @@ impl Qdisc {
 
     /// Decode a payload (after `struct nlmsghdr`).
     pub fn parse_payload(p: &[u8]) -> Result<Qdisc, DecodeError> {
-        let c = parse_common(p)?;
-        let mut unknown = c.unknown;
-        if let Some(ch) = c.chain {
-            unknown.push(RawAttr { kind: tca::CHAIN, payload: ch.to_ne_bytes().to_vec() });
-        }
+        let mut c = parse_common(p)?;
+        let unknown = c.unknown_with_chain();
         Ok(Qdisc {
             ifindex: ifindex_of(&c.header)?,
             handle: TcHandle(c.header.handle),
@@ -282,11 +291,8 @@ impl Class {
 
     /// Decode a payload.
     pub fn parse_payload(p: &[u8]) -> Result<Class, DecodeError> {
-        let c = parse_common(p)?;
-        let mut unknown = c.unknown;
-        if let Some(ch) = c.chain {
-            unknown.push(RawAttr { kind: tca::CHAIN, payload: ch.to_ne_bytes().to_vec() });
-        }
+        let mut c = parse_common(p)?;
+        let unknown = c.unknown_with_chain();
         Ok(Class {
             ifindex: ifindex_of(&c.header)?,
             handle: TcHandle(c.header.handle),

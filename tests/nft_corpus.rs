@@ -23,6 +23,8 @@
 //! contains it. Needs root; everything happens in three namespaces the
 //! run creates and removes.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -97,37 +99,10 @@ fn flush(ns: &TestNs) {
 fn list(ns: &TestNs) -> Result<String, String> {
     let (ok, out, err) = ns.try_exec("nft", &["list", "ruleset"]);
     if ok {
-        Ok(normalize(&out))
+        Ok(common::nft::without_expires(&out))
     } else {
         Err(format!("nft list ruleset failed: {}", err.trim()))
     }
-}
-
-/// Drop what changes with time (`expires 4s964ms`).
-fn normalize(s: &str) -> String {
-    let mut out = String::new();
-    for line in s.lines() {
-        let mut words = line.split(' ');
-        let mut first = true;
-        while let Some(w) = words.next() {
-            if w == "expires" {
-                let v = words.next().unwrap_or("");
-                if v.ends_with(',') {
-                    out.push(',');
-                } else if v.ends_with('}') {
-                    out.push_str(" }");
-                }
-                continue;
-            }
-            if !first {
-                out.push(' ');
-            }
-            out.push_str(w);
-            first = false;
-        }
-        out.push('\n');
-    }
-    out
 }
 
 fn diff(want: &str, got: &str) -> String {
@@ -302,7 +277,7 @@ async fn run_step(step: &Step, src: &TestNs, dst: &TestNs, tally: &mut Tally) {
         }
     };
     // 1. listing
-    let got = normalize(&rs.to_string());
+    let got = common::nft::without_expires(&rs.to_string());
     if got == want {
         tally.listing_ok += 1;
     } else {

@@ -6,6 +6,8 @@
 //! (b) build with netplumb (write back what was decoded, through a
 //!     transaction), list with `nft`: the same ruleset.
 
+mod common;
+
 use netplumb::nft::{Nft, Ruleset, Transaction};
 use netplumb::testing::{run_with_input, TestNs};
 
@@ -31,34 +33,6 @@ fn full_corpus() -> Vec<(String, String)> {
     v.sort();
     assert!(v.len() >= 5, "corpus is missing files");
     v
-}
-
-/// `nft list ruleset` without the parts that change with time.
-fn normalize(s: &str) -> String {
-    let re_exp = |line: &str| -> String {
-        let mut out = String::new();
-        let mut words = line.split(' ').peekable();
-        let mut first = true;
-        while let Some(w) = words.next() {
-            if w == "expires" {
-                let v = words.next().unwrap_or("");
-                // keep a trailing separator the value carried
-                if v.ends_with(',') {
-                    out.push(',');
-                } else if v.ends_with('}') {
-                    out.push_str(" }");
-                }
-                continue;
-            }
-            if !first {
-                out.push(' ');
-            }
-            out.push_str(w);
-            first = false;
-        }
-        out
-    };
-    s.lines().map(re_exp).collect::<Vec<_>>().join("\n")
 }
 
 fn nft_list(ns: &TestNs) -> String {
@@ -91,16 +65,22 @@ async fn decode_and_render_match_nft_list() {
         let nft = Nft::from_connection(ns.netfilter().await).unwrap();
         let rs: Ruleset = nft.ruleset().await.unwrap_or_else(|e| panic!("{name}: list: {e}"));
         let got = rs.to_string();
-        if normalize(&want) != normalize(&got) {
-            failures.push(format!("{name}:\n{}", diff(&normalize(&want), &normalize(&got))));
+        if common::nft::without_expires(&want) != common::nft::without_expires(&got) {
+            failures.push(format!(
+                "{name}:\n{}",
+                diff(&common::nft::without_expires(&want), &common::nft::without_expires(&got))
+            ));
             continue;
         }
         // nft accepts what we render, and lists it back the same.
         let ns2 = TestNs::new("nftdiff").await;
         load(&ns2, &got);
         let again = nft_list(&ns2);
-        if normalize(&again) != normalize(&want) {
-            failures.push(format!("{name} (reloaded):\n{}", diff(&normalize(&want), &normalize(&again))));
+        if common::nft::without_expires(&again) != common::nft::without_expires(&want) {
+            failures.push(format!(
+                "{name} (reloaded):\n{}",
+                diff(&common::nft::without_expires(&want), &common::nft::without_expires(&again))
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -121,8 +101,11 @@ async fn rebuild_through_netplumb_lists_the_same_in_nft() {
         let nft = Nft::from_connection(dst.netfilter().await).unwrap();
         nft.commit(&tx).await.unwrap_or_else(|e| panic!("{name}: commit: {e}"));
         let got = nft_list(&dst);
-        if normalize(&want) != normalize(&got) {
-            failures.push(format!("{name}:\n{}", diff(&normalize(&want), &normalize(&got))));
+        if common::nft::without_expires(&want) != common::nft::without_expires(&got) {
+            failures.push(format!(
+                "{name}:\n{}",
+                diff(&common::nft::without_expires(&want), &common::nft::without_expires(&got))
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

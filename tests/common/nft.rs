@@ -87,3 +87,31 @@ pub fn service_vip(tx: &mut Transaction) -> Vec<OpId> {
     tx.add_elements(&service_map(), &[Element::new(key).verdict(Verdict::Goto("svc-a".into()))]).unwrap();
     ops
 }
+
+/// `nft list ruleset` text without what changes with time (`expires
+/// 4s964ms`), keeping the separator the value carried; one line each.
+pub fn without_expires(s: &str) -> String {
+    let mut out = String::new();
+    for line in s.lines() {
+        let mut words = line.split(' ');
+        let mut first = true;
+        while let Some(w) = words.next() {
+            if w == "expires" {
+                let v = words.next().unwrap_or("");
+                if v.ends_with(',') {
+                    out.push(',');
+                } else if v.ends_with('}') {
+                    out.push_str(" }");
+                }
+                continue;
+            }
+            if !first {
+                out.push(' ');
+            }
+            out.push_str(w);
+            first = false;
+        }
+        out.push('\n');
+    }
+    out
+}

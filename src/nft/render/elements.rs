@@ -138,6 +138,30 @@ pub(super) fn printable_elements(sw: &SetWithElements) -> Vec<Element> {
             e.key.iter().rev().copied().collect()
         }
     };
+    let flags = !set.key.is_concat()
+        && matches!(
+            set.key.fields[0],
+            DataType::TCP_FLAG | DataType::CT_STATE | DataType::CT_STATUS | DataType::CT_EVENT
+        );
+    if flags && set.flags.contains(SetFlags::ANONYMOUS) && !set.flags.contains(SetFlags::INTERVAL) {
+        // nft prints an element of several flags as `syn | ack` and sorts
+        // it by its lowest flag. Elements with the same lowest flag nft
+        // lists in the reverse of the kernel's order, and loads in the
+        // order written: netplumb keeps the kernel's order, so that its
+        // listing loaded back rebuilds the same set (in that one case the
+        // text differs from nft's).
+        let be = set_be(set, false).unwrap_or(set.key.fields[0].big_endian());
+        let low = |e: &Element| {
+            let v = if be { be_uint(&e.key) } else { le_uint(&e.key) };
+            if v == 0 {
+                0
+            } else {
+                1u64 << v.trailing_zeros()
+            }
+        };
+        elems.sort_by_key(low);
+        return elems;
+    }
     elems.sort_by_cached_key(sort_key);
     elems
 }

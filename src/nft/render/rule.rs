@@ -61,7 +61,20 @@ impl Src {
 pub(super) fn masked_text(inner: &Src, mask: &[u8], xor: &[u8]) -> String {
     let (ty, be) = inner.ty();
     let fmt = |b: &[u8]| {
-        if matches!(ty, DataType::MARK | DataType::IPV4_ADDR | DataType::IPV6_ADDR | DataType::ETHER_ADDR) {
+        let flags = value(ty, b, be);
+        if matches!(ty, DataType::TCP_FLAG | DataType::CT_STATE | DataType::CT_STATUS)
+            && !flags.contains("0x")
+        {
+            // `tcp flags & (syn | ack)`
+            if flags.contains(',') {
+                format!("({})", flags.replace(',', " | "))
+            } else {
+                flags
+            }
+        } else if matches!(
+            ty,
+            DataType::MARK | DataType::IPV4_ADDR | DataType::IPV6_ADDR | DataType::ETHER_ADDR
+        ) {
             value(ty, b, be)
         } else {
             let v = if be { be_uint(b) } else { le_uint(b) };
@@ -474,7 +487,7 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
                 DataType::CT_STATE | DataType::CT_STATUS | DataType::TCP_FLAG | DataType::CT_LABEL
             );
             if flags_type && zero(xor) && zero(&c.data) && c.op == CmpOp::Ne {
-                // `ct state established,related`
+                // `ct state established,related`: any of the flags set
                 cx.push(format!("{} {}", inner.text(), value(ty, mask, be)), None, needs);
                 return;
             }
@@ -483,18 +496,32 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
                 cx.push(format!("{} ! {}", inner.text(), value(ty, mask, be)), None, needs);
                 return;
             }
-            if flags_type && zero(xor) && c.op == CmpOp::Eq && !zero(&c.data) {
-                // `tcp flags & (syn | ack) == syn`
-                cx.push(
-                    format!(
-                        "{} & ({}) == {}",
-                        inner.text(),
-                        value(ty, mask, be).replace(',', " | "),
-                        value(ty, &c.data, be)
-                    ),
-                    None,
-                    needs,
-                );
+            if flags_type && ty != DataType::CT_LABEL && zero(xor) && is_eq {
+                let int = |b: &[u8]| if be { be_uint(b) } else { le_uint(b) };
+                let (m, v) = (int(mask), int(&c.data));
+                let field = matches!(inner.as_ref(), Src::Field { name, .. } if !name.starts_with('@'));
+                if field && mask.iter().all(|&b| b == 0xff) {
+                    // A mask covering the whole header field: nft leaves it
+                    // out (`tcp flags == 0xff`).
+                    let text = flags_cmp_text(inner.as_ref(), c.op, &c.data);
+                    cx.push(text, None, needs);
+                    return;
+                }
+                let text = if m == v && m.count_ones() == 1 {
+                    // `tcp flags & syn == syn`
+                    let f = value(ty, mask, be);
+                    format!("{} & {f} {} {f}", inner.text(), if c.op == CmpOp::Eq { "==" } else { "!=" })
+                } else if v & !m == 0 {
+                    // `tcp flags syn / fin,syn,rst,ack`: flags among a mask.
+                    let neg = if c.op == CmpOp::Ne { "!= " } else { "" };
+                    format!("{} {neg}{} / {}", inner.text(), value(ty, &c.data, be), value(ty, mask, be))
+                } else {
+                    // Bits outside the mask: never true (or always); no
+                    // flag syntax says it.
+                    cx.unrenderable(format!("{} compared outside its mask", inner.text()));
+                    return;
+                };
+                cx.push(text, None, needs);
                 return;
             }
             let eq = match c.op {
@@ -511,6 +538,10 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
                 format!("{:#x}", if be { be_uint(&c.data) } else { le_uint(&c.data) })
             };
             cx.push(format!("{} {eq} {rhs}", masked_text(inner, mask, xor)), None, needs);
+        }
+        _ if is_flags_cmp(&src, c.op) => {
+            let text = flags_cmp_text(&src, c.op, &c.data);
+            cx.push(text, None, needs);
         }
         _ => {
             let (ty, be) = src.ty();
@@ -544,6 +575,40 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
             }
             cx.push(text, dep, needs);
         }
+    }
+}
+
+/// Whether `src OP value` is an unmasked comparison of a flags value
+/// (`tcp flags`, `ct state`, `ct status`) with `==` or `!=`.
+fn is_flags_cmp(src: &Src, op: CmpOp) -> bool {
+    matches!(op, CmpOp::Eq | CmpOp::Ne)
+        && matches!(src, Src::Field { .. } | Src::Expr { .. })
+        && matches!(
+            src.ty().0,
+            DataType::CT_STATE | DataType::CT_STATUS | DataType::TCP_FLAG | DataType::CT_EVENT
+        )
+}
+
+/// An unmasked flags comparison as nft prints it: one flag by name
+/// (`tcp flags == syn`), several flags in hex (`tcp flags == 0x12`). For
+/// several conntrack flags nft prints `ct state established | related`,
+/// which it reads back as a different rule: netplumb prints the exact
+/// value in hex (`ct state == 0x6`).
+fn flags_cmp_text(src: &Src, op: CmpOp, data: &[u8]) -> String {
+    let (ty, be) = src.ty();
+    let v = if be { be_uint(data) } else { le_uint(data) };
+    let ne = op == CmpOp::Ne;
+    let shown = value(ty, data, be);
+    let named = !shown.contains(',') && !shown.starts_with("0x");
+    if v.count_ones() == 1 && named {
+        format!("{} {} {shown}", src.text(), if ne { "!=" } else { "==" })
+    } else if matches!(src, Src::Field { .. }) || shown.contains("0x") {
+        format!("{} {} {v:#x}", src.text(), if ne { "!=" } else { "==" })
+    } else {
+        // nft lists `ct state established | new` here, but reads that
+        // text back as "any of" (`ct state established,new`): a different
+        // rule. The value in hex is read back exactly.
+        format!("{} {} {v:#x}", src.text(), if ne { "!=" } else { "==" })
     }
 }
 
@@ -710,9 +775,17 @@ pub(super) fn lookup(cx: &mut Ctx<'_>, l: &Lookup) {
         _ => r,
     };
     let also: Vec<Proto> = srcs.iter().filter_map(field_needs).collect();
+    // A masked value looked up (`meta mark & 0x000000ff == { ... }`): nft
+    // prints the operator after a binary operation.
+    let masked = matches!(srcs.as_slice(), [Src::Masked { .. }])
+        && [" & ", " | ", " ^ "].iter().any(|o| lhs.contains(o));
     match l.dreg {
         None => {
-            let op = if l.invert { "!= " } else { "" };
+            let op = match (l.invert, masked) {
+                (true, _) => "!= ",
+                (false, true) => "== ",
+                (false, false) => "",
+            };
             cx.push(format!("{lhs} {op}{r}"), None, needs);
             cx.stmts.last_mut().expect("pushed").also = also;
         }

@@ -460,6 +460,23 @@ pub(super) fn exthdr_field(e: &Exthdr) -> Option<(String, DataType, Proto)> {
             return Some((format!("tcp option sack{n} {side}"), DataType::INTEGER, proto));
         }
     }
+    // The routing header: nft tries its generic fields, then those of
+    // segment routing (`srh`), then of type 0 (`rt0`).
+    if (op, e.ty) == (ExthdrOp::Ipv6, 43) && !(off < 4 && len == 1) {
+        let srh: ExthdrFields = &[
+            (4, 1, "last-entry", DataType::INTEGER),
+            (5, 1, "flags", DataType::INTEGER),
+            (6, 2, "tag", DataType::INTEGER),
+            (8, 16, "sid[1]", DataType::IPV6_ADDR),
+            (24, 16, "sid[2]", DataType::IPV6_ADDR),
+        ];
+        let rt0: ExthdrFields = &[(4, 4, "reserved", DataType::INTEGER)];
+        for (n, fields) in [("srh", srh), ("rt0", rt0)] {
+            if let Some(f) = fields.iter().find(|f| f.0 == off && f.1 == len) {
+                return Some((format!("{n} {}", f.2), f.3, proto));
+            }
+        }
+    }
     match tmpl.and_then(|(n, fields)| fields.iter().find(|f| f.0 == off && f.1 == len).map(|f| (n, f))) {
         Some((n, f)) => Some((format!("{prefix}{n} {}", f.2), f.3, proto)),
         // A TCP option field nft has no name for: `tcp option @kind,off,len`.
@@ -494,8 +511,19 @@ pub(super) fn bitfield(h: HdrCtx, load: &str, mask: &[u8]) -> Option<(&'static s
         ("@ll,112,16", 0x0fff) if h.sub == Some(Proto::Vlan) => ("vlan id", T::INTEGER, 0, Proto::Vlan),
         ("@th,64,8", 0x1e) if h.l4 == Some(Proto::Dccp) => ("dccp type", T::DCCP_PKTTYPE, 1, Proto::Dccp),
         ("tcp option @30,16,8", 0xf0) => ("tcp option mptcp subtype", T::INTEGER, 4, Proto::Tcp),
+        // The fragment header's offset and flags (bytes 2 and 3).
+        (l, 0xfff8) if l == raw_exthdr_name(44, 2, 2) => ("frag frag-off", T::INTEGER, 3, Proto::Ip6),
+        (l, 0x06) if l == raw_exthdr_name(44, 3, 1) => ("frag reserved2", T::INTEGER, 1, Proto::Ip6),
+        (l, 0x01) if l == raw_exthdr_name(44, 3, 1) => ("frag more-fragments", T::INTEGER, 0, Proto::Ip6),
         _ => return None,
     })
+}
+
+/// The name of an IPv6 extension header load that is no field of nft's
+/// templates: a mark nft refuses, unless a mask turns it into a field
+/// narrower than a byte (`frag frag-off`, see [`bitfield`]).
+pub(super) fn raw_exthdr_name(ty: u8, off: u32, len: u32) -> String {
+    format!("{MARK_OPEN}exthdr type {ty} offset {off} length {len}{MARK_CLOSE}")
 }
 
 /// SCTP chunks as nft names them, with their fields.

@@ -298,7 +298,16 @@ pub(super) fn rule_with(
     if let Some(c) = &r.comment {
         parts.push(format!("comment {}", quote_str(c)));
     }
-    RuleText { text: parts.join(" "), problems: cx.problems }
+    let text = parts.join(" ");
+    let mut problems = cx.problems;
+    // Anything marked in the text is a problem, whichever printer marked it.
+    if problems.is_empty() {
+        if let Some(at) = text.find(MARK_OPEN) {
+            let what = text[at + MARK_OPEN.len()..].split(MARK_CLOSE).next().unwrap_or("").to_string();
+            problems.push(what);
+        }
+    }
+    RuleText { text, problems }
 }
 
 pub(super) fn expr(cx: &mut Ctx<'_>, e: &Expr) {

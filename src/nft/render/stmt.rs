@@ -510,6 +510,24 @@ pub(super) fn exthdr_stmt(cx: &mut Ctx<'_>, x: &Exthdr) {
                 let len = x.len.unwrap_or(1);
                 cx.set_reg(d, Src::Field { name, ty, be: true, len, full: len, proto: Some(proto) });
             }
+            // A load of bytes holding fields narrower than a byte (`frag
+            // frag-off`): named by the mask that follows; printed as a
+            // mark (and recorded as a problem) if none does.
+            None if x.op() == ExthdrOp::Ipv6 && !x.is_present_test() && x.offset.is_some() => {
+                let (off, len) = (x.offset.unwrap_or(0), x.len.unwrap_or(1));
+                let name = raw_exthdr_name(x.ty, off, len);
+                cx.set_reg(
+                    d,
+                    Src::Field {
+                        name,
+                        ty: DataType::INTEGER,
+                        be: true,
+                        len,
+                        full: len,
+                        proto: Some(Proto::Ip6),
+                    },
+                );
+            }
             None => {
                 cx.unrenderable(format!("exthdr load of type {} op {:?}", x.ty, x.op()));
                 cx.regs.remove(&d.slot());

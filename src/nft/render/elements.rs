@@ -85,7 +85,10 @@ pub(super) fn element_str(set: &Set, e: &Element, with_expires: bool) -> String 
         }
         (Some(Data::Value(v)), _) => {
             let dt = set.data.clone().unwrap_or(KeyType::single(DataType::INTEGER));
-            if dt.len() as usize != v.len() {
+            // `integer` data has the width the set says (`ct zone set
+            // meta mark map { 0x1 : 1 }`: two bytes).
+            let any_width = !dt.is_concat() && dt.fields[0] == DataType::INTEGER && v.len() <= 8;
+            if dt.len() as usize != v.len() && !any_width {
                 // Data netplumb cannot split into its fields (NAT ranges
                 // or prefixes as map data): marked, never printed wrong.
                 let _ = write!(

@@ -499,6 +499,9 @@ pub(super) fn bitfield(h: HdrCtx, load: &str, mask: &[u8]) -> Option<(&'static s
         ("@nh,0,8", 0x0f) if net == Proto::Ip => ("ip hdrlength", T::INTEGER, 0, Proto::Ip),
         ("@nh,8,8", 0xfc) if net == Proto::Ip => ("ip dscp", T::DSCP, 2, Proto::Ip),
         ("@nh,8,8", 0x03) if net == Proto::Ip => ("ip ecn", T::ECN, 0, Proto::Ip),
+        // Writes load two bytes (`ip dscp set`).
+        ("@nh,0,16", 0x00fc) if net == Proto::Ip => ("ip dscp", T::DSCP, 2, Proto::Ip),
+        ("@nh,0,16", 0x0003) if net == Proto::Ip => ("ip ecn", T::ECN, 0, Proto::Ip),
         ("@nh,0,8", 0xf0) if net == Proto::Ip6 => ("ip6 version", T::INTEGER, 4, Proto::Ip6),
         ("@nh,0,16", 0x0fc0) if net == Proto::Ip6 => ("ip6 dscp", T::DSCP, 6, Proto::Ip6),
         ("@nh,8,8", 0x30) if net == Proto::Ip6 => ("ip6 ecn", T::ECN, 4, Proto::Ip6),

@@ -45,9 +45,38 @@ pub(super) fn payload_stmt(cx: &mut Ctx<'_>, p: &Payload) {
         };
         cx.set_reg(d, src);
     } else if let Some(s) = p.sreg {
+        let own = field(p.base, p.offset, p.len, cx.hdr());
+        let own_proto = own.as_ref().map(|f| f.3);
+        // `ip dscp set af23`, `vlan id set 2`: a field narrower than a
+        // byte is written as the bytes holding it, the rest kept by a
+        // mask; the mask names the field.
+        if let Some(Src::Masked { inner, mask, xor }) = cx.reg(s).cloned() {
+            let raw = format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8);
+            let keep: Vec<u8> = mask.iter().map(|b| !b).collect();
+            let within = xor.iter().zip(&mask).all(|(x, m)| x & m == 0);
+            if let (Src::Field { name, .. }, true) = (inner.as_ref(), within) {
+                if *name == raw {
+                    if let Some((f, fty, shift, proto)) = bitfield(cx.hdr(), name, &keep) {
+                        let v = be_uint(&xor) >> shift;
+                        let shown = match fty {
+                            DataType::INTEGER => v.to_string(),
+                            t => value(t, &[v as u8], true),
+                        };
+                        cx.push(format!("{f} set {shown}"), None, Some(proto));
+                        cx.stmts.last_mut().expect("pushed").barrier = true;
+                        return;
+                    }
+                }
+            }
+        }
         // `ip ttl set 64`: nft rewrites whole words, keeping the
         // neighbouring field with a mask; name the field it sets.
         if let Some(Src::Masked { inner, mask, xor }) = cx.reg(s).cloned() {
+            let multi_proto = match inner.as_ref() {
+                Src::Multi { proto, .. } => Some(*proto),
+                Src::Field { proto, .. } => *proto,
+                _ => None,
+            };
             let parts: Vec<(String, DataType, u32)> = match *inner {
                 Src::Multi { parts, .. } => parts,
                 Src::Field { name, ty, len, .. } => vec![(name, ty, len)],
@@ -63,15 +92,18 @@ pub(super) fn payload_stmt(cx: &mut Ctx<'_>, p: &Payload) {
                 off += *l as usize;
             }
             if set.len() == 1 {
-                cx.push(set.remove(0), None, None);
+                // The field written implies its protocol: nft leaves out
+                // the dependency it adds for it (`meta l4proto udp`).
+                cx.push(set.remove(0), None, multi_proto);
+                cx.stmts.last_mut().expect("pushed").barrier = true;
                 return;
             }
         }
-        let (lhs, ty) = field(p.base, p.offset, p.len, cx.hdr()).map(|f| (f.0, f.1)).unwrap_or_else(|| {
+        let (lhs, ty) = own.map(|f| (f.0, f.1)).unwrap_or_else(|| {
             (format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8), DataType::INTEGER)
         });
         let rhs = cx.rhs(s, ty, true);
-        let needs = cx.reg(s).and_then(field_needs);
+        let needs = own_proto.or_else(|| cx.reg(s).and_then(field_needs));
         cx.push(format!("{lhs} set {rhs}"), None, needs);
         cx.stmts.last_mut().expect("pushed").barrier = true;
     }

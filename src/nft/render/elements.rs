@@ -165,6 +165,11 @@ pub(super) fn printable_elements(sw: &SetWithElements) -> Vec<Element> {
         elems.sort_by_key(low);
         return elems;
     }
+    if set.flags.contains(SetFlags::INTERVAL) && set.key.is_concat() {
+        // nft lists concatenated ranges in the kernel's order (the order
+        // they were added), unsorted.
+        return elems;
+    }
     elems.sort_by_cached_key(sort_key);
     elems
 }

@@ -45,6 +45,9 @@ pub(super) struct HdrCtx {
     pub(super) net: Option<Proto>,
     pub(super) l4: Option<Proto>,
     pub(super) sub: Option<Proto>,
+    /// Bytes of VLAN headers before the current one (`vlan type 8021q`
+    /// after a VLAN header: another one follows, 4 bytes on).
+    pub(super) ll_off: u32,
 }
 
 pub(super) fn field(
@@ -54,7 +57,7 @@ pub(super) fn field(
     h: HdrCtx,
 ) -> Option<(String, DataType, u32, Proto)> {
     use DataType as T;
-    let HdrCtx { net, l4, sub } = h;
+    let HdrCtx { net, l4, sub, ll_off } = h;
     // Fields that exist only for one icmp/icmpv6 message type.
     let by_type: Option<(u32, u32, &str, Proto)> = match (l4, sub) {
         (Some(Proto::Icmp), Some(Proto::IcmpUnreach)) => Some((6, 2, "icmp mtu", Proto::IcmpUnreach)),
@@ -78,9 +81,11 @@ pub(super) fn field(
             .map(|(_, l, n, t)| (format!("{prefix} {n}"), *t, *l, proto))
     };
     match base {
-        PayloadBase::LinkLayer if sub == Some(Proto::Vlan) && off == 16 && len == 2 => {
+        PayloadBase::LinkLayer if sub == Some(Proto::Vlan) && off == 16 + ll_off && len == 2 => {
             Some(("vlan type".to_string(), T::ETHER_TYPE, 2, Proto::Vlan))
         }
+        // Inside a second VLAN header nft names only its fields.
+        PayloadBase::LinkLayer if ll_off > 0 => None,
         PayloadBase::LinkLayer => pick(
             &[(0, 6, "daddr", T::ETHER_ADDR), (6, 6, "saddr", T::ETHER_ADDR), (12, 2, "type", T::ETHER_TYPE)],
             Proto::Ether,
@@ -494,6 +499,18 @@ pub(super) fn bitfield(h: HdrCtx, load: &str, mask: &[u8]) -> Option<(&'static s
     use DataType as T;
     let m = mask.iter().fold(0u64, |a, b| (a << 8) | *b as u64);
     let net = h.net.unwrap_or(Proto::Ip);
+    // The VLAN header's tag, 4 bytes on for each VLAN header before it.
+    let vlan = h.sub == Some(Proto::Vlan);
+    let (v16, v8) = (vlan_tag_load(h.ll_off, 16), vlan_tag_load(h.ll_off, 8));
+    let load = if vlan && load == v16 {
+        "@ll,112,16"
+    } else if vlan && load == v8 {
+        "@ll,112,8"
+    } else if load.starts_with("@ll,") {
+        "@ll,?"
+    } else {
+        load
+    };
     Some(match (load, m) {
         ("@nh,0,8", 0xf0) if net == Proto::Ip => ("ip version", T::INTEGER, 4, Proto::Ip),
         ("@nh,0,8", 0x0f) if net == Proto::Ip => ("ip hdrlength", T::INTEGER, 0, Proto::Ip),
@@ -520,6 +537,12 @@ pub(super) fn bitfield(h: HdrCtx, load: &str, mask: &[u8]) -> Option<(&'static s
         (l, 0x01) if l == raw_exthdr_name(44, 3, 1) => ("frag more-fragments", T::INTEGER, 0, Proto::Ip6),
         _ => return None,
     })
+}
+
+/// The raw name of a load of the VLAN tag (`@ll,112,16`), `ll_off` bytes
+/// of VLAN headers on.
+pub(super) fn vlan_tag_load(ll_off: u32, bits: u32) -> String {
+    format!("@ll,{},{bits}", 112 + 8 * ll_off)
 }
 
 /// The name of an IPv6 extension header load that is no field of nft's

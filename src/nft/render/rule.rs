@@ -119,6 +119,8 @@ pub(super) struct Ctx<'a> {
     pub(super) l4: Option<Proto>,
     /// The icmp/icmpv6 message type matched, as a protocol context.
     pub(super) sub: Option<Proto>,
+    /// Bytes of VLAN headers matched before the current one.
+    pub(super) ll_off: u32,
     /// Whether a link-layer load was printed raw (`@ll,...`).
     pub(super) raw_ll: bool,
     /// The last `>=` comparison: register slot, statement index, value.
@@ -162,7 +164,7 @@ impl<'a> Ctx<'a> {
 
     /// The context that names header fields.
     pub(super) fn hdr(&self) -> HdrCtx {
-        HdrCtx { net: self.net, l4: self.l4, sub: self.sub }
+        HdrCtx { net: self.net, l4: self.l4, sub: self.sub, ll_off: self.ll_off }
     }
 
     pub(super) fn push(&mut self, text: String, dep: Option<Proto>, needs: Option<Proto>) {
@@ -265,6 +267,7 @@ pub(super) fn rule_with(
         },
         l4: None,
         sub: None,
+        ll_off: 0,
         raw_ll: false,
         last_ge: None,
         problems: Vec::new(),
@@ -689,6 +692,10 @@ pub(super) fn update_context(cx: &mut Ctx<'_>, src: &Src, data: &[u8]) {
         }
         // 802.1ad: a VLAN header follows, though `vlan id` does not imply it.
         "ether type" if data == [0x88, 0xa8] => cx.sub = Some(Proto::Vlan),
+        // QinQ: another VLAN header follows this one.
+        "vlan type" if cx.sub == Some(Proto::Vlan) && matches!(data, [0x81, 0x00] | [0x88, 0xa8]) => {
+            cx.ll_off += 4
+        }
         _ => {
             if let Some(p) = dependency_of(src, data, CmpOp::Eq, cx.family) {
                 if matches!(p, Proto::Ip | Proto::Ip6 | Proto::Arp) {

@@ -31,7 +31,7 @@ pub(super) fn payload_stmt(cx: &mut Ctx<'_>, p: &Payload) {
                         let name = format!("@{},{},{}", base_name(p.base), p.offset * 8, p.len * 8);
                         // Loads of sub-byte fields (`vlan id`) are named when masked.
                         let vlan_bits = cx.sub == Some(Proto::Vlan)
-                            && matches!(name.as_str(), "@ll,112,16" | "@ll,112,8");
+                            && (name == vlan_tag_load(cx.ll_off, 16) || name == vlan_tag_load(cx.ll_off, 8));
                         cx.raw_ll |= p.base == PayloadBase::LinkLayer && !vlan_bits;
                         name
                     },

@@ -92,6 +92,24 @@ pub(super) fn concat_be(i: usize, t: DataType) -> bool {
     CONCAT_BE.with(|c| c.borrow().as_ref().and_then(|v| v.get(i).copied())).unwrap_or(t.big_endian())
 }
 
+/// The local time zone's offset from UTC in seconds at `t` (seconds
+/// since the epoch), from the C library as nft gets it (`TZ`,
+/// `/etc/localtime`); 0 when it has none.
+fn local_offset(t: i64) -> i64 {
+    let t: libc::time_t = t;
+    // SAFETY: an all-zero `tm` is a valid value of this plain C struct
+    // (its pointer field `tm_zone` null).
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r reads `t` and writes only `tm`, both valid and
+    // exclusively borrowed for the call; it is thread-safe.
+    let r = unsafe { libc::localtime_r(&t, &mut tm) };
+    if r.is_null() {
+        0
+    } else {
+        i64::from(tm.tm_gmtoff)
+    }
+}
+
 /// Days since 1970-01-01 to (year, month, day) (proleptic Gregorian).
 fn civil(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -263,10 +281,14 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
                 .map(|d| format!("\"{d}\""))
                 .unwrap_or_else(|| b[0].to_string())
         }
-        // Seconds since midnight UTC (nft shifts by the local time zone;
-        // netplumb prints UTC).
+        // Seconds since midnight UTC, printed in local time as nft does
+        // (shifted by the local time zone's current offset).
         DataType::TIME_HOUR if b.len() == 4 => {
-            let v = int(b);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let v = (int(b) as i64 + local_offset(now)).rem_euclid(86_400);
             let (h, m, s) = (v / 3600, v / 60 % 60, v % 60);
             if s == 0 {
                 format!("\"{h:02}:{m:02}\"")
@@ -274,9 +296,11 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
                 format!("\"{h:02}:{m:02}:{s:02}\"")
             }
         }
-        // Nanoseconds since the epoch, as a UTC date.
+        // Nanoseconds since the epoch, as a local date and time as nft
+        // prints it (shifted by the local time zone's offset at that time).
         DataType::TIME_DATE if b.len() == 8 => {
             let secs = (int(b) / 1_000_000_000) as i64;
+            let secs = secs + local_offset(secs);
             let (y, mo, d) = civil(secs.div_euclid(86_400));
             let t = secs.rem_euclid(86_400);
             format!("\"{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}\"", t / 3600, t / 60 % 60, t % 60)

@@ -165,7 +165,6 @@ pub(super) fn field(
                     (2, 2, "checksum", T::INTEGER),
                     (4, 2, "id", T::INTEGER),
                     (6, 2, "sequence", T::INTEGER),
-                    (4, 4, "gateway", T::INTEGER),
                 ],
                 Proto::Icmp,
                 "icmp",

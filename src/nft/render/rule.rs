@@ -438,6 +438,26 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
             return;
         }
     }
+    // A comparison of fewer bytes than the value holds: nft's encoding of
+    // a prefix of a conntrack address (`ct reply ip saddr 192.168.1.0/24`
+    // compares 3 bytes). Anything else of that shape has no nft syntax
+    // netplumb knows: refused, never printed as another value.
+    if let Src::Expr { name, ty, len, .. } = &src {
+        // (Names compare a prefix the same way: `iifname "eth*"`.)
+        if (c.data.len() as u32) < *len && !matches!(*ty, DataType::IFNAME | DataType::STRING) {
+            if matches!(*ty, DataType::IPV4_ADDR | DataType::IPV6_ADDR)
+                && matches!(c.op, CmpOp::Eq | CmpOp::Ne)
+            {
+                let mut v = c.data.clone();
+                v.resize(*len as usize, 0);
+                let text = format!("{name} {op}{}/{}", value(*ty, &v, true), c.data.len() * 8);
+                cx.push(text, None, needs);
+            } else {
+                cx.unrenderable(format!("{name} compared on {} of its {len} bytes", c.data.len()));
+            }
+            return;
+        }
+    }
     match &src {
         // A prefix: a partial address load, optionally masked.
         Src::Field { name, ty, len, full, .. } if len < full => {

@@ -225,7 +225,14 @@ pub fn value(t: DataType, b: &[u8], be: bool) -> String {
     match t {
         DataType::IPV4_ADDR if b.len() == 4 => Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string(),
         DataType::IPV6_ADDR if b.len() == 16 => {
-            Ipv6Addr::from(<[u8; 16]>::try_from(b).expect("16 bytes")).to_string()
+            // As the C library's inet_ntop prints it, which nft uses: an
+            // IPv4-compatible address with its last 32 bits dotted
+            // (`::18.52.18.52`), which Rust prints as `::1234:1234`.
+            if b[..12].iter().all(|&x| x == 0) && (b[12] != 0 || b[13] != 0) {
+                format!("::{}", Ipv4Addr::new(b[12], b[13], b[14], b[15]))
+            } else {
+                Ipv6Addr::from(<[u8; 16]>::try_from(b).expect("16 bytes")).to_string()
+            }
         }
         DataType::ETHER_ADDR | DataType::LLADDR => {
             b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")

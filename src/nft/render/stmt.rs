@@ -417,7 +417,8 @@ pub(super) fn nat_stmt(cx: &mut Ctx<'_>, n: &Nat) {
             (true, _) => " ip",
             _ => "",
         };
-        cx.push(format!("{verb}{fam} to {text}{}", nat_flags(n.flags)), None, needs);
+        let prefix = if n.flags.is_some_and(|f| f.contains(NatFlags::NETMAP)) { " prefix" } else { "" };
+        cx.push(format!("{verb}{fam}{prefix} to {text}{}", nat_flags(n.flags)), None, needs);
         return;
     }
     let addr = |s: Option<Src>| -> Option<String> {
@@ -434,20 +435,29 @@ pub(super) fn nat_stmt(cx: &mut Ctx<'_>, n: &Nat) {
     };
     let (amin, amax) = (addr(get(n.addr_min)), addr(get(n.addr_max)));
     let (pmin, pmax) = (port(get(n.proto_min)), port(get(n.proto_max)));
-    let mut a = match (&amin, &amax) {
-        (Some(lo), Some(hi)) if lo != hi => format!("{lo}-{hi}"),
-        (Some(lo), _) => lo.clone(),
+    // An address range that is a prefix prints as one (`snat to
+    // 10.0.0.0/8`), as nft does; IPv6 addresses before a port are
+    // bracketed one by one (`[dead::1]-[dead::5]:80`).
+    let consts = match (get(n.addr_min), get(n.addr_max)) {
+        (Some(Src::Const(lo)), Some(Src::Const(hi))) if lo.len() == hi.len() && lo != hi => {
+            prefix_len(&lo, &hi).map(|p| format!("{}/{p}", nat_addr(n.family, &lo)))
+        }
+        _ => None,
+    };
+    let br = |s: &str| if n.family == 10 && pmin.is_some() { format!("[{s}]") } else { s.to_string() };
+    let a = match (consts, &amin, &amax) {
+        (Some(p), _, _) => p,
+        (None, Some(lo), Some(hi)) if lo != hi => format!("{}-{}", br(lo), br(hi)),
+        (None, Some(lo), _) => br(lo),
         _ => String::new(),
     };
-    if n.family == 10 && pmin.is_some() && !a.is_empty() {
-        a = format!("[{a}]");
-    }
     let p = match (&pmin, &pmax) {
         (Some(lo), Some(hi)) if lo != hi => format!(":{lo}-{hi}"),
         (Some(lo), _) => format!(":{lo}"),
         _ => String::new(),
     };
-    let to = if a.is_empty() && p.is_empty() { String::new() } else { format!(" to {a}{p}") };
+    let prefix = if n.flags.is_some_and(|f| f.contains(NatFlags::NETMAP)) { " prefix" } else { "" };
+    let to = if a.is_empty() && p.is_empty() { String::new() } else { format!("{prefix} to {a}{p}") };
     cx.push(format!("{verb}{fam}{to}{}", nat_flags(n.flags)), None, None);
 }
 
@@ -520,13 +530,21 @@ pub(super) fn objref_stmt(cx: &mut Ctx<'_>, o: &Objref) {
         Objref::Map { sreg, set, .. } => {
             let kl = cx.sets.get(set.as_str()).map(|s| s.set.key_len).unwrap_or(4);
             let key = cx.sources(*sreg, kl).iter().map(Src::text).collect::<Vec<_>>().join(" . ");
+            let srcs = cx.sources(*sreg, kl);
+            let needs = srcs.iter().find_map(field_needs);
             let kind = match cx.sets.get(set.as_str()).and_then(|s| s.set.obj_type) {
+                Some(1) => "counter",
                 Some(2) => "quota",
                 Some(4) => "limit",
-                _ => "counter",
+                other => {
+                    // Never printed as another kind of object.
+                    let t = other.map(|t| t.to_string()).unwrap_or_else(|| "unknown".into());
+                    cx.unrenderable(format!("reference to an object of type {t} through map {set}"));
+                    return;
+                }
             };
             let r = cx.set_ref(set);
-            cx.push(format!("{kind} name {key} map {r}"), None, None);
+            cx.push(format!("{kind} name {key} map {r}"), None, needs);
         }
     }
 }

@@ -127,11 +127,16 @@ pub(super) struct Ctx<'a> {
     pub(super) last_ge: Option<(u32, usize, Vec<u8>)>,
     /// What could not be rendered exactly, in order.
     pub(super) problems: Vec<String>,
+    /// Registers holding a conntrack address loaded by the key of either
+    /// family (`ct original saddr`), which nft lists wrongly when only a
+    /// prefix of it is compared.
+    pub(super) ct_any_family: std::collections::HashSet<u32>,
 }
 
 impl<'a> Ctx<'a> {
     pub(super) fn set_reg(&mut self, r: Reg, s: Src) {
         let slot = r.slot();
+        self.ct_any_family.remove(&slot);
         let words = s.len().div_ceil(4).max(1);
         for i in 0..words {
             self.regs.remove(&(slot + i));
@@ -271,6 +276,7 @@ pub(super) fn rule_with(
         raw_ll: false,
         last_ge: None,
         problems: Vec::new(),
+        ct_any_family: Default::default(),
     };
     for e in &r.exprs {
         expr(&mut cx, e);
@@ -445,8 +451,10 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
     if let Src::Expr { name, ty, len, .. } = &src {
         // (Names compare a prefix the same way: `iifname "eth*"`.)
         if (c.data.len() as u32) < *len && !matches!(*ty, DataType::IFNAME | DataType::STRING) {
+            let any_family = cx.ct_any_family.contains(&c.sreg.slot());
             if matches!(*ty, DataType::IPV4_ADDR | DataType::IPV6_ADDR)
                 && matches!(c.op, CmpOp::Eq | CmpOp::Ne)
+                && !any_family
             {
                 let mut v = c.data.clone();
                 v.resize(*len as usize, 0);
@@ -469,6 +477,9 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
         Src::Masked { inner, mask, xor } => {
             let (ty, be) = inner.ty();
             let zero = |b: &[u8]| b.iter().all(|&x| x == 0);
+            // nft keeps `meta nfproto ipv6` before a masked conntrack
+            // address (`ct original saddr dead::/50`).
+            let needs = if matches!(inner.as_ref(), Src::Expr { .. }) { None } else { needs };
             // A field narrower than a byte (`ip dscp`, `vlan id`, `tcp
             // option mptcp subtype`): a masked load of the bytes holding it.
             if let (Src::Field { name, .. }, true) = (inner.as_ref(), zero(xor)) {
@@ -480,10 +491,11 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
                     return;
                 }
             }
-            // A masked conntrack address (`ct original ip saddr 1.2.3.0/24`):
-            // netplumb does not print it back exactly yet.
+            // A masked conntrack address that is no prefix has no nft
+            // syntax netplumb prints back exactly.
             if matches!(inner.as_ref(), Src::Expr { .. })
                 && matches!(ty, DataType::IPV4_ADDR | DataType::IPV6_ADDR)
+                && !(zero(xor) && matches!(c.op, CmpOp::Eq | CmpOp::Ne))
             {
                 cx.unrenderable(format!("masked {}", inner.text()));
                 return;
@@ -495,7 +507,7 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
                 // Not for raw payload (`@ll,0,8 & 0x80 == 0x80`).
                 let prefixable = match inner.as_ref() {
                     Src::Field { name, .. } => !name.starts_with('@'),
-                    Src::Expr { .. } => !matches!(ty, DataType::IPV4_ADDR | DataType::IPV6_ADDR),
+                    Src::Expr { .. } => true,
                     _ => false,
                 };
                 if prefixable

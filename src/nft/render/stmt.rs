@@ -150,10 +150,13 @@ pub(super) fn ct_stmt(cx: &mut Ctx<'_>, c: &Ct) {
     // `ct original ip saddr`: where the table does not fix the network
     // protocol, nft names it (and leaves out `meta nfproto` before it).
     let mut needs = None;
-    if matches!(c.key, CtKey::Src | CtKey::Dst) && !matches!(cx.family, Family::Ip | Family::Ip6) {
+    // (In ip and ip6 tables too: nft names it whatever the key.)
+    if matches!(c.key, CtKey::Src | CtKey::Dst) {
         let (q, p) = if cx.net == Some(Proto::Ip6) { ("ip6", Proto::Ip6) } else { ("ip", Proto::Ip) };
         key = format!("{q} {key}");
-        needs = Some(p);
+        if !matches!(cx.family, Family::Ip | Family::Ip6) {
+            needs = Some(p);
+        }
     }
     let name = match c.dir {
         Some(CtDir::Original) => format!("ct original {key}"),
@@ -162,6 +165,10 @@ pub(super) fn ct_stmt(cx: &mut Ctx<'_>, c: &Ct) {
     };
     if let Some(d) = c.dreg {
         cx.set_reg(d, Src::Expr { name, ty, be, len, needs });
+        if matches!(c.key, CtKey::Src | CtKey::Dst) {
+            // A prefix of it nft lists as another address: refused (cmp).
+            cx.ct_any_family.insert(d.slot());
+        }
     } else if let Some(s) = c.sreg {
         let rhs = cx.rhs(s, ty, be);
         let needs = cx.reg(s).and_then(field_needs);

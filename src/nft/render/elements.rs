@@ -26,19 +26,31 @@ pub(super) fn set_be(set: &Set, data: bool) -> Option<bool> {
 pub(super) fn element_key(set: &Set, e: &Element) -> String {
     match &e.key_end {
         Some(end) if set.flags.contains(SetFlags::INTERVAL) => {
+            let raw_range = |lo: &[u8], hi: &[u8]| {
+                if lo == hi {
+                    raw_hex(lo)
+                } else {
+                    format!("{}-{}", raw_hex(lo), raw_hex(hi))
+                }
+            };
             if set.key.is_concat() {
                 set.key
                     .fields
                     .iter()
-                    .zip(set.key.field_spans())
+                    .zip(key_spans(&set.key, e.key.len()))
                     .enumerate()
                     .map(|(i, (t, (off, len)))| {
                         let lo = e.key.get(off..off + len).unwrap_or(&[]);
                         let hi = end.get(off..off + len).unwrap_or(&[]);
+                        if raw_field(i) && len <= 8 {
+                            return raw_range(lo, hi);
+                        }
                         range_str_be(*t, concat_be(i, *t), lo, hi)
                     })
                     .collect::<Vec<_>>()
                     .join(" . ")
+            } else if raw_field(0) && e.key.len() <= 8 {
+                raw_range(&e.key, end)
             } else {
                 let t = set.key.fields[0];
                 range_str_be(t, set_be(set, false).unwrap_or(t.big_endian()), &e.key, end)
@@ -177,7 +189,14 @@ pub(super) fn printable_elements(sw: &SetWithElements) -> Vec<Element> {
 /// Elements `{ a, b, ... }` with nft's line breaking for named sets.
 pub(super) fn elements_block(sw: &SetWithElements, anonymous: bool, with_expires: bool) -> String {
     let set = &sw.set;
-    let elems = printable_elements(sw);
+    let mut elems = printable_elements(sw);
+    // nft sorts the catch-all element `*` last (as the largest key).
+    if !(set.flags.contains(SetFlags::INTERVAL) && set.key.is_concat()) {
+        let (mut rest, catch_all): (Vec<Element>, Vec<Element>) =
+            elems.into_iter().partition(|e| e.flags & 2 == 0);
+        rest.extend(catch_all);
+        elems = rest;
+    }
     let per_line = if anonymous {
         usize::MAX
     } else if set.key.is_concat() {

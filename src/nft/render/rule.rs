@@ -418,7 +418,14 @@ pub(super) fn cmp(cx: &mut Ctx<'_>, c: &Cmp) {
                         }
                     }
                 }
-                cx.push(format!("{} {}", src.text(), range_plain(ty, be, &lo, &c.data)), None, needs);
+                let shown = match &src {
+                    // Raw payload ranges print in hex (`@nh,8,8 0x1-0x4`).
+                    Src::Field { name, .. } if name.starts_with('@') && lo.len() <= 8 => {
+                        format!("{}-{}", raw_hex(&lo), raw_hex(&c.data))
+                    }
+                    _ => range_plain(ty, be, &lo, &c.data),
+                };
+                cx.push(format!("{} {shown}", src.text()), None, needs);
                 return;
             }
         }
@@ -749,10 +756,35 @@ pub(super) fn update_context(cx: &mut Ctx<'_>, src: &Src, data: &[u8]) {
     }
 }
 
+/// Clears [`LOOKUP_FIELDS`] when a lookup is printed.
+struct LookupFields;
+
+impl Drop for LookupFields {
+    fn drop(&mut self) {
+        LOOKUP_FIELDS.with(|f| *f.borrow_mut() = None);
+    }
+}
+
 pub(super) fn lookup(cx: &mut Ctx<'_>, l: &Lookup) {
     let set = cx.sets.get(l.set.as_str()).copied();
     let key_len = set.map(|s| s.set.key_len).unwrap_or_else(|| cx.reg(l.sreg).map(Src::len).unwrap_or(4));
     let srcs = cx.sources(l.sreg, key_len);
+    // The anonymous set's elements print by the loads of the rule: raw
+    // payload in hex (`@ih,32,32 { 0x14 }`), each field as wide as its load.
+    let _fields = LookupFields;
+    if set.is_some_and(|s| s.set.flags.contains(SetFlags::ANONYMOUS))
+        && srcs.iter().all(|s| matches!(s, Src::Field { .. } | Src::Expr { .. }))
+    {
+        let f = srcs
+            .iter()
+            // (As the whole key of a map nft prints them in decimal.)
+            .map(|s| {
+                let raw = matches!(s, Src::Field { name, .. } if name.starts_with('@'));
+                (s.len() as usize, raw && (l.dreg.is_none() || srcs.len() > 1))
+            })
+            .collect();
+        LOOKUP_FIELDS.with(|x| *x.borrow_mut() = Some(f));
+    }
     let needs = srcs.iter().find_map(field_needs);
     let lhs = srcs.iter().map(Src::text).collect::<Vec<_>>().join(" . ");
     // A host-order key converted to network order before the lookup

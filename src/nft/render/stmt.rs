@@ -300,7 +300,14 @@ pub(super) fn range_stmt(cx: &mut Ctx<'_>, r: &Range) {
                 }
             }
         }
-        let text = format!("{} {op}{}", src.text(), range_plain(ty, be, &r.from, &r.to));
+        let shown = match &src {
+            // Raw payload ranges print in hex (`@nh,8,8 0x1-0x4`).
+            Src::Field { name, .. } if name.starts_with('@') && r.from.len() <= 8 => {
+                format!("{}-{}", raw_hex(&r.from), raw_hex(&r.to))
+            }
+            _ => range_plain(ty, be, &r.from, &r.to),
+        };
+        let text = format!("{} {op}{shown}", src.text());
         let needs = field_needs(&src);
         cx.push(text, None, needs);
     }
@@ -505,12 +512,37 @@ pub(super) fn dynset_stmt(cx: &mut Ctx<'_>, d: &Dynset) {
             _ => {}
         }
     }
+    // A dynamic set the rule declared itself (anonymous, with a
+    // statement per element): nft prints `meter NAME size N { KEY STMT }`.
+    let set = cx.sets.get(d.set.as_str()).copied();
+    if let (Some(s), None, [x]) = (set, d.sreg_data, d.exprs.as_slice()) {
+        if s.set.flags.contains(SetFlags::ANONYMOUS) {
+            let stmt = match x {
+                Expr::Counter(_) => "counter".to_string(),
+                Expr::Limit(l) => format!("limit {}", limit_str(l)),
+                other => {
+                    cx.unrenderable(format!("meter {} with {:?}", d.set, std::mem::discriminant(other)));
+                    return;
+                }
+            };
+            let key = srcs.iter().map(Src::text).collect::<Vec<_>>().join(" . ");
+            let mut key = key;
+            if let Some(t) = d.timeout_ms {
+                let _ = write!(key, " timeout {}", duration(Duration::from_millis(t)));
+            }
+            let size = s.set.size.unwrap_or(0);
+            cx.push(format!("meter {} size {size} {{ {key} {stmt} }}", quote_name(&d.set)), None, needs);
+            cx.stmts.last_mut().expect("pushed").also = srcs.iter().filter_map(field_needs).collect();
+            return;
+        }
+    }
     if let Some(r) = d.sreg_data {
         let dl = cx.sets.get(d.set.as_str()).map(|s| s.set.data_len).unwrap_or(4);
         let data = cx.sources(r, dl).iter().map(Src::text).collect::<Vec<_>>().join(" . ");
         let _ = write!(inner, " : {data}");
     }
     cx.push(format!("{op} @{} {{ {inner} }}", quote_name(&d.set)), None, needs);
+    cx.stmts.last_mut().expect("pushed").also = srcs.iter().filter_map(field_needs).collect();
 }
 
 /// `Expr::Objref` as nft prints it.

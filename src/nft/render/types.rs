@@ -87,6 +87,53 @@ thread_local! {
     pub(super) static CONCAT_BE: std::cell::RefCell<Option<Vec<bool>>> = const { std::cell::RefCell::new(None) };
 }
 
+thread_local! {
+    /// The fields of the key of the anonymous set being printed for a
+    /// lookup, as the rule loads them: each one's length in bytes and
+    /// whether it is a raw payload load (whose values nft prints in hex).
+    pub(super) static LOOKUP_FIELDS: std::cell::RefCell<Option<Vec<(usize, bool)>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Where each field of a key of `kt` lies: as the rule loading it says
+/// for the anonymous set of a lookup (an `integer` field is as wide as its
+/// load), else as the key type says.
+pub(super) fn key_spans(kt: &KeyType, key_len: usize) -> Vec<(usize, usize)> {
+    let own = kt.field_spans();
+    if !kt.is_concat() {
+        return own;
+    }
+    LOOKUP_FIELDS
+        .with(|f| {
+            let f = f.borrow();
+            let f = f.as_ref()?;
+            if f.len() != own.len() {
+                return None;
+            }
+            let mut off = 0;
+            let spans: Vec<(usize, usize)> = f
+                .iter()
+                .map(|(l, _)| {
+                    let s = (off, *l);
+                    off += l.div_ceil(4) * 4;
+                    s
+                })
+                .collect();
+            (off == key_len).then_some(spans)
+        })
+        .unwrap_or(own)
+}
+
+/// Whether field `i` of the key being printed is a raw payload load.
+pub(super) fn raw_field(i: usize) -> bool {
+    LOOKUP_FIELDS.with(|f| f.borrow().as_ref().and_then(|v| v.get(i).map(|x| x.1))).unwrap_or(false)
+}
+
+/// A value of a raw payload load as nft prints it: in hex.
+pub(super) fn raw_hex(b: &[u8]) -> String {
+    format!("{:#x}", be_uint(b))
+}
+
 /// The byte order of field `i` of a concatenation of type `t`.
 pub(super) fn concat_be(i: usize, t: DataType) -> bool {
     CONCAT_BE.with(|c| c.borrow().as_ref().and_then(|v| v.get(i).copied())).unwrap_or(t.big_endian())
@@ -481,15 +528,21 @@ pub fn key(kt: &KeyType, b: &[u8]) -> String {
 /// concatenated) key, as a set's userdata records it (`integer` keys of
 /// big-endian header fields).
 pub(super) fn key_be(kt: &KeyType, b: &[u8], be: Option<bool>) -> String {
+    if !kt.is_concat() && raw_field(0) && b.len() <= 8 {
+        return raw_hex(b);
+    }
     if let (false, Some(be), Some(t)) = (kt.is_concat(), be, kt.fields.first()) {
         return value(*t, b, be);
     }
     kt.fields
         .iter()
-        .zip(kt.field_spans())
+        .zip(key_spans(kt, b.len()))
         .enumerate()
         .map(|(i, (t, (off, len)))| {
             let part = b.get(off..(off + len).min(b.len())).unwrap_or(&[]);
+            if raw_field(i) && part.len() <= 8 {
+                return raw_hex(part);
+            }
             value(*t, part, if kt.is_concat() { concat_be(i, *t) } else { t.big_endian() })
         })
         .collect::<Vec<_>>()

@@ -768,7 +768,33 @@ impl Drop for LookupFields {
 pub(super) fn lookup(cx: &mut Ctx<'_>, l: &Lookup) {
     let set = cx.sets.get(l.set.as_str()).copied();
     let key_len = set.map(|s| s.set.key_len).unwrap_or_else(|| cx.reg(l.sreg).map(Src::len).unwrap_or(4));
-    let srcs = cx.sources(l.sreg, key_len);
+    let mut srcs = cx.sources(l.sreg, key_len);
+    // A field narrower than a byte inside a concatenation (`ether saddr .
+    // vlan id`): named when its mask needs no shift.
+    if srcs.len() > 1 {
+        for s in srcs.iter_mut() {
+            let named = match &*s {
+                Src::Masked { inner, mask, xor } if xor.iter().all(|&b| b == 0) => match inner.as_ref() {
+                    Src::Field { name, len, full, .. } => match bitfield(cx.hdr(), name, mask) {
+                        Some((f, fty, 0, p)) => Some(Src::Field {
+                            name: f.to_string(),
+                            ty: fty,
+                            be: true,
+                            len: *len,
+                            full: *full,
+                            proto: Some(p),
+                        }),
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(n) = named {
+                *s = n;
+            }
+        }
+    }
     // The anonymous set's elements print by the loads of the rule: raw
     // payload in hex (`@ih,32,32 { 0x14 }`), each field as wide as its load.
     let _fields = LookupFields;

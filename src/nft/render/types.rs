@@ -153,6 +153,8 @@ fn local_offset(t: i64) -> i64 {
     if r.is_null() {
         0
     } else {
+        // `c_long` is i32 on 32-bit targets: the conversion is not useless there.
+        #[allow(clippy::useless_conversion)]
         i64::from(tm.tm_gmtoff)
     }
 }

@@ -593,6 +593,18 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_addresses_print_as_inet_ntop() {
+        let v6 =
+            |s: &str| value(DataType::IPV6_ADDR, &s.parse::<std::net::Ipv6Addr>().unwrap().octets(), true);
+        assert_eq!(v6("::1234:1234"), "::18.52.18.52");
+        assert_eq!(v6("::1:0"), "::0.1.0.0");
+        assert_eq!(v6("::1"), "::1");
+        assert_eq!(v6("::"), "::");
+        assert_eq!(v6("::ffff:1.2.3.4"), "::ffff:1.2.3.4");
+        assert_eq!(v6("dead::beef"), "dead::beef");
+    }
+
+    #[test]
     fn priorities_use_names() {
         assert_eq!(priority_str(Family::Ip, Hook::Prerouting, -100), "dstnat");
         assert_eq!(priority_str(Family::Inet, Hook::Input, 5), "filter + 5");

@@ -158,7 +158,7 @@ pub(super) fn printable_elements(sw: &SetWithElements) -> Vec<Element> {
             set.key.fields[0],
             DataType::TCP_FLAG | DataType::CT_STATE | DataType::CT_STATUS | DataType::CT_EVENT
         );
-    if flags && set.flags.contains(SetFlags::ANONYMOUS) && !set.flags.contains(SetFlags::INTERVAL) {
+    if flags && !set.flags.contains(SetFlags::INTERVAL) {
         // nft prints an element of several flags as `syn | ack` and sorts
         // it by its lowest flag. Elements with the same lowest flag nft
         // lists in the reverse of the kernel's order, and loads in the

@@ -327,6 +327,12 @@ pub(super) fn expr(cx: &mut Ctx<'_>, e: &Expr) {
         Expr::Rt(r) => rt_stmt(cx, r),
         Expr::Socket(k) => socket_stmt(cx, k),
         Expr::Synproxy(p) => synproxy_stmt(cx, p),
+        Expr::Tproxy(t) => tproxy_stmt(cx, t),
+        Expr::Dup(d) => dup_stmt(cx, d),
+        Expr::Fwd(f) => fwd_stmt(cx, f),
+        Expr::Queue(q) => queue_stmt(cx, q),
+        Expr::Xfrm(x) => xfrm_stmt(cx, x),
+        Expr::Osf(o) => osf_stmt(cx, o),
         Expr::Unknown(u) => {
             cx.unrenderable(format!("expression {}", if u.name.is_empty() { "(unnamed)" } else { &u.name }))
         }

@@ -474,12 +474,13 @@ pub(super) fn objref_stmt(cx: &mut Ctx<'_>, o: &Objref) {
                 3 => "ct helper set",
                 4 => "limit",
                 7 => "ct timeout set",
+                9 => "ct expectation set",
                 k => {
                     cx.unrenderable(format!("reference to object {name} of type {k}"));
                     return;
                 }
             };
-            if matches!(kind, 3 | 7) {
+            if matches!(kind, 3 | 7 | 9) {
                 cx.push(format!("{k} {}", quote_str(name)), None, None);
             } else {
                 cx.push(format!("{k} name {}", quote_str(name)), None, None);
@@ -491,10 +492,18 @@ pub(super) fn objref_stmt(cx: &mut Ctx<'_>, o: &Objref) {
             let kind = match cx.sets.get(set.as_str()).and_then(|s| s.set.obj_type) {
                 Some(2) => "quota",
                 Some(4) => "limit",
-                _ => "counter",
+                Some(3) => "ct helper set",
+                Some(7) => "ct timeout set",
+                Some(9) => "ct expectation set",
+                Some(1) => "counter",
+                t => {
+                    cx.unrenderable(format!("object map {set} of object type {t:?}"));
+                    return;
+                }
             };
             let r = cx.set_ref(set);
-            cx.push(format!("{kind} name {key} map {r}"), None, None);
+            let name = if kind.starts_with("ct ") { "" } else { " name" };
+            cx.push(format!("{kind}{name} {key} map {r}"), None, None);
         }
     }
 }

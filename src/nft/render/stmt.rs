@@ -488,7 +488,10 @@ pub(super) fn objref_stmt(cx: &mut Ctx<'_>, o: &Objref) {
         }
         Objref::Map { sreg, set, .. } => {
             let kl = cx.sets.get(set.as_str()).map(|s| s.set.key_len).unwrap_or(4);
-            let key = cx.sources(*sreg, kl).iter().map(Src::text).collect::<Vec<_>>().join(" . ");
+            let srcs = cx.sources(*sreg, kl);
+            let key = srcs.iter().map(Src::text).collect::<Vec<_>>().join(" . ");
+            // The key implies its protocol (`tcp dport map`), as for a match.
+            let needs = srcs.first().and_then(field_needs);
             let kind = match cx.sets.get(set.as_str()).and_then(|s| s.set.obj_type) {
                 Some(2) => "quota",
                 Some(4) => "limit",
@@ -503,7 +506,7 @@ pub(super) fn objref_stmt(cx: &mut Ctx<'_>, o: &Objref) {
             };
             let r = cx.set_ref(set);
             let name = if kind.starts_with("ct ") { "" } else { " name" };
-            cx.push(format!("{kind}{name} {key} map {r}"), None, None);
+            cx.push(format!("{kind}{name} {key} map {r}"), None, needs);
         }
     }
 }

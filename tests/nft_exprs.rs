@@ -41,10 +41,12 @@ async fn netplumb_list(ns: &TestNs) -> Ruleset {
     rs
 }
 
-/// One base chain `c` in table `t` of `family` holding `rules`, plus
+/// One base chain `c` (`hook`: "filter hook input") in table `t` of
+/// `family` holding `rules`, plus
 /// `objects` declared before it.
 fn table(family: &str, hook: &str, objects: &str, rules: &[&str]) -> String {
-    let mut s = format!("table {family} t {{\n{objects}\tchain c {{\n\t\ttype filter hook {hook} priority 0; policy accept;\n");
+    let mut s =
+        format!("table {family} t {{\n{objects}\tchain c {{\n\t\ttype {hook} priority 0; policy accept;\n");
     for r in rules {
         s.push_str(&format!("\t\t{r}\n"));
     }
@@ -60,7 +62,7 @@ fn fixtures() -> Vec<(&'static str, String, &'static str)> {
             "tproxy, inet",
             table(
                 "inet",
-                "prerouting",
+                "filter hook prerouting",
                 "",
                 &[
                     "meta l4proto tcp tproxy to :8080",
@@ -77,7 +79,7 @@ fn fixtures() -> Vec<(&'static str, String, &'static str)> {
             "tproxy, ip",
             table(
                 "ip",
-                "prerouting",
+                "filter hook prerouting",
                 "",
                 &["ip protocol tcp tproxy to 10.0.0.7:8443", "meta l4proto udp tproxy to :5353", "meta l4proto tcp tproxy to 10.0.0.8"],
             ),
@@ -85,14 +87,14 @@ fn fixtures() -> Vec<(&'static str, String, &'static str)> {
         ),
         (
             "tproxy, ip6",
-            table("ip6", "prerouting", "", &["meta l4proto tcp tproxy to [fd00::9]:80", "meta l4proto udp tproxy to :53"]),
+            table("ip6", "filter hook prerouting", "", &["meta l4proto tcp tproxy to [fd00::9]:80", "meta l4proto udp tproxy to :53"]),
             "tproxy",
         ),
         (
             "ipsec, inet",
             table(
                 "inet",
-                "forward",
+                "filter hook forward",
                 "",
                 &[
                     "ipsec in reqid 7",
@@ -105,12 +107,12 @@ fn fixtures() -> Vec<(&'static str, String, &'static str)> {
             ),
             "xfrm",
         ),
-        ("ipsec, ip", table("ip", "forward", "", &["ipsec out spi 9", "ipsec in ip daddr 192.0.2.1 counter"]), "xfrm"),
+        ("ipsec, ip", table("ip", "filter hook forward", "", &["ipsec out spi 9", "ipsec in ip daddr 192.0.2.1 counter"]), "xfrm"),
         (
             "osf",
             table(
                 "inet",
-                "input",
+                "filter hook input",
                 "",
                 &[
                     "osf name \"Linux\"",
@@ -122,23 +124,23 @@ fn fixtures() -> Vec<(&'static str, String, &'static str)> {
             ),
             "osf",
         ),
-        ("osf, ip", table("ip", "input", "", &["osf ttl skip name \"Linux\" counter"]), "osf"),
+        ("osf, ip", table("ip", "filter hook input", "", &["osf ttl skip name \"Linux\" counter"]), "osf"),
         (
             "dup, ip",
             table(
                 "ip",
-                "input",
+                "filter hook input",
                 "",
                 &["dup to 10.2.3.4", "dup to 10.2.3.4 device \"lo\"", "dup to ip daddr map { 10.0.0.1 : 10.0.0.2, 10.0.0.3 : 10.0.0.4 } device \"lo\""],
             ),
             "dup",
         ),
-        ("dup, ip6", table("ip6", "input", "", &["dup to fd00::2 device \"lo\"", "tcp dport 22 dup to fd00::3"]), "dup"),
+        ("dup, ip6", table("ip6", "filter hook input", "", &["dup to fd00::2 device \"lo\"", "tcp dport 22 dup to fd00::3"]), "dup"),
         (
             "dup and fwd, netdev",
             table(
                 "netdev",
-                "ingress device \"lo\"",
+                "filter hook ingress device \"lo\"",
                 "",
                 &[
                     "dup to \"lo\"",
@@ -151,10 +153,41 @@ fn fixtures() -> Vec<(&'static str, String, &'static str)> {
             "dup|fwd",
         ),
         (
+            "snat map data: ranges, prefixes, address . port",
+            table(
+                "ip",
+                "nat hook postrouting",
+                "",
+                &[
+                    "snat ip to ip saddr map { 10.141.11.4 : 192.168.2.2-192.168.2.4 }",
+                    "snat ip to ip saddr map { 10.141.12.14 : 192.168.2.0/24 }",
+                    "snat ip prefix to ip saddr map { 10.141.11.0/24 : 192.168.2.0/24 }",
+                    "meta l4proto udp snat ip to ip saddr map { 10.141.11.4 : 192.168.2.3 . 80 }",
+                ],
+            ),
+            "nat",
+        ),
+        (
+            "dnat map data: concatenated ranges and prefixes",
+            table(
+                "inet",
+                "nat hook prerouting",
+                "",
+                &[
+                    "dnat ip to ip saddr . tcp dport map { 192.168.1.2 . 80 : 10.141.10.0/24 . 8888-8999 }",
+                    "dnat ip to ip saddr . tcp dport map { 192.168.1.2 . 80 : 10.141.10.0/24 . 80 }",
+                    "dnat ip to ip saddr . tcp dport map { 192.168.1.2 . 80 : 10.141.10.2 . 8888-8999 }",
+                    "ip daddr 192.168.0.1 dnat ip to tcp dport map { 443 : 10.141.10.4 . 8443, 80 : 10.141.10.4 . 8080 }",
+                    "dnat ip6 to ip6 saddr map { fd00::1 : fd00:1::/64 }",
+                ],
+            ),
+            "nat",
+        ),
+        (
             "ct expectation objects",
             table(
                 "ip",
-                "input",
+                "filter hook input",
                 "\tct expectation e1 {\n\t\tprotocol tcp\n\t\tdport 2121\n\t\ttimeout 2m\n\t\tsize 8\n\t\tl3proto ip\n\t}\n\n\tct expectation e2 {\n\t\tprotocol udp\n\t\tdport 69\n\t\ttimeout 1s500ms\n\t\tsize 1\n\t\tl3proto ip\n\t}\n\n",
                 &["tcp dport 21 ct expectation set \"e1\"", "udp dport 69 ct expectation set \"e2\""],
             ),
@@ -164,7 +197,7 @@ fn fixtures() -> Vec<(&'static str, String, &'static str)> {
             "ct helper through a map",
             table(
                 "ip",
-                "input",
+                "filter hook input",
                 "\tct helper ftp1 {\n\t\ttype \"ftp\" protocol tcp\n\t\tl3proto ip\n\t}\n\n",
                 &["ct helper set tcp dport map { 21 : \"ftp1\", 2121 : \"ftp1\" }"],
             ),

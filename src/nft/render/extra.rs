@@ -222,3 +222,33 @@ pub(super) fn ct_expect_body(out: &mut String, e: &CtExpect) {
     };
     let _ = writeln!(out, "\t\tl3proto {l3}");
 }
+
+/// Map data that is a range per field (NAT maps: `192.168.2.2-192.168.2.4`,
+/// `10.0.0.0/24 . 8888-8999`): the start of every field, then the end.
+/// `None` unless the data holds exactly twice the type's length and nft
+/// recorded the data as an interval in the set's userdata.
+pub(super) fn interval_data(set: &Set, dt: &KeyType, v: &[u8]) -> Option<String> {
+    let n = dt.len() as usize;
+    if n == 0 || v.len() != 2 * n {
+        return None;
+    }
+    let u = set.userdata_bytes();
+    let flag =
+        crate::nft::types::udata_iter(&u).find(|(t, _)| *t == crate::nft::consts::UDATA_SET_DATA_INTERVAL)?.1;
+    if u32::from_ne_bytes(flag.try_into().ok()?) != 1 {
+        return None;
+    }
+    let (lo, hi) = v.split_at(n);
+    let parts = dt
+        .fields
+        .iter()
+        .zip(dt.field_spans())
+        .enumerate()
+        .map(|(i, (t, (off, len)))| {
+            let be =
+                if dt.is_concat() { concat_be(i, *t) } else { set_be(set, true).unwrap_or(t.big_endian()) };
+            range_str_be(*t, be, &lo[off..off + len], &hi[off..off + len])
+        })
+        .collect::<Vec<_>>();
+    Some(parts.join(" . "))
+}

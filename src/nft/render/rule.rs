@@ -24,7 +24,8 @@ pub(super) enum Src {
     Masked { inner: Box<Src>, mask: Vec<u8>, xor: Vec<u8> },
     /// A map lookup result; `concat` when the map's data is a
     /// concatenation.
-    Mapped { text: String, ty: DataType, len: u32, needs: Option<Proto>, concat: bool },
+    /// `also`: protocols the other fields of a concatenated key imply.
+    Mapped { text: String, ty: DataType, len: u32, needs: Option<Proto>, concat: bool, also: Vec<Proto> },
 }
 
 impl Src {
@@ -727,10 +728,15 @@ pub(super) fn lookup(cx: &mut Ctx<'_>, l: &Lookup) {
             cx.stmts.last_mut().expect("pushed").also = also;
         }
         Some(d) => {
+            // Interval data (NAT ranges and prefixes) counts as
+            // concatenated: nft then names the NAT family (`snat ip to`).
             let (ty, len, concat) = set
-                .and_then(|s| s.set.data.as_ref().map(|k| (k.fields[0], s.set.data_len, k.is_concat())))
+                .and_then(|s| {
+                    let interval = |k: &KeyType| s.set.data_len > k.len();
+                    s.set.data.as_ref().map(|k| (k.fields[0], s.set.data_len, k.is_concat() || interval(k)))
+                })
                 .unwrap_or((DataType::INTEGER, 4, false));
-            cx.set_reg(d, Src::Mapped { text: format!("{lhs} map {r}"), ty, len, needs, concat });
+            cx.set_reg(d, Src::Mapped { text: format!("{lhs} map {r}"), ty, len, needs, concat, also });
         }
     }
 }

@@ -379,13 +379,15 @@ pub(super) fn nat_stmt(cx: &mut Ctx<'_>, n: &Nat) {
         _ => "",
     };
     let get = |r: Option<Reg>| r.and_then(|r| cx.reg(r).cloned());
-    if let Some(Src::Mapped { text, concat, needs, .. }) = get(n.addr_min) {
+    let prefix = if n.flags.is_some_and(|f| f.contains(NatFlags::NETMAP)) { " prefix" } else { "" };
+    if let Some(Src::Mapped { text, concat, needs, also, .. }) = get(n.addr_min) {
         let fam = match (concat || cx.family == Family::Inet, n.family) {
             (true, 10) => " ip6",
             (true, _) => " ip",
             _ => "",
         };
-        cx.push(format!("{verb}{fam} to {text}{}", nat_flags(n.flags)), None, needs);
+        cx.push(format!("{verb}{fam}{prefix} to {text}{}", nat_flags(n.flags)), None, needs);
+        cx.stmts.last_mut().expect("pushed").also = also;
         return;
     }
     let addr = |s: Option<Src>| -> Option<String> {
@@ -402,7 +404,16 @@ pub(super) fn nat_stmt(cx: &mut Ctx<'_>, n: &Nat) {
     };
     let (amin, amax) = (addr(get(n.addr_min)), addr(get(n.addr_max)));
     let (pmin, pmax) = (port(get(n.proto_min)), port(get(n.proto_max)));
+    // A constant range that is one prefix prints as the prefix, as nft
+    // prints it (`snat ip prefix to 10.0.0.0/24`).
+    let as_prefix = match (get(n.addr_min), get(n.addr_max)) {
+        (Some(Src::Const(lo)), Some(Src::Const(hi))) if lo != hi && lo.len() == hi.len() => {
+            prefix_len(&lo, &hi).map(|p| format!("{}/{p}", nat_addr(n.family, &lo)))
+        }
+        _ => None,
+    };
     let mut a = match (&amin, &amax) {
+        _ if as_prefix.is_some() => as_prefix.clone().unwrap_or_default(),
         (Some(lo), Some(hi)) if lo != hi => format!("{lo}-{hi}"),
         (Some(lo), _) => lo.clone(),
         _ => String::new(),
@@ -416,6 +427,7 @@ pub(super) fn nat_stmt(cx: &mut Ctx<'_>, n: &Nat) {
         _ => String::new(),
     };
     let to = if a.is_empty() && p.is_empty() { String::new() } else { format!(" to {a}{p}") };
+    let to = if to.is_empty() { to } else { format!("{prefix}{to}") };
     cx.push(format!("{verb}{fam}{to}{}", nat_flags(n.flags)), None, None);
 }
 

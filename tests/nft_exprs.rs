@@ -184,6 +184,8 @@ fn fixtures() -> Vec<(&'static str, String, &'static str)> {
                     "dnat ip6 to ip6 saddr map { fd00::1 : fd00:1::/64 }",
                     "ip daddr 10.4.0.0/16 dnat ip prefix to 10.40.0.0/16",
                     "ip6 daddr fd00:4::/64 dnat ip6 prefix to fd00:40::/64",
+                    "ip6 daddr fd00:5::1 tcp dport 80 dnat ip6 to [fd00:50::1]-[fd00:50::9]:8080-8090",
+                    "ip6 daddr fd00:5::2 tcp dport 80 dnat ip6 to [fd00:50::1]:8080",
                 ],
             ),
             "nat",

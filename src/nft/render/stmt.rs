@@ -418,8 +418,14 @@ pub(super) fn nat_stmt(cx: &mut Ctx<'_>, n: &Nat) {
         (Some(lo), _) => lo.clone(),
         _ => String::new(),
     };
-    if n.family == 10 && pmin.is_some() && !a.is_empty() {
-        a = format!("[{a}]");
+    // With a port, nft brackets an IPv6 constant (`[fd00::1]:80`) and
+    // each end of an IPv6 range (`[fd00::1]-[fd00::9]:80`), not a prefix.
+    if n.family == 10 && pmin.is_some() && as_prefix.is_none() {
+        match (&amin, &amax) {
+            (Some(lo), Some(hi)) if lo != hi => a = format!("[{lo}]-[{hi}]"),
+            (Some(lo), _) if matches!(get(n.addr_min), Some(Src::Const(_))) => a = format!("[{lo}]"),
+            _ => {}
+        }
     }
     let p = match (&pmin, &pmax) {
         (Some(lo), Some(hi)) if lo != hi => format!(":{lo}-{hi}"),

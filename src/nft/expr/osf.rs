@@ -44,3 +44,26 @@ impl Osf {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel lists `osf name "Linux"` with NFTA_OSF_FLAGS 0 (TTL,
+    /// FLAGS, DREG, in that order) but refuses FLAGS other than
+    /// NFT_OSF_F_VERSION in a new rule (EINVAL): re-encoding leaves 0 out,
+    /// as nft does (nft sends DREG then TTL).
+    #[test]
+    fn flags_zero_listed_by_the_kernel_is_not_sent_back() {
+        let kernel: &[u8] = &[5, 0, 2, 0, 0, 0, 0, 0, 8, 0, 3, 0, 0, 0, 0, 0, 8, 0, 1, 0, 0, 0, 0, 1];
+        let o = Osf::decode(AttrIter::new(kernel)).unwrap().unwrap();
+        assert_eq!(o, Osf { dreg: Reg(1), ttl: Some(0), flags: 0 });
+        let mut buf = Vec::new();
+        o.encode(&mut AttrWriter::new(&mut buf));
+        assert_eq!(buf, [8, 0, 1, 0, 0, 0, 0, 1, 5, 0, 2, 0, 0, 0, 0, 0]);
+        let v = Osf { flags: OSF_F_VERSION, ..o };
+        let mut buf = Vec::new();
+        v.encode(&mut AttrWriter::new(&mut buf));
+        assert_eq!(&buf[16..], [8, 0, 3, 0, 0, 0, 0, 1]);
+    }
+}

@@ -399,7 +399,8 @@ async fn builder_statements_match_what_nft_builds() {
     ];
     // One pair of namespaces per table shape (fewer nft runs: this also
     // runs in the slow Linux 6.1 guest), rules in the order given.
-    let mut groups: Vec<((&str, &str), Vec<(RuleBuilder, &str)>)> = Vec::new();
+    type Group<'a> = ((&'a str, &'a str), Vec<(RuleBuilder, &'a str)>);
+    let mut groups: Vec<Group> = Vec::new();
     for (family, hook, b, text) in cases {
         match groups.iter_mut().find(|(k, _)| *k == (family, hook)) {
             Some((_, v)) => v.push((b, text)),

@@ -97,6 +97,10 @@ pub(super) fn element_str(set: &Set, e: &Element, with_expires: bool) -> String 
         }
         (Some(Data::Value(v)), _) => {
             let dt = set.data.clone().unwrap_or(KeyType::single(DataType::INTEGER));
+            if let Some(text) = interval_data(set, &dt, v) {
+                let _ = write!(s, " : {text}");
+                return s;
+            }
             // `integer` data has the width the set says (`ct zone set
             // meta mark map { 0x1 : 1 }`: two bytes).
             let any_width = !dt.is_concat() && dt.fields[0] == DataType::INTEGER && v.len() <= 8;

@@ -425,14 +425,15 @@ pub(super) fn nat_stmt(cx: &mut Ctx<'_>, n: &Nat) {
         _ => "",
     };
     let get = |r: Option<Reg>| r.and_then(|r| cx.reg(r).cloned());
-    if let Some(Src::Mapped { text, concat, needs, .. }) = get(n.addr_min) {
+    let prefix = if n.flags.is_some_and(|f| f.contains(NatFlags::NETMAP)) { " prefix" } else { "" };
+    if let Some(Src::Mapped { text, concat, needs, also, .. }) = get(n.addr_min) {
         let fam = match (concat || cx.family == Family::Inet, n.family) {
             (true, 10) => " ip6",
             (true, _) => " ip",
             _ => "",
         };
-        let prefix = if n.flags.is_some_and(|f| f.contains(NatFlags::NETMAP)) { " prefix" } else { "" };
         cx.push(format!("{verb}{fam}{prefix} to {text}{}", nat_flags(n.flags)), None, needs);
+        cx.stmts.last_mut().expect("pushed").also = also;
         return;
     }
     let addr = |s: Option<Src>| -> Option<String> {
@@ -449,29 +450,36 @@ pub(super) fn nat_stmt(cx: &mut Ctx<'_>, n: &Nat) {
     };
     let (amin, amax) = (addr(get(n.addr_min)), addr(get(n.addr_max)));
     let (pmin, pmax) = (port(get(n.proto_min)), port(get(n.proto_max)));
-    // An address range that is a prefix prints as one (`snat to
-    // 10.0.0.0/8`), as nft does; IPv6 addresses before a port are
-    // bracketed one by one (`[dead::1]-[dead::5]:80`).
-    let consts = match (get(n.addr_min), get(n.addr_max)) {
-        (Some(Src::Const(lo)), Some(Src::Const(hi))) if lo.len() == hi.len() && lo != hi => {
+    // A constant range that is one prefix prints as the prefix, as nft
+    // prints it (`snat ip prefix to 10.0.0.0/24`).
+    let as_prefix = match (get(n.addr_min), get(n.addr_max)) {
+        (Some(Src::Const(lo)), Some(Src::Const(hi))) if lo != hi && lo.len() == hi.len() => {
             prefix_len(&lo, &hi).map(|p| format!("{}/{p}", nat_addr(n.family, &lo)))
         }
         _ => None,
     };
-    let br = |s: &str| if n.family == 10 && pmin.is_some() { format!("[{s}]") } else { s.to_string() };
-    let a = match (consts, &amin, &amax) {
-        (Some(p), _, _) => p,
-        (None, Some(lo), Some(hi)) if lo != hi => format!("{}-{}", br(lo), br(hi)),
-        (None, Some(lo), _) => br(lo),
+    let mut a = match (&amin, &amax) {
+        _ if as_prefix.is_some() => as_prefix.clone().unwrap_or_default(),
+        (Some(lo), Some(hi)) if lo != hi => format!("{lo}-{hi}"),
+        (Some(lo), _) => lo.clone(),
         _ => String::new(),
     };
+    // With a port, nft brackets an IPv6 constant (`[fd00::1]:80`) and
+    // each end of an IPv6 range (`[fd00::1]-[fd00::9]:80`), not a prefix.
+    if n.family == 10 && pmin.is_some() && as_prefix.is_none() {
+        match (&amin, &amax) {
+            (Some(lo), Some(hi)) if lo != hi => a = format!("[{lo}]-[{hi}]"),
+            (Some(lo), _) if matches!(get(n.addr_min), Some(Src::Const(_))) => a = format!("[{lo}]"),
+            _ => {}
+        }
+    }
     let p = match (&pmin, &pmax) {
         (Some(lo), Some(hi)) if lo != hi => format!(":{lo}-{hi}"),
         (Some(lo), _) => format!(":{lo}"),
         _ => String::new(),
     };
-    let prefix = if n.flags.is_some_and(|f| f.contains(NatFlags::NETMAP)) { " prefix" } else { "" };
-    let to = if a.is_empty() && p.is_empty() { String::new() } else { format!("{prefix} to {a}{p}") };
+    let to = if a.is_empty() && p.is_empty() { String::new() } else { format!(" to {a}{p}") };
+    let to = if to.is_empty() { to } else { format!("{prefix}{to}") };
     cx.push(format!("{verb}{fam}{to}{}", nat_flags(n.flags)), None, None);
 }
 
@@ -555,12 +563,13 @@ pub(super) fn objref_stmt(cx: &mut Ctx<'_>, o: &Objref) {
                 3 => "ct helper set",
                 4 => "limit",
                 7 => "ct timeout set",
+                9 => "ct expectation set",
                 k => {
                     cx.unrenderable(format!("reference to object {name} of type {k}"));
                     return;
                 }
             };
-            if matches!(kind, 3 | 7) {
+            if matches!(kind, 3 | 7 | 9) {
                 cx.push(format!("{k} {}", quote_str(name)), None, None);
             } else {
                 cx.push(format!("{k} name {}", quote_str(name)), None, None);
@@ -568,22 +577,25 @@ pub(super) fn objref_stmt(cx: &mut Ctx<'_>, o: &Objref) {
         }
         Objref::Map { sreg, set, .. } => {
             let kl = cx.sets.get(set.as_str()).map(|s| s.set.key_len).unwrap_or(4);
-            let key = cx.sources(*sreg, kl).iter().map(Src::text).collect::<Vec<_>>().join(" . ");
             let srcs = cx.sources(*sreg, kl);
-            let needs = srcs.iter().find_map(field_needs);
+            let key = srcs.iter().map(Src::text).collect::<Vec<_>>().join(" . ");
+            // The key implies its protocol (`tcp dport map`), as for a match.
+            let needs = srcs.first().and_then(field_needs);
             let kind = match cx.sets.get(set.as_str()).and_then(|s| s.set.obj_type) {
                 Some(1) => "counter",
                 Some(2) => "quota",
                 Some(4) => "limit",
-                other => {
-                    // Never printed as another kind of object.
-                    let t = other.map(|t| t.to_string()).unwrap_or_else(|| "unknown".into());
-                    cx.unrenderable(format!("reference to an object of type {t} through map {set}"));
+                Some(3) => "ct helper set",
+                Some(7) => "ct timeout set",
+                Some(9) => "ct expectation set",
+                t => {
+                    cx.unrenderable(format!("object map {set} of object type {t:?}"));
                     return;
                 }
             };
             let r = cx.set_ref(set);
-            cx.push(format!("{kind} name {key} map {r}"), None, needs);
+            let name = if kind.starts_with("ct ") { "" } else { " name" };
+            cx.push(format!("{kind}{name} {key} map {r}"), None, needs);
         }
     }
 }

@@ -59,6 +59,8 @@ async fn ours(node: &TestNs, command: &str, id: &str, pod: &TestNs, conf: &Value
         container_id: Some(id.into()),
         netns: Some(pod_path(pod)),
         ifname: Some("eth0".into()),
+        path: Some("/usr/lib/cni".into()),
+        ..Call::default()
     };
     run(node.netns(), &call, conf.to_string().as_bytes()).await.map(|v| v.unwrap_or(Value::Null))
 }
@@ -256,6 +258,7 @@ async fn errors_and_pass_through_as_the_reference() {
         let e = ours(&node, "ADD", "e1", &pod, &conf).await.unwrap_err();
         assert!(!ok);
         assert_eq!(out["msg"], e.msg.as_str(), "{bw}");
+        assert_eq!(out["code"], e.code, "{bw}");
     }
     // No bandwidth: the previous result comes back unchanged, nothing shaped.
     let conf = bandwidth_conf("1.0.0", &prev, json!({}));
@@ -269,6 +272,9 @@ async fn errors_and_pass_through_as_the_reference() {
     let mut c = bandwidth_conf("1.0.0", &prev, json!({"ingressRate": 8000, "ingressBurst": 80000}));
     c.as_object_mut().unwrap().remove("prevResult");
     let e = ours(&node, "ADD", "e1", &pod, &c).await.unwrap_err();
+    let (ok, out) = reference(REFERENCE_BANDWIDTH, &node, "ADD", "e1", &pod, &c);
+    assert!(!ok);
+    assert_eq!((out["code"].clone(), out["msg"].clone()), (json!(e.code), json!(e.msg)));
     assert_eq!(e.msg, "must be called as chained plugin");
     // VERSION.
     let v = ours(&node, "VERSION", "e1", &pod, &json!({})).await.unwrap();
@@ -365,4 +371,89 @@ async fn traffic_is_shaped_to_the_configured_rate() {
     }
     assert!(unshaped > 3.0 * want, "without the capability the transfer is not shaped: {unshaped:.0} B/s");
     let _ = std::fs::remove_dir_all(d);
+}
+
+/// Bad input, the same to both plugins: the reference's error code for each
+/// (the environment checks of its `skel` library, code 4; a configuration
+/// that is not JSON, 6; an unsupported version or CHECK before 0.4.0, 1;
+/// its own errors, 999), and where the message is the reference's own, the
+/// same message.
+#[tokio::test]
+async fn error_codes_as_the_reference() {
+    let node = TestNs::new("bwcoden").await;
+    let good = json!({"cniVersion": "1.0.0", "name": "n", "type": "bandwidth",
+        "runtimeConfig": {"bandwidth": {"ingressRate": 8000, "ingressBurst": 80000}}});
+    let env = [
+        ("CNI_COMMAND", "ADD"),
+        ("CNI_CONTAINERID", "c1"),
+        ("CNI_NETNS", "/run/netns/npbw-no-such-netns"),
+        ("CNI_IFNAME", "eth0"),
+        ("CNI_PATH", "/usr/lib/cni"),
+    ];
+    let with = |k: &str, v: Option<&str>| {
+        env.iter()
+            .filter_map(
+                |(n, x)| if *n == k { v.map(|v| (*n, v.to_string())) } else { Some((*n, x.to_string())) },
+            )
+            .collect::<Vec<_>>()
+    };
+    let mut bad_version = good.clone();
+    bad_version["cniVersion"] = json!("9.9.9");
+    let mut check_old = good.clone();
+    check_old["cniVersion"] = json!("0.3.1");
+    let mut string_rate = good.clone();
+    string_rate["runtimeConfig"]["bandwidth"]["ingressRate"] = json!("fast");
+    let cases: Vec<(&str, Vec<(&str, String)>, String, bool)> = vec![
+        ("no CNI_CONTAINERID", with("CNI_CONTAINERID", None), good.to_string(), true),
+        ("no CNI_NETNS", with("CNI_NETNS", None), good.to_string(), true),
+        ("no CNI_IFNAME", with("CNI_IFNAME", None), good.to_string(), true),
+        ("no CNI_PATH", with("CNI_PATH", None), good.to_string(), true),
+        ("bad container ID", with("CNI_CONTAINERID", Some("c/../x")), good.to_string(), true),
+        ("unknown command", with("CNI_COMMAND", Some("FOO")), good.to_string(), true),
+        ("not JSON", env.iter().map(|(n, v)| (*n, v.to_string())).collect(), "not json".into(), false),
+        (
+            "bad version",
+            env.iter().map(|(n, v)| (*n, v.to_string())).collect(),
+            bad_version.to_string(),
+            true,
+        ),
+        ("CHECK at 0.3.1", with("CNI_COMMAND", Some("CHECK")), check_old.to_string(), true),
+        (
+            "rate not a number",
+            env.iter().map(|(n, v)| (*n, v.to_string())).collect(),
+            string_rate.to_string(),
+            false,
+        ),
+        ("not chained", env.iter().map(|(n, v)| (*n, v.to_string())).collect(), good.to_string(), true),
+    ];
+    for (what, vars, stdin, same_msg) in cases {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", node.name(), REFERENCE_BANDWIDTH])
+            .env_clear()
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: {e}: {out:?}"));
+        let var = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        let call = Call {
+            command: var("CNI_COMMAND").unwrap_or_default(),
+            container_id: var("CNI_CONTAINERID"),
+            netns: var("CNI_NETNS"),
+            ifname: var("CNI_IFNAME"),
+            path: var("CNI_PATH"),
+            ..Call::default()
+        };
+        let e = run(node.netns(), &call, stdin.as_bytes()).await.unwrap_err();
+        println!("{what}: reference {} {:?}, ours {} {:?}", r["code"], r["msg"], e.code, e.msg);
+        assert!(!out.status.success(), "{what}");
+        assert_eq!(r["code"], e.code, "{what}: reference {r}, ours {e:?}");
+        if same_msg {
+            assert_eq!(r["msg"], e.msg.as_str(), "{what}: reference {r}, ours {e:?}");
+        }
+    }
 }

@@ -240,4 +240,6 @@ async fn main() {
 }
 
 #[cfg(all(test, feature = "test-support"))]
+mod libcni;
+#[cfg(all(test, feature = "test-support"))]
 mod tests;

@@ -98,7 +98,7 @@ fn bridge_add(node: &TestNs, pod: &TestNs, id: &str, version: &str, data_dir: &s
     r
 }
 
-fn tcj(ns: &TestNs, args: &[&str]) -> Value {
+pub(crate) fn tcj(ns: &TestNs, args: &[&str]) -> Value {
     let mut full = vec!["-j"];
     full.extend_from_slice(args);
     let out = ns.exec("tc", &full);
@@ -121,7 +121,7 @@ fn tcj(ns: &TestNs, args: &[&str]) -> Value {
     v
 }
 
-fn host_veth(result: &Value) -> String {
+pub(crate) fn host_veth(result: &Value) -> String {
     result["interfaces"]
         .as_array()
         .unwrap()
@@ -135,7 +135,7 @@ fn host_veth(result: &Value) -> String {
 
 /// A result without what differs between two nodes: MACs, host veth
 /// names, sandbox paths.
-fn normalized(r: &Value) -> Value {
+pub(crate) fn normalized(r: &Value) -> Value {
     let mut r = r.clone();
     if let Some(ifs) = r["interfaces"].as_array_mut() {
         for i in ifs {
@@ -154,7 +154,7 @@ fn normalized(r: &Value) -> Value {
 
 /// The tc state a shaped pod leaves on its node: qdiscs of the host veth,
 /// its ingress filters (device names replaced), the ifb's qdiscs and link.
-fn tc_state(node: &TestNs, veth: &str, ifb: &str) -> Value {
+pub(crate) fn tc_state(node: &TestNs, veth: &str, ifb: &str) -> Value {
     let ren = |mut v: Value| {
         let s = v.to_string().replace(veth, "VETH");
         v = serde_json::from_str(&s).unwrap();

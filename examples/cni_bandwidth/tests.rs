@@ -403,7 +403,9 @@ async fn error_codes_as_the_reference() {
     check_old["cniVersion"] = json!("0.3.1");
     let mut string_rate = good.clone();
     string_rate["runtimeConfig"]["bandwidth"]["ingressRate"] = json!("fast");
-    let cases: Vec<(&str, Vec<(&str, String)>, String, bool)> = vec![
+    // (what, environment, stdin, whether the message is the reference's own)
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, String, bool);
+    let cases: Vec<Case> = vec![
         ("no CNI_CONTAINERID", with("CNI_CONTAINERID", None), good.to_string(), true),
         ("no CNI_NETNS", with("CNI_NETNS", None), good.to_string(), true),
         ("no CNI_IFNAME", with("CNI_IFNAME", None), good.to_string(), true),

@@ -26,10 +26,25 @@ fn profile_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("target/<profile>/examples/<exe>").to_path_buf()
 }
 
+/// A prebuilt binary named by `var`, which must exist when set: the Linux
+/// 6.1 guest of CI (`.ci/kernel-6.1.sh`) cannot run cargo (its cargo home
+/// is read-only) and should not compile under software emulation, so the
+/// host builds the plugins and the client with the same commands as below
+/// and names them in `NETPLUMB_LIBCNI_CLIENT`, `NETPLUMB_CNI_BRIDGE_BIN`
+/// and `NETPLUMB_CNI_BANDWIDTH_BIN`.
+fn prebuilt(var: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(std::env::var_os(var)?);
+    assert!(p.is_file(), "{var}={} is not a file", p.display());
+    Some(p)
+}
+
 /// Build the Go client once; panics with what to install when it cannot.
 fn client() -> &'static Path {
     static CLIENT: OnceLock<PathBuf> = OnceLock::new();
     CLIENT.get_or_init(|| {
+        if let Some(p) = prebuilt("NETPLUMB_LIBCNI_CLIENT") {
+            return p;
+        }
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cni_bridge/cnirun/main.go");
         let gopath = "/usr/share/gocode";
         assert!(
@@ -63,25 +78,40 @@ fn our_bin_dirs() -> &'static str {
     static DIR: OnceLock<String> = OnceLock::new();
     DIR.get_or_init(|| {
         let profile = profile_dir();
-        let target = profile.parent().expect("target dir");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--example", "cni_bridge", "--example", "cni_bandwidth"])
+        let bins = [
+            ("bridge", prebuilt("NETPLUMB_CNI_BRIDGE_BIN")),
+            ("bandwidth", prebuilt("NETPLUMB_CNI_BANDWIDTH_BIN")),
+        ];
+        if bins.iter().any(|(_, p)| p.is_none()) {
+            let target = profile.parent().expect("target dir");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args([
+                "build",
+                "--quiet",
+                "--all-features",
+                "--example",
+                "cni_bridge",
+                "--example",
+                "cni_bandwidth",
+            ])
             .arg("--manifest-path")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
             .arg("--target-dir")
             .arg(target);
-        if profile.file_name().and_then(|n| n.to_str()) == Some("release") {
-            cmd.arg("--release");
+            if profile.file_name().and_then(|n| n.to_str()) == Some("release") {
+                cmd.arg("--release");
+            }
+            let st = cmd.status().expect("run cargo");
+            assert!(st.success(), "cargo build --example cni_bridge --example cni_bandwidth failed");
         }
-        let st = cmd.status().expect("run cargo");
-        assert!(st.success(), "cargo build --example cni_bridge --example cni_bandwidth failed");
         let dir = profile.join("cni-libcni-bw/bin");
         std::fs::create_dir_all(&dir).unwrap();
-        for (name, example) in [("bridge", "cni_bridge"), ("bandwidth", "cni_bandwidth")] {
+        for (name, bin) in bins {
+            let bin = bin.unwrap_or_else(|| profile.join("examples").join(format!("cni_{name}")));
             let link = dir.join(name);
             let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(profile.join("examples").join(example), &link).unwrap();
+            std::os::unix::fs::symlink(bin, &link).unwrap();
         }
         format!("{}:/usr/lib/cni", dir.display())
     })

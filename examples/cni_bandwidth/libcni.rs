@@ -205,6 +205,7 @@ async fn run_side(ours: bool, tag: &str, caps: &Value) -> Outcome {
 /// CHECK differs: the reference crashes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn libcni_bridge_then_bandwidth() {
+    let _serial = super::tests::SERIAL.lock().await;
     client();
     our_bin_dirs();
     let caps = json!({"bandwidth": limits()});

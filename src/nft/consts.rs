@@ -1,6 +1,9 @@
 //! Numbers from `linux/netfilter/nf_tables.h`, `nfnetlink.h` and libnftnl's
 //! userdata TLVs. Kept in one place so every encoder and decoder agrees.
-#![allow(missing_docs)]
+//! Private to the crate: users reach these numbers through the typed API
+//! (and `libc` where it has them). The lists follow the headers whole, so a
+//! number may wait here for the expression or attribute that needs it.
+#![allow(dead_code)]
 
 // Message types (low byte; the subsystem NFNL_SUBSYS_NFTABLES is the high byte).
 pub const NFT_MSG_NEWTABLE: u8 = 0;

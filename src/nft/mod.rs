@@ -29,7 +29,7 @@
 mod builder;
 mod chain;
 mod compat;
-pub mod consts;
+pub(crate) mod consts;
 pub mod expr;
 mod object;
 pub mod render;

@@ -29,7 +29,7 @@ use crate::wire::{attrs_after, AttrIter, AttrWriter, Msg, NLM_F_CREATE, NLM_F_EX
 
 /// `RTA_*` attribute numbers (`include/uapi/linux/rtnetlink.h`).
 #[allow(missing_docs)]
-pub mod rta {
+pub(crate) mod rta {
     pub const DST: u16 = 1;
     pub const SRC: u16 = 2;
     pub const IIF: u16 = 3;
@@ -46,13 +46,12 @@ pub mod rta {
     pub const VIA: u16 = 18;
     pub const PREF: u16 = 20;
     pub const EXPIRES: u16 = 23;
-    pub const UID: u16 = 25;
     pub const NH_ID: u16 = 30;
 }
 
 /// `RTAX_*` metrics inside `RTA_METRICS`.
 #[allow(missing_docs)]
-pub mod rtax {
+pub(crate) mod rtax {
     pub const LOCK: u16 = 1;
     pub const MTU: u16 = 2;
     pub const WINDOW: u16 = 3;

@@ -8,7 +8,7 @@ use crate::rtnl::header;
 
 /// `IFLA_*` attribute numbers (`include/uapi/linux/if_link.h`).
 #[allow(missing_docs)]
-pub mod ifla {
+pub(crate) mod ifla {
     pub const ADDRESS: u16 = 1;
     pub const BROADCAST: u16 = 2;
     pub const IFNAME: u16 = 3;
@@ -19,15 +19,12 @@ pub mod ifla {
     pub const MASTER: u16 = 10;
     pub const TXQLEN: u16 = 13;
     pub const OPERSTATE: u16 = 16;
-    pub const LINKMODE: u16 = 17;
     pub const LINKINFO: u16 = 18;
-    pub const NET_NS_PID: u16 = 19;
     pub const IFALIAS: u16 = 20;
     pub const STATS64: u16 = 23;
     pub const AF_SPEC: u16 = 26;
     pub const GROUP: u16 = 27;
     pub const NET_NS_FD: u16 = 28;
-    pub const EXT_MASK: u16 = 29;
     pub const PROMISCUITY: u16 = 30;
     pub const NUM_TX_QUEUES: u16 = 31;
     pub const NUM_RX_QUEUES: u16 = 32;
@@ -37,8 +34,6 @@ pub mod ifla {
     pub const PROTO_DOWN: u16 = 39;
     pub const GSO_MAX_SEGS: u16 = 40;
     pub const GSO_MAX_SIZE: u16 = 41;
-    pub const XDP: u16 = 43;
-    pub const NEW_NETNSID: u16 = 45;
     pub const CARRIER_UP_COUNT: u16 = 47;
     pub const CARRIER_DOWN_COUNT: u16 = 48;
     pub const MIN_MTU: u16 = 50;
@@ -54,7 +49,6 @@ pub mod ifla {
     /// `IFLA_INFO_*` inside `IFLA_LINKINFO`.
     pub const INFO_KIND: u16 = 1;
     pub const INFO_DATA: u16 = 2;
-    pub const INFO_XSTATS: u16 = 3;
     pub const INFO_SLAVE_KIND: u16 = 4;
     pub const INFO_SLAVE_DATA: u16 = 5;
 }

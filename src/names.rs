@@ -101,15 +101,15 @@ fn route_name(t: u16) -> Option<&'static str> {
 }
 
 /// `NFNL_SUBSYS_CTNETLINK`.
-pub const NFNL_SUBSYS_CTNETLINK: u8 = 1;
+pub const NFNL_SUBSYS_CTNETLINK: u8 = libc::NFNL_SUBSYS_CTNETLINK as u8;
 /// `NFNL_SUBSYS_CTNETLINK_EXP`.
-pub const NFNL_SUBSYS_CTNETLINK_EXP: u8 = 2;
+pub const NFNL_SUBSYS_CTNETLINK_EXP: u8 = libc::NFNL_SUBSYS_CTNETLINK_EXP as u8;
 /// `NFNL_SUBSYS_NFTABLES`.
-pub const NFNL_SUBSYS_NFTABLES: u8 = 10;
+pub const NFNL_SUBSYS_NFTABLES: u8 = libc::NFNL_SUBSYS_NFTABLES as u8;
 /// `NFNL_MSG_BATCH_BEGIN`.
-pub const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
+pub const NFNL_MSG_BATCH_BEGIN: u16 = libc::NFNL_MSG_BATCH_BEGIN as u16;
 /// `NFNL_MSG_BATCH_END`.
-pub const NFNL_MSG_BATCH_END: u16 = 0x11;
+pub const NFNL_MSG_BATCH_END: u16 = libc::NFNL_MSG_BATCH_END as u16;
 
 const NFT_NAMES: [&str; 34] = [
     "NFT_MSG_NEWTABLE",

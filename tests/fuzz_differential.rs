@@ -1,7 +1,8 @@
-//! Replays the saved fuzz inputs of the rtnetlink targets (fuzz/{seeds,
-//! corpus,regressions}/{link,address,route}) through the differential
-//! properties: netplumb and netlink-packet-route must agree on every field
-//! both model (`netplumb::packet::differential`). Runs in CI without
+//! Replays the saved fuzz inputs of the rtnetlink and conntrack targets
+//! (fuzz/{seeds,corpus,regressions}/{link,address,route,conntrack_flow})
+//! through the differential properties: netplumb and netlink-packet-route
+//! (or netlink-packet-netfilter) must agree on every field both model
+//! (`netplumb::packet::differential`). Runs in CI without
 //! cargo-fuzz; the `diff_*` fuzz targets explore further. No root needed.
 
 use std::path::Path;
@@ -48,4 +49,9 @@ fn address_codecs_agree() {
 #[test]
 fn route_codecs_agree() {
     replay("route", netplumb::packet::differential::route);
+}
+
+#[test]
+fn conntrack_codecs_agree() {
+    replay("conntrack_flow", netplumb::packet::differential::conntrack);
 }

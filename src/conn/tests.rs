@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::*;
 use crate::wire::{ErrorMsg, Header, MsgIter, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR, NLM_F_MULTIPART};
 
-const RTM_NEWLINK: u16 = 16;
-const RTM_GETLINK: u16 = 18;
+const RTM_NEWLINK: u16 = libc::RTM_NEWLINK;
+const RTM_GETLINK: u16 = libc::RTM_GETLINK;
 
 fn msg(ty: u16, flags: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
     let mut v = Header { len: (16 + payload.len()) as u32, ty, flags, seq, port: 0 }.to_bytes().to_vec();

@@ -146,9 +146,9 @@ pub(crate) const CTA_STATS_GLOBAL_ENTRIES: u16 = 1;
 pub(crate) const CTA_STATS_GLOBAL_MAX_ENTRIES: u16 = 2;
 
 // enum nfnetlink_groups
-pub(crate) const NFNLGRP_CONNTRACK_NEW: u32 = 1;
-pub(crate) const NFNLGRP_CONNTRACK_UPDATE: u32 = 2;
-pub(crate) const NFNLGRP_CONNTRACK_DESTROY: u32 = 3;
+pub(crate) const NFNLGRP_CONNTRACK_NEW: u32 = libc::NFNLGRP_CONNTRACK_NEW as u32;
+pub(crate) const NFNLGRP_CONNTRACK_UPDATE: u32 = libc::NFNLGRP_CONNTRACK_UPDATE as u32;
+pub(crate) const NFNLGRP_CONNTRACK_DESTROY: u32 = libc::NFNLGRP_CONNTRACK_DESTROY as u32;
 
 /// Size of `struct nfgenmsg`.
 pub(crate) const NFGENMSG_LEN: usize = 4;

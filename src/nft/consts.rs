@@ -1,28 +1,31 @@
 //! Numbers from `linux/netfilter/nf_tables.h`, `nfnetlink.h` and libnftnl's
 //! userdata TLVs. Kept in one place so every encoder and decoder agrees.
-#![allow(missing_docs)]
+//! Private to the crate: users reach these numbers through the typed API
+//! (and `libc` where it has them). The lists follow the headers whole, so a
+//! number may wait here for the expression or attribute that needs it.
+#![allow(dead_code)]
 
 // Message types (low byte; the subsystem NFNL_SUBSYS_NFTABLES is the high byte).
-pub const NFT_MSG_NEWTABLE: u8 = 0;
-pub const NFT_MSG_GETTABLE: u8 = 1;
-pub const NFT_MSG_DELTABLE: u8 = 2;
-pub const NFT_MSG_NEWCHAIN: u8 = 3;
-pub const NFT_MSG_GETCHAIN: u8 = 4;
-pub const NFT_MSG_DELCHAIN: u8 = 5;
-pub const NFT_MSG_NEWRULE: u8 = 6;
-pub const NFT_MSG_GETRULE: u8 = 7;
-pub const NFT_MSG_DELRULE: u8 = 8;
-pub const NFT_MSG_NEWSET: u8 = 9;
-pub const NFT_MSG_GETSET: u8 = 10;
-pub const NFT_MSG_DELSET: u8 = 11;
-pub const NFT_MSG_NEWSETELEM: u8 = 12;
-pub const NFT_MSG_GETSETELEM: u8 = 13;
-pub const NFT_MSG_DELSETELEM: u8 = 14;
-pub const NFT_MSG_NEWGEN: u8 = 15;
-pub const NFT_MSG_GETGEN: u8 = 16;
-pub const NFT_MSG_NEWOBJ: u8 = 18;
-pub const NFT_MSG_GETOBJ: u8 = 19;
-pub const NFT_MSG_DELOBJ: u8 = 20;
+pub const NFT_MSG_NEWTABLE: u8 = libc::NFT_MSG_NEWTABLE as u8;
+pub const NFT_MSG_GETTABLE: u8 = libc::NFT_MSG_GETTABLE as u8;
+pub const NFT_MSG_DELTABLE: u8 = libc::NFT_MSG_DELTABLE as u8;
+pub const NFT_MSG_NEWCHAIN: u8 = libc::NFT_MSG_NEWCHAIN as u8;
+pub const NFT_MSG_GETCHAIN: u8 = libc::NFT_MSG_GETCHAIN as u8;
+pub const NFT_MSG_DELCHAIN: u8 = libc::NFT_MSG_DELCHAIN as u8;
+pub const NFT_MSG_NEWRULE: u8 = libc::NFT_MSG_NEWRULE as u8;
+pub const NFT_MSG_GETRULE: u8 = libc::NFT_MSG_GETRULE as u8;
+pub const NFT_MSG_DELRULE: u8 = libc::NFT_MSG_DELRULE as u8;
+pub const NFT_MSG_NEWSET: u8 = libc::NFT_MSG_NEWSET as u8;
+pub const NFT_MSG_GETSET: u8 = libc::NFT_MSG_GETSET as u8;
+pub const NFT_MSG_DELSET: u8 = libc::NFT_MSG_DELSET as u8;
+pub const NFT_MSG_NEWSETELEM: u8 = libc::NFT_MSG_NEWSETELEM as u8;
+pub const NFT_MSG_GETSETELEM: u8 = libc::NFT_MSG_GETSETELEM as u8;
+pub const NFT_MSG_DELSETELEM: u8 = libc::NFT_MSG_DELSETELEM as u8;
+pub const NFT_MSG_NEWGEN: u8 = libc::NFT_MSG_NEWGEN as u8;
+pub const NFT_MSG_GETGEN: u8 = libc::NFT_MSG_GETGEN as u8;
+pub const NFT_MSG_NEWOBJ: u8 = libc::NFT_MSG_NEWOBJ as u8;
+pub const NFT_MSG_GETOBJ: u8 = libc::NFT_MSG_GETOBJ as u8;
+pub const NFT_MSG_DELOBJ: u8 = libc::NFT_MSG_DELOBJ as u8;
 pub const NFT_MSG_DESTROYTABLE: u8 = 26;
 pub const NFT_MSG_DESTROYCHAIN: u8 = 27;
 pub const NFT_MSG_DESTROYRULE: u8 = 28;
@@ -35,7 +38,7 @@ pub const fn msg(m: u8) -> u16 {
     ((crate::names::NFNL_SUBSYS_NFTABLES as u16) << 8) | m as u16
 }
 
-pub const NFNL_BATCH_GENID: u16 = 1;
+pub const NFNL_BATCH_GENID: u16 = libc::NFNL_BATCH_GENID as u16;
 
 pub const NFTA_LIST_ELEM: u16 = 1;
 
@@ -119,7 +122,7 @@ pub const NFTA_SET_ELEM_OBJREF: u16 = 9;
 pub const NFTA_SET_ELEM_KEY_END: u16 = 10;
 pub const NFTA_SET_ELEM_EXPRESSIONS: u16 = 11;
 
-pub const NFT_SET_ELEM_INTERVAL_END: u32 = 1;
+pub const NFT_SET_ELEM_INTERVAL_END: u32 = libc::NFT_SET_ELEM_INTERVAL_END as u32;
 pub const NFT_SET_ELEM_CATCHALL: u32 = 2;
 
 pub const NFTA_DATA_VALUE: u16 = 1;
@@ -146,7 +149,7 @@ pub const NFT_OBJECT_CT_TIMEOUT: u32 = 7;
 pub const NFT_OBJECT_CT_EXPECT: u32 = 9;
 
 /// `NFT_DATA_VERDICT`: the data type of a verdict map.
-pub const NFT_DATA_VERDICT: u32 = 0xffff_ff00;
+pub const NFT_DATA_VERDICT: u32 = libc::NFT_DATA_VERDICT;
 
 // libnftnl userdata TLV types.
 pub const UDATA_RULE_COMMENT: u8 = 0;

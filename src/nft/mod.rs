@@ -30,7 +30,7 @@ mod builder;
 mod builder_stmts;
 mod chain;
 mod compat;
-pub mod consts;
+pub(crate) mod consts;
 pub mod expr;
 mod object;
 pub mod render;

@@ -1,6 +1,7 @@
 //! Differential properties (features `packet-crates` and `fuzzing`): the
-//! same bytes decoded by netplumb and by netlink-packet-route must agree on
-//! every field both model. Used by the `diff_*` fuzz targets; each function
+//! same bytes decoded by netplumb and by netlink-packet-route (links,
+//! addresses, routes) or netlink-packet-netfilter (conntrack flows) must
+//! agree on every field both model. Used by the `diff_*` fuzz targets; each function
 //! panics, naming the field, on a disagreement (a decode error on one side
 //! only is not a disagreement: the two codecs differ in strictness).
 //!
@@ -186,4 +187,113 @@ pub fn route(data: &[u8]) {
     let t = last(a, |x| if let RouteAttribute::Table(v) = x { Some(*v) } else { None })
         .unwrap_or(theirs.header.table as u32);
     check("route", "table", table.0, t, data);
+}
+
+/// The last value in the flattened lists `f` picks from `items`.
+fn last_in<A, B, T>(items: &[A], f: fn(&A) -> Option<&Vec<B>>, g: impl Fn(&B) -> Option<T>) -> Option<T> {
+    items.iter().filter_map(f).flatten().filter_map(g).last()
+}
+
+/// The fields of one conntrack tuple both codecs model: source,
+/// destination, protocol number, ports.
+type TupleFields = (Option<IpAddr>, Option<IpAddr>, Option<u8>, Option<u16>, Option<u16>);
+
+fn their_tuple(t: &[netlink_packet_netfilter::conntrack::Tuple]) -> TupleFields {
+    use netlink_packet_netfilter::conntrack::{IPTuple, ProtoTuple, Tuple};
+    let ip: fn(&Tuple) -> Option<&Vec<IPTuple>> = |x| if let Tuple::Ip(v) = x { Some(v) } else { None };
+    let proto: fn(&Tuple) -> Option<&Vec<ProtoTuple>> =
+        |x| if let Tuple::Proto(v) = x { Some(v) } else { None };
+    (
+        last_in(t, ip, |x| if let IPTuple::SourceAddress(a) = x { Some(*a) } else { None }),
+        last_in(t, ip, |x| if let IPTuple::DestinationAddress(a) = x { Some(*a) } else { None }),
+        last_in(t, proto, |x| if let ProtoTuple::Protocol(p) = x { Some(u8::from(*p)) } else { None }),
+        last_in(t, proto, |x| if let ProtoTuple::SourcePort(p) = x { Some(*p) } else { None }),
+        last_in(t, proto, |x| if let ProtoTuple::DestinationPort(p) = x { Some(*p) } else { None }),
+    )
+}
+
+fn our_tuple(t: &crate::conntrack::Tuple) -> TupleFields {
+    (Some(t.src), Some(t.dst), Some(t.proto.0), t.src_port, t.dst_port)
+}
+
+/// A ctnetlink flow payload (`struct nfgenmsg`, then attributes), read by
+/// netlink-packet-netfilter as an `IPCTNL_MSG_CT_NEW` message: the
+/// `nfgenmsg` family, both tuples (addresses, protocol, ports), status,
+/// timeout, mark, and the TCP state, window scales and flags.
+pub fn conntrack(data: &[u8]) {
+    use netlink_packet_core::ParseableParametrized;
+    use netlink_packet_netfilter::conntrack::{
+        ConntrackAttribute as A, ConntrackMessage, ProtoInfo, ProtoInfoTCP,
+    };
+    use netlink_packet_netfilter::{NetfilterMessage, NetfilterMessageInner};
+
+    let (Ok(ours), Ok(theirs)) =
+        (crate::conntrack::Flow::decode(data), NetfilterMessage::parse_with_param(data, 1 << 8))
+    else {
+        return;
+    };
+    let w = "conntrack";
+    check(w, "nfgenmsg.family", ours.family, u8::from(theirs.header.family), data);
+    let NetfilterMessageInner::Conntrack(ConntrackMessage::New(a)) = &theirs.inner else {
+        panic!(
+            "conntrack: netlink-packet-netfilter read a flow message as {:?} (input {data:02x?})",
+            theirs.inner
+        )
+    };
+    // netplumb keeps the last CTA_TUPLE_ORIG / CTA_TUPLE_REPLY whole.
+    let orig = last(a, |x| if let A::CtaTupleOrig(t) = x { Some(their_tuple(t)) } else { None });
+    let reply = last(a, |x| if let A::CtaTupleReply(t) = x { Some(their_tuple(t)) } else { None });
+    check(w, "orig", Some(our_tuple(&ours.orig)), orig, data);
+    check(w, "reply", Some(our_tuple(&ours.reply)), reply, data);
+    check(
+        w,
+        "status",
+        ours.status.map(|s| s.bits()),
+        last(a, |x| if let A::CtaStatus(s) = x { Some(s.bits()) } else { None }),
+        data,
+    );
+    check(
+        w,
+        "timeout",
+        ours.timeout,
+        last(a, |x| if let A::CtaTimeout(v) = x { Some(*v) } else { None }),
+        data,
+    );
+    check(w, "mark", ours.mark, last(a, |x| if let A::CtaMark(v) = x { Some(*v) } else { None }), data);
+    // netplumb models a CTA_PROTOINFO of exactly one nest (the kernel's
+    // shape); compare the TCP fields when it did.
+    if let Some(crate::conntrack::ProtoInfo::Tcp(t)) = &ours.protoinfo {
+        let info =
+            last(a, |x| if let A::CtaProtoInfo(p) = x { Some(p.clone()) } else { None }).unwrap_or_default();
+        let tcp: fn(&ProtoInfo) -> Option<&Vec<ProtoInfoTCP>> =
+            |x| if let ProtoInfo::TCP(v) = x { Some(v) } else { None };
+        let state = last_in(&info, tcp, |x| if let ProtoInfoTCP::State(v) = x { Some(*v) } else { None });
+        check(w, "protoinfo.tcp.state", t.state.map(|s| s.0), state, data);
+        let ws_o =
+            last_in(
+                &info,
+                tcp,
+                |x| if let ProtoInfoTCP::OriginalWindowScale(v) = x { Some(*v) } else { None },
+            );
+        check(w, "protoinfo.tcp.wscale_orig", t.wscale_orig, ws_o, data);
+        let ws_r =
+            last_in(&info, tcp, |x| if let ProtoInfoTCP::ReplyWindowScale(v) = x { Some(*v) } else { None });
+        check(w, "protoinfo.tcp.wscale_reply", t.wscale_reply, ws_r, data);
+        let fl_o = last_in(&info, tcp, |x| {
+            if let ProtoInfoTCP::OriginalFlags(f) = x {
+                Some((f.flags, f.mask))
+            } else {
+                None
+            }
+        });
+        check(w, "protoinfo.tcp.flags_orig", t.flags_orig.map(|f| (f.flags, f.mask)), fl_o, data);
+        let fl_r = last_in(&info, tcp, |x| {
+            if let ProtoInfoTCP::ReplyFlags(f) = x {
+                Some((f.flags, f.mask))
+            } else {
+                None
+            }
+        });
+        check(w, "protoinfo.tcp.flags_reply", t.flags_reply.map(|f| (f.flags, f.mask)), fl_r, data);
+    }
 }

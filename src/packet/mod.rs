@@ -9,13 +9,17 @@
 //!
 //! - **Conversions** between netplumb's typed objects and their message
 //!   types ([`link_to_message`], [`link_from_message`], and the same for
-//!   addresses and routes, also as `TryFrom` impls). They go through the
+//!   addresses and routes; [`flow_to_message`] and [`flow_from_message`]
+//!   for conntrack flows as netlink-packet-netfilter's `NetfilterMessage`;
+//!   also as `TryFrom` impls). They go through the
 //!   wire format both codecs speak, so nothing either side models is lost
 //!   on the way.
 //! - **An escape hatch** for whatever netplumb's typed model lacks:
 //!   [`Rtnl::packet_request`] and [`Rtnl::packet_dump`] send any
-//!   [`RouteNetlinkMessage`] through netplumb's connection, with its
-//!   guarantees: the socket lives in the handle's namespace, only replies
+//!   [`RouteNetlinkMessage`], and [`Conntrack::packet_request`],
+//!   [`Conntrack::packet_dump`], [`Nft::packet_request`] and
+//!   [`Nft::packet_dump`] any netlink-packet-netfilter `NetfilterMessage`,
+//!   through netplumb's connection, with its guarantees: the socket lives in the handle's namespace, only replies
 //!   from the kernel with the request's sequence number are accepted,
 //!   errors carry the kernel's extended-ack message, and an interrupted
 //!   dump is retried or reported, never returned as complete.
@@ -55,14 +59,22 @@ use crate::link::Link;
 use crate::route::{AnyRoute, RouteV4, RouteV6};
 use crate::wire::{AttrWriter, Header, Msg, NLMSG_HDRLEN};
 use crate::Rtnl;
+#[cfg(doc)]
+use crate::{conntrack::Conntrack, nft::Nft};
 
 #[cfg(feature = "fuzzing")]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "packet-crates", feature = "fuzzing"))))]
 pub mod differential;
+mod netfilter;
+
+pub use netfilter::{flow_from_message, flow_to_message};
 
 pub use netlink_packet_core;
 pub use netlink_packet_netfilter;
 pub use netlink_packet_route;
+
+/// What a netlink-packet-route decode error names.
+const ROUTE_MSG: &str = "RouteNetlinkMessage (netlink-packet-route)";
 
 const RTM_NEWADDR: u16 = libc::RTM_NEWADDR;
 const RTM_NEWROUTE: u16 = libc::RTM_NEWROUTE;
@@ -188,7 +200,7 @@ impl TryFrom<&RouteV6> for RouteMessage {
 
 /// A request carrying `msg` (sequence number and `NLM_F_REQUEST` are set
 /// by the connection when it sends).
-fn request_of(msg: &RouteNetlinkMessage, flags: u16) -> Result<Request> {
+fn request_of<M: NetlinkSerializable>(msg: &M, flags: u16) -> Result<Request> {
     let len = NLMSG_HDRLEN + NetlinkSerializable::buffer_len(msg);
     let ty = NetlinkSerializable::message_type(msg);
     let mut bytes = Header { len: len as u32, ty, flags, seq: 0, port: 0 }.to_bytes().to_vec();
@@ -197,16 +209,20 @@ fn request_of(msg: &RouteNetlinkMessage, flags: u16) -> Result<Request> {
     Request::from_bytes(bytes)
 }
 
-/// Decode one reply with netlink-packet-route.
-fn decode_reply(m: &Msg<'_>) -> Result<RouteNetlinkMessage> {
+/// Decode one reply with a packet crate (`what` names the message type
+/// and crate in the error).
+fn decode_reply<M>(m: &Msg<'_>, what: &'static str) -> Result<M>
+where
+    M: NetlinkDeserializable,
+    M::Error: std::fmt::Display,
+{
     let mut h = NetlinkHeader::default();
     h.length = m.header.len;
     h.message_type = m.header.ty;
     h.flags = m.header.flags;
     h.sequence_number = m.header.seq;
     h.port_number = m.header.port;
-    RouteNetlinkMessage::deserialize(&h, m.payload)
-        .map_err(|e| Error::Decode(foreign("RouteNetlinkMessage", e)))
+    M::deserialize(&h, m.payload).map_err(|e| Error::Decode(DecodeError::new(what, e.to_string())))
 }
 
 #[cfg_attr(docsrs, doc(cfg(feature = "packet-crates")))]
@@ -234,7 +250,7 @@ impl Rtnl {
     ) -> Result<Vec<RouteNetlinkMessage>> {
         let req = request_of(&msg, flags)?;
         let replies: Vec<OwnedMsg> = self.connection().request(&req).await?;
-        replies.iter().map(|r| decode_reply(&r.as_msg())).collect()
+        replies.iter().map(|r| decode_reply(&r.as_msg(), ROUTE_MSG)).collect()
     }
 
     /// Dump with any rtnetlink get message netlink-packet-route models
@@ -249,7 +265,7 @@ impl Rtnl {
     /// [`Error::Decode`] for a reply netlink-packet-route cannot decode.
     pub fn packet_dump(&self, msg: RouteNetlinkMessage) -> Result<Dump<RouteNetlinkMessage>> {
         let req = request_of(&msg, 0)?;
-        Ok(self.connection().dump(&req, |m| decode_reply(m).map(Some)))
+        Ok(self.connection().dump(&req, |m| decode_reply(m, ROUTE_MSG).map(Some)))
     }
 }
 

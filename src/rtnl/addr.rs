@@ -24,17 +24,14 @@ use crate::wire::{attrs_after, AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_
 
 /// `IFA_*` attribute numbers (`include/uapi/linux/if_addr.h`).
 #[allow(missing_docs)]
-pub mod ifa {
-    pub const ADDRESS: u16 = 1;
-    pub const LOCAL: u16 = 2;
-    pub const LABEL: u16 = 3;
-    pub const BROADCAST: u16 = 4;
-    pub const ANYCAST: u16 = 5;
-    pub const CACHEINFO: u16 = 6;
-    pub const MULTICAST: u16 = 7;
-    pub const FLAGS: u16 = 8;
+pub(crate) mod ifa {
+    pub const ADDRESS: u16 = libc::IFA_ADDRESS;
+    pub const LOCAL: u16 = libc::IFA_LOCAL;
+    pub const LABEL: u16 = libc::IFA_LABEL;
+    pub const BROADCAST: u16 = libc::IFA_BROADCAST;
+    pub const CACHEINFO: u16 = libc::IFA_CACHEINFO;
+    pub const FLAGS: u16 = libc::IFA_FLAGS;
     pub const RT_PRIORITY: u16 = 9;
-    pub const PROTO: u16 = 11;
 }
 
 /// Size of `struct ifaddrmsg`.

@@ -46,14 +46,14 @@ use crate::rtnl::{self, rtm, IfIndex, AF_BRIDGE};
 use crate::wire::{AttrIter, AttrWriter, Msg};
 
 /// `IFLA_*` numbers used here.
-const IFLA_IFNAME: u16 = 3;
-const IFLA_MASTER: u16 = 10;
-const IFLA_AF_SPEC: u16 = 26;
-const IFLA_EXT_MASK: u16 = 29;
+const IFLA_IFNAME: u16 = libc::IFLA_IFNAME;
+const IFLA_MASTER: u16 = libc::IFLA_MASTER;
+const IFLA_AF_SPEC: u16 = libc::IFLA_AF_SPEC;
+const IFLA_EXT_MASK: u16 = libc::IFLA_EXT_MASK;
 /// `RTEXT_FILTER_BRVLAN`: one `IFLA_BRIDGE_VLAN_INFO` per VLAN.
-const RTEXT_FILTER_BRVLAN: u32 = 2;
+const RTEXT_FILTER_BRVLAN: u32 = libc::RTEXT_FILTER_BRVLAN as u32;
 /// `RTM_SETLINK`.
-const RTM_SETLINK: u16 = 19;
+const RTM_SETLINK: u16 = libc::RTM_SETLINK;
 
 /// `IFLA_BRIDGE_*` inside `IFLA_AF_SPEC`.
 const IFLA_BRIDGE_FLAGS: u16 = 0;

@@ -27,18 +27,16 @@ use crate::wire::{attrs_after, AttrWriter, Msg, NLM_F_APPEND, NLM_F_CREATE, NLM_
 
 /// `NDA_*` attribute numbers (`include/uapi/linux/neighbour.h`).
 #[allow(missing_docs)]
-pub mod nda {
-    pub const DST: u16 = 1;
-    pub const LLADDR: u16 = 2;
-    pub const CACHEINFO: u16 = 3;
-    pub const PROBES: u16 = 4;
-    pub const VLAN: u16 = 5;
-    pub const PORT: u16 = 6;
-    pub const VNI: u16 = 7;
-    pub const IFINDEX: u16 = 8;
-    pub const MASTER: u16 = 9;
-    pub const LINK_NETNSID: u16 = 10;
-    pub const SRC_VNI: u16 = 11;
+pub(crate) mod nda {
+    pub const DST: u16 = libc::NDA_DST;
+    pub const LLADDR: u16 = libc::NDA_LLADDR;
+    pub const PROBES: u16 = libc::NDA_PROBES;
+    pub const VLAN: u16 = libc::NDA_VLAN;
+    pub const PORT: u16 = libc::NDA_PORT;
+    pub const VNI: u16 = libc::NDA_VNI;
+    pub const IFINDEX: u16 = libc::NDA_IFINDEX;
+    pub const MASTER: u16 = libc::NDA_MASTER;
+    pub const SRC_VNI: u16 = libc::NDA_SRC_VNI;
     pub const PROTOCOL: u16 = 12;
 }
 

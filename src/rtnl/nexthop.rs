@@ -40,15 +40,13 @@ use crate::wire::{attrs_after, AttrWriter, Msg, NLA_F_NESTED, NLM_F_CREATE, NLM_
 
 /// `NHA_*` attribute numbers (`include/uapi/linux/nexthop.h`).
 #[allow(missing_docs)]
-pub mod nha {
+pub(crate) mod nha {
     pub const ID: u16 = 1;
     pub const GROUP: u16 = 2;
     pub const GROUP_TYPE: u16 = 3;
     pub const BLACKHOLE: u16 = 4;
     pub const OIF: u16 = 5;
     pub const GATEWAY: u16 = 6;
-    pub const GROUPS: u16 = 9;
-    pub const MASTER: u16 = 10;
     pub const FDB: u16 = 11;
     pub const RES_GROUP: u16 = 12;
 }

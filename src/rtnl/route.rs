@@ -29,30 +29,29 @@ use crate::wire::{attrs_after, AttrIter, AttrWriter, Msg, NLM_F_CREATE, NLM_F_EX
 
 /// `RTA_*` attribute numbers (`include/uapi/linux/rtnetlink.h`).
 #[allow(missing_docs)]
-pub mod rta {
-    pub const DST: u16 = 1;
-    pub const SRC: u16 = 2;
-    pub const IIF: u16 = 3;
-    pub const OIF: u16 = 4;
-    pub const GATEWAY: u16 = 5;
-    pub const PRIORITY: u16 = 6;
-    pub const PREFSRC: u16 = 7;
-    pub const METRICS: u16 = 8;
-    pub const MULTIPATH: u16 = 9;
-    pub const FLOW: u16 = 11;
-    pub const CACHEINFO: u16 = 12;
-    pub const TABLE: u16 = 15;
-    pub const MARK: u16 = 16;
-    pub const VIA: u16 = 18;
-    pub const PREF: u16 = 20;
-    pub const EXPIRES: u16 = 23;
-    pub const UID: u16 = 25;
+pub(crate) mod rta {
+    pub const DST: u16 = libc::RTA_DST;
+    pub const SRC: u16 = libc::RTA_SRC;
+    pub const IIF: u16 = libc::RTA_IIF;
+    pub const OIF: u16 = libc::RTA_OIF;
+    pub const GATEWAY: u16 = libc::RTA_GATEWAY;
+    pub const PRIORITY: u16 = libc::RTA_PRIORITY;
+    pub const PREFSRC: u16 = libc::RTA_PREFSRC;
+    pub const METRICS: u16 = libc::RTA_METRICS;
+    pub const MULTIPATH: u16 = libc::RTA_MULTIPATH;
+    pub const FLOW: u16 = libc::RTA_FLOW;
+    pub const CACHEINFO: u16 = libc::RTA_CACHEINFO;
+    pub const TABLE: u16 = libc::RTA_TABLE;
+    pub const MARK: u16 = libc::RTA_MARK;
+    pub const VIA: u16 = libc::RTA_VIA;
+    pub const PREF: u16 = libc::RTA_PREF;
+    pub const EXPIRES: u16 = libc::RTA_EXPIRES;
     pub const NH_ID: u16 = 30;
 }
 
 /// `RTAX_*` metrics inside `RTA_METRICS`.
 #[allow(missing_docs)]
-pub mod rtax {
+pub(crate) mod rtax {
     pub const LOCK: u16 = 1;
     pub const MTU: u16 = 2;
     pub const WINDOW: u16 = 3;

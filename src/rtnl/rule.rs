@@ -38,7 +38,7 @@ use crate::wire::{attrs_after, AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL};
 
 /// `FRA_*` attribute numbers (`include/uapi/linux/fib_rules.h`).
 #[allow(missing_docs)]
-pub mod fra {
+pub(crate) mod fra {
     pub const DST: u16 = 1;
     pub const SRC: u16 = 2;
     pub const IIFNAME: u16 = 3;

@@ -330,42 +330,42 @@ pub(crate) fn change_decoder<T: 'static>(
 /// Multicast groups of `NETLINK_ROUTE` (`RTNLGRP_*`).
 pub mod groups {
     /// `RTNLGRP_LINK`.
-    pub const LINK: u32 = 1;
+    pub const LINK: u32 = libc::RTNLGRP_LINK;
     /// `RTNLGRP_NEIGH`.
-    pub const NEIGH: u32 = 3;
+    pub const NEIGH: u32 = libc::RTNLGRP_NEIGH;
     /// `RTNLGRP_IPV4_IFADDR`.
-    pub const IPV4_IFADDR: u32 = 5;
+    pub const IPV4_IFADDR: u32 = libc::RTNLGRP_IPV4_IFADDR;
     /// `RTNLGRP_IPV4_ROUTE`.
-    pub const IPV4_ROUTE: u32 = 7;
+    pub const IPV4_ROUTE: u32 = libc::RTNLGRP_IPV4_ROUTE;
     /// `RTNLGRP_IPV4_RULE`.
-    pub const IPV4_RULE: u32 = 8;
+    pub const IPV4_RULE: u32 = libc::RTNLGRP_IPV4_RULE;
     /// `RTNLGRP_IPV6_IFADDR`.
-    pub const IPV6_IFADDR: u32 = 9;
+    pub const IPV6_IFADDR: u32 = libc::RTNLGRP_IPV6_IFADDR;
     /// `RTNLGRP_IPV6_ROUTE`.
-    pub const IPV6_ROUTE: u32 = 11;
+    pub const IPV6_ROUTE: u32 = libc::RTNLGRP_IPV6_ROUTE;
     /// `RTNLGRP_IPV6_RULE`.
-    pub const IPV6_RULE: u32 = 19;
+    pub const IPV6_RULE: u32 = libc::RTNLGRP_IPV6_RULE;
     /// `RTNLGRP_NEXTHOP`.
-    pub const NEXTHOP: u32 = 32;
+    pub const NEXTHOP: u32 = libc::RTNLGRP_NEXTHOP;
 }
 
 /// `RTM_*` message types.
 pub(crate) mod rtm {
-    pub const NEWLINK: u16 = 16;
-    pub const DELLINK: u16 = 17;
-    pub const GETLINK: u16 = 18;
-    pub const NEWADDR: u16 = 20;
-    pub const DELADDR: u16 = 21;
-    pub const GETADDR: u16 = 22;
-    pub const NEWROUTE: u16 = 24;
-    pub const DELROUTE: u16 = 25;
-    pub const GETROUTE: u16 = 26;
-    pub const NEWNEIGH: u16 = 28;
-    pub const DELNEIGH: u16 = 29;
-    pub const GETNEIGH: u16 = 30;
-    pub const NEWRULE: u16 = 32;
-    pub const DELRULE: u16 = 33;
-    pub const GETRULE: u16 = 34;
+    pub const NEWLINK: u16 = libc::RTM_NEWLINK;
+    pub const DELLINK: u16 = libc::RTM_DELLINK;
+    pub const GETLINK: u16 = libc::RTM_GETLINK;
+    pub const NEWADDR: u16 = libc::RTM_NEWADDR;
+    pub const DELADDR: u16 = libc::RTM_DELADDR;
+    pub const GETADDR: u16 = libc::RTM_GETADDR;
+    pub const NEWROUTE: u16 = libc::RTM_NEWROUTE;
+    pub const DELROUTE: u16 = libc::RTM_DELROUTE;
+    pub const GETROUTE: u16 = libc::RTM_GETROUTE;
+    pub const NEWNEIGH: u16 = libc::RTM_NEWNEIGH;
+    pub const DELNEIGH: u16 = libc::RTM_DELNEIGH;
+    pub const GETNEIGH: u16 = libc::RTM_GETNEIGH;
+    pub const NEWRULE: u16 = libc::RTM_NEWRULE;
+    pub const DELRULE: u16 = libc::RTM_DELRULE;
+    pub const GETRULE: u16 = libc::RTM_GETRULE;
     pub const NEWNEXTHOP: u16 = 104;
     pub const DELNEXTHOP: u16 = 105;
     pub const GETNEXTHOP: u16 = 106;

@@ -8,55 +8,49 @@ use crate::rtnl::header;
 
 /// `IFLA_*` attribute numbers (`include/uapi/linux/if_link.h`).
 #[allow(missing_docs)]
-pub mod ifla {
-    pub const ADDRESS: u16 = 1;
-    pub const BROADCAST: u16 = 2;
-    pub const IFNAME: u16 = 3;
-    pub const MTU: u16 = 4;
-    pub const LINK: u16 = 5;
-    pub const QDISC: u16 = 6;
-    pub const STATS: u16 = 7;
-    pub const MASTER: u16 = 10;
-    pub const TXQLEN: u16 = 13;
-    pub const OPERSTATE: u16 = 16;
-    pub const LINKMODE: u16 = 17;
-    pub const LINKINFO: u16 = 18;
-    pub const NET_NS_PID: u16 = 19;
-    pub const IFALIAS: u16 = 20;
-    pub const STATS64: u16 = 23;
-    pub const AF_SPEC: u16 = 26;
-    pub const GROUP: u16 = 27;
-    pub const NET_NS_FD: u16 = 28;
-    pub const EXT_MASK: u16 = 29;
-    pub const PROMISCUITY: u16 = 30;
-    pub const NUM_TX_QUEUES: u16 = 31;
-    pub const NUM_RX_QUEUES: u16 = 32;
-    pub const CARRIER: u16 = 33;
-    pub const CARRIER_CHANGES: u16 = 35;
-    pub const LINK_NETNSID: u16 = 37;
-    pub const PROTO_DOWN: u16 = 39;
-    pub const GSO_MAX_SEGS: u16 = 40;
-    pub const GSO_MAX_SIZE: u16 = 41;
-    pub const XDP: u16 = 43;
-    pub const NEW_NETNSID: u16 = 45;
-    pub const CARRIER_UP_COUNT: u16 = 47;
-    pub const CARRIER_DOWN_COUNT: u16 = 48;
-    pub const MIN_MTU: u16 = 50;
-    pub const MAX_MTU: u16 = 51;
-    pub const PROP_LIST: u16 = 52;
-    pub const ALT_IFNAME: u16 = 53;
-    pub const PERM_ADDRESS: u16 = 54;
-    pub const GRO_MAX_SIZE: u16 = 58;
-    pub const TSO_MAX_SIZE: u16 = 59;
-    pub const TSO_MAX_SEGS: u16 = 60;
-    pub const ALLMULTI: u16 = 61;
+pub(crate) mod ifla {
+    pub const ADDRESS: u16 = libc::IFLA_ADDRESS;
+    pub const BROADCAST: u16 = libc::IFLA_BROADCAST;
+    pub const IFNAME: u16 = libc::IFLA_IFNAME;
+    pub const MTU: u16 = libc::IFLA_MTU;
+    pub const LINK: u16 = libc::IFLA_LINK;
+    pub const QDISC: u16 = libc::IFLA_QDISC;
+    pub const STATS: u16 = libc::IFLA_STATS;
+    pub const MASTER: u16 = libc::IFLA_MASTER;
+    pub const TXQLEN: u16 = libc::IFLA_TXQLEN;
+    pub const OPERSTATE: u16 = libc::IFLA_OPERSTATE;
+    pub const LINKINFO: u16 = libc::IFLA_LINKINFO;
+    pub const IFALIAS: u16 = libc::IFLA_IFALIAS;
+    pub const STATS64: u16 = libc::IFLA_STATS64;
+    pub const AF_SPEC: u16 = libc::IFLA_AF_SPEC;
+    pub const GROUP: u16 = libc::IFLA_GROUP;
+    pub const NET_NS_FD: u16 = libc::IFLA_NET_NS_FD;
+    pub const PROMISCUITY: u16 = libc::IFLA_PROMISCUITY;
+    pub const NUM_TX_QUEUES: u16 = libc::IFLA_NUM_TX_QUEUES;
+    pub const NUM_RX_QUEUES: u16 = libc::IFLA_NUM_RX_QUEUES;
+    pub const CARRIER: u16 = libc::IFLA_CARRIER;
+    pub const CARRIER_CHANGES: u16 = libc::IFLA_CARRIER_CHANGES;
+    pub const LINK_NETNSID: u16 = libc::IFLA_LINK_NETNSID;
+    pub const PROTO_DOWN: u16 = libc::IFLA_PROTO_DOWN;
+    pub const GSO_MAX_SEGS: u16 = libc::IFLA_GSO_MAX_SEGS;
+    pub const GSO_MAX_SIZE: u16 = libc::IFLA_GSO_MAX_SIZE;
+    pub const CARRIER_UP_COUNT: u16 = libc::IFLA_CARRIER_UP_COUNT;
+    pub const CARRIER_DOWN_COUNT: u16 = libc::IFLA_CARRIER_DOWN_COUNT;
+    pub const MIN_MTU: u16 = libc::IFLA_MIN_MTU;
+    pub const MAX_MTU: u16 = libc::IFLA_MAX_MTU;
+    pub const PROP_LIST: u16 = libc::IFLA_PROP_LIST;
+    pub const ALT_IFNAME: u16 = libc::IFLA_ALT_IFNAME;
+    pub const PERM_ADDRESS: u16 = libc::IFLA_PERM_ADDRESS;
+    pub const GRO_MAX_SIZE: u16 = libc::IFLA_GRO_MAX_SIZE;
+    pub const TSO_MAX_SIZE: u16 = libc::IFLA_TSO_MAX_SIZE;
+    pub const TSO_MAX_SEGS: u16 = libc::IFLA_TSO_MAX_SEGS;
+    pub const ALLMULTI: u16 = libc::IFLA_ALLMULTI;
 
     /// `IFLA_INFO_*` inside `IFLA_LINKINFO`.
-    pub const INFO_KIND: u16 = 1;
-    pub const INFO_DATA: u16 = 2;
-    pub const INFO_XSTATS: u16 = 3;
-    pub const INFO_SLAVE_KIND: u16 = 4;
-    pub const INFO_SLAVE_DATA: u16 = 5;
+    pub const INFO_KIND: u16 = libc::IFLA_INFO_KIND;
+    pub const INFO_DATA: u16 = libc::IFLA_INFO_DATA;
+    pub const INFO_SLAVE_KIND: u16 = libc::IFLA_INFO_SLAVE_KIND;
+    pub const INFO_SLAVE_DATA: u16 = libc::IFLA_INFO_SLAVE_DATA;
 }
 
 /// Size of `struct ifinfomsg`.

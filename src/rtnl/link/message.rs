@@ -5,7 +5,8 @@ use crate::error::DecodeError;
 use crate::rtnl::{IfIndex, RawAttr};
 use crate::wire::{attrs_after, AttrWriter, Msg};
 
-pub use super::header::{ifla, IfInfoMsg, IFINFOMSG_LEN};
+pub(crate) use super::header::ifla;
+pub use super::header::{IfInfoMsg, IFINFOMSG_LEN};
 use super::kind::{BridgePort, LinkKind, PortInfo};
 use super::{Link, LinkFlags, LinkStats, OperState};
 

@@ -49,6 +49,10 @@ if [ "${1:-}" = "--inside" ]; then
         fi
     done
     export NETPLUMB_REQUIRE_KINDS=1 RUST_BACKTRACE=1
+    # cni_bandwidth's libcni test: the plugins and Go client built on the host.
+    export NETPLUMB_CNI_BRIDGE_BIN=$ROOT/target/debug/examples/cni_bridge \
+        NETPLUMB_CNI_BANDWIDTH_BIN=$ROOT/target/debug/examples/cni_bandwidth \
+        NETPLUMB_LIBCNI_CLIENT=$ROOT/target/debug/cni-libcni/cnirun
     while read -r name bin; do
         start=$(date +%s)
         log=/tmp/test-$name.log
@@ -96,6 +100,15 @@ for line in open(sys.argv[1]):
     seen.add(name)
     print(name, m["executable"])
 EOF
+# What cni_bandwidth's libcni test builds when it starts (both plugins, the
+# Go client; examples/cni_bandwidth/libcni.rs), built here with the same
+# commands: the guest's cargo home is read-only.
+if grep -q '^cni_bandwidth ' "$dir/binaries"; then
+    cargo build --quiet --all-features --example cni_bridge --example cni_bandwidth
+    mkdir -p target/debug/cni-libcni
+    GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$ROOT/target/debug/cni-libcni/gocache CGO_ENABLED=0 \
+        GOFLAGS= GOPROXY=off go build -o target/debug/cni-libcni/cnirun examples/cni_bridge/cnirun/main.go
+fi
 t1=$(date +%s)
 echo "kernel-6.1: built $(wc -l <"$dir/binaries") test binaries in $((t1 - t0)) s; booting $image"
 

@@ -46,7 +46,8 @@
 //! one service to 10,000 takes hundreds of milliseconds whatever the
 //! transaction holds; netplumb's own share is a fraction of a millisecond.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -175,7 +176,15 @@ pub struct Service {
 
 impl Service {
     fn key(&self) -> String {
-        format!("{}/{}/{}", self.name, self.proto.name(), self.port)
+        let mut k = String::new();
+        self.key_into(&mut k);
+        k
+    }
+    /// [`Service::key`] written into `buf` (cleared first), so a sync over
+    /// many services reuses one buffer instead of allocating a key each.
+    fn key_into(&self, buf: &mut String) {
+        buf.clear();
+        let _ = write!(buf, "{}/{}/{}", self.name, self.proto.name(), self.port);
     }
     /// The service chain's name.
     pub fn chain(&self) -> String {
@@ -220,6 +229,9 @@ pub struct SyncReport {
     pub bytes: usize,
     /// Wall time of building and committing.
     pub elapsed: Duration,
+    /// Of which the commit: sending the transaction and reading the
+    /// kernel's answer. The rest is the proxy's own diff and encoding.
+    pub commit: Duration,
 }
 
 /// What the kernel charges a commit, whatever it holds: see
@@ -260,6 +272,8 @@ struct Installed {
     dispatch: Option<u64>,
     /// Compact shape: its block of slots in the endpoint map.
     block: Option<Block>,
+    /// The last sync whose desired state held this service.
+    seen: u64,
 }
 
 /// Compact shape: the slots `offset .. offset + cap` of endpoint map
@@ -308,7 +322,14 @@ pub struct Proxy {
     nft: Nft,
     cluster_cidr: Ipv4Net,
     shape: Shape,
-    installed: BTreeMap<String, Installed>,
+    /// By [`Service::key`]. A hash map: a sync looks every desired
+    /// service up in it, and at 10,000 services the ordered map's string
+    /// comparisons and the per-sync key allocations were as much CPU as the
+    /// kernel's whole commit of an added service (README, "Scale of
+    /// service_vip").
+    installed: HashMap<String, Installed>,
+    /// Counts syncs; marks the installed services a sync still wants.
+    epoch: u64,
     base: bool,
     /// Compact shape: how many installed services have each endpoint
     /// address (its `hairpin` element exists while this is > 0).
@@ -359,7 +380,8 @@ impl Proxy {
             nft,
             cluster_cidr,
             shape,
-            installed: BTreeMap::new(),
+            installed: HashMap::new(),
+            epoch: 0,
             base: false,
             hairpin: BTreeMap::new(),
             slots: Slots::default(),
@@ -727,18 +749,52 @@ impl Proxy {
         if !self.base {
             self.add_base(&mut tx)?;
         }
-        let want: BTreeMap<String, &Service> = desired.iter().map(|s| (s.key(), s)).collect();
+        // The difference, without a map of the desired state: each desired
+        // service is looked up (one reused key buffer) and the installed
+        // ones it finds are marked with this sync's epoch; only changed,
+        // added and (if fewer were marked than are installed) removed
+        // services are collected, in key order, as before. Desired is read
+        // from the end so that of two services with one key the last wins.
+        self.epoch += 1;
+        let epoch = self.epoch;
+        let mut key = String::new();
+        let mut changed: BTreeMap<String, Option<&Service>> = BTreeMap::new();
+        let mut added: BTreeMap<String, &Service> = BTreeMap::new();
+        let mut marked = 0usize;
+        for s in desired.iter().rev() {
+            s.key_into(&mut key);
+            match self.installed.get_mut(key.as_str()) {
+                Some(inst) if inst.seen == epoch => {}
+                Some(inst) => {
+                    inst.seen = epoch;
+                    marked += 1;
+                    if inst.svc != *s {
+                        changed.insert(key.clone(), Some(s));
+                    }
+                }
+                None => {
+                    added.entry(key.clone()).or_insert(s);
+                }
+            }
+        }
+        if marked < self.installed.len() {
+            for (k, inst) in &self.installed {
+                if inst.seen != epoch {
+                    changed.insert(k.clone(), None);
+                }
+            }
+        }
         let mut p = Pending { slots: self.slots.clone(), ..Pending::default() };
         // Gone or changed in a way that needs a rebuild.
         let mut pending: Vec<(String, Service, Dispatch, Option<Block>)> = Vec::new();
         let mut removed = Vec::new();
-        for (key, inst) in &self.installed {
-            match want.get(key) {
+        for (key, want) in &changed {
+            let inst = &self.installed[key];
+            match want {
                 None => {
                     self.remove_service(&mut tx, inst, &mut p)?;
                     removed.push(key.clone());
                 }
-                Some(w) if **w == inst.svc => {}
                 Some(w) => {
                     let old = &inst.svc;
                     let same_shape =
@@ -803,11 +859,9 @@ impl Proxy {
                 }
             }
         }
-        for (key, w) in &want {
-            if !self.installed.contains_key(key) {
-                let (op, block) = self.add_service(&mut tx, w, &mut p)?;
-                pending.push((key.clone(), (*w).clone(), Dispatch::from(op), block));
-            }
+        for (key, w) in &added {
+            let (op, block) = self.add_service(&mut tx, w, &mut p)?;
+            pending.push((key.clone(), (*w).clone(), Dispatch::from(op), block));
         }
         if !p.hairpin_del.is_empty() {
             tx.delete_elements(&Self::hairpin_set(), &Self::hairpin_elements(&p.hairpin_del))?;
@@ -820,11 +874,18 @@ impl Proxy {
                 tx.add_elements(&Self::endpoint_map(shard)?, &elems)?;
             }
         }
-        let report = SyncReport { ops: tx.len(), bytes: tx.byte_len(), elapsed: Duration::ZERO };
+        let report = SyncReport {
+            ops: tx.len(),
+            bytes: tx.byte_len(),
+            elapsed: Duration::ZERO,
+            commit: Duration::ZERO,
+        };
         if tx.is_empty() {
             return Ok(SyncReport { elapsed: t0.elapsed(), ..report });
         }
+        let t_commit = Instant::now();
         let done = self.nft.commit(&tx).await?;
+        let commit = t_commit.elapsed();
         self.base = true;
         self.slots = p.slots;
         for b in p.freed {
@@ -852,9 +913,9 @@ impl Proxy {
                 Dispatch::Kept(handle) => Some(handle),
                 Dispatch::None => None,
             };
-            self.installed.insert(key, Installed { svc, dispatch, block });
+            self.installed.insert(key, Installed { svc, dispatch, block, seen: epoch });
         }
-        Ok(SyncReport { elapsed: t0.elapsed(), ..report })
+        Ok(SyncReport { elapsed: t0.elapsed(), commit, ..report })
     }
 
     /// Every rule of the table as (chain, handle), for checking what a

@@ -31,6 +31,19 @@ fn with_ingress(tag: &str) -> (TestNs, u32) {
     (ns, v0)
 }
 
+/// Filter `i` on `v0`'s ingress (see [`dst`]).
+fn filter(v0: u32, i: usize) -> Filter {
+    let u = U32::new()
+        .match_ip_dst(ipnet::Ipv4Net::new(dst(i), 32).unwrap())
+        .unwrap()
+        .flowid(TcHandle::new(1, 1));
+    Filter::new(IfIndex(v0), TcHandle::INGRESS_QDISC, 1, eth_p::IP, u)
+}
+
+/// `RTM_NEWTFILTER`, `NLM_F_CREATE | NLM_F_EXCL` (as `add_many` sends them).
+const RTM_NEWTFILTER: u16 = 44;
+const CREATE_EXCL: u16 = 0x400 | 0x200;
+
 /// Filter `i` matches IPv4 destination 10.(i/256).(i%256).1/32, class 1:1.
 fn dst(i: usize) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::new(10, (i >> 8) as u8, i as u8, 1)
@@ -60,18 +73,22 @@ fn u32_add() -> Case {
                 let d = inside_async(&ns, move || async move {
                     let rt = Rtnl::new().await.map_err(e)?;
                     let t = Instant::now();
-                    let filters: Vec<Filter> = (0..FILTERS)
-                        .map(|i| {
-                            let u = U32::new()
-                                .match_ip_dst(ipnet::Ipv4Net::new(dst(i), 32).unwrap())
-                                .unwrap()
-                                .flowid(TcHandle::new(1, 1));
-                            Filter::new(IfIndex(v0), TcHandle::INGRESS_QDISC, 1, eth_p::IP, u)
-                        })
-                        .collect();
+                    let filters: Vec<Filter> = (0..FILTERS).map(|i| filter(v0, i)).collect();
                     rt.tc().filters().add_many(&filters).await.map_err(e)?;
                     Ok::<_, String>(t.elapsed())
                 })?;
+                count(&ns, v0)?;
+                Ok(Measure::time(d))
+            }),
+            tool("kernel floor", || {
+                // The same requests, encoded before the clock starts.
+                let (ns, v0) = with_ingress("tcu32");
+                let mut b = netplumb::conn::Batch::new();
+                for i in 0..FILTERS {
+                    let f = filter(v0, i);
+                    b.push(RTM_NEWTFILTER, CREATE_EXCL, |w| f.write(w));
+                }
+                let d = floor_bulk(&ns, netplumb::wire::names::Protocol::Route, b)?;
                 count(&ns, v0)?;
                 Ok(Measure::time(d))
             }),

@@ -70,7 +70,7 @@ impl Fixture {
         format!("{} | {} (table {})", self.family, self.rule, self.table)
     }
 
-    fn key(&self) -> (String, String) {
+    fn key(&self) -> TableKey {
         (self.family.clone(), self.table.clone())
     }
 
@@ -103,13 +103,16 @@ fn table_text(family: &str, table: &str, kind: &str, rule: &str) -> String {
     )
 }
 
+/// A table by (family, name).
+type TableKey = (String, String);
+
 /// A listing cut into its tables, by (family, name). Each table starts
 /// with a `table FAMILY NAME {` line and ends with the first `}` line at
 /// the start of a line; the tables must make up the whole text, in order
 /// (checked, so that nothing of a listing escapes the comparison).
-fn tables(text: &str) -> Result<Vec<((String, String), String)>, String> {
+fn tables(text: &str) -> Result<Vec<(TableKey, String)>, String> {
     let mut out = Vec::new();
-    let mut current: Option<((String, String), String)> = None;
+    let mut current: Option<(TableKey, String)> = None;
     for line in text.split_inclusive('\n') {
         match current.as_mut() {
             None => {
@@ -174,7 +177,7 @@ fn load_all(ns: &TestNs, texts: &[(usize, String)]) -> (Vec<usize>, Vec<(usize, 
 fn compare(
     fixtures: &[Fixture],
     which: &[usize],
-    want: &BTreeMap<(String, String), String>,
+    want: &BTreeMap<TableKey, String>,
     listing: &str,
     check: &str,
     failures: &mut Vec<String>,

@@ -96,6 +96,16 @@ for line in open(sys.argv[1]):
     seen.add(name)
     print(name, m["executable"])
 EOF
+# What cni_bridge's libcni test builds when it starts (the example's own
+# binary, the Go client; see examples/cni_bridge/libcni_client.rs), built
+# here with the same commands so that the guest finds both up to date
+# instead of compiling under software emulation.
+if grep -q '^cni_bridge ' "$dir/binaries"; then
+    cargo build --quiet --example cni_bridge
+    mkdir -p target/debug/cni-libcni
+    GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$ROOT/target/debug/cni-libcni/gocache CGO_ENABLED=0 \
+        GOFLAGS= GOPROXY=off go build -o target/debug/cni-libcni/cnirun examples/cni_bridge/cnirun/main.go
+fi
 t1=$(date +%s)
 echo "kernel-6.1: built $(wc -l <"$dir/binaries") test binaries in $((t1 - t0)) s; booting $image"
 

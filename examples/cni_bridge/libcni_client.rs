@@ -443,6 +443,8 @@ fn ipam_files(dir: &str) -> Value {
 
 /// The kernel state of a world, everything a runtime or a pod would see.
 fn state(w: &World, keep_mac: Option<&str>) -> Value {
+    // Operational states as the kernel settles them (see wait_operstates).
+    super::tests::wait_operstates(&[&w.node, &w.pods[0], &w.pods[1]]);
     let mut pods = Vec::new();
     for (i, p) in w.pods.iter().enumerate() {
         // Only pod 0 gets a MAC through the capability.

@@ -49,16 +49,26 @@ if [ "${1:-}" = "--inside" ]; then
         fi
     done
     export NETPLUMB_REQUIRE_KINDS=1 RUST_BACKTRACE=1
+    # cni_bridge's libcni test takes the binaries built on the host (see
+    # below) instead of running cargo and go here.
+    export NETPLUMB_CNI_BRIDGE_BIN=$4/examples/cni_bridge NETPLUMB_LIBCNI_CLIENT=$4/cni-libcni/cnirun
     while read -r name bin; do
         start=$(date +%s)
         log=/tmp/test-$name.log
-        if timeout 1200 "$bin" >"$log" 2>&1; then status=pass; else status=fail; failures=$((failures + 1)); fi
+        # Each line of the test's output with the second it came, since the
+        # start of the binary: which tests finished when.
+        if (set -o pipefail; timeout 1200 "$bin" 2>&1 | while IFS= read -r l; do
+            echo "$(($(date +%s) - start)) $l"
+        done) >"$log"; then status=pass; else status=fail; failures=$((failures + 1)); fi
         secs=$(($(date +%s) - start))
-        summary=$(grep -E '^test result:' "$log" | tail -n 1 || true)
+        summary=$(grep -E '^[0-9]+ test result:' "$log" | tail -n 1 | cut -d' ' -f2- || true)
         echo "RESULT $name $status ${secs}s ${summary:-no test result line}"
+        # Tests that took a minute or more (second of the run they finished).
+        awk -v n="$name" '$2 == "test" && $NF ~ /^(ok|FAILED)$/ && $1 >= 60 { print "  SLOW " n " " $0 }' "$log" | tail -n 20
         if [ "$status" = fail ]; then
             echo "----- $name: failed tests and the end of its output -----"
-            grep -E '^test .* FAILED$' "$log" || true
+            grep -E '^[0-9]+ test .* (FAILED|ok)$' "$log" || true
+            sed -i -E 's/^[0-9]+ //' "$log"
             # The failures' output, without backtrace frames.
             grep -vE '^ +([0-9]+: |at )' "$log" | sed -n '/^failures:$/,$p' | head -n 150
             echo "----- end of $name -----"
@@ -98,8 +108,9 @@ for line in open(sys.argv[1]):
 EOF
 # What cni_bridge's libcni test builds when it starts (the example's own
 # binary, the Go client; see examples/cni_bridge/libcni_client.rs), built
-# here with the same commands so that the guest finds both up to date
-# instead of compiling under software emulation.
+# here with the same commands and handed to the guest (NETPLUMB_CNI_BRIDGE_BIN,
+# NETPLUMB_LIBCNI_CLIENT): nothing compiles under software emulation, and
+# the guest's cargo home is read-only.
 if grep -q '^cni_bridge ' "$dir/binaries"; then
     cargo build --quiet --example cni_bridge
     mkdir -p target/debug/cni-libcni
@@ -117,7 +128,7 @@ kvm=--disable-kvm
 # from target/ and prints its results.
 set +e
 timeout 3600 vng $kvm --memory 2G --cpus 2 --overlay-rwdir "$ROOT" -r "$image" -- \
-    "$ROOT/.ci/kernel-6.1.sh" --inside "$dir/binaries" "$(dirname "$(command -v cargo)")" 2>&1 | tee "$dir/guest.log"
+    "$ROOT/.ci/kernel-6.1.sh" --inside "$dir/binaries" "$(dirname "$(command -v cargo)")" "$ROOT/target/debug" 2>&1 | tee "$dir/guest.log"
 rc=${PIPESTATUS[0]}
 set -e
 t2=$(date +%s)

@@ -25,10 +25,28 @@ fn profile_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("target/<profile>/examples/<exe>").to_path_buf()
 }
 
+/// Names a prebuilt Go client (`.ci/kernel-6.1.sh` builds it on the host
+/// with the same command as [`client`] and sets this for the Linux 6.1
+/// guest, where nothing should compile under software emulation).
+const PREBUILT_CLIENT: &str = "NETPLUMB_LIBCNI_CLIENT";
+/// Names a prebuilt `cni_bridge` example binary, for the same reason (the
+/// guest's cargo home is read-only, so `cargo build` cannot even run there).
+const PREBUILT_PLUGIN: &str = "NETPLUMB_CNI_BRIDGE_BIN";
+
+/// A prebuilt binary named by `var`, which must exist when set.
+fn prebuilt(var: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(std::env::var_os(var)?);
+    assert!(p.is_file(), "{var}={} is not a file", p.display());
+    Some(p)
+}
+
 /// Build the Go client once; panics with what to install when it cannot.
 fn client() -> &'static Path {
     static CLIENT: OnceLock<PathBuf> = OnceLock::new();
     CLIENT.get_or_init(|| {
+        if let Some(p) = prebuilt(PREBUILT_CLIENT) {
+            return p;
+        }
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cni_bridge/cnirun/main.go");
         let gopath = "/usr/share/gocode";
         assert!(
@@ -62,23 +80,26 @@ fn our_bin_dir() -> &'static str {
     static DIR: OnceLock<String> = OnceLock::new();
     DIR.get_or_init(|| {
         let profile = profile_dir();
-        let target = profile.parent().expect("target dir");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--example", "cni_bridge", "--manifest-path"])
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target);
-        if profile.file_name().and_then(|n| n.to_str()) == Some("release") {
-            cmd.arg("--release");
-        }
-        let st = cmd.status().expect("run cargo");
-        assert!(st.success(), "cargo build --example cni_bridge failed");
+        let plugin = prebuilt(PREBUILT_PLUGIN).unwrap_or_else(|| {
+            let target = profile.parent().expect("target dir");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "--quiet", "--example", "cni_bridge", "--manifest-path"])
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+                .arg("--target-dir")
+                .arg(target);
+            if profile.file_name().and_then(|n| n.to_str()) == Some("release") {
+                cmd.arg("--release");
+            }
+            let st = cmd.status().expect("run cargo");
+            assert!(st.success(), "cargo build --example cni_bridge failed");
+            profile.join("examples/cni_bridge")
+        });
         let dir = profile.join("cni-libcni/bin");
         std::fs::create_dir_all(&dir).unwrap();
         let link = dir.join("bridge");
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(profile.join("examples/cni_bridge"), &link).unwrap();
+        std::os::unix::fs::symlink(plugin, &link).unwrap();
         format!("{}:/usr/lib/cni", dir.display())
     })
 }

@@ -38,6 +38,9 @@ use serde_json::{json, Value};
 struct Diff {
     compared: usize,
     mismatches: Vec<String>,
+    /// Whole seconds that passed between netplumb's listing and ip's (the
+    /// countdowns below may differ by that much, plus rounding).
+    elapsed: u64,
 }
 
 impl Diff {
@@ -52,11 +55,13 @@ impl Diff {
         }
     }
 
-    /// Compare a lifetime that counts down: within 2 seconds.
+    /// Compare a lifetime that counts down: ip listed after netplumb, so
+    /// its figure may be lower by the seconds in between (plus rounding),
+    /// never higher.
     fn close(&mut self, what: &str, ours: Option<u64>, theirs: &Value) {
         self.compared += 1;
         let ok = match (ours, theirs.as_u64()) {
-            (Some(a), Some(b)) => a.abs_diff(b) <= 2,
+            (Some(a), Some(b)) => b <= a + 1 && a.saturating_sub(b) <= self.elapsed + 2,
             (None, None) => true,
             _ => false,
         };
@@ -476,12 +481,18 @@ async fn compare_all(d: &mut Diff, ns: &TestNs, rt: &Rtnl) {
     let links = rt.links().list().try_collect().await.unwrap();
     let names: BTreeMap<u32, String> = links.iter().map(|l| (l.index.0, l.name.clone())).collect();
     compare_links(d, &links, &ipj(ns, &["-d", "link", "show"]));
+    let start = std::time::Instant::now();
     let addrs = rt.addresses().list().try_collect().await.unwrap();
-    compare_addresses(d, &addrs, &names, &ipj(ns, &["addr", "show"]));
+    let ip_addrs = ipj(ns, &["addr", "show"]);
+    d.elapsed = start.elapsed().as_secs();
+    compare_addresses(d, &addrs, &names, &ip_addrs);
     let v4 = rt.routes().list::<Ipv4Addr>(&RouteFilter::all()).try_collect().await.unwrap();
     compare_routes(d, &v4, &names, &ipj(ns, &["-4", "-d", "route", "show", "table", "all"]));
+    let start = std::time::Instant::now();
     let v6 = rt.routes().list::<Ipv6Addr>(&RouteFilter::all()).try_collect().await.unwrap();
-    compare_routes(d, &v6, &names, &ipj(ns, &["-d", "-6", "route", "show", "table", "all"]));
+    let ip_v6 = ipj(ns, &["-d", "-6", "route", "show", "table", "all"]);
+    d.elapsed = start.elapsed().as_secs();
+    compare_routes(d, &v6, &names, &ip_v6);
     // `ip neigh show` hides NOARP entries unless asked for every state.
     // The kernel adds multicast NOARP entries (224.0.0.22, ff02::16) on its
     // own when an interface sends its first IGMP/MLD report, so a listing

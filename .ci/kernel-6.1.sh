@@ -9,7 +9,8 @@
 # busybox-static, and virtme-ng's `vng` (.ci/run installs them). Software
 # emulation by default (the guest boots where KVM is absent or unusable);
 # KERNEL61_KVM=1 uses KVM. KERNEL61_IMAGE picks the image; KERNEL61_ONLY="a b"
-# runs only those test binaries (by target name, e.g. "link service_vip");
+# runs only those test binaries (by target name, e.g. "link service_vip"),
+# KERNEL61_TESTS="filter" only the tests matching it (passed to each binary);
 # KERNEL61_SKIP="a b" leaves those out (CI: the binaries not yet green under
 # 6.1 in software emulation, listed with the reason in .ci/run);
 # KERNEL61_DIR is where the lists and the guest log go (target/kernel-6.1).
@@ -57,7 +58,8 @@ if [ "${1:-}" = "--inside" ]; then
         log=/tmp/test-$name.log
         # Each line of the test's output with the second it came, since the
         # start of the binary: which tests finished when.
-        if (set -o pipefail; timeout 1200 "$bin" 2>&1 | while IFS= read -r l; do
+        # shellcheck disable=SC2086 # the test filter words, split on purpose
+        if (set -o pipefail; timeout 1200 "$bin" ${5:-} 2>&1 | while IFS= read -r l; do
             echo "$(($(date +%s) - start)) $l"
         done) >"$log"; then status=pass; else status=fail; failures=$((failures + 1)); fi
         secs=$(($(date +%s) - start))
@@ -128,7 +130,7 @@ kvm=--disable-kvm
 # from target/ and prints its results.
 set +e
 timeout 3600 vng $kvm --memory 2G --cpus 2 --overlay-rwdir "$ROOT" -r "$image" -- \
-    "$ROOT/.ci/kernel-6.1.sh" --inside "$dir/binaries" "$(dirname "$(command -v cargo)")" "$ROOT/target/debug" 2>&1 | tee "$dir/guest.log"
+    "$ROOT/.ci/kernel-6.1.sh" --inside "$dir/binaries" "$(dirname "$(command -v cargo)")" "$ROOT/target/debug" "${KERNEL61_TESTS:-}" 2>&1 | tee "$dir/guest.log"
 rc=${PIPESTATUS[0]}
 set -e
 t2=$(date +%s)

@@ -516,7 +516,7 @@ fn state(w: &World, keep_mac: Option<&str>) -> Value {
 }
 
 /// A TCP server in `ns` on `port` answering every connection with the
-/// peer's address, for at most `n` connections or 30 s.
+/// peer's address, for at most `n` connections or 120 s.
 fn serve(ns: &TestNs, port: u16, n: usize) -> netplumb::netns::NsTask<()> {
     let (tx, rx) = std::sync::mpsc::channel();
     let task = ns
@@ -524,7 +524,7 @@ fn serve(ns: &TestNs, port: u16, n: usize) -> netplumb::netns::NsTask<()> {
         .spawn(move || async move {
             let l = tokio::net::TcpListener::bind(("::", port)).await.expect("bind [::]");
             tx.send(()).unwrap();
-            let deadline = Instant::now() + Duration::from_secs(30);
+            let deadline = Instant::now() + Duration::from_secs(120);
             for _ in 0..n {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let Ok(Ok((mut s, peer))) = tokio::time::timeout(left, l.accept()).await else { return };
@@ -542,9 +542,20 @@ async fn probe(ns: &TestNs, to: SocketAddr) -> Result<String, String> {
     ns.netns()
         .run(move || {
             use std::io::Read;
-            let mut s = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(3))
-                .map_err(|e| format!("connect {to}: {e}"))?;
-            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            // Up to three connection attempts of 10 s each: on a loaded
+            // machine a first SYN can go unanswered while neighbour
+            // discovery (or IPv6 duplicate address detection) completes.
+            // A connection that never succeeds still fails the probe.
+            let mut attempt = 0;
+            let mut s = loop {
+                attempt += 1;
+                match std::net::TcpStream::connect_timeout(&to, Duration::from_secs(10)) {
+                    Ok(s) => break s,
+                    Err(e) if attempt >= 3 => return Err(format!("connect {to}: {e}")),
+                    Err(_) => std::thread::sleep(Duration::from_secs(1)),
+                }
+            };
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             let mut r = String::new();
             s.read_to_string(&mut r).map_err(|e| format!("read from {to}: {e}"))?;
             Ok(r.trim().to_string())

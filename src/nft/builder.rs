@@ -239,7 +239,12 @@ impl RuleBuilder {
         }
     }
 
-    fn fail(&mut self, field: &str, reason: String) {
+    /// The table family this rule is for.
+    pub(super) fn family(&self) -> Family {
+        self.family
+    }
+
+    pub(super) fn fail(&mut self, field: &str, reason: String) {
         if self.error.is_none() {
             self.error = Some(Error::invalid(field, reason));
         }

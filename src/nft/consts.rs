@@ -143,6 +143,7 @@ pub const NFT_OBJECT_QUOTA: u32 = 2;
 pub const NFT_OBJECT_CT_HELPER: u32 = 3;
 pub const NFT_OBJECT_LIMIT: u32 = 4;
 pub const NFT_OBJECT_CT_TIMEOUT: u32 = 7;
+pub const NFT_OBJECT_CT_EXPECT: u32 = 9;
 
 /// `NFT_DATA_VERDICT`: the data type of a verdict map.
 pub const NFT_DATA_VERDICT: u32 = 0xffff_ff00;

@@ -27,6 +27,7 @@
 //! ```
 
 mod builder;
+mod builder_stmts;
 mod chain;
 mod compat;
 pub mod consts;
@@ -45,6 +46,7 @@ mod value;
 mod tests;
 
 pub use builder::{CtState, CtStatus, Field, RuleBuilder};
+pub use builder_stmts::{IpsecKey, OsfTtl};
 pub use chain::{priority, BaseChain, Chain, ChainType, Hook, Policy};
 pub use object::{Object, ObjectKind, ObjectType};
 pub use rule::Rule;

@@ -2,7 +2,7 @@
 //! timeouts.
 
 use super::consts::*;
-use super::expr::{Counter, Limit, Quota};
+use super::expr::{Counter, CtExpect, Limit, Quota};
 use super::types::{check_name, comment_udata, msg_family, udata_comment, Family};
 use crate::error::{DecodeError, Result};
 use crate::wire::{attrs_after, AttrIter, AttrWriter, Msg, NLA_F_NESTED};
@@ -35,6 +35,9 @@ pub enum ObjectKind {
         /// Timeouts in seconds, indexed by the protocol's state number.
         policy: Vec<(u16, u32)>,
     },
+    /// `ct expectation NAME { protocol tcp; dport 1234; timeout 2m; size
+    /// 12; l3proto ip; }`.
+    CtExpect(CtExpect),
     /// Another object type, its data kept as received.
     Other {
         /// `NFT_OBJECT_*`.
@@ -53,6 +56,7 @@ impl ObjectKind {
             ObjectKind::Limit(_) => NFT_OBJECT_LIMIT,
             ObjectKind::CtHelper { .. } => NFT_OBJECT_CT_HELPER,
             ObjectKind::CtTimeout { .. } => NFT_OBJECT_CT_TIMEOUT,
+            ObjectKind::CtExpect(_) => NFT_OBJECT_CT_EXPECT,
             ObjectKind::Other { kind, .. } => *kind,
         }
     }
@@ -127,6 +131,7 @@ impl Object {
                         }
                     });
                 }
+                ObjectKind::CtExpect(e) => e.encode(w),
                 ObjectKind::Other { .. } => unreachable!("written above"),
             }),
         }
@@ -192,6 +197,7 @@ impl Object {
                 }
                 ObjectKind::CtTimeout { l3proto: l3, l4proto: l4, policy }
             }
+            NFT_OBJECT_CT_EXPECT => CtExpect::decode(it)?.map(ObjectKind::CtExpect).unwrap_or_else(other),
             _ => other(),
         };
         Ok(o)
@@ -213,6 +219,8 @@ pub enum ObjectType {
     CtHelper,
     /// `ct timeout`.
     CtTimeout,
+    /// `ct expectation`.
+    CtExpect,
     /// Another type, by its `NFT_OBJECT_*` code.
     Other(u32),
 }
@@ -226,6 +234,7 @@ impl ObjectType {
             ObjectType::Limit => NFT_OBJECT_LIMIT,
             ObjectType::CtHelper => NFT_OBJECT_CT_HELPER,
             ObjectType::CtTimeout => NFT_OBJECT_CT_TIMEOUT,
+            ObjectType::CtExpect => NFT_OBJECT_CT_EXPECT,
             ObjectType::Other(c) => c,
         }
     }
@@ -240,6 +249,7 @@ impl ObjectKind {
             ObjectKind::Limit(_) => ObjectType::Limit,
             ObjectKind::CtHelper { .. } => ObjectType::CtHelper,
             ObjectKind::CtTimeout { .. } => ObjectType::CtTimeout,
+            ObjectKind::CtExpect(_) => ObjectType::CtExpect,
             ObjectKind::Other { kind, .. } => ObjectType::Other(*kind),
         }
     }

@@ -472,7 +472,7 @@ impl Set {
         s.key_len = key_len;
         s.data = match data_type {
             Some(NFT_DATA_VERDICT) => Some(KeyType::single(DataType::VERDICT)),
-            Some(t) => Some(KeyType::from_id(t, s.data_len)),
+            Some(t) => Some(data_key_type(t, s.data_len)),
             None => None,
         };
         s.flags.remove(SetFlags::CONCAT);
@@ -786,4 +786,21 @@ pub fn merge_intervals(mut elems: Vec<Element>) -> Vec<Element> {
         out.push(s);
     }
     out
+}
+
+/// The data type of a map: NAT maps whose data are ranges or prefixes
+/// (`10.0.0.0/24`, `10.0.0.0/24 . 80-90`) hold twice the type's length
+/// (start, then end), so a type that does not fit the length is tried
+/// against half of it.
+fn data_key_type(id: u32, len: u32) -> KeyType {
+    let kt = KeyType::from_id(id, len);
+    if kt.len() == len || len % 2 != 0 {
+        return kt;
+    }
+    let half = KeyType::from_id(id, len / 2);
+    if half.len() * 2 == len {
+        half
+    } else {
+        kt
+    }
 }

@@ -14,9 +14,12 @@ mod cmp;
 mod connlimit;
 mod counter;
 mod ct;
+mod ct_expect;
+mod dup;
 mod dynset;
 mod exthdr;
 mod fib;
+mod fwd;
 mod hash;
 mod immediate;
 mod limit;
@@ -28,7 +31,9 @@ mod nat;
 mod notrack;
 mod numgen;
 mod objref;
+mod osf;
 mod payload;
+mod queue;
 mod quota;
 mod range;
 mod redir;
@@ -36,7 +41,9 @@ mod reject;
 mod rt;
 mod socket;
 mod synproxy;
+mod tproxy;
 mod unknown;
+mod xfrm;
 
 pub use bitwise::{Bitwise, BitwiseOp};
 pub use byteorder::{Byteorder, ByteorderOp};
@@ -44,9 +51,12 @@ pub use cmp::{Cmp, CmpOp};
 pub use connlimit::{Connlimit, CONNLIMIT_F_INV};
 pub use counter::Counter;
 pub use ct::{Ct, CtDir, CtKey};
+pub use ct_expect::CtExpect;
+pub use dup::Dup;
 pub use dynset::{Dynset, DynsetOp};
 pub use exthdr::{Exthdr, ExthdrOp, EXTHDR_F_PRESENT};
 pub use fib::{Fib, FibFlags, FibResult};
+pub use fwd::Fwd;
 pub use hash::{Hash, HashType};
 pub use immediate::Immediate;
 pub use limit::{Limit, LimitType, LimitUnit};
@@ -58,7 +68,9 @@ pub use nat::{Nat, NatFlags, NatType};
 pub use notrack::Notrack;
 pub use numgen::{Numgen, NumgenType};
 pub use objref::Objref;
+pub use osf::{Osf, OSF_F_VERSION};
 pub use payload::{Payload, PayloadBase};
+pub use queue::{Queue, QUEUE_FLAG_BYPASS, QUEUE_FLAG_CPU_FANOUT};
 pub use quota::Quota;
 pub use range::Range;
 pub use redir::Redir;
@@ -66,7 +78,9 @@ pub use reject::{Reject, RejectType};
 pub use rt::Rt;
 pub use socket::Socket;
 pub use synproxy::{Synproxy, SYNPROXY_SACK_PERM, SYNPROXY_TIMESTAMP};
+pub use tproxy::Tproxy;
 pub use unknown::Unknown;
+pub use xfrm::Xfrm;
 
 use crate::error::DecodeError;
 use crate::nft::consts::*;
@@ -414,6 +428,12 @@ exprs! {
     Rt(Rt) = "rt",
     Socket(Socket) = "socket",
     Synproxy(Synproxy) = "synproxy",
+    Tproxy(Tproxy) = "tproxy",
+    Dup(Dup) = "dup",
+    Fwd(Fwd) = "fwd",
+    Queue(Queue) = "queue",
+    Xfrm(Xfrm) = "xfrm",
+    Osf(Osf) = "osf",
 }
 
 /// Encode a list of expressions as `NFTA_RULE_EXPRESSIONS` (or any list

@@ -85,6 +85,10 @@ pub(super) fn element_str(set: &Set, e: &Element, with_expires: bool) -> String 
         }
         (Some(Data::Value(v)), _) => {
             let dt = set.data.clone().unwrap_or(KeyType::single(DataType::INTEGER));
+            if let Some(text) = interval_data(set, &dt, v) {
+                let _ = write!(s, " : {text}");
+                return s;
+            }
             if dt.len() as usize != v.len() {
                 // Data netplumb cannot split into its fields (NAT ranges
                 // or prefixes as map data): marked, never printed wrong.

@@ -46,12 +46,14 @@ pub fn duration(d: Duration) -> String {
 }
 
 mod elements;
+mod extra;
 mod proto;
 mod rule;
 mod stmt;
 mod types;
 
 use elements::*;
+use extra::*;
 use proto::*;
 use rule::*;
 use stmt::*;
@@ -296,6 +298,10 @@ fn object_block(out: &mut String, o: &Object) {
                 })
                 .collect();
             let _ = writeln!(out, "\t\tpolicy = {{ {} }}", items.join(", "));
+        }
+        ObjectKind::CtExpect(e) => {
+            let _ = writeln!(out, "\tct expectation {name} {{");
+            ct_expect_body(out, e);
         }
         ObjectKind::Other { kind, .. } => {
             let _ = writeln!(out, "\t{MARK_OPEN}object {name} of type {kind}{MARK_CLOSE} {{");

@@ -24,7 +24,8 @@ pub(super) enum Src {
     Masked { inner: Box<Src>, mask: Vec<u8>, xor: Vec<u8> },
     /// A map lookup result; `concat` when the map's data is a
     /// concatenation.
-    Mapped { text: String, ty: DataType, len: u32, needs: Option<Proto>, concat: bool },
+    /// `also`: protocols the other fields of a concatenated key imply.
+    Mapped { text: String, ty: DataType, len: u32, needs: Option<Proto>, concat: bool, also: Vec<Proto> },
 }
 
 impl Src {
@@ -327,6 +328,12 @@ pub(super) fn expr(cx: &mut Ctx<'_>, e: &Expr) {
         Expr::Rt(r) => rt_stmt(cx, r),
         Expr::Socket(k) => socket_stmt(cx, k),
         Expr::Synproxy(p) => synproxy_stmt(cx, p),
+        Expr::Tproxy(t) => tproxy_stmt(cx, t),
+        Expr::Dup(d) => dup_stmt(cx, d),
+        Expr::Fwd(f) => fwd_stmt(cx, f),
+        Expr::Queue(q) => queue_stmt(cx, q),
+        Expr::Xfrm(x) => xfrm_stmt(cx, x),
+        Expr::Osf(o) => osf_stmt(cx, o),
         Expr::Unknown(u) => {
             cx.unrenderable(format!("expression {}", if u.name.is_empty() { "(unnamed)" } else { &u.name }))
         }
@@ -721,10 +728,15 @@ pub(super) fn lookup(cx: &mut Ctx<'_>, l: &Lookup) {
             cx.stmts.last_mut().expect("pushed").also = also;
         }
         Some(d) => {
+            // Interval data (NAT ranges and prefixes) counts as
+            // concatenated: nft then names the NAT family (`snat ip to`).
             let (ty, len, concat) = set
-                .and_then(|s| s.set.data.as_ref().map(|k| (k.fields[0], s.set.data_len, k.is_concat())))
+                .and_then(|s| {
+                    let interval = |k: &KeyType| s.set.data_len > k.len();
+                    s.set.data.as_ref().map(|k| (k.fields[0], s.set.data_len, k.is_concat() || interval(k)))
+                })
                 .unwrap_or((DataType::INTEGER, 4, false));
-            cx.set_reg(d, Src::Mapped { text: format!("{lhs} map {r}"), ty, len, needs, concat });
+            cx.set_reg(d, Src::Mapped { text: format!("{lhs} map {r}"), ty, len, needs, concat, also });
         }
     }
 }

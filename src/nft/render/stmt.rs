@@ -379,13 +379,15 @@ pub(super) fn nat_stmt(cx: &mut Ctx<'_>, n: &Nat) {
         _ => "",
     };
     let get = |r: Option<Reg>| r.and_then(|r| cx.reg(r).cloned());
-    if let Some(Src::Mapped { text, concat, needs, .. }) = get(n.addr_min) {
+    let prefix = if n.flags.is_some_and(|f| f.contains(NatFlags::NETMAP)) { " prefix" } else { "" };
+    if let Some(Src::Mapped { text, concat, needs, also, .. }) = get(n.addr_min) {
         let fam = match (concat || cx.family == Family::Inet, n.family) {
             (true, 10) => " ip6",
             (true, _) => " ip",
             _ => "",
         };
-        cx.push(format!("{verb}{fam} to {text}{}", nat_flags(n.flags)), None, needs);
+        cx.push(format!("{verb}{fam}{prefix} to {text}{}", nat_flags(n.flags)), None, needs);
+        cx.stmts.last_mut().expect("pushed").also = also;
         return;
     }
     let addr = |s: Option<Src>| -> Option<String> {
@@ -402,13 +404,28 @@ pub(super) fn nat_stmt(cx: &mut Ctx<'_>, n: &Nat) {
     };
     let (amin, amax) = (addr(get(n.addr_min)), addr(get(n.addr_max)));
     let (pmin, pmax) = (port(get(n.proto_min)), port(get(n.proto_max)));
+    // A constant range that is one prefix prints as the prefix, as nft
+    // prints it (`snat ip prefix to 10.0.0.0/24`).
+    let as_prefix = match (get(n.addr_min), get(n.addr_max)) {
+        (Some(Src::Const(lo)), Some(Src::Const(hi))) if lo != hi && lo.len() == hi.len() => {
+            prefix_len(&lo, &hi).map(|p| format!("{}/{p}", nat_addr(n.family, &lo)))
+        }
+        _ => None,
+    };
     let mut a = match (&amin, &amax) {
+        _ if as_prefix.is_some() => as_prefix.clone().unwrap_or_default(),
         (Some(lo), Some(hi)) if lo != hi => format!("{lo}-{hi}"),
         (Some(lo), _) => lo.clone(),
         _ => String::new(),
     };
-    if n.family == 10 && pmin.is_some() && !a.is_empty() {
-        a = format!("[{a}]");
+    // With a port, nft brackets an IPv6 constant (`[fd00::1]:80`) and
+    // each end of an IPv6 range (`[fd00::1]-[fd00::9]:80`), not a prefix.
+    if n.family == 10 && pmin.is_some() && as_prefix.is_none() {
+        match (&amin, &amax) {
+            (Some(lo), Some(hi)) if lo != hi => a = format!("[{lo}]-[{hi}]"),
+            (Some(lo), _) if matches!(get(n.addr_min), Some(Src::Const(_))) => a = format!("[{lo}]"),
+            _ => {}
+        }
     }
     let p = match (&pmin, &pmax) {
         (Some(lo), Some(hi)) if lo != hi => format!(":{lo}-{hi}"),
@@ -416,6 +433,7 @@ pub(super) fn nat_stmt(cx: &mut Ctx<'_>, n: &Nat) {
         _ => String::new(),
     };
     let to = if a.is_empty() && p.is_empty() { String::new() } else { format!(" to {a}{p}") };
+    let to = if to.is_empty() { to } else { format!("{prefix}{to}") };
     cx.push(format!("{verb}{fam}{to}{}", nat_flags(n.flags)), None, None);
 }
 
@@ -474,12 +492,13 @@ pub(super) fn objref_stmt(cx: &mut Ctx<'_>, o: &Objref) {
                 3 => "ct helper set",
                 4 => "limit",
                 7 => "ct timeout set",
+                9 => "ct expectation set",
                 k => {
                     cx.unrenderable(format!("reference to object {name} of type {k}"));
                     return;
                 }
             };
-            if matches!(kind, 3 | 7) {
+            if matches!(kind, 3 | 7 | 9) {
                 cx.push(format!("{k} {}", quote_str(name)), None, None);
             } else {
                 cx.push(format!("{k} name {}", quote_str(name)), None, None);
@@ -487,14 +506,25 @@ pub(super) fn objref_stmt(cx: &mut Ctx<'_>, o: &Objref) {
         }
         Objref::Map { sreg, set, .. } => {
             let kl = cx.sets.get(set.as_str()).map(|s| s.set.key_len).unwrap_or(4);
-            let key = cx.sources(*sreg, kl).iter().map(Src::text).collect::<Vec<_>>().join(" . ");
+            let srcs = cx.sources(*sreg, kl);
+            let key = srcs.iter().map(Src::text).collect::<Vec<_>>().join(" . ");
+            // The key implies its protocol (`tcp dport map`), as for a match.
+            let needs = srcs.first().and_then(field_needs);
             let kind = match cx.sets.get(set.as_str()).and_then(|s| s.set.obj_type) {
                 Some(2) => "quota",
                 Some(4) => "limit",
-                _ => "counter",
+                Some(3) => "ct helper set",
+                Some(7) => "ct timeout set",
+                Some(9) => "ct expectation set",
+                Some(1) => "counter",
+                t => {
+                    cx.unrenderable(format!("object map {set} of object type {t:?}"));
+                    return;
+                }
             };
             let r = cx.set_ref(set);
-            cx.push(format!("{kind} name {key} map {r}"), None, None);
+            let name = if kind.starts_with("ct ") { "" } else { " name" };
+            cx.push(format!("{kind}{name} {key} map {r}"), None, needs);
         }
     }
 }

@@ -51,9 +51,11 @@ if [ "${1:-}" = "--inside" ]; then
         fi
     done
     export NETPLUMB_REQUIRE_KINDS=1 RUST_BACKTRACE=1
-    # cni_bridge's libcni test takes the binaries built on the host (see
-    # below) instead of running cargo and go here.
-    export NETPLUMB_CNI_BRIDGE_BIN=$4/examples/cni_bridge NETPLUMB_LIBCNI_CLIENT=$4/cni-libcni/cnirun
+    # The libcni tests of cni_bridge and cni_bandwidth: the plugins and Go
+    # client built on the host (see below), not cargo and go here.
+    export NETPLUMB_CNI_BRIDGE_BIN=$ROOT/target/debug/examples/cni_bridge \
+        NETPLUMB_CNI_BANDWIDTH_BIN=$ROOT/target/debug/examples/cni_bandwidth \
+        NETPLUMB_LIBCNI_CLIENT=$ROOT/target/debug/cni-libcni/cnirun
     while read -r name bin; do
         start=$(date +%s)
         log=/tmp/test-$name.log
@@ -109,13 +111,13 @@ for line in open(sys.argv[1]):
     seen.add(name)
     print(name, m["executable"])
 EOF
-# What cni_bridge's libcni test builds when it starts (the example's own
-# binary, the Go client; see examples/cni_bridge/libcni_client.rs), built
-# here with the same commands and handed to the guest (NETPLUMB_CNI_BRIDGE_BIN,
-# NETPLUMB_LIBCNI_CLIENT): nothing compiles under software emulation, and
-# the guest's cargo home is read-only.
-if grep -q '^cni_bridge ' "$dir/binaries"; then
-    cargo build --quiet --example cni_bridge
+# What the libcni tests of cni_bridge and cni_bandwidth build when they
+# start (both plugins, the Go client; examples/cni_bridge/libcni_client.rs,
+# examples/cni_bandwidth/libcni.rs), built here with the same commands and
+# handed to the guest (NETPLUMB_*_BIN, NETPLUMB_LIBCNI_CLIENT): nothing
+# compiles under software emulation, and the guest's cargo home is read-only.
+if grep -qE '^(cni_bridge|cni_bandwidth) ' "$dir/binaries"; then
+    cargo build --quiet --all-features --example cni_bridge --example cni_bandwidth
     mkdir -p target/debug/cni-libcni
     GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$ROOT/target/debug/cni-libcni/gocache CGO_ENABLED=0 \
         GOFLAGS= GOPROXY=off go build -o target/debug/cni-libcni/cnirun examples/cni_bridge/cnirun/main.go

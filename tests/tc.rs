@@ -422,34 +422,32 @@ async fn clsact_u32_header_matches_both_ways() {
     assert_eq!(keys.len(), 3, "{keys:?}");
 }
 
+/// The counters netplumb reads are those `tc -s` prints, read while they
+/// do not move (packets the kernel sends on its own, IPv6 MLD/RS on a new
+/// link, may arrive between two reads, the more so on a slow machine).
 #[tokio::test]
 async fn statistics_match_tc_s() {
     let ns = TestNs::new("tcstat").await;
     let (rt, a, _b) = two_pairs(&ns).await;
-    ns.ip(&["addr", "add", "10.9.0.1/24", "dev", "a0"]);
-    // a1 in the same namespace answers locally; send to an unanswered
-    // neighbour so packets leave a0 (ARP) and are counted.
     rt.tc()
         .qdiscs()
         .add(&Qdisc::root(a, TcHandle::new(1, 0), Tbf::new(Rate::kbit(100), 1600, 3000)))
         .await
         .unwrap();
-    let _ = ns.try_exec("ping", &["-c", "5", "-i", "0.01", "-W", "1", "-s", "1000", "10.9.0.2"]);
-    let q = rt.tc().qdiscs().get(a, TcHandle::ROOT).await.unwrap();
-    let j = tcj(&ns, &["-s", "qdisc", "show", "dev", "a0"]);
-    let s = q.stats().expect("stats");
-    assert!(s.packets > 0, "{s:?}");
-    for (k, v) in [
-        ("bytes", s.bytes),
-        ("packets", s.packets),
-        ("drops", s.drops as u64),
-        ("overlimits", s.overlimits as u64),
-        ("requeues", s.requeues as u64),
-        ("backlog", s.backlog as u64),
-        ("qlen", s.qlen as u64),
-    ] {
-        assert_eq!(j[0][k].as_u64(), Some(v), "{k}: {j}");
-    }
+    // a1 in the same namespace would answer locally: a static neighbour
+    // that nothing answers, so the packets leave a0 and are counted.
+    traffic_out_of(&ns, "a0", 0);
+    let t = &rt.tc();
+    stats_agree(
+        "tbf",
+        || async move { *t.qdiscs().get(a, TcHandle::ROOT).await.unwrap().stats().expect("stats") },
+        || tcj(&ns, &["-s", "qdisc", "show", "dev", "a0"]),
+        |s, j| {
+            assert!(s.packets > 0, "{s:?}");
+            assert_stats("tbf", s, &j[0]);
+        },
+    )
+    .await;
 }
 
 /// Kinds netplumb does not model come back byte for byte.
@@ -759,4 +757,408 @@ async fn chains_both_ways() {
     assert!(mine.len() == 3 && mine.iter().all(|x| x.chain == Some(7)), "{mine:?}");
     f.delete_chain(a, TcHandle::CLSACT_INGRESS, 7).await.unwrap();
     assert!(f.chains(a, TcHandle::CLSACT_INGRESS).try_collect().await.unwrap().is_empty());
+}
+
+/// What a kind needs: the module that provides it and how `tc` names it.
+struct ModuleCase {
+    /// `qdisc fq_codel`, `filter matchall`, `action gact` ...
+    what: &'static str,
+    /// The kernel module (`sch_fq_codel` ...).
+    module: &'static str,
+    /// The `tc` arguments after `dev DEV` that make the same object.
+    tc_args: &'static [&'static str],
+    /// netplumb's object on the device (the device to mirror to).
+    make: fn(IfIndex, IfIndex) -> Made,
+}
+
+enum Made {
+    Qdisc(Qdisc),
+    Filter(Filter),
+}
+
+/// The actions of a filter of any modelled classifier.
+fn actions_of(k: &mut FilterKind) -> Option<&mut Vec<Action>> {
+    match k {
+        FilterKind::U32(u) => Some(&mut u.actions),
+        FilterKind::MatchAll(m) => Some(&mut m.actions),
+        FilterKind::Flower(f) => Some(&mut f.actions),
+        _ => None,
+    }
+}
+
+/// A filter as the kernel reports it, without what differs between two
+/// devices or two moments: device, counters, hit counts, the global action
+/// index and the actions' timestamps (`TCA_{GACT,MIRRED}_TM` = 1,
+/// `TCA_POLICE_TM` = 7, and their padding).
+fn filter_config(mut f: Filter) -> Filter {
+    f.ifindex = IfIndex(0);
+    f.kernel = Default::default();
+    match &mut f.kind {
+        FilterKind::U32(u) => u.pcnt = None,
+        FilterKind::MatchAll(m) => m.pcnt = None,
+        _ => {}
+    }
+    for act in actions_of(&mut f.kind).into_iter().flatten() {
+        act.stats = None;
+        act.index = None;
+        act.kernel.clear();
+        match &mut act.kind {
+            ActionKind::Gact(g) => {
+                g.gen.index = 0;
+                g.other.retain(|a| !matches!(a.kind, 1 | 4));
+            }
+            ActionKind::Mirred(m) => {
+                m.gen.index = 0;
+                m.other.retain(|a| !matches!(a.kind, 1 | 4));
+            }
+            ActionKind::Police(p) => {
+                p.index = 0;
+                p.other.retain(|a| !matches!(a.kind, 6 | 7));
+            }
+            _ => {}
+        }
+    }
+    f
+}
+
+/// Send a few bounded pings out of `dev` (addressed `addr`/24, with a
+/// static neighbour so that every packet leaves at once).
+fn traffic_out_of(ns: &TestNs, dev: &str, net: u8) {
+    ns.ip(&["addr", "add", &format!("10.9.{net}.1/24"), "dev", dev]);
+    let peer = format!("10.9.{net}.2");
+    ns.ip(&["neigh", "replace", &peer, "lladdr", "02:00:00:00:09:02", "dev", dev]);
+    let _ = ns.try_exec("ping", &["-c", "5", "-i", "0.01", "-W", "1", "-s", "500", &peer]);
+}
+
+/// The statistics netplumb reads are those `tc -s` prints, read while they
+/// do not move (a delayed or retransmitted packet may change them between
+/// two reads; bounded: 50 tries, 100 ms apart).
+async fn stats_agree<T: PartialEq, F: std::future::Future<Output = T>>(
+    what: &str,
+    read: impl Fn() -> F,
+    tc_s: impl Fn() -> Value,
+    check: impl Fn(&T, &Value),
+) {
+    for _ in 0..50 {
+        let before = read().await;
+        let j = tc_s();
+        if read().await == before {
+            check(&before, &j);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: statistics kept moving for 5 s");
+}
+
+fn assert_stats(what: &str, s: &netplumb::tc::Stats, j: &Value) {
+    for (k, v) in [
+        ("bytes", s.bytes),
+        ("packets", s.packets),
+        ("drops", s.drops as u64),
+        ("overlimits", s.overlimits as u64),
+        ("requeues", s.requeues as u64),
+        ("backlog", s.backlog as u64),
+        ("qlen", s.qlen as u64),
+    ] {
+        assert_eq!(j[k].as_u64(), Some(v), "{what} {k}: {j}");
+    }
+}
+
+/// The qdiscs, classifiers and actions some kernels build as modules and
+/// this development kernel (6.18) lacks: fq_codel, netem, prio, matchall,
+/// flower, gact and police. Each is made on `a0` by netplumb and on `b0` by
+/// `tc` with the same settings: `tc -j` prints both the same, netplumb
+/// decodes both the same, packets sent through them are counted, and the
+/// counters netplumb reads are those `tc -j -s` prints. Each case needs one
+/// module only (the actions ride on `u32`, the classifiers carry `mirred`,
+/// both built in where tc is). Where the kernel lacks the module, the test
+/// checks that the kernel said so (`ENOENT`), that `tc` gets the same
+/// answer, and prints which kinds it could not test; with
+/// `NETPLUMB_REQUIRE_KINDS=1` (set by the Linux 6.1 run of CI,
+/// `.ci/kernel-6.1.sh`, whose kernel has them all as modules) a missing one
+/// fails the test.
+#[tokio::test]
+async fn kinds_this_kernel_may_lack() {
+    use netplumb::tc::{FqCodel, Gact, MatchAll, Netem, Police, Prio};
+    let require = std::env::var("NETPLUMB_REQUIRE_KINDS").is_ok_and(|v| v == "1");
+    let cases = [
+        ModuleCase {
+            what: "qdisc fq_codel",
+            module: "sch_fq_codel",
+            tc_args: &[
+                "root", "handle", "1:", "fq_codel", "limit", "10240", "flows", "1024", "target", "5ms",
+                "interval", "100ms", "ecn",
+            ],
+            make: |a, _| {
+                let fq = FqCodel {
+                    limit: Some(10240),
+                    flows: Some(1024),
+                    target: Some(5000),
+                    interval: Some(100_000),
+                    ecn: Some(1),
+                    ..FqCodel::default()
+                };
+                Made::Qdisc(Qdisc::root(a, TcHandle::new(1, 0), fq))
+            },
+        },
+        ModuleCase {
+            what: "qdisc netem",
+            module: "sch_netem",
+            tc_args: &["root", "handle", "1:", "netem", "delay", "10ms", "loss", "1%"],
+            make: |a, _| {
+                let n = Netem::delay(Duration::from_millis(10)).loss(1.0);
+                Made::Qdisc(Qdisc::root(a, TcHandle::new(1, 0), n))
+            },
+        },
+        ModuleCase {
+            what: "qdisc prio",
+            module: "sch_prio",
+            tc_args: &["root", "handle", "1:", "prio", "bands", "4", "priomap", "0", "1", "2", "3"],
+            make: |a, _| {
+                let mut p = Prio { bands: 4, ..Prio::default() };
+                p.priomap[..4].copy_from_slice(&[0, 1, 2, 3]);
+                Made::Qdisc(Qdisc::root(a, TcHandle::new(1, 0), p))
+            },
+        },
+        ModuleCase {
+            what: "filter matchall",
+            module: "cls_matchall",
+            tc_args: &[
+                "egress", "protocol", "all", "prio", "1", "matchall", "action", "mirred", "egress", "mirror",
+                "dev", "m0",
+            ],
+            make: |a, ifs| {
+                let m = MatchAll::new(Mirred::mirror(ifs));
+                Made::Filter(Filter::new(a, TcHandle::CLSACT_EGRESS, 1, eth_p::ALL, m))
+            },
+        },
+        ModuleCase {
+            what: "filter flower",
+            module: "cls_flower",
+            tc_args: &[
+                "egress",
+                "protocol",
+                "ip",
+                "prio",
+                "1",
+                "flower",
+                "ip_proto",
+                "icmp",
+                "dst_ip",
+                "10.9.0.0/16",
+                "action",
+                "mirred",
+                "egress",
+                "mirror",
+                "dev",
+                "m0",
+            ],
+            make: |a, ifs| {
+                let fl = netplumb::tc::Flower {
+                    eth_type: Some(eth_p::IP),
+                    ip_proto: Some(1),
+                    ipv4_dst: Some(("10.9.0.0".parse().unwrap(), "255.255.0.0".parse().unwrap())),
+                    actions: vec![Mirred::mirror(ifs).into()],
+                    ..Default::default()
+                };
+                Made::Filter(Filter::new(a, TcHandle::CLSACT_EGRESS, 1, eth_p::IP, fl))
+            },
+        },
+        ModuleCase {
+            what: "action gact",
+            module: "act_gact",
+            tc_args: &[
+                "egress", "protocol", "ip", "prio", "1", "u32", "match", "u32", "0", "0", "action", "drop",
+            ],
+            make: |a, _| {
+                let u = U32::match_all().action(Gact::new(Verdict::SHOT));
+                Made::Filter(Filter::new(a, TcHandle::CLSACT_EGRESS, 1, eth_p::IP, u))
+            },
+        },
+        ModuleCase {
+            what: "action police",
+            module: "act_police",
+            tc_args: &[
+                "egress",
+                "protocol",
+                "ip",
+                "prio",
+                "1",
+                "u32",
+                "match",
+                "u32",
+                "0",
+                "0",
+                "action",
+                "police",
+                "rate",
+                "8kbit",
+                "burst",
+                "1600",
+                "conform-exceed",
+                "drop",
+            ],
+            make: |a, _| {
+                let u = U32::match_all().action(Police::new(Rate::kbit(8), 1600, Verdict::SHOT));
+                Made::Filter(Filter::new(a, TcHandle::CLSACT_EGRESS, 1, eth_p::IP, u))
+            },
+        },
+    ];
+    let mut missing = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let ns = TestNs::new(&format!("tcmod{i}")).await;
+        let (rt, a, b) = two_pairs(&ns).await;
+        // Mirrored packets leave by m0 and die at m1 (not addressed to it).
+        ns.ip(&["link", "add", "m0", "type", "veth", "peer", "name", "m1"]);
+        ns.ip(&["link", "set", "m0", "up"]);
+        ns.ip(&["link", "set", "m1", "up"]);
+        let m0 = rt.links().get("m0").await.unwrap().index;
+        let made = (case.make)(a, m0);
+        if matches!(made, Made::Filter(_)) {
+            rt.tc().qdiscs().add(&Qdisc::clsact(a)).await.unwrap();
+            tc(&ns, &["qdisc", "add", "dev", "b0", "clsact"]);
+        }
+        let added = match &made {
+            Made::Qdisc(q) => rt.tc().qdiscs().add(q).await,
+            Made::Filter(f) => rt.tc().filters().add(f).await,
+        };
+        let cmd = match &made {
+            Made::Qdisc(_) => "qdisc",
+            Made::Filter(_) => "filter",
+        };
+        let mut tc_args = vec![cmd, "add", "dev", "b0"];
+        tc_args.extend_from_slice(case.tc_args);
+        if let Err(e) = added {
+            println!(
+                "{}: not in this kernel (module {}: {e}); not tested against the kernel",
+                case.what, case.module
+            );
+            let k = e.kernel().unwrap_or_else(|| panic!("{}: not a kernel error: {e}", case.what));
+            assert_eq!(k.errno, netplumb::Errno::ENOENT, "{}: unexpected error {e}", case.what);
+            let (ok, _, err) = ns.try_exec("tc", &tc_args);
+            assert!(!ok, "{}: tc made what netplumb could not", case.what);
+            println!("{}: tc gets the same answer: {}", case.what, err.trim());
+            missing.push(case.module);
+            continue;
+        }
+        println!("{}: available in this kernel, checked against the kernel and tc", case.what);
+        tc(&ns, &tc_args);
+        traffic_out_of(&ns, "a0", 0);
+        traffic_out_of(&ns, "b0", 1);
+        let t = &rt.tc();
+        match made {
+            Made::Qdisc(_) => {
+                // tc reads netplumb's qdisc as its own.
+                let ja = qdisc_json(&ns, "a0");
+                assert_eq!(ja, qdisc_json(&ns, "b0"), "{}", case.what);
+                // netplumb decodes tc's qdisc as its own.
+                let qa = t.qdiscs().get(a, TcHandle::ROOT).await.unwrap();
+                let qb = t.qdiscs().get(b, TcHandle::ROOT).await.unwrap();
+                let strip = |q: &Qdisc| {
+                    same_device(q.clone(), |q| {
+                        q.ifindex = b;
+                        q.kernel = Default::default();
+                    })
+                };
+                assert_eq!(strip(&qa), strip(&qb), "{}", case.what);
+                assert_eq!(qa.kind.name(), ja[0]["kind"].as_str().unwrap());
+                match &qb.kind {
+                    QdiscKind::FqCodel(f) => {
+                        assert_eq!((f.limit, f.flows, f.ecn), (Some(10240), Some(1024), Some(1)), "{f:?}");
+                        // 5 ms and 100 ms, kept in 1024 ns units by the kernel.
+                        assert_eq!((f.target, f.interval), (Some(4999), Some(99999)), "{f:?}");
+                    }
+                    QdiscKind::Netem(n) => {
+                        assert_eq!((n.loss, n.limit), (42_949_673, 1000), "{n:?}");
+                        assert_eq!(n.latency64, Some(10_000_000), "{n:?}");
+                    }
+                    QdiscKind::Prio(p) => assert_eq!((p.bands, &p.priomap[..5]), (4, &[0, 1, 2, 3, 1][..])),
+                    k => panic!("{}: decoded as {k:?}", case.what),
+                }
+                // Counters, both devices.
+                for (dev, name) in [(a, "a0"), (b, "b0")] {
+                    stats_agree(
+                        case.what,
+                        || async move { *t.qdiscs().get(dev, TcHandle::ROOT).await.unwrap().stats().unwrap() },
+                        || tcj(&ns, &["-s", "qdisc", "show", "dev", name, "root"]),
+                        |s, j| {
+                            // netem's 1% loss drops at enqueue, counted as drops.
+                            assert!(s.packets + s.drops as u64 >= 5, "{}: {s:?}", case.what);
+                            assert_stats(case.what, s, &j[0]);
+                        },
+                    )
+                    .await;
+                }
+            }
+            Made::Filter(_) => {
+                let fa = filter_json(&ns, "a0", "ffff:fff3", &[]);
+                assert_eq!(fa, filter_json(&ns, "b0", "ffff:fff3", &[]), "{}", case.what);
+                let la = t.filters().list(a, TcHandle::CLSACT_EGRESS).try_collect().await.unwrap();
+                let lb = t.filters().list(b, TcHandle::CLSACT_EGRESS).try_collect().await.unwrap();
+                assert!(!la.is_empty());
+                let kind = case.what.split(' ').nth(1).unwrap();
+                let names = |l: &[Filter]| l.iter().map(|f| f.kind.name().to_string()).collect::<Vec<_>>();
+                assert!(
+                    names(&la).iter().any(|n| n == kind)
+                        || la.iter().any(|f| {
+                            let mut k = f.kind.clone();
+                            actions_of(&mut k).is_some_and(|x| x.iter().any(|x| x.kind.name() == kind))
+                        }),
+                    "{}: {la:?}",
+                    case.what
+                );
+                assert_eq!(
+                    la.into_iter().map(filter_config).collect::<Vec<_>>(),
+                    lb.into_iter().map(filter_config).collect::<Vec<_>>(),
+                    "{}",
+                    case.what
+                );
+                // The actions' counters, both devices: netplumb's against tc -s.
+                for (dev, name) in [(a, "a0"), (b, "b0")] {
+                    stats_agree(
+                        case.what,
+                        || async move {
+                            let l =
+                                t.filters().list(dev, TcHandle::CLSACT_EGRESS).try_collect().await.unwrap();
+                            l.into_iter()
+                                .map(|mut f| {
+                                    actions_of(&mut f.kind)
+                                        .map(|x| x.iter().map(|x| x.stats).collect::<Vec<_>>())
+                                        .unwrap_or_default()
+                                })
+                                .collect::<Vec<_>>()
+                        },
+                        || tcj(&ns, &["-s", "filter", "show", "dev", name, "egress"]),
+                        |l, j| {
+                            let j = j.as_array().unwrap();
+                            assert_eq!(l.len(), j.len(), "{}: {j:?}", case.what);
+                            let mut counted = 0;
+                            for (stats, jf) in l.iter().zip(j) {
+                                for (k, s) in stats.iter().enumerate() {
+                                    let s = s.as_ref().expect("action statistics");
+                                    let js = &jf["options"]["actions"][k]["stats"];
+                                    for (key, v) in [
+                                        ("bytes", s.bytes),
+                                        ("packets", s.packets),
+                                        ("drops", s.drops as u64),
+                                        ("overlimits", s.overlimits as u64),
+                                    ] {
+                                        assert_eq!(js[key].as_u64(), Some(v), "{} {key}: {js}", case.what);
+                                    }
+                                    counted += s.packets;
+                                }
+                            }
+                            assert!(counted >= 5, "{}: {l:?}", case.what);
+                        },
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+    if !missing.is_empty() {
+        println!("NOT TESTED against this kernel (modules missing): {missing:?}");
+    }
+    assert!(!require || missing.is_empty(), "NETPLUMB_REQUIRE_KINDS=1 but this kernel lacks {missing:?}");
 }

@@ -45,59 +45,20 @@
 //! no matching `tbf`; the reference stops at the first qdisc that is not a
 //! `tbf` (a veth's `noqueue`) and passes.
 
+#[path = "../common/cni/mod.rs"]
+pub mod cni;
 mod shaping;
 
-use std::io::Read;
-
+use cni::config::{
+    CniError, ERR_DECODING, ERR_INCOMPATIBLE_VERSION, ERR_INTERNAL, ERR_INVALID_ENV, SUPPORTED_VERSIONS,
+};
+use cni::skel::Call;
 use netplumb::netns::Netns;
 use serde_json::{json, Value};
 
-/// CNI versions this plugin speaks.
-const SUPPORTED_VERSIONS: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
-
-/// A CNI error: code and message, printed as the spec's error JSON.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct CniError {
-    code: u32,
-    msg: String,
-}
-
-impl CniError {
-    fn new(code: u32, msg: impl Into<String>) -> CniError {
-        CniError { code, msg: msg.into() }
-    }
-}
-
-impl From<netplumb::Error> for CniError {
-    fn from(e: netplumb::Error) -> Self {
-        CniError::new(if matches!(e, netplumb::Error::Invalid(_)) { 7 } else { 999 }, e.to_string())
-    }
-}
-
-/// One invocation: the CNI_* environment.
-#[derive(Clone, Debug, Default)]
-struct Call {
-    command: String,
-    container_id: Option<String>,
-    netns: Option<String>,
-    ifname: Option<String>,
-}
-
-impl Call {
-    fn from_env() -> Call {
-        Call {
-            command: std::env::var("CNI_COMMAND").unwrap_or_default(),
-            container_id: std::env::var("CNI_CONTAINERID").ok(),
-            netns: std::env::var("CNI_NETNS").ok(),
-            ifname: std::env::var("CNI_IFNAME").ok(),
-        }
-    }
-}
-
-fn need(v: &Option<String>, name: &str) -> Result<String, CniError> {
-    v.clone()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| CniError::new(4, format!("missing environment variable {name}")))
+/// A variable [`Call::require`] has checked.
+fn need(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
 }
 
 /// The bandwidth settings (`BandwidthEntry`): rates in bits/s, bursts in
@@ -120,7 +81,7 @@ impl Bandwidth {
             match v.get(k) {
                 None | Some(Value::Null) => Ok(0),
                 Some(x) => x.as_u64().ok_or_else(|| {
-                    CniError::new(6, format!("failed to parse network configuration: {k} must be a non-negative integer, got {x}"))
+                    CniError::new(ERR_INTERNAL, format!("failed to parse network configuration: {k} must be a non-negative integer, got {x}"))
                 }),
             }
         };
@@ -139,7 +100,7 @@ impl Bandwidth {
 
 /// The rate/burst rules of the reference plugin, its messages included.
 fn validate_rate_and_burst(rate: u64, burst: u64) -> Result<(), CniError> {
-    let e = |m: &str| Err(CniError::new(7, m));
+    let e = |m: &str| Err(CniError::new(ERR_INTERNAL, m));
     match (rate, burst) {
         (r, 0) if r != 0 => e("if rate is set, burst must also be set"),
         (0, b) if b != 0 => e("if burst is set, rate must also be set"),
@@ -160,13 +121,11 @@ struct Conf {
 impl Conf {
     fn parse(stdin: &[u8]) -> Result<Conf, CniError> {
         let v: Value = serde_json::from_slice(stdin)
-            .map_err(|e| CniError::new(6, format!("failed to parse network configuration: {e}")))?;
+            .map_err(|e| CniError::new(ERR_DECODING, format!("error unmarshall network config: {e}")))?;
         let version = v["cniVersion"].as_str().unwrap_or("0.1.0").to_string();
         if !SUPPORTED_VERSIONS.contains(&version.as_str()) {
-            return Err(CniError::new(
-                1,
-                format!("incompatible CNI versions: config is {version:?}, plugin supports {SUPPORTED_VERSIONS:?}"),
-            ));
+            return Err(CniError::new(ERR_INCOMPATIBLE_VERSION, "incompatible CNI versions")
+                .details(format!("config is {version:?}, plugin supports {SUPPORTED_VERSIONS:?}")));
         }
         let name = v["name"].as_str().unwrap_or("").to_string();
         // Top-level settings win over runtimeConfig, as in the reference.
@@ -188,17 +147,24 @@ fn version_at_least(v: &str, min: &str) -> bool {
     parse(v) >= parse(min)
 }
 
-/// Run one command with `host` as the node's namespace.
+/// Run one command with `host` as the node's namespace. The environment is
+/// checked first, with the reference `skel`'s codes; the plugin's own
+/// errors are code 999, as the reference plugin's are.
 async fn run(host: &Netns, call: &Call, stdin: &[u8]) -> Result<Option<Value>, CniError> {
+    call.require()?;
     if call.command == "VERSION" {
         return Ok(Some(json!({"cniVersion": "1.1.0", "supportedVersions": SUPPORTED_VERSIONS})));
     }
+    if !matches!(call.command.as_str(), "ADD" | "DEL" | "CHECK") {
+        return Err(CniError::new(ERR_INVALID_ENV, format!("unknown CNI_COMMAND: {}", call.command)));
+    }
+    call.validate()?;
     let conf = Conf::parse(stdin)?;
     match call.command.as_str() {
         "ADD" => {
-            let id = need(&call.container_id, "CNI_CONTAINERID")?;
-            let netns = need(&call.netns, "CNI_NETNS")?;
-            let ifname = need(&call.ifname, "CNI_IFNAME")?;
+            let id = need(&call.container_id);
+            let netns = need(&call.netns);
+            let ifname = need(&call.ifname);
             let bw = conf.bandwidth.filter(|b| !b.is_zero());
             let Some(bw) = bw else {
                 return Ok(Some(pass_through(&conf)));
@@ -206,9 +172,9 @@ async fn run(host: &Netns, call: &Call, stdin: &[u8]) -> Result<Option<Value>, C
             let mut result = conf
                 .prev_result
                 .clone()
-                .ok_or_else(|| CniError::new(7, "must be called as chained plugin"))?;
+                .ok_or_else(|| CniError::new(ERR_INTERNAL, "must be called as chained plugin"))?;
             let container = Netns::open(&netns)
-                .map_err(|e| CniError::new(3, format!("failed to open netns {netns:?}: {e}")))?;
+                .map_err(|e| CniError::new(ERR_INTERNAL, format!("failed to open netns {netns:?}: {e}")))?;
             let host_if = shaping::host_interface(host, &container, &ifname, &result).await?;
             if let Some(ifb) = shaping::add(host, &host_if, &conf.name, &id, &bw).await? {
                 if let Some(ifs) = result.get_mut("interfaces").and_then(Value::as_array_mut) {
@@ -221,29 +187,29 @@ async fn run(host: &Netns, call: &Call, stdin: &[u8]) -> Result<Option<Value>, C
             Ok(Some(result))
         }
         "DEL" => {
-            let id = need(&call.container_id, "CNI_CONTAINERID")?;
+            let id = need(&call.container_id);
             shaping::del(host, &conf.name, &id).await?;
             Ok(None)
         }
         "CHECK" => {
             if !version_at_least(&conf.version, "0.4.0") {
-                return Err(CniError::new(1, "config version does not allow CHECK"));
+                return Err(CniError::new(ERR_INCOMPATIBLE_VERSION, "config version does not allow CHECK"));
             }
-            let id = need(&call.container_id, "CNI_CONTAINERID")?;
-            let netns = need(&call.netns, "CNI_NETNS")?;
-            let ifname = need(&call.ifname, "CNI_IFNAME")?;
+            let id = need(&call.container_id);
+            let netns = need(&call.netns);
+            let ifname = need(&call.ifname);
             let prev = conf
                 .prev_result
                 .clone()
-                .ok_or_else(|| CniError::new(7, "must be called as a chained plugin"))?;
+                .ok_or_else(|| CniError::new(ERR_INTERNAL, "must be called as chained plugin"))?;
             let container = Netns::open(&netns)
-                .map_err(|e| CniError::new(3, format!("failed to open netns {netns:?}: {e}")))?;
+                .map_err(|e| CniError::new(ERR_INTERNAL, format!("failed to open netns {netns:?}: {e}")))?;
             let host_if = shaping::host_interface(host, &container, &ifname, &prev).await?;
             let bw = conf.bandwidth.unwrap_or_default();
             shaping::check(host, &host_if, &conf.name, &id, &bw).await?;
             Ok(None)
         }
-        other => Err(CniError::new(4, format!("unknown CNI_COMMAND {other:?}"))),
+        _ => unreachable!("checked above"),
     }
 }
 
@@ -265,42 +231,15 @@ A chained CNI plugin (runtimeConfig.bandwidth): driven by the CNI_* environment 
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    // A runtime passes no arguments: --help prints the usage, anything else
-    // is refused before the environment or stdin is read.
-    match std::env::args().nth(1).as_deref() {
-        None => {}
-        Some("-h" | "--help") => {
-            println!("{USAGE}");
-            return;
-        }
-        Some(other) => {
-            eprintln!("cni_bandwidth: unknown option {other:?}\n{USAGE}");
-            std::process::exit(2);
-        }
-    }
-    let call = Call::from_env();
-    let mut stdin = Vec::new();
-    if call.command != "VERSION" {
-        let _ = std::io::stdin().read_to_end(&mut stdin);
-    }
-    let version = serde_json::from_slice::<Value>(&stdin)
-        .ok()
-        .and_then(|v| v["cniVersion"].as_str().map(str::to_string))
-        .unwrap_or_else(|| "1.1.0".to_string());
-    let result = match Netns::current() {
-        Ok(host) => run(&host, &call, &stdin).await,
-        Err(e) => Err(CniError::new(999, e.to_string())),
-    };
-    match result {
-        Ok(Some(v)) => println!("{}", serde_json::to_string_pretty(&v).expect("json")),
-        Ok(None) => {}
-        Err(e) => {
-            let v = json!({"cniVersion": version, "code": e.code, "msg": e.msg});
-            println!("{}", serde_json::to_string_pretty(&v).expect("json"));
-            std::process::exit(1);
-        }
-    }
+    cni::skel::main(
+        "cni_bandwidth",
+        USAGE,
+        |host, call, stdin| async move { run(&host, &call, &stdin).await },
+    )
+    .await
 }
 
+#[cfg(all(test, feature = "test-support"))]
+mod libcni;
 #[cfg(all(test, feature = "test-support"))]
 mod tests;

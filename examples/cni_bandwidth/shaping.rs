@@ -7,6 +7,7 @@ use netplumb::{IfIndex, Rtnl};
 use serde_json::Value;
 use sha2::{Digest, Sha512};
 
+use super::cni::config::ERR_INTERNAL;
 use super::{Bandwidth, CniError};
 
 /// The reference plugin's latency bound for the tbf limit, in ms.
@@ -50,19 +51,17 @@ pub async fn host_interface(
         Err(_) => None,
     };
     let Some(peer) = peer.filter(|p| p.0 > 0) else {
-        return Err(CniError::new(999, format!("container interface {ifname} has no veth peer")));
+        return Err(CniError::new(ERR_INTERNAL, format!("container interface {ifname} has no veth peer")));
     };
     let rt = Rtnl::new_in(host).await?;
-    let link = rt
-        .links()
-        .get(peer)
-        .await
-        .map_err(|_| CniError::new(999, format!("veth peer with index {} is not in host ns", peer.0)))?;
+    let link = rt.links().get(peer).await.map_err(|_| {
+        CniError::new(ERR_INTERNAL, format!("veth peer with index {} is not in host ns", peer.0))
+    })?;
     let listed = prev["interfaces"].as_array().into_iter().flatten().any(|i| {
         i["name"].as_str() == Some(link.name.as_str()) && i["sandbox"].as_str().unwrap_or("").is_empty()
     });
     if !listed {
-        return Err(CniError::new(999, "no veth peer of container interface found in host ns"));
+        return Err(CniError::new(ERR_INTERNAL, "no veth peer of container interface found in host ns"));
     }
     Ok((link.name, link.index))
 }
@@ -84,7 +83,7 @@ pub async fn add(
         tc.qdiscs()
             .add(&Qdisc::root(host_if.1, root, tbf_for(bw.ingress_rate, bw.ingress_burst)))
             .await
-            .map_err(|e| CniError::new(999, format!("create qdisc: {e}")))?;
+            .map_err(|e| CniError::new(ERR_INTERNAL, format!("create qdisc: {e}")))?;
     }
     if bw.egress_rate > 0 && bw.egress_burst > 0 {
         let mtu = rt.links().get(host_if.1).await?.mtu.unwrap_or(1500);
@@ -93,13 +92,13 @@ pub async fn add(
         rt.links()
             .add(&NewLink::new(name.as_str(), Ifb).mtu(mtu).up())
             .await
-            .map_err(|e| CniError::new(999, format!("adding link: {e}")))?;
+            .map_err(|e| CniError::new(ERR_INTERNAL, format!("adding link: {e}")))?;
         let ifb = rt.links().get(name.as_str()).await?;
         // tc qdisc add dev VETH handle ffff: ingress
         tc.qdiscs()
             .add(&Qdisc::ingress(host_if.1))
             .await
-            .map_err(|e| CniError::new(999, format!("create ingress qdisc: {e}")))?;
+            .map_err(|e| CniError::new(ERR_INTERNAL, format!("create ingress qdisc: {e}")))?;
         // tc filter add dev VETH parent ffff: protocol all prio 1 u32 match u32 0 0 flowid 1:1
         //   action mirred egress redirect dev IFB action mirred egress redirect dev IFB pass
         let u32f = U32::match_all()
@@ -109,12 +108,12 @@ pub async fn add(
         tc.filters()
             .add(&Filter::new(host_if.1, TcHandle::INGRESS_QDISC, 1, eth_p::ALL, u32f))
             .await
-            .map_err(|e| CniError::new(999, format!("add filter: {e}")))?;
+            .map_err(|e| CniError::new(ERR_INTERNAL, format!("add filter: {e}")))?;
         // tc qdisc add dev IFB root handle 1: tbf rate R burst B limit L
         tc.qdiscs()
             .add(&Qdisc::root(ifb.index, root, tbf_for(bw.egress_rate, bw.egress_burst)))
             .await
-            .map_err(|e| CniError::new(999, format!("create ifb qdisc: {e}")))?;
+            .map_err(|e| CniError::new(ERR_INTERNAL, format!("create ifb qdisc: {e}")))?;
         let mac = ifb.mac().map(|m| m.to_string()).unwrap_or_default();
         return Ok(Some((name, mac)));
     }
@@ -150,21 +149,21 @@ async fn check_tbf(
         .qdiscs()
         .get(dev, TcHandle::ROOT)
         .await
-        .map_err(|e| CniError::new(999, format!("Failed to find qdisc on {what}: {e}")))?;
+        .map_err(|e| CniError::new(ERR_INTERNAL, format!("Failed to find qdisc on {what}: {e}")))?;
     let QdiscKind::Tbf(t) = &q.kind else {
         return Err(CniError::new(
-            999,
+            ERR_INTERNAL,
             format!("Failed to find qdisc: {what} has {}, not tbf", q.kind.name()),
         ));
     };
     if t.rate() != want.rate() {
-        return Err(CniError::new(999, "Rate doesn't match"));
+        return Err(CniError::new(ERR_INTERNAL, "Rate doesn't match"));
     }
     if t.limit != want.limit {
-        return Err(CniError::new(999, "Limit doesn't match"));
+        return Err(CniError::new(ERR_INTERNAL, "Limit doesn't match"));
     }
     if t.buffer != want.buffer {
-        return Err(CniError::new(999, "Buffer doesn't match"));
+        return Err(CniError::new(ERR_INTERNAL, "Buffer doesn't match"));
     }
     Ok(())
 }
@@ -187,7 +186,7 @@ pub async fn check(
             .links()
             .get(name.as_str())
             .await
-            .map_err(|e| CniError::new(999, format!("get ifb device: {e}")))?;
+            .map_err(|e| CniError::new(ERR_INTERNAL, format!("get ifb device: {e}")))?;
         check_tbf(&rt, ifb.index, bw.egress_rate, bw.egress_burst, &name).await?;
     }
     Ok(())

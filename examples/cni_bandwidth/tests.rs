@@ -14,6 +14,14 @@ use serde_json::{json, Value};
 
 use super::*;
 
+/// Held by every test of this binary that sets up pods, so that they run
+/// one at a time: the traffic proof measures rates, which other tests'
+/// work on the same CPUs skews (under CI's software-emulated Linux 6.1 the
+/// shaped transfers reached 54-64% of the rate while the libcni test ran
+/// next to them).
+pub(crate) static SERIAL: std::sync::LazyLock<tokio::sync::Mutex<()>> =
+    std::sync::LazyLock::new(|| tokio::sync::Mutex::new(()));
+
 const REFERENCE_BANDWIDTH: &str = "/usr/lib/cni/bandwidth";
 const REFERENCE_BRIDGE: &str = "/usr/lib/cni/bridge";
 
@@ -59,6 +67,8 @@ async fn ours(node: &TestNs, command: &str, id: &str, pod: &TestNs, conf: &Value
         container_id: Some(id.into()),
         netns: Some(pod_path(pod)),
         ifname: Some("eth0".into()),
+        path: Some("/usr/lib/cni".into()),
+        ..Call::default()
     };
     run(node.netns(), &call, conf.to_string().as_bytes()).await.map(|v| v.unwrap_or(Value::Null))
 }
@@ -96,7 +106,7 @@ fn bridge_add(node: &TestNs, pod: &TestNs, id: &str, version: &str, data_dir: &s
     r
 }
 
-fn tcj(ns: &TestNs, args: &[&str]) -> Value {
+pub(crate) fn tcj(ns: &TestNs, args: &[&str]) -> Value {
     let mut full = vec!["-j"];
     full.extend_from_slice(args);
     let out = ns.exec("tc", &full);
@@ -119,7 +129,7 @@ fn tcj(ns: &TestNs, args: &[&str]) -> Value {
     v
 }
 
-fn host_veth(result: &Value) -> String {
+pub(crate) fn host_veth(result: &Value) -> String {
     result["interfaces"]
         .as_array()
         .unwrap()
@@ -133,7 +143,7 @@ fn host_veth(result: &Value) -> String {
 
 /// A result without what differs between two nodes: MACs, host veth
 /// names, sandbox paths.
-fn normalized(r: &Value) -> Value {
+pub(crate) fn normalized(r: &Value) -> Value {
     let mut r = r.clone();
     if let Some(ifs) = r["interfaces"].as_array_mut() {
         for i in ifs {
@@ -152,7 +162,7 @@ fn normalized(r: &Value) -> Value {
 
 /// The tc state a shaped pod leaves on its node: qdiscs of the host veth,
 /// its ingress filters (device names replaced), the ifb's qdiscs and link.
-fn tc_state(node: &TestNs, veth: &str, ifb: &str) -> Value {
+pub(crate) fn tc_state(node: &TestNs, veth: &str, ifb: &str) -> Value {
     let ren = |mut v: Value| {
         let s = v.to_string().replace(veth, "VETH");
         v = serde_json::from_str(&s).unwrap();
@@ -170,6 +180,7 @@ fn tc_state(node: &TestNs, veth: &str, ifb: &str) -> Value {
 
 #[tokio::test]
 async fn same_tc_state_and_result_as_the_reference_plugin() {
+    let _serial = SERIAL.lock().await;
     for version in ["0.3.1", "0.4.0", "1.0.0"] {
         let (node_r, pod_r) = (TestNs::new("bwnoder").await, TestNs::new("bwpodr").await);
         let (node_o, pod_o) = (TestNs::new("bwnodeo").await, TestNs::new("bwpodo").await);
@@ -243,6 +254,7 @@ async fn same_tc_state_and_result_as_the_reference_plugin() {
 
 #[tokio::test]
 async fn errors_and_pass_through_as_the_reference() {
+    let _serial = SERIAL.lock().await;
     let (node, pod) = (TestNs::new("bwerrn").await, TestNs::new("bwerrp").await);
     let d = tmpdir("e");
     let prev = bridge_add(&node, &pod, "e1", "1.0.0", &d);
@@ -256,6 +268,7 @@ async fn errors_and_pass_through_as_the_reference() {
         let e = ours(&node, "ADD", "e1", &pod, &conf).await.unwrap_err();
         assert!(!ok);
         assert_eq!(out["msg"], e.msg.as_str(), "{bw}");
+        assert_eq!(out["code"], e.code, "{bw}");
     }
     // No bandwidth: the previous result comes back unchanged, nothing shaped.
     let conf = bandwidth_conf("1.0.0", &prev, json!({}));
@@ -269,6 +282,9 @@ async fn errors_and_pass_through_as_the_reference() {
     let mut c = bandwidth_conf("1.0.0", &prev, json!({"ingressRate": 8000, "ingressBurst": 80000}));
     c.as_object_mut().unwrap().remove("prevResult");
     let e = ours(&node, "ADD", "e1", &pod, &c).await.unwrap_err();
+    let (ok, out) = reference(REFERENCE_BANDWIDTH, &node, "ADD", "e1", &pod, &c);
+    assert!(!ok);
+    assert_eq!((out["code"].clone(), out["msg"].clone()), (json!(e.code), json!(e.msg)));
     assert_eq!(e.msg, "must be called as chained plugin");
     // VERSION.
     let v = ours(&node, "VERSION", "e1", &pod, &json!({})).await.unwrap();
@@ -336,6 +352,7 @@ fn pod_ip(result: &Value) -> std::net::IpAddr {
 /// without the capability it does not.
 #[tokio::test]
 async fn traffic_is_shaped_to_the_configured_rate() {
+    let _serial = SERIAL.lock().await;
     let node = TestNs::new("bwtnode").await;
     let (a, b, c) = (TestNs::new("bwta").await, TestNs::new("bwtb").await, TestNs::new("bwtc").await);
     let d = tmpdir("t");
@@ -365,4 +382,92 @@ async fn traffic_is_shaped_to_the_configured_rate() {
     }
     assert!(unshaped > 3.0 * want, "without the capability the transfer is not shaped: {unshaped:.0} B/s");
     let _ = std::fs::remove_dir_all(d);
+}
+
+/// Bad input, the same to both plugins: the reference's error code for each
+/// (the environment checks of its `skel` library, code 4; a configuration
+/// that is not JSON, 6; an unsupported version or CHECK before 0.4.0, 1;
+/// its own errors, 999), and where the message is the reference's own, the
+/// same message.
+#[tokio::test]
+async fn error_codes_as_the_reference() {
+    let _serial = SERIAL.lock().await;
+    let node = TestNs::new("bwcoden").await;
+    let good = json!({"cniVersion": "1.0.0", "name": "n", "type": "bandwidth",
+        "runtimeConfig": {"bandwidth": {"ingressRate": 8000, "ingressBurst": 80000}}});
+    let env = [
+        ("CNI_COMMAND", "ADD"),
+        ("CNI_CONTAINERID", "c1"),
+        ("CNI_NETNS", "/run/netns/npbw-no-such-netns"),
+        ("CNI_IFNAME", "eth0"),
+        ("CNI_PATH", "/usr/lib/cni"),
+    ];
+    let with = |k: &str, v: Option<&str>| {
+        env.iter()
+            .filter_map(
+                |(n, x)| if *n == k { v.map(|v| (*n, v.to_string())) } else { Some((*n, x.to_string())) },
+            )
+            .collect::<Vec<_>>()
+    };
+    let mut bad_version = good.clone();
+    bad_version["cniVersion"] = json!("9.9.9");
+    let mut check_old = good.clone();
+    check_old["cniVersion"] = json!("0.3.1");
+    let mut string_rate = good.clone();
+    string_rate["runtimeConfig"]["bandwidth"]["ingressRate"] = json!("fast");
+    // (what, environment, stdin, whether the message is the reference's own)
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, String, bool);
+    let cases: Vec<Case> = vec![
+        ("no CNI_CONTAINERID", with("CNI_CONTAINERID", None), good.to_string(), true),
+        ("no CNI_NETNS", with("CNI_NETNS", None), good.to_string(), true),
+        ("no CNI_IFNAME", with("CNI_IFNAME", None), good.to_string(), true),
+        ("no CNI_PATH", with("CNI_PATH", None), good.to_string(), true),
+        ("bad container ID", with("CNI_CONTAINERID", Some("c/../x")), good.to_string(), true),
+        ("unknown command", with("CNI_COMMAND", Some("FOO")), good.to_string(), true),
+        ("not JSON", env.iter().map(|(n, v)| (*n, v.to_string())).collect(), "not json".into(), false),
+        (
+            "bad version",
+            env.iter().map(|(n, v)| (*n, v.to_string())).collect(),
+            bad_version.to_string(),
+            true,
+        ),
+        ("CHECK at 0.3.1", with("CNI_COMMAND", Some("CHECK")), check_old.to_string(), true),
+        (
+            "rate not a number",
+            env.iter().map(|(n, v)| (*n, v.to_string())).collect(),
+            string_rate.to_string(),
+            false,
+        ),
+        ("not chained", env.iter().map(|(n, v)| (*n, v.to_string())).collect(), good.to_string(), true),
+    ];
+    for (what, vars, stdin, same_msg) in cases {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", node.name(), REFERENCE_BANDWIDTH])
+            .env_clear()
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: {e}: {out:?}"));
+        let var = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        let call = Call {
+            command: var("CNI_COMMAND").unwrap_or_default(),
+            container_id: var("CNI_CONTAINERID"),
+            netns: var("CNI_NETNS"),
+            ifname: var("CNI_IFNAME"),
+            path: var("CNI_PATH"),
+            ..Call::default()
+        };
+        let e = run(node.netns(), &call, stdin.as_bytes()).await.unwrap_err();
+        println!("{what}: reference {} {:?}, ours {} {:?}", r["code"], r["msg"], e.code, e.msg);
+        assert!(!out.status.success(), "{what}");
+        assert_eq!(r["code"], e.code, "{what}: reference {r}, ours {e:?}");
+        if same_msg {
+            assert_eq!(r["msg"], e.msg.as_str(), "{what}: reference {r}, ours {e:?}");
+        }
+    }
 }

@@ -24,84 +24,16 @@ mod check;
 mod masq;
 mod result;
 
-use std::io::Read;
-
 use cni::config::{
-    valid_name, CniError, NetConf, ERR_INCOMPATIBLE_VERSION, ERR_INTERNAL, ERR_INVALID_ENV,
-    SUPPORTED_VERSIONS,
+    CniError, NetConf, ERR_INCOMPATIBLE_VERSION, ERR_INTERNAL, ERR_INVALID_ENV, SUPPORTED_VERSIONS,
 };
+use cni::skel::Call;
 use cni::{attach, ipam};
 use netplumb::netns::Netns;
 use serde_json::{json, Value};
 
-/// One invocation: the CNI_* environment, read once.
-#[derive(Clone, Debug, Default)]
-struct Call {
-    command: String,
-    container_id: Option<String>,
-    netns: Option<String>,
-    ifname: Option<String>,
-    args: Option<String>,
-    path: Option<String>,
-}
-
-impl Call {
-    fn from_env() -> Call {
-        Call {
-            command: std::env::var("CNI_COMMAND").unwrap_or_default(),
-            container_id: std::env::var("CNI_CONTAINERID").ok(),
-            netns: std::env::var("CNI_NETNS").ok(),
-            ifname: std::env::var("CNI_IFNAME").ok(),
-            args: std::env::var("CNI_ARGS").ok(),
-            path: std::env::var("CNI_PATH").ok(),
-        }
-    }
-
-    /// The variables the command needs, checked as the reference's `skel`
-    /// checks them (one error listing every missing one, code 4).
-    fn require(&self) -> Result<(), CniError> {
-        let cmd = self.command.as_str();
-        let needed = matches!(cmd, "ADD" | "CHECK" | "DEL");
-        let mut missing = Vec::new();
-        let vars = [
-            ("CNI_COMMAND", &Some(self.command.clone()), true),
-            ("CNI_CONTAINERID", &self.container_id, needed),
-            ("CNI_NETNS", &self.netns, needed && cmd != "DEL"),
-            ("CNI_IFNAME", &self.ifname, needed),
-            ("CNI_PATH", &self.path, needed),
-        ];
-        for (name, v, req) in vars {
-            if req && v.as_deref().unwrap_or("").is_empty() {
-                missing.push(name);
-            }
-        }
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(CniError::new(
-                ERR_INVALID_ENV,
-                format!("required env variables [{}] missing", missing.join(",")),
-            ))
-        }
-    }
-}
-
 fn get(v: &Option<String>) -> String {
     v.clone().unwrap_or_default()
-}
-
-/// `CNI_CONTAINERID` and `CNI_IFNAME` checked as the reference checks them.
-fn validate_env(call: &Call) -> Result<(), CniError> {
-    let id = get(&call.container_id);
-    if !id.is_empty() && !valid_name(&id) {
-        return Err(CniError::new(ERR_INVALID_ENV, "invalid characters in containerID").details(id));
-    }
-    let ifname = get(&call.ifname);
-    if !ifname.is_empty() {
-        netplumb::rtnl::validate_ifname("CNI_IFNAME", &ifname)
-            .map_err(|e| CniError::new(ERR_INVALID_ENV, e.to_string()))?;
-    }
-    Ok(())
 }
 
 /// Run one command with `host` as the node's namespace.
@@ -114,7 +46,7 @@ async fn run(host: &Netns, call: &Call, stdin: &[u8]) -> Result<Option<Value>, C
     if !matches!(command, "ADD" | "DEL" | "CHECK" | "STATUS" | "GC") {
         return Err(CniError::new(ERR_INVALID_ENV, format!("unknown CNI_COMMAND: {command}")));
     }
-    validate_env(call)?;
+    call.validate()?;
     let conf = NetConf::parse_with_args(stdin, call.args.as_deref().unwrap_or(""))?;
     let id = get(&call.container_id);
     let ifname = get(&call.ifname);
@@ -194,40 +126,8 @@ A CNI plugin: driven by the CNI_* environment and the network configuration on s
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    // A runtime passes no arguments: --help prints the usage, anything else
-    // is refused before the environment or stdin is read.
-    match std::env::args().nth(1).as_deref() {
-        None => {}
-        Some("-h" | "--help") => {
-            println!("{USAGE}");
-            return;
-        }
-        Some(other) => {
-            eprintln!("cni_bridge: unknown option {other:?}\n{USAGE}");
-            std::process::exit(2);
-        }
-    }
-    let call = Call::from_env();
-    let mut stdin = Vec::new();
-    if call.command != "VERSION" {
-        let _ = std::io::stdin().read_to_end(&mut stdin);
-    }
-    let version = serde_json::from_slice::<Value>(&stdin)
-        .ok()
-        .and_then(|v| v["cniVersion"].as_str().map(str::to_string))
-        .unwrap_or_else(|| "1.1.0".to_string());
-    let result = match Netns::current() {
-        Ok(host) => run(&host, &call, &stdin).await,
-        Err(e) => Err(CniError::new(ERR_INTERNAL, e.to_string())),
-    };
-    match result {
-        Ok(Some(v)) => println!("{}", serde_json::to_string_pretty(&v).expect("json")),
-        Ok(None) => {}
-        Err(e) => {
-            println!("{}", serde_json::to_string_pretty(&e.to_json(&version)).expect("json"));
-            std::process::exit(1);
-        }
-    }
+    cni::skel::main("cni_bridge", USAGE, |host, call, stdin| async move { run(&host, &call, &stdin).await })
+        .await
 }
 
 // The end-to-end tests need the harness (feature test-support).

@@ -11,8 +11,11 @@
 //! - [`ipam`]: a `host-local` compatible address allocator.
 //! - [`attach`]: ADD and DEL against the kernel.
 //! - [`spoofcheck`]: `macspoofchk` in nftables.
+//! - [`skel`]: the `CNI_*` environment and a plugin's `main`, as the
+//!   reference plugins' `skel` library (also used by `cni_bandwidth`).
 
 pub mod attach;
 pub mod config;
 pub mod ipam;
+pub mod skel;
 pub mod spoofcheck;

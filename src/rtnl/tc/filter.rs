@@ -625,8 +625,11 @@ impl Flower {
     fn decode(o: &[u8]) -> Result<Flower, DecodeError> {
         use flower_attr::*;
         let mut f = Flower::default();
-        let mut raw: [Option<&[u8]>; 18] = [None; 18];
-        for a in AttrIter::new(o) {
+        // The first of each address key or mask, and how many attributes
+        // `other` held when it came (so that a mask kept raw goes back in
+        // its place, before later duplicates).
+        let mut raw: [Option<(&[u8], usize, usize)>; 18] = [None; 18];
+        for (seq, a) in AttrIter::new(o).enumerate() {
             let a = a?;
             match a.kind() {
                 CLASSID => f.classid = Some(TcHandle(a.u32()?)),
@@ -642,12 +645,12 @@ impl Flower {
                 k @ (KEY_ETH_DST..=KEY_ETH_SRC_MASK | KEY_IPV4_SRC..=KEY_IPV6_DST_MASK)
                     if raw[k as usize].is_none() =>
                 {
-                    raw[k as usize] = Some(a.payload)
+                    raw[k as usize] = Some((a.payload, f.other.len(), seq))
                 }
                 _ => f.other.push(RawAttr::from(a)),
             }
         }
-        let r = |k: u16| raw[k as usize];
+        let r = |k: u16| raw[k as usize].map(|(p, _, _)| p);
         f.eth_dst = addr_pair::<6>(r(KEY_ETH_DST), r(KEY_ETH_DST_MASK), "flower eth_dst")?;
         f.eth_src = addr_pair::<6>(r(KEY_ETH_SRC), r(KEY_ETH_SRC_MASK), "flower eth_src")?;
         f.ipv4_src = addr_pair::<4>(r(KEY_IPV4_SRC), r(KEY_IPV4_SRC_MASK), "flower src_ip")?
@@ -658,7 +661,8 @@ impl Flower {
             .map(|(a, m)| (a.into(), m.into()));
         f.ipv6_dst = addr_pair::<16>(r(KEY_IPV6_DST), r(KEY_IPV6_DST_MASK), "flower dst_ip")?
             .map(|(a, m)| (a.into(), m.into()));
-        // A mask without its key is kept raw.
+        // A mask without its key is kept raw, where it came.
+        let mut orphans = Vec::new();
         for (k, m) in [
             (KEY_ETH_DST, KEY_ETH_DST_MASK),
             (KEY_ETH_SRC, KEY_ETH_SRC_MASK),
@@ -668,10 +672,16 @@ impl Flower {
             (KEY_IPV6_DST, KEY_IPV6_DST_MASK),
         ] {
             if r(k).is_none() {
-                if let Some(p) = r(m) {
-                    f.other.push(RawAttr { kind: m, payload: p.to_vec() });
+                if let Some((p, at, seq)) = raw[m as usize] {
+                    orphans.push((at, seq, m, p));
                 }
             }
+        }
+        // Later places first, so that earlier ones keep their index; at one
+        // place, the mask that came first ends up first.
+        orphans.sort_by_key(|(at, seq, _, _)| std::cmp::Reverse((*at, *seq)));
+        for (at, _, m, p) in orphans {
+            f.other.insert(at, RawAttr { kind: m, payload: p.to_vec() });
         }
         Ok(f)
     }

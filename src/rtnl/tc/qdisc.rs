@@ -786,25 +786,31 @@ pub struct Netem {
 }
 
 impl Netem {
-    /// `netem delay DELAY [limit 1000]`, as `tc` encodes it.
+    /// `netem delay DELAY [limit 1000]`, as `tc` (iproute2 6.1) encodes
+    /// it: the delay in ticks in `struct tc_netem_qopt` only. A delay whose
+    /// ticks do not fit 32 bits goes in `TCA_NETEM_LATENCY64` (ns), which
+    /// the kernel then uses instead.
     pub fn delay(delay: Duration) -> Netem {
         let us = delay.as_micros().min(u32::MAX as u128) as u32;
+        let ticks = us as f64 * rate::TICKS_PER_USEC;
+        let fits = ticks < u32::MAX as f64;
         Netem {
-            latency: rate::time_to_ticks(us),
+            latency: if fits { rate::time_to_ticks(us) } else { u32::MAX },
             limit: 1000,
             loss: 0,
             gap: 0,
             duplicate: 0,
             jitter: 0,
-            latency64: Some(delay.as_nanos().min(i64::MAX as u128) as i64),
+            latency64: (!fits).then(|| delay.as_nanos().min(i64::MAX as u128) as i64),
             jitter64: None,
             other: Vec::new(),
         }
     }
 
-    /// `loss PERCENT`.
+    /// `loss PERCENT`, scaled to `u32::MAX` and rounded to the nearest
+    /// integer as `tc` does (`loss 1%` is 42,949,673).
     pub fn loss(mut self, percent: f64) -> Netem {
-        self.loss = (percent.clamp(0.0, 100.0) / 100.0 * u32::MAX as f64) as u32;
+        self.loss = (percent.clamp(0.0, 100.0) / 100.0 * u32::MAX as f64).round() as u32;
         self
     }
 

@@ -9,7 +9,9 @@
 # busybox-static, and virtme-ng's `vng` (.ci/run installs them). Software
 # emulation by default (the guest boots where KVM is absent or unusable);
 # KERNEL61_KVM=1 uses KVM. KERNEL61_IMAGE picks the image; KERNEL61_ONLY="a b"
-# runs only those test binaries (by target name, e.g. "link service_vip");
+# runs only those test binaries (by target name, e.g. "link service_vip"),
+# KERNEL61_TESTS="ARGS" passes those arguments to every test binary (a test
+# name filter, or --skip NAME);
 # KERNEL61_SKIP="a b" leaves those out (CI: the binaries not yet green under
 # 6.1 in software emulation, listed with the reason in .ci/run);
 # KERNEL61_DIR is where the lists and the guest log go (target/kernel-6.1).
@@ -49,20 +51,29 @@ if [ "${1:-}" = "--inside" ]; then
         fi
     done
     export NETPLUMB_REQUIRE_KINDS=1 RUST_BACKTRACE=1
-    # cni_bandwidth's libcni test: the plugins and Go client built on the host.
+    # The libcni tests of cni_bridge and cni_bandwidth: the plugins and Go
+    # client built on the host (see below), not cargo and go here.
     export NETPLUMB_CNI_BRIDGE_BIN=$ROOT/target/debug/examples/cni_bridge \
         NETPLUMB_CNI_BANDWIDTH_BIN=$ROOT/target/debug/examples/cni_bandwidth \
         NETPLUMB_LIBCNI_CLIENT=$ROOT/target/debug/cni-libcni/cnirun
     while read -r name bin; do
         start=$(date +%s)
         log=/tmp/test-$name.log
-        if timeout 1200 "$bin" >"$log" 2>&1; then status=pass; else status=fail; failures=$((failures + 1)); fi
+        # Each line of the test's output with the second it came, since the
+        # start of the binary: which tests finished when.
+        # shellcheck disable=SC2086 # KERNEL61_TESTS' words, split on purpose
+        if (set -o pipefail; timeout 1200 "$bin" ${5:-} 2>&1 | while IFS= read -r l; do
+            echo "$(($(date +%s) - start)) $l"
+        done) >"$log"; then status=pass; else status=fail; failures=$((failures + 1)); fi
         secs=$(($(date +%s) - start))
-        summary=$(grep -E '^test result:' "$log" | tail -n 1 || true)
+        summary=$(grep -E '^[0-9]+ test result:' "$log" | tail -n 1 | cut -d' ' -f2- || true)
         echo "RESULT $name $status ${secs}s ${summary:-no test result line}"
+        # Tests that took a minute or more (second of the run they finished).
+        awk -v n="$name" '$2 == "test" && $NF ~ /^(ok|FAILED)$/ && $1 >= 60 { print "  SLOW " n " " $0 }' "$log" | tail -n 20
         if [ "$status" = fail ]; then
             echo "----- $name: failed tests and the end of its output -----"
-            grep -E '^test .* FAILED$' "$log" || true
+            grep -E '^[0-9]+ test .* (FAILED|ok)$' "$log" || true
+            sed -i -E 's/^[0-9]+ //' "$log"
             # The failures' output, without backtrace frames.
             grep -vE '^ +([0-9]+: |at )' "$log" | sed -n '/^failures:$/,$p' | head -n 150
             echo "----- end of $name -----"
@@ -100,10 +111,12 @@ for line in open(sys.argv[1]):
     seen.add(name)
     print(name, m["executable"])
 EOF
-# What cni_bandwidth's libcni test builds when it starts (both plugins, the
-# Go client; examples/cni_bandwidth/libcni.rs), built here with the same
-# commands: the guest's cargo home is read-only.
-if grep -q '^cni_bandwidth ' "$dir/binaries"; then
+# What the libcni tests of cni_bridge and cni_bandwidth build when they
+# start (both plugins, the Go client; examples/cni_bridge/libcni_client.rs,
+# examples/cni_bandwidth/libcni.rs), built here with the same commands and
+# handed to the guest (NETPLUMB_*_BIN, NETPLUMB_LIBCNI_CLIENT): nothing
+# compiles under software emulation, and the guest's cargo home is read-only.
+if grep -qE '^(cni_bridge|cni_bandwidth) ' "$dir/binaries"; then
     cargo build --quiet --all-features --example cni_bridge --example cni_bandwidth
     mkdir -p target/debug/cni-libcni
     GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$ROOT/target/debug/cni-libcni/gocache CGO_ENABLED=0 \
@@ -120,7 +133,7 @@ kvm=--disable-kvm
 # from target/ and prints its results.
 set +e
 timeout 3600 vng $kvm --memory 2G --cpus 2 --overlay-rwdir "$ROOT" -r "$image" -- \
-    "$ROOT/.ci/kernel-6.1.sh" --inside "$dir/binaries" "$(dirname "$(command -v cargo)")" 2>&1 | tee "$dir/guest.log"
+    "$ROOT/.ci/kernel-6.1.sh" --inside "$dir/binaries" "$(dirname "$(command -v cargo)")" "$ROOT/target/debug" "${KERNEL61_TESTS:-}" 2>&1 | tee "$dir/guest.log"
 rc=${PIPESTATUS[0]}
 set -e
 t2=$(date +%s)

@@ -1,23 +1,39 @@
 //! netplumb's nft listing against nft itself, rule by rule, on rules
 //! written for these tests (tests/nft/render/rules.txt: TCP options and
 //! IPv6 extension headers, byte order, header fields by name, symbols,
-//! syntax). Each rule is loaded with `nft` into a fresh namespace and
-//! checked three ways, each in a fresh namespace too:
+//! syntax). Each rule gets a table of its own (`t0`, `t1`, ... in file
+//! order, one base chain holding the rule); all the tables are loaded by
+//! one `nft -f` into a fresh namespace and checked three ways, each in a
+//! fresh namespace too, table by table:
 //!
 //! 1. netplumb's listing equals `nft list ruleset`;
 //! 2. the strict render loaded with `nft -f` rebuilds the identical ruleset;
 //! 3. the decoded ruleset committed through a `Transaction` lists identically.
 //!
+//! Each step loads or commits every table at once (a handful of `nft`
+//! processes in all, so the test stays fast on a slow machine); where the
+//! kernel or nft refuses the whole, the tables are retried one by one to
+//! name the rules at fault. A failure names the rule and the check.
+//!
 //! And the safety property: what netplumb cannot render is an error in
 //! the strict render and a mark nft refuses in the listing. Needs root.
 
+use std::collections::BTreeMap;
+
 use netplumb::nft::expr::{Expr, Unknown};
-use netplumb::nft::{render, Nft, Ruleset, Transaction};
+use netplumb::nft::{render, Family, Nft, Ruleset, Transaction};
 use netplumb::rtnl::Rtnl;
 use netplumb::testing::TestNs;
 
 fn nft_file(ns: &TestNs, text: &str) -> Result<(), String> {
-    let path = std::env::temp_dir().join(format!("netplumb-render-{}-{}.nft", std::process::id(), ns.name()));
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "netplumb-render-{}-{}-{}.nft",
+        std::process::id(),
+        ns.name(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::write(&path, text).unwrap();
     let (ok, _, err) = ns.try_exec("nft", &["-f", path.to_str().unwrap()]);
     let _ = std::fs::remove_file(&path);
@@ -39,25 +55,155 @@ async fn netplumb_list(ns: &TestNs) -> Ruleset {
     rs
 }
 
-fn rules() -> Vec<(String, String, String)> {
+/// One line of rules.txt: `FAMILY CHAIN-TYPE | RULE`, and the table it
+/// is loaded as.
+struct Fixture {
+    family: String,
+    kind: String,
+    rule: String,
+    table: String,
+}
+
+impl Fixture {
+    /// How failures name the fixture: as written in rules.txt.
+    fn here(&self) -> String {
+        format!("{} | {} (table {})", self.family, self.rule, self.table)
+    }
+
+    fn key(&self) -> TableKey {
+        (self.family.clone(), self.table.clone())
+    }
+
+    fn text(&self) -> String {
+        table_text(&self.family, &self.table, &self.kind, &self.rule)
+    }
+}
+
+fn rules() -> Vec<Fixture> {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/nft/render/rules.txt")).unwrap();
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| {
+        .enumerate()
+        .map(|(i, l)| {
             let (head, rule) = l.split_once(" | ").expect("FAMILY TYPE | RULE");
             let (family, kind) = head.split_once(' ').expect("FAMILY TYPE");
-            (family.to_string(), kind.to_string(), rule.to_string())
+            Fixture { family: family.into(), kind: kind.into(), rule: rule.into(), table: format!("t{i}") }
         })
         .collect()
 }
 
-fn table_text(family: &str, kind: &str, rule: &str) -> String {
+fn table_text(family: &str, table: &str, kind: &str, rule: &str) -> String {
     let hook = match family {
         "netdev" => "ingress device lo",
         _ => "input",
     };
-    format!("table {family} t {{\n\tchain c {{\n\t\ttype {kind} hook {hook} priority 0; policy accept;\n\t\t{rule}\n\t}}\n}}\n")
+    format!(
+        "table {family} {table} {{\n\tchain c {{\n\t\ttype {kind} hook {hook} priority 0; policy accept;\n\t\t{rule}\n\t}}\n}}\n"
+    )
+}
+
+/// A table by (family, name).
+type TableKey = (String, String);
+
+/// A listing cut into its tables, by (family, name). Each table starts
+/// with a `table FAMILY NAME {` line and ends with the first `}` line at
+/// the start of a line; the tables must make up the whole text, in order
+/// (checked, so that nothing of a listing escapes the comparison).
+fn tables(text: &str) -> Result<Vec<(TableKey, String)>, String> {
+    let mut out = Vec::new();
+    let mut current: Option<(TableKey, String)> = None;
+    for line in text.split_inclusive('\n') {
+        match current.as_mut() {
+            None => {
+                let head = line.strip_prefix("table ").and_then(|r| r.strip_suffix(" {\n"));
+                let (family, name) = head
+                    .and_then(|h| h.split_once(' '))
+                    .ok_or_else(|| format!("line outside any table: {line:?}"))?;
+                current = Some(((family.to_string(), name.to_string()), line.to_string()));
+            }
+            Some((_, body)) => {
+                body.push_str(line);
+                if line == "}\n" {
+                    out.push(current.take().expect("a table"));
+                }
+            }
+        }
+    }
+    if let Some((key, _)) = current {
+        return Err(format!("table {key:?} not closed"));
+    }
+    let joined: String = out.iter().map(|(_, t)| t.as_str()).collect();
+    if joined != text {
+        return Err("the tables do not make up the listing".into());
+    }
+    Ok(out)
+}
+
+/// The part of `rs` in table `family`/`name`, as a ruleset of its own.
+fn only_table(rs: &Ruleset, family: Family, name: &str) -> Ruleset {
+    let mut one = Ruleset::new(
+        rs.tables.iter().filter(|t| t.family == family && t.name == name).cloned().collect(),
+        rs.chains.iter().filter(|c| c.family == family && c.table == name).cloned().collect(),
+        rs.rules.iter().filter(|r| r.family == family && r.table == name).cloned().collect(),
+        rs.sets.iter().filter(|s| s.set.family == family && s.set.table == name).cloned().collect(),
+        rs.objects.iter().filter(|o| o.family == family && o.table == name).cloned().collect(),
+    );
+    one.ifnames = rs.ifnames.clone();
+    one
+}
+
+/// Load `texts` (fixture index, nft input) into `ns`: all in one `nft -f`,
+/// or, if nft refuses that, one by one. Returns the indexes loaded and
+/// the refusals (index, nft's message).
+fn load_all(ns: &TestNs, texts: &[(usize, String)]) -> (Vec<usize>, Vec<(usize, String)>) {
+    let all: String = texts.iter().map(|(_, t)| t.as_str()).collect();
+    if texts.is_empty() || nft_file(ns, &all).is_ok() {
+        return (texts.iter().map(|(i, _)| *i).collect(), Vec::new());
+    }
+    let (mut loaded, mut refused) = (Vec::new(), Vec::new());
+    for (i, text) in texts {
+        match nft_file(ns, text) {
+            Ok(()) => loaded.push(*i),
+            Err(e) => refused.push((*i, e)),
+        }
+    }
+    (loaded, refused)
+}
+
+/// Compare the tables of `fixtures` listed in `listing` (those in
+/// `which`) with what nft listed from the fixtures (`want`); a failure
+/// per table that differs or is missing, saying which `check` it was.
+fn compare(
+    fixtures: &[Fixture],
+    which: &[usize],
+    want: &BTreeMap<TableKey, String>,
+    listing: &str,
+    check: &str,
+    failures: &mut Vec<String>,
+) {
+    let got: BTreeMap<_, _> = match tables(listing) {
+        Ok(t) => t.into_iter().collect(),
+        Err(e) => {
+            failures.push(format!("{check}: cannot cut the listing into tables ({e}):\n{listing}"));
+            return;
+        }
+    };
+    for &i in which {
+        let f = &fixtures[i];
+        let Some(w) = want.get(&f.key()) else { continue };
+        match got.get(&f.key()) {
+            None => failures.push(format!("{}: {check}: table missing", f.here())),
+            Some(g) if g != w => {
+                failures.push(format!("{}: {check}\n  got:  {g:?}\n  want: {w:?}", f.here()))
+            }
+            Some(_) => {}
+        }
+    }
+    let extra: Vec<_> = got.keys().filter(|k| !which.iter().any(|&i| fixtures[i].key() == **k)).collect();
+    if !extra.is_empty() {
+        failures.push(format!("{check}: tables no fixture made: {extra:?}"));
+    }
 }
 
 #[tokio::test]
@@ -65,51 +211,86 @@ async fn fixture_rules_list_reload_and_recommit_as_nft() {
     let mut failures = Vec::new();
     let all = rules();
     assert!(all.len() >= 30, "fixture rules missing");
-    for (family, kind, rule) in &all {
-        let here = format!("{family} | {rule}");
-        let src = TestNs::new("rndsrc").await;
-        if let Err(e) = nft_file(&src, &table_text(family, kind, rule)) {
-            failures.push(format!("{here}: nft refuses the fixture itself: {e}"));
-            continue;
-        }
-        let want = list(&src);
-        let rs = netplumb_list(&src).await;
-        // 1. listing
-        let got = rs.to_string();
-        if got != want {
-            failures.push(format!("{here}: listing\n  nft:      {want:?}\n  netplumb: {got:?}"));
-        }
-        // 2. strict render reloaded
-        match render::ruleset_strict(&rs) {
-            Err(e) => failures.push(format!("{here}: strict render: {e}")),
-            Ok(text) => {
-                let dst = TestNs::new("rndload").await;
-                match nft_file(&dst, &text) {
-                    Err(e) => failures.push(format!("{here}: nft -f refuses the render: {e}")),
-                    Ok(()) => {
-                        let again = list(&dst);
-                        if again != want {
-                            failures.push(format!("{here}: reload builds\n  {again:?}\n  not\n  {want:?}"));
-                        }
-                    }
-                }
-            }
-        }
-        // 3. typed re-commit
-        let dst = TestNs::new("rndtx").await;
-        let mut tx = Transaction::new();
-        rs.write_to(&mut tx).unwrap();
-        match Nft::from_connection(dst.netfilter().await).unwrap().commit(&tx).await {
-            Err(e) => failures.push(format!("{here}: re-commit: {e}")),
-            Ok(_) => {
-                let again = list(&dst);
-                if again != want {
-                    failures.push(format!("{here}: re-commit builds\n  {again:?}\n  not\n  {want:?}"));
-                }
-            }
+
+    // Every fixture in one namespace, each in its own table.
+    let src = TestNs::new("rndsrc").await;
+    let texts: Vec<(usize, String)> = all.iter().enumerate().map(|(i, f)| (i, f.text())).collect();
+    let (loaded, refused) = load_all(&src, &texts);
+    for (i, e) in refused {
+        failures.push(format!("{}: nft refuses the fixture itself: {e}", all[i].here()));
+    }
+    let want_text = list(&src);
+    let want: BTreeMap<_, _> =
+        tables(&want_text).expect("nft's own listing cut into tables").into_iter().collect();
+    for &i in &loaded {
+        assert!(
+            want.contains_key(&all[i].key()),
+            "{}: loaded but not listed by nft:\n{want_text}",
+            all[i].here()
+        );
+    }
+    let rs = netplumb_list(&src).await;
+
+    // 1. listing
+    let got = rs.to_string();
+    compare(&all, &loaded, &want, &got, "listing", &mut failures);
+    if got != want_text && tables(&got).is_ok_and(|g| g.into_iter().collect::<BTreeMap<_, _>>() == want) {
+        failures.push(format!(
+            "listing: same tables in another order\n  nft:      {want_text:?}\n  netplumb: {got:?}"
+        ));
+    }
+
+    // 2. strict render reloaded
+    let family = |f: &Fixture| f.family.parse::<Family>().unwrap();
+    let mut rendered = Vec::new();
+    for &i in &loaded {
+        let f = &all[i];
+        match render::ruleset_strict(&only_table(&rs, family(f), &f.table)) {
+            Err(e) => failures.push(format!("{}: strict render: {e}", f.here())),
+            Ok(text) => rendered.push((i, text)),
         }
     }
-    assert!(failures.is_empty(), "{} of {} rules:\n{}", failures.len(), all.len(), failures.join("\n"));
+    let dst = TestNs::new("rndload").await;
+    let (reloaded, refused) = load_all(&dst, &rendered);
+    for (i, e) in refused {
+        failures.push(format!("{}: nft -f refuses the render: {e}", all[i].here()));
+    }
+    compare(&all, &reloaded, &want, &list(&dst), "reload builds", &mut failures);
+
+    // 3. typed re-commit: all at once; if the kernel refuses that, table
+    // by table to name the culprits.
+    let dst = TestNs::new("rndtx").await;
+    let nft = Nft::from_connection(dst.netfilter().await).unwrap();
+    let mut tx = Transaction::new();
+    rs.write_to(&mut tx).unwrap();
+    let recommitted = match nft.commit(&tx).await {
+        Ok(_) => loaded.clone(),
+        Err(all_err) => {
+            let mut ok = Vec::new();
+            for &i in &loaded {
+                let f = &all[i];
+                let mut tx = Transaction::new();
+                only_table(&rs, family(f), &f.table).write_to(&mut tx).unwrap();
+                match nft.commit(&tx).await {
+                    Ok(_) => ok.push(i),
+                    Err(e) => failures.push(format!("{}: re-commit: {e}", f.here())),
+                }
+            }
+            if ok.len() == loaded.len() {
+                failures.push(format!("re-commit of all tables at once: {all_err}"));
+            }
+            ok
+        }
+    };
+    compare(&all, &recommitted, &want, &list(&dst), "re-commit builds", &mut failures);
+
+    assert!(
+        failures.is_empty(),
+        "{} failures, {} rules:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
 }
 
 /// An expression netplumb cannot render: the strict render names table,
@@ -118,7 +299,7 @@ async fn fixture_rules_list_reload_and_recommit_as_nft() {
 #[tokio::test]
 async fn unrenderable_expression_is_an_error_and_a_listing_nft_refuses() {
     let src = TestNs::new("rndbad").await;
-    nft_file(&src, &table_text("ip", "filter", "tcp dport 22 accept")).unwrap();
+    nft_file(&src, &table_text("ip", "t", "filter", "tcp dport 22 accept")).unwrap();
     let mut rs = netplumb_list(&src).await;
     // Make the rule carry an expression netplumb has no printer for: an
     // opaque one, as decoding an expression it does not model gives.

@@ -25,10 +25,28 @@ fn profile_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("target/<profile>/examples/<exe>").to_path_buf()
 }
 
+/// Names a prebuilt Go client (`.ci/kernel-6.1.sh` builds it on the host
+/// with the same command as [`client`] and sets this for the Linux 6.1
+/// guest, where nothing should compile under software emulation).
+const PREBUILT_CLIENT: &str = "NETPLUMB_LIBCNI_CLIENT";
+/// Names a prebuilt `cni_bridge` example binary, for the same reason (the
+/// guest's cargo home is read-only, so `cargo build` cannot even run there).
+const PREBUILT_PLUGIN: &str = "NETPLUMB_CNI_BRIDGE_BIN";
+
+/// A prebuilt binary named by `var`, which must exist when set.
+fn prebuilt(var: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(std::env::var_os(var)?);
+    assert!(p.is_file(), "{var}={} is not a file", p.display());
+    Some(p)
+}
+
 /// Build the Go client once; panics with what to install when it cannot.
 fn client() -> &'static Path {
     static CLIENT: OnceLock<PathBuf> = OnceLock::new();
     CLIENT.get_or_init(|| {
+        if let Some(p) = prebuilt(PREBUILT_CLIENT) {
+            return p;
+        }
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cni_bridge/cnirun/main.go");
         let gopath = "/usr/share/gocode";
         assert!(
@@ -62,23 +80,26 @@ fn our_bin_dir() -> &'static str {
     static DIR: OnceLock<String> = OnceLock::new();
     DIR.get_or_init(|| {
         let profile = profile_dir();
-        let target = profile.parent().expect("target dir");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--example", "cni_bridge", "--manifest-path"])
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target);
-        if profile.file_name().and_then(|n| n.to_str()) == Some("release") {
-            cmd.arg("--release");
-        }
-        let st = cmd.status().expect("run cargo");
-        assert!(st.success(), "cargo build --example cni_bridge failed");
+        let plugin = prebuilt(PREBUILT_PLUGIN).unwrap_or_else(|| {
+            let target = profile.parent().expect("target dir");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "--quiet", "--example", "cni_bridge", "--manifest-path"])
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+                .arg("--target-dir")
+                .arg(target);
+            if profile.file_name().and_then(|n| n.to_str()) == Some("release") {
+                cmd.arg("--release");
+            }
+            let st = cmd.status().expect("run cargo");
+            assert!(st.success(), "cargo build --example cni_bridge failed");
+            profile.join("examples/cni_bridge")
+        });
         let dir = profile.join("cni-libcni/bin");
         std::fs::create_dir_all(&dir).unwrap();
         let link = dir.join("bridge");
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(profile.join("examples/cni_bridge"), &link).unwrap();
+        std::os::unix::fs::symlink(plugin, &link).unwrap();
         format!("{}:/usr/lib/cni", dir.display())
     })
 }
@@ -443,6 +464,8 @@ fn ipam_files(dir: &str) -> Value {
 
 /// The kernel state of a world, everything a runtime or a pod would see.
 fn state(w: &World, keep_mac: Option<&str>) -> Value {
+    // Operational states as the kernel settles them (see wait_operstates).
+    super::tests::wait_operstates(&[&w.node, &w.pods[0], &w.pods[1]]);
     let mut pods = Vec::new();
     for (i, p) in w.pods.iter().enumerate() {
         // Only pod 0 gets a MAC through the capability.
@@ -493,7 +516,7 @@ fn state(w: &World, keep_mac: Option<&str>) -> Value {
 }
 
 /// A TCP server in `ns` on `port` answering every connection with the
-/// peer's address, for at most `n` connections or 30 s.
+/// peer's address, for at most `n` connections or 120 s.
 fn serve(ns: &TestNs, port: u16, n: usize) -> netplumb::netns::NsTask<()> {
     let (tx, rx) = std::sync::mpsc::channel();
     let task = ns
@@ -501,7 +524,7 @@ fn serve(ns: &TestNs, port: u16, n: usize) -> netplumb::netns::NsTask<()> {
         .spawn(move || async move {
             let l = tokio::net::TcpListener::bind(("::", port)).await.expect("bind [::]");
             tx.send(()).unwrap();
-            let deadline = Instant::now() + Duration::from_secs(30);
+            let deadline = Instant::now() + Duration::from_secs(120);
             for _ in 0..n {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let Ok(Ok((mut s, peer))) = tokio::time::timeout(left, l.accept()).await else { return };
@@ -519,9 +542,20 @@ async fn probe(ns: &TestNs, to: SocketAddr) -> Result<String, String> {
     ns.netns()
         .run(move || {
             use std::io::Read;
-            let mut s = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(3))
-                .map_err(|e| format!("connect {to}: {e}"))?;
-            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            // Up to three connection attempts of 10 s each: on a loaded
+            // machine a first SYN can go unanswered while neighbour
+            // discovery (or IPv6 duplicate address detection) completes.
+            // A connection that never succeeds still fails the probe.
+            let mut attempt = 0;
+            let mut s = loop {
+                attempt += 1;
+                match std::net::TcpStream::connect_timeout(&to, Duration::from_secs(10)) {
+                    Ok(s) => break s,
+                    Err(e) if attempt >= 3 => return Err(format!("connect {to}: {e}")),
+                    Err(_) => std::thread::sleep(Duration::from_secs(1)),
+                }
+            };
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             let mut r = String::new();
             s.read_to_string(&mut r).map_err(|e| format!("read from {to}: {e}"))?;
             Ok(r.trim().to_string())

@@ -583,10 +583,41 @@ async fn proofs(c: &mut Ctx) -> Fallible<()> {
     Ok(())
 }
 
-/// When a datagram's answer came, and what it was.
-type Datagram = (Instant, Result<String, String>);
+/// One datagram of step 6's client: when it was sent, and its own answer
+/// (the reply line, or why there was none).
+type Datagram = (Instant, Answer);
+
+/// Step 6's client sends a datagram at most every 50 ms, each after the
+/// previous one's answer or after this long without one.
+const UDP_WAIT: Duration = Duration::from_secs(1);
+/// How long step 6 waits for the datagrams a check needs (bounded, and
+/// generous: the answers come in milliseconds on a real machine; under
+/// software emulation replies can take hundreds).
+const UDP_DEADLINE: Duration = Duration::from_secs(20);
+
+/// The answer to one datagram: the reply line, or why there was none.
+type Answer = Result<String, String>;
+
+/// The answers to the datagrams sent at or after `t`, in order, once they
+/// satisfy `enough` or after at most `UDP_DEADLINE`.
+async fn answers_since(log: &Mutex<Vec<Datagram>>, t: Instant, enough: fn(&[Answer]) -> bool) -> Vec<Answer> {
+    let deadline = Instant::now() + UDP_DEADLINE;
+    loop {
+        let got: Vec<Answer> =
+            log.lock().expect("log").iter().filter(|(at, _)| *at >= t).map(|(_, r)| r.clone()).collect();
+        if enough(&got) || Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 /// Step 6: a UDP client pinned to one backend by conntrack.
+///
+/// Every check looks at the datagrams sent after the change it is about
+/// has returned (the sync, the cleanup), by the time each was sent, and
+/// waits for as many of them as it needs, up to `UDP_DEADLINE`: the same
+/// claims on a fast machine and on a slow one.
 async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
     step(6, &format!("UDP: a client sends to {VIP}:53 from port 40053 every 50 ms"));
     let log: Arc<Mutex<Vec<Datagram>>> = Arc::new(Mutex::new(Vec::new()));
@@ -597,15 +628,16 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
         .spawn(move || async move {
             let s = tokio::net::UdpSocket::bind("0.0.0.0:40053").await.expect("bind 40053");
             s.connect((VIP, 53)).await.expect("connect");
-            let mut tick = tokio::time::interval(Duration::from_millis(50));
             let mut buf = [0u8; 256];
-            for i in 0..400u32 {
-                tick.tick().await;
+            // Bounded: at least 50 ms each, stopped long before the end.
+            for i in 0..4000u32 {
+                let sent = Instant::now();
+                let next = tokio::time::Instant::now() + Duration::from_millis(50);
                 let _ = s.send(format!("seq={i}").as_bytes()).await;
                 // Only this datagram's own answer counts: a late answer to
                 // an earlier one is skipped.
                 let tag = format!(" seq={i}");
-                let deadline = tokio::time::Instant::now() + Duration::from_millis(45);
+                let deadline = tokio::time::Instant::now() + UDP_WAIT;
                 let r = loop {
                     match tokio::time::timeout_at(deadline, s.recv(&mut buf)).await {
                         Ok(Ok(n)) => {
@@ -618,26 +650,23 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
                         Err(_) => break Err("no reply".to_string()),
                     }
                 };
-                l2.lock().expect("log").push((Instant::now(), r));
+                l2.lock().expect("log").push((sent, r));
+                tokio::time::sleep_until(next).await;
             }
         })
         .map_err(e("udp client"))?;
-    let since = |t: Instant| -> Vec<Result<String, String>> {
-        log.lock().expect("log").iter().filter(|(at, _)| *at >= t).map(|(_, r)| r.clone()).collect()
-    };
-    let wait_for = |t: Instant, pred: &dyn Fn(&Result<String, String>) -> bool| {
-        log.lock()
-            .expect("log")
-            .iter()
-            .find(|(at, r)| *at >= t && pred(r))
-            .map(|(at, _)| at.duration_since(t))
-    };
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let pinned = since(Instant::now() - Duration::from_millis(200))
-        .into_iter()
-        .rev()
-        .find_map(|r| r.ok())
-        .map(|l| backend_of(&l).0)
+    let wait_since = |t: Instant, enough: fn(&[Answer]) -> bool| answers_since(&log, t, enough);
+    fn replies(v: &[Answer]) -> usize {
+        v.iter().filter(|r| r.is_ok()).count()
+    }
+    let from = |r: &Answer, pod: &str| r.as_ref().is_ok_and(|l| backend_of(l).0 == pod);
+
+    let start = Instant::now();
+    let first = wait_since(start, |v| replies(v) >= 1).await;
+    let pinned = first
+        .iter()
+        .find_map(|r| r.as_ref().ok())
+        .map(|l| backend_of(l).0)
         .ok_or("the UDP client got no reply")?;
     let pinned_ip = c.pods.iter().find(|p| p.name == pinned).map(|p| p.ip).ok_or("unknown backend")?;
     println!("  pinned to {pinned} ({pinned_ip}) by its conntrack entry");
@@ -646,12 +675,13 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
     c.svc_mut(VIP, Proto::Udp).endpoints.retain(|e| *e != pinned_ip);
     c.sync().await?;
     let t_removed = Instant::now();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let stale = since(t_removed).iter().filter(|r| r.as_ref().is_ok_and(|l| l.starts_with(&pinned))).count();
+    let after = wait_since(t_removed, |v| replies(v) >= 5).await;
+    let answered: Vec<_> = after.iter().filter(|r| r.is_ok()).take(5).collect();
+    let stale = answered.iter().filter(|r| from(r, &pinned)).count();
     c.check(
         "without conntrack cleanup, traffic still goes to the removed endpoint",
-        stale >= 5,
-        format!("{stale} replies from {pinned} in the 500 ms after removal"),
+        answered.len() == 5 && stale == 5,
+        format!("{stale} of the first {} replies after the removal from {pinned}", answered.len()),
     );
 
     // netplumb's cleanup: delete the UDP flows to the VIP whose reply
@@ -679,33 +709,35 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
     };
     let t_clean = Instant::now();
     let deleted = cleanup(live.clone()).await?;
-    let clean_took = t_clean.elapsed();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let moved = wait_for(t_clean, &|r| r.as_ref().is_ok_and(|l| !l.starts_with(&pinned)));
+    let t_cleaned = Instant::now();
+    // The next datagram (or, if one is lost on the way, one of the next
+    // three) reaches another backend, and none reaches the removed one.
+    let after = wait_since(t_cleaned, |v| replies(v) >= 3).await;
+    let first_answered = after.iter().position(|r| r.is_ok());
+    let to_pinned = after.iter().filter(|r| from(r, &pinned)).count();
     c.check(
         "with netplumb's cleanup, the next datagram reaches another backend",
-        deleted >= 1 && moved.is_some_and(|d| d < clean_took + Duration::from_millis(150)),
+        deleted >= 1 && first_answered.is_some_and(|i| i < 3) && to_pinned == 0 && replies(&after) >= 3,
         format!(
-            "{deleted} flow(s) deleted in {:.2} ms; first reply from another backend {:.0} ms after the cleanup started",
-            clean_took.as_secs_f64() * 1000.0,
-            moved.unwrap_or_default().as_secs_f64() * 1000.0
+            "{deleted} flow(s) deleted in {:.2} ms; after it, datagram {} was the first answered, {} replies, {to_pinned} from {pinned}",
+            (t_cleaned - t_clean).as_secs_f64() * 1000.0,
+            first_answered.map_or("none".to_string(), |i| (i + 1).to_string()),
+            replies(&after)
         ),
     );
 
-    // N -> 0: rejected; 0 -> 1: reaches the new endpoint within one sync.
+    // N -> 0: refused; 0 -> 1: reaches the new endpoint within one sync.
     c.svc_mut(VIP, Proto::Udp).endpoints.clear();
     c.sync().await?;
     // Flows pinned to the old endpoints answer until the cleanup has
-    // deleted them: count from its end (it can take hundreds of ms on a
-    // slow machine).
+    // deleted them: count from its end.
     cleanup(Vec::new()).await?;
     let t0 = Instant::now();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let answered = since(t0 + Duration::from_millis(100)).iter().filter(|r| r.is_ok()).count();
+    let after = wait_since(t0, |v| v.len() >= 5).await;
     c.check(
         "0 endpoints: the traffic is refused, not answered",
-        answered == 0,
-        format!("{answered} replies"),
+        after.len() >= 5 && replies(&after) == 0,
+        format!("{} replies to {} datagrams", replies(&after), after.len()),
     );
     let newcomer = c.pod("n1-pod2").ip;
     let newcomer_name = c.pod("n1-pod2").name.clone();
@@ -713,21 +745,22 @@ async fn udp_stale(c: &mut Ctx) -> Fallible<()> {
     let t1 = Instant::now();
     c.sync().await?;
     cleanup(vec![SocketAddr::from((newcomer, 5353))]).await?;
-    let sync_took = t1.elapsed();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let back = wait_for(t1, &|r| r.as_ref().is_ok_and(|l| l.starts_with(&newcomer_name)));
+    let t1_done = Instant::now();
+    let after = wait_since(t1_done, |v| replies(v) >= 1).await;
+    let first_answered = after.iter().position(|r| r.is_ok());
     c.check(
         "0 -> 1 endpoint: the traffic reaches it within one sync",
-        back.is_some_and(|d| d < sync_took + Duration::from_millis(150)),
+        first_answered.is_some_and(|i| i < 3 && from(&after[i], &newcomer_name)),
         format!(
-            "sync and cleanup took {:.0} ms; first reply from it {:.0} ms after the sync started",
-            sync_took.as_secs_f64() * 1000.0,
-            back.unwrap_or_default().as_secs_f64() * 1000.0
+            "sync and cleanup took {:.0} ms; after them, datagram {} was the first answered: {:?}",
+            (t1_done - t1).as_secs_f64() * 1000.0,
+            first_answered.map_or("none".to_string(), |i| (i + 1).to_string()),
+            first_answered.map(|i| &after[i])
         ),
     );
     sender.stop().await;
     let log = log.lock().expect("log");
-    println!("  timeline (one character per 50 ms datagram: backend pod number, '.' no reply, 'x' refused):");
+    println!("  timeline (one character per datagram: backend pod number, '.' no reply, 'x' refused):");
     let line: String = log
         .iter()
         .map(|(_, r)| match r {

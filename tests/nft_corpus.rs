@@ -79,16 +79,7 @@ fn files(root: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn nft_file(ns: &TestNs, text: &str) -> Result<(), String> {
-    let path = std::env::temp_dir().join(format!("netplumb-corpus-{}.nft", std::process::id()));
-    std::fs::write(&path, text).unwrap();
-    let (ok, _, err) = ns.try_exec("nft", &["-f", path.to_str().unwrap()]);
-    if ok {
-        Ok(())
-    } else {
-        Err(err.trim().to_string())
-    }
-}
+use common::nft::load as nft_file;
 
 fn flush(ns: &TestNs) {
     ns.exec("nft", &["flush", "ruleset"]);

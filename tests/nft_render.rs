@@ -22,37 +22,13 @@ use std::collections::BTreeMap;
 
 use netplumb::nft::expr::{Expr, Unknown};
 use netplumb::nft::{render, Family, Nft, Ruleset, Transaction};
-use netplumb::rtnl::Rtnl;
 use netplumb::testing::TestNs;
 
-fn nft_file(ns: &TestNs, text: &str) -> Result<(), String> {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "netplumb-render-{}-{}-{}.nft",
-        std::process::id(),
-        ns.name(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::write(&path, text).unwrap();
-    let (ok, _, err) = ns.try_exec("nft", &["-f", path.to_str().unwrap()]);
-    let _ = std::fs::remove_file(&path);
-    if ok {
-        Ok(())
-    } else {
-        Err(err.trim().to_string())
-    }
-}
+mod common;
+use common::nft::{load as nft_file, netplumb_ruleset as netplumb_list};
 
 fn list(ns: &TestNs) -> String {
     ns.exec("nft", &["list", "ruleset"])
-}
-
-async fn netplumb_list(ns: &TestNs) -> Ruleset {
-    let mut rs = Nft::from_connection(ns.netfilter().await).unwrap().ruleset().await.unwrap();
-    let links = Rtnl::from_connection(ns.route().await).unwrap().links().list().try_collect().await.unwrap();
-    rs.set_ifnames(links.into_iter().map(|l| (l.index.0, l.name)));
-    rs
 }
 
 /// One line of rules.txt: `FAMILY CHAIN-TYPE | RULE`, and the table it

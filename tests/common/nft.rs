@@ -115,3 +115,39 @@ pub fn without_expires(s: &str) -> String {
     }
     out
 }
+
+/// `nft -f` of `text` in `ns` (through a temporary file, removed after);
+/// nft's error message when it refuses the text.
+pub fn load(ns: &netplumb::testing::TestNs, text: &str) -> Result<(), String> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "netplumb-test-{}-{}-{}.nft",
+        std::process::id(),
+        ns.name(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, text).unwrap();
+    let (ok, _, err) = ns.try_exec("nft", &["-f", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    if ok {
+        Ok(())
+    } else {
+        Err(err.trim().to_string())
+    }
+}
+
+/// The ruleset of `ns` as netplumb decodes it, interface names resolved
+/// in `ns` (as `nft list ruleset` resolves them).
+pub async fn netplumb_ruleset(ns: &netplumb::testing::TestNs) -> netplumb::nft::Ruleset {
+    let mut rs = netplumb::nft::Nft::from_connection(ns.netfilter().await).unwrap().ruleset().await.unwrap();
+    let links: Vec<_> = netplumb::rtnl::Rtnl::from_connection(ns.route().await)
+        .unwrap()
+        .links()
+        .list()
+        .try_collect()
+        .await
+        .unwrap();
+    rs.set_ifnames(links.into_iter().map(|l| (l.index.0, l.name)));
+    rs
+}

@@ -11,7 +11,7 @@
 //! results and `tc` state must come out the same. Privileged; fails loudly
 //! when `go` or the libcni sources are missing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -20,100 +20,26 @@ use serde_json::{json, Value};
 
 use super::tests::{host_veth, normalized, tc_state};
 
-/// The directory the example's test binary was built in (`target/debug`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    exe.parent().and_then(Path::parent).expect("target/<profile>/examples/<exe>").to_path_buf()
-}
+#[path = "../common/libcni_harness.rs"]
+mod harness;
 
-/// A prebuilt binary named by `var`, which must exist when set: the Linux
-/// 6.1 guest of CI (`.ci/kernel-6.1.sh`) cannot run cargo (its cargo home
-/// is read-only) and should not compile under software emulation, so the
-/// host builds the plugins and the client with the same commands as below
-/// and names them in `NETPLUMB_LIBCNI_CLIENT`, `NETPLUMB_CNI_BRIDGE_BIN`
-/// and `NETPLUMB_CNI_BANDWIDTH_BIN`.
-fn prebuilt(var: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(std::env::var_os(var)?);
-    assert!(p.is_file(), "{var}={} is not a file", p.display());
-    Some(p)
-}
-
-/// Build the Go client once; panics with what to install when it cannot.
+/// The Go client (built under `target/<profile>/cni-libcni-bw`).
 fn client() -> &'static Path {
-    static CLIENT: OnceLock<PathBuf> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        if let Some(p) = prebuilt("NETPLUMB_LIBCNI_CLIENT") {
-            return p;
-        }
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cni_bridge/cnirun/main.go");
-        let gopath = "/usr/share/gocode";
-        assert!(
-            Path::new(gopath).join("src/github.com/containernetworking/cni/libcni").is_dir(),
-            "libcni sources missing: apt-get install golang-github-appc-cni-dev"
-        );
-        let out_dir = profile_dir().join("cni-libcni-bw");
-        std::fs::create_dir_all(&out_dir).unwrap();
-        let out = out_dir.join("cnirun");
-        let st = Command::new("go")
-            .args(["build", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .env("GO111MODULE", "off")
-            .env("GOPATH", gopath)
-            .env("GOCACHE", out_dir.join("gocache"))
-            .env("CGO_ENABLED", "0")
-            .env("GOFLAGS", "")
-            .env("GOPROXY", "off")
-            .status()
-            .expect("run `go` (apt-get install golang-go golang-github-appc-cni-dev)");
-        assert!(st.success(), "go build of {} failed", src.display());
-        out
-    })
+    harness::client("cni-libcni-bw")
 }
 
-/// Both plugins as a runtime installs them: the examples' binaries (built
-/// here with cargo, as a user would) named `bridge` and `bandwidth` in a
-/// directory searched before /usr/lib/cni.
+/// Both plugins as a runtime installs them: `cni_bridge` and
+/// `cni_bandwidth` named `bridge` and `bandwidth`, searched first.
 fn our_bin_dirs() -> &'static str {
     static DIR: OnceLock<String> = OnceLock::new();
     DIR.get_or_init(|| {
-        let profile = profile_dir();
-        let bins = [
-            ("bridge", prebuilt("NETPLUMB_CNI_BRIDGE_BIN")),
-            ("bandwidth", prebuilt("NETPLUMB_CNI_BANDWIDTH_BIN")),
-        ];
-        if bins.iter().any(|(_, p)| p.is_none()) {
-            let target = profile.parent().expect("target dir");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args([
-                "build",
-                "--quiet",
-                "--all-features",
-                "--example",
-                "cni_bridge",
-                "--example",
-                "cni_bandwidth",
-            ])
-            .arg("--manifest-path")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target);
-            if profile.file_name().and_then(|n| n.to_str()) == Some("release") {
-                cmd.arg("--release");
-            }
-            let st = cmd.status().expect("run cargo");
-            assert!(st.success(), "cargo build --example cni_bridge --example cni_bandwidth failed");
-        }
-        let dir = profile.join("cni-libcni-bw/bin");
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, bin) in bins {
-            let bin = bin.unwrap_or_else(|| profile.join("examples").join(format!("cni_{name}")));
-            let link = dir.join(name);
-            let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(bin, &link).unwrap();
-        }
-        format!("{}:/usr/lib/cni", dir.display())
+        harness::plugin_dirs(
+            "cni-libcni-bw",
+            &[
+                ("bridge", "cni_bridge", "NETPLUMB_CNI_BRIDGE_BIN"),
+                ("bandwidth", "cni_bandwidth", "NETPLUMB_CNI_BANDWIDTH_BIN"),
+            ],
+        )
     })
 }
 

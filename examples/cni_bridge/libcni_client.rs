@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -19,88 +19,20 @@ use std::time::{Duration, Instant};
 use netplumb::testing::TestNs;
 use serde_json::{json, Value};
 
-/// The directory the example's test binary was built in (`target/debug`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    exe.parent().and_then(Path::parent).expect("target/<profile>/examples/<exe>").to_path_buf()
-}
+#[path = "../common/libcni_harness.rs"]
+mod harness;
 
-/// Names a prebuilt Go client (`.ci/kernel-6.1.sh` builds it on the host
-/// with the same command as [`client`] and sets this for the Linux 6.1
-/// guest, where nothing should compile under software emulation).
-const PREBUILT_CLIENT: &str = "NETPLUMB_LIBCNI_CLIENT";
-/// Names a prebuilt `cni_bridge` example binary, for the same reason (the
-/// guest's cargo home is read-only, so `cargo build` cannot even run there).
-const PREBUILT_PLUGIN: &str = "NETPLUMB_CNI_BRIDGE_BIN";
-
-/// A prebuilt binary named by `var`, which must exist when set.
-fn prebuilt(var: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(std::env::var_os(var)?);
-    assert!(p.is_file(), "{var}={} is not a file", p.display());
-    Some(p)
-}
-
-/// Build the Go client once; panics with what to install when it cannot.
+/// The Go client (built under `target/<profile>/cni-libcni`).
 fn client() -> &'static Path {
-    static CLIENT: OnceLock<PathBuf> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        if let Some(p) = prebuilt(PREBUILT_CLIENT) {
-            return p;
-        }
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cni_bridge/cnirun/main.go");
-        let gopath = "/usr/share/gocode";
-        assert!(
-            Path::new(gopath).join("src/github.com/containernetworking/cni/libcni").is_dir(),
-            "libcni sources missing: apt-get install golang-github-appc-cni-dev"
-        );
-        let out_dir = profile_dir().join("cni-libcni");
-        std::fs::create_dir_all(&out_dir).unwrap();
-        let out = out_dir.join("cnirun");
-        let st = Command::new("go")
-            .args(["build", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .env("GO111MODULE", "off")
-            .env("GOPATH", gopath)
-            .env("GOCACHE", out_dir.join("gocache"))
-            .env("CGO_ENABLED", "0")
-            .env("GOFLAGS", "")
-            .env("GOPROXY", "off")
-            .status()
-            .expect("run `go` (apt-get install golang-go golang-github-appc-cni-dev)");
-        assert!(st.success(), "go build of {} failed", src.display());
-        out
-    })
+    harness::client("cni-libcni")
 }
 
-/// The plugin as a runtime installs it: the example's own binary (built
-/// here with cargo, as a user would), named `bridge` in a directory the
-/// client searches before /usr/lib/cni.
+/// The plugin as a runtime installs it: `cni_bridge` named `bridge` in a
+/// directory the client searches before /usr/lib/cni.
 fn our_bin_dir() -> &'static str {
     static DIR: OnceLock<String> = OnceLock::new();
     DIR.get_or_init(|| {
-        let profile = profile_dir();
-        let plugin = prebuilt(PREBUILT_PLUGIN).unwrap_or_else(|| {
-            let target = profile.parent().expect("target dir");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--quiet", "--example", "cni_bridge", "--manifest-path"])
-                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-                .arg("--target-dir")
-                .arg(target);
-            if profile.file_name().and_then(|n| n.to_str()) == Some("release") {
-                cmd.arg("--release");
-            }
-            let st = cmd.status().expect("run cargo");
-            assert!(st.success(), "cargo build --example cni_bridge failed");
-            profile.join("examples/cni_bridge")
-        });
-        let dir = profile.join("cni-libcni/bin");
-        std::fs::create_dir_all(&dir).unwrap();
-        let link = dir.join("bridge");
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(plugin, &link).unwrap();
-        format!("{}:/usr/lib/cni", dir.display())
+        harness::plugin_dirs("cni-libcni", &[("bridge", "cni_bridge", "NETPLUMB_CNI_BRIDGE_BIN")])
     })
 }
 

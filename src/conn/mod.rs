@@ -143,6 +143,12 @@ impl Batch {
         self.starts.len() - 1
     }
 
+    /// Remove every message, keeping the allocated memory for reuse.
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.starts.clear();
+    }
+
     /// Number of messages.
     pub fn len(&self) -> usize {
         self.starts.len()

@@ -279,6 +279,7 @@ impl Flow {
     /// A flow to create, as `conntrack -I` builds one: `orig` and its
     /// reversal as the reply tuple (no NAT), everything else unset. Set at
     /// least a timeout ([`Flow::with_timeout`]) before adding it.
+    #[inline]
     pub fn new(orig: Tuple) -> Flow {
         let reply = orig.reversed();
         Flow {
@@ -308,30 +309,35 @@ impl Flow {
     }
 
     /// Set the reply tuple (e.g. to create a flow that went through NAT).
+    #[inline]
     pub fn with_reply(mut self, reply: Tuple) -> Flow {
         self.reply = reply;
         self
     }
 
     /// Set the timeout in seconds (`conntrack -t`).
+    #[inline]
     pub fn with_timeout(mut self, seconds: u32) -> Flow {
         self.timeout = Some(seconds);
         self
     }
 
     /// Set the mark (`conntrack -m`).
+    #[inline]
     pub fn with_mark(mut self, mark: u32) -> Flow {
         self.mark = Some(mark);
         self
     }
 
     /// Set the zone (`conntrack -w`).
+    #[inline]
     pub fn with_zone(mut self, zone: u16) -> Flow {
         self.zone = Some(zone);
         self
     }
 
     /// Set status bits (`conntrack -u`).
+    #[inline]
     pub fn with_status(mut self, status: Status) -> Flow {
         self.status = Some(status);
         self
@@ -339,12 +345,14 @@ impl Flow {
 
     /// Set labels (`conntrack -l`; labels must be in use in the namespace,
     /// e.g. by an nftables rule with `ct label`).
+    #[inline]
     pub fn with_labels(mut self, labels: Labels) -> Flow {
         self.labels = Some(labels);
         self
     }
 
     /// Set the TCP state (`conntrack --state`).
+    #[inline]
     pub fn with_tcp_state(mut self, state: TcpState) -> Flow {
         self.protoinfo = Some(ProtoInfo::Tcp(TcpInfo { state: Some(state), ..Default::default() }));
         self

@@ -163,6 +163,16 @@ impl Conntrack {
     #[doc(alias = "IPCTNL_MSG_CT_GET")]
     #[doc(alias = "NLM_F_DUMP")]
     pub fn list(&self, filter: &Filter) -> Dump<Flow> {
+        self.list_with(filter, Some)
+    }
+
+    /// [`Conntrack::list`], each selected flow turned into what `keep`
+    /// returns (`None`: skip it) as it is decoded.
+    fn list_with<T, K>(&self, filter: &Filter, mut keep: K) -> Dump<T>
+    where
+        T: Send + 'static,
+        K: FnMut(Flow) -> Option<T> + Send + 'static,
+    {
         let req = Request::new(msg_type(IPCTNL_MSG_CT_GET), 0, |w| filter.write_kernel(w, 0));
         let invalid = filter.validate().err();
         let filter = filter.clone();
@@ -171,7 +181,7 @@ impl Conntrack {
                 return Ok(None);
             }
             let f = Flow::decode(m.payload)?;
-            Ok(filter.matches(&f).then_some(f))
+            Ok(if filter.matches(&f) { keep(f) } else { None })
         });
         match invalid {
             // Yielded as the first item; nothing is sent.
@@ -237,8 +247,10 @@ impl Conntrack {
             f.validate_create().map_err(|e| e.at_index("flows", i))?;
         }
         let mut failures = Vec::new();
+        // One buffer for every chunk: encoding reuses its memory.
+        let mut batch = Batch::new();
         for (c, chunk) in flows.chunks(BULK_CHUNK).enumerate() {
-            let mut batch = Batch::new();
+            batch.clear();
             for f in chunk {
                 batch.push(msg_type(IPCTNL_MSG_CT_NEW), NLM_F_CREATE | NLM_F_EXCL, |w| f.write_create(w));
             }
@@ -319,7 +331,8 @@ impl Conntrack {
     /// until then stay deleted.
     #[doc(alias = "IPCTNL_MSG_CT_DELETE")]
     pub async fn delete_many(&self, filter: &Filter) -> Result<u64> {
-        self.delete_many_where(filter, |_| true).await
+        filter.validate()?;
+        self.delete_listed(self.list_with(filter, |f| Some(FlowKey::of(f))), Some).await
     }
 
     /// [`Conntrack::delete_many`] for the flows `filter` selects and for
@@ -338,49 +351,62 @@ impl Conntrack {
         mut also: impl FnMut(&Flow) -> bool,
     ) -> Result<u64> {
         filter.validate()?;
+        self.delete_listed(self.list(filter), |f| also(&f).then(|| FlowKey::of(f))).await
+    }
+
+    /// Delete the flows `listing` yields that `select` keeps, by key, many
+    /// delete requests per datagram, while the listing goes on (see
+    /// [`Conntrack::delete_many`]).
+    async fn delete_listed<T: Send + 'static>(
+        &self,
+        mut listing: Dump<T>,
+        mut select: impl FnMut(T) -> Option<FlowKey>,
+    ) -> Result<u64> {
         // The listing runs here while a second task sends the deletes, so
         // the kernel's two halves of the work (filling dump datagrams in the
         // dump's receives, deleting in the worker's sends) overlap. The channel is
         // bounded: memory stays at a few chunks however many flows match.
+        // Emptied batches come back to be filled again.
         let rt = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(Batch, Vec<Tuple>, usize)>(2);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(Batch, usize)>(2);
+        let (back_tx, mut back_rx) = tokio::sync::mpsc::channel::<Batch>(4);
         let conn = self.conn.clone();
         let worker = rt.spawn(async move {
             let (mut deleted, mut failures) = (0u64, Vec::new());
-            while let Some((batch, keys, base)) = rx.recv().await {
-                let res = conn.bulk_described(&batch, |i| format!("delete {}", keys[i])).await;
+            while let Some((mut batch, base)) = rx.recv().await {
+                let res =
+                    conn.bulk_described(&batch, |i| format!("delete {}", key_text(batch.message(i)))).await;
                 let mut failed = batch_failures(res, base)?;
                 let gone = failed.iter().filter(|k| k.is_not_found()).count();
                 failed.retain(|k| !k.is_not_found());
                 deleted += (batch.len() - gone - failed.len()) as u64;
                 failures.extend(failed);
+                batch.clear();
+                // The lister may be done and gone: then the batch is freed.
+                let _ = back_tx.try_send(batch);
             }
             Ok::<_, Error>((deleted, failures))
         });
         // Dropping this future stops the worker after its current datagram.
         let _abort = AbortOnDrop(worker.abort_handle());
-        let mut dump = self.list(filter);
         let mut batch = Batch::new();
-        let mut keys: Vec<Tuple> = Vec::new();
         let mut tried = 0usize;
         loop {
-            let next = dump.try_next().await?;
-            if let Some(flow) = &next {
-                if also(flow) {
-                    batch.push(msg_type(IPCTNL_MSG_CT_DELETE), 0, |w| write_flow_key(w, flow));
-                    keys.push(flow.orig.clone());
-                }
+            let next = listing.try_next().await?;
+            let done = next.is_none();
+            if let Some(key) = next.and_then(&mut select) {
+                batch.push(msg_type(IPCTNL_MSG_CT_DELETE), 0, |w| key.write(w));
             }
-            if batch.len() >= DELETE_CHUNK || (next.is_none() && !batch.is_empty()) {
+            if batch.len() >= DELETE_CHUNK || (done && !batch.is_empty()) {
                 let n = batch.len();
-                let chunk = (std::mem::take(&mut batch), std::mem::take(&mut keys), tried);
-                tried += n;
-                if tx.send(chunk).await.is_err() {
+                let fresh = back_rx.try_recv().unwrap_or_default();
+                if tx.send((std::mem::replace(&mut batch, fresh), tried)).await.is_err() {
                     // The worker stopped early: its error is reported below.
                     break;
                 }
+                tried += n;
             }
-            if next.is_none() {
+            if done {
                 break;
             }
         }
@@ -419,10 +445,12 @@ impl Conntrack {
             .proto(IpProto::UDP)
             .orig_dst(service.ip())
             .orig_dst_port(service.port());
-        self.delete_many_where(&filter, |f| {
-            f.reply.src_socket().is_none_or(|backend| !live_endpoints.contains(&backend))
-        })
-        .await
+        filter.validate()?;
+        let live = live_endpoints.to_vec();
+        let listing = self.list_with(&filter, move |f| {
+            f.reply.src_socket().is_none_or(|backend| !live.contains(&backend)).then(|| FlowKey::of(f))
+        });
+        self.delete_listed(listing, Some).await
     }
 
     /// Delete every flow of the namespace (`conntrack -F`).
@@ -569,6 +597,36 @@ fn write_key(w: &mut AttrWriter<'_>, orig: &Tuple, zone: u16, id: Option<u32>) {
     }
 }
 
+/// What deletes one listed flow: its original tuple, zone and id.
+struct FlowKey {
+    orig: Tuple,
+    zone: u16,
+    id: Option<u32>,
+}
+
+impl FlowKey {
+    fn of(flow: Flow) -> FlowKey {
+        FlowKey { zone: flow.zone.unwrap_or(0), id: flow.id, orig: flow.orig }
+    }
+
+    fn write(&self, w: &mut AttrWriter<'_>) {
+        write_key(w, &self.orig, self.zone, self.id);
+    }
+}
+
+/// The original tuple of a request written by [`write_key`] (the whole
+/// message, header included), as text for an error.
+fn key_text(msg: &[u8]) -> String {
+    let tuple = crate::wire::attrs_after(msg, crate::wire::NLMSG_HDRLEN + NFGENMSG_LEN)
+        .map_while(|a| a.ok())
+        .find(|a| a.kind() == CTA_TUPLE_ORIG)
+        .and_then(|a| Tuple::parse(&a).ok());
+    match tuple {
+        Some(t) => t.to_string(),
+        None => "a flow".into(),
+    }
+}
+
 fn write_flow_key(w: &mut AttrWriter<'_>, flow: &Flow) {
     write_key(w, &flow.orig, flow.zone.unwrap_or(0), flow.id);
 }
@@ -631,5 +689,23 @@ mod tests {
         write_key(&mut AttrWriter::new(&mut plain), &f.orig, 0, None);
         let kinds: Vec<u16> = crate::wire::attrs_after(&plain, 4).map(|a| a.unwrap().kind()).collect();
         assert_eq!(kinds, vec![CTA_TUPLE_ORIG]);
+    }
+
+    #[test]
+    fn delete_requests_name_their_flow() {
+        let t = Tuple::tcp("10.0.0.1:1000".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
+        let mut f = Flow::new(t.clone()).with_zone(3);
+        f.id = Some(7);
+        let key = FlowKey::of(f.clone());
+        let mut batch = Batch::new();
+        batch.push(msg_type(IPCTNL_MSG_CT_DELETE), 0, |w| key.write(w));
+        // The same bytes as a delete of the flow itself.
+        let mut direct = Batch::new();
+        direct.push(msg_type(IPCTNL_MSG_CT_DELETE), 0, |w| write_flow_key(w, &f));
+        assert_eq!(batch.as_bytes(), direct.as_bytes());
+        assert_eq!(key_text(batch.message(0)), t.to_string());
+        assert_eq!(key_text(&batch.message(0)[..20]), "a flow");
+        batch.clear();
+        assert!(batch.is_empty() && batch.as_bytes().is_empty());
     }
 }

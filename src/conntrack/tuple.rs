@@ -125,10 +125,12 @@ pub struct Tuple {
 impl Tuple {
     /// A tuple with addresses and protocol only; set ports or ICMP fields
     /// yourself.
+    #[inline]
     pub fn new(src: IpAddr, dst: IpAddr, proto: IpProto) -> Tuple {
         Tuple { src, dst, proto, src_port: None, dst_port: None, icmp: None, zone: None, unknown: Vec::new() }
     }
 
+    #[inline]
     fn with_ports(src: SocketAddr, dst: SocketAddr, proto: IpProto) -> Tuple {
         Tuple {
             src_port: Some(src.port()),
@@ -138,31 +140,37 @@ impl Tuple {
     }
 
     /// A TCP tuple.
+    #[inline]
     pub fn tcp(src: SocketAddr, dst: SocketAddr) -> Tuple {
         Self::with_ports(src, dst, IpProto::TCP)
     }
 
     /// A UDP tuple.
+    #[inline]
     pub fn udp(src: SocketAddr, dst: SocketAddr) -> Tuple {
         Self::with_ports(src, dst, IpProto::UDP)
     }
 
     /// An SCTP tuple.
+    #[inline]
     pub fn sctp(src: SocketAddr, dst: SocketAddr) -> Tuple {
         Self::with_ports(src, dst, IpProto::SCTP)
     }
 
     /// An ICMP tuple (IPv4).
+    #[inline]
     pub fn icmp(src: Ipv4Addr, dst: Ipv4Addr, id: u16, kind: u8, code: u8) -> Tuple {
         Tuple { icmp: Some(Icmp { id, kind, code }), ..Tuple::new(src.into(), dst.into(), IpProto::ICMP) }
     }
 
     /// An ICMPv6 tuple.
+    #[inline]
     pub fn icmpv6(src: Ipv6Addr, dst: Ipv6Addr, id: u16, kind: u8, code: u8) -> Tuple {
         Tuple { icmp: Some(Icmp { id, kind, code }), ..Tuple::new(src.into(), dst.into(), IpProto::ICMPV6) }
     }
 
     /// The same tuple with a direction zone (`--orig-zone`/`--reply-zone`).
+    #[inline]
     pub fn with_zone(mut self, zone: u16) -> Tuple {
         self.zone = Some(zone);
         self
@@ -182,6 +190,7 @@ impl Tuple {
     /// flow without NAT: addresses and ports swapped, an ICMP request type
     /// turned into its reply type (echo 8 becomes echo reply 0). The zone
     /// and unknown attributes are not carried over.
+    #[inline]
     pub fn reversed(&self) -> Tuple {
         Tuple {
             src: self.dst,
@@ -200,6 +209,7 @@ impl Tuple {
     }
 
     /// The address family (`AF_INET` or `AF_INET6`) of the source address.
+    #[inline]
     pub fn family(&self) -> u8 {
         family_of(self.src)
     }

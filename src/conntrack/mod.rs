@@ -37,6 +37,7 @@ mod flow;
 mod labels;
 mod raw;
 mod render;
+mod stack;
 mod stats;
 mod status;
 mod tuple;

@@ -261,6 +261,17 @@ impl Tuple {
     /// Write the tuple as the nest `ty` (`CTA_TUPLE_ORIG`, ...). Call
     /// [`Tuple::validate`] first.
     pub(crate) fn write(&self, w: &mut AttrWriter<'_>, ty: u16) {
+        if self.unknown.is_empty() {
+            let mut s = super::stack::Stack::new();
+            s.tuple(self, ty);
+            s.flush(w);
+        } else {
+            self.write_general(w, ty);
+        }
+    }
+
+    /// [`Tuple::write`] with the general attribute writer.
+    pub(super) fn write_general(&self, w: &mut AttrWriter<'_>, ty: u16) {
         w.nest(ty | NLA_F_NESTED, |w| {
             w.nest(CTA_TUPLE_IP | NLA_F_NESTED, |w| {
                 write_addr(w, self.src, CTA_IP_V4_SRC, CTA_IP_V6_SRC);

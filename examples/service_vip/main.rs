@@ -264,16 +264,20 @@ async fn scale(c: &mut Ctx, n: usize) -> Fallible<()> {
     }
     times.sort();
     name_thread("service_vip");
-    // The partial syncs left the kernel where a full sync would have.
-    let r = c.proxies[0].sync(&c.desired).await.map_err(e("full sync after partial ones"))?;
-    if r.ops != 0 {
-        return Err(format!("a full sync after the partial ones sent {} operations", r.ops));
-    }
     let (rm, rm_ops) = times[times.len() / 2];
     println!(
         "  removing one endpoint from a service (a partial sync, {rm_ops} operations): median {:.2} ms of 5",
         ms(rm)
     );
+    // Removing one whole service (the last one added).
+    let gone = c.desired.pop().ok_or("no service to remove")?;
+    let r = c.proxies[0].apply(&[Change::Remove(&gone.key())]).await.map_err(e("remove one service"))?;
+    println!("  removing one service (a partial sync, {} operations): {:.2} ms", r.ops, ms(r.elapsed));
+    // The partial syncs left the kernel where a full sync would have.
+    let r = c.proxies[0].sync(&c.desired).await.map_err(e("full sync after partial ones"))?;
+    if r.ops != 0 {
+        return Err(format!("a full sync after the partial ones sent {} operations", r.ops));
+    }
     // Where that time goes: what the kernel charges any commit at this size.
     let floor = c.proxies[0].commit_floor(3).await.map_err(e("commit floor"))?;
     let chains = c.proxies[0].chain_count();

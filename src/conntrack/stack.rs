@@ -40,9 +40,11 @@ impl Stack {
     #[inline]
     pub(crate) fn attr<const N: usize>(&mut self, ty: u16, payload: [u8; N]) {
         let n = self.n;
-        self.buf[n..n + 2].copy_from_slice(&((4 + N) as u16).to_ne_bytes());
-        self.buf[n + 2..n + 4].copy_from_slice(&ty.to_ne_bytes());
-        self.buf[n + 4..n + 4 + N].copy_from_slice(&payload);
+        // One bounds check; the stores below are at constant offsets.
+        let b = &mut self.buf[n..n + 4 + N];
+        b[..2].copy_from_slice(&((4 + N) as u16).to_ne_bytes());
+        b[2..4].copy_from_slice(&ty.to_ne_bytes());
+        b[4..].copy_from_slice(&payload);
         self.n = n + ((4 + N + 3) & !3);
     }
 
@@ -51,7 +53,7 @@ impl Stack {
     #[inline]
     pub(crate) fn begin(&mut self, ty: u16) -> usize {
         let start = self.n;
-        self.buf[start + 2..start + 4].copy_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
+        self.buf[start..start + 4][2..].copy_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
         self.n += 4;
         start
     }

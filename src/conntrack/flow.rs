@@ -568,8 +568,8 @@ impl Flow {
         if self.helper.is_none() && self.orig.unknown.is_empty() && self.reply.unknown.is_empty() {
             let mut s = Stack::new();
             s.raw(nfgenmsg(family_of(self.orig.src), 0));
-            s.tuple(&self.orig, CTA_TUPLE_ORIG);
-            s.tuple(&self.reply, CTA_TUPLE_REPLY);
+            self.orig.write_stack(&mut s, CTA_TUPLE_ORIG);
+            self.reply.write_stack(&mut s, CTA_TUPLE_REPLY);
             if let Some(z) = self.zone {
                 s.attr(CTA_ZONE, z.to_be_bytes());
             }
@@ -582,7 +582,7 @@ impl Flow {
             if let Some(m) = self.mark {
                 s.attr(CTA_MARK, m.to_be_bytes());
             }
-            if self.protoinfo.as_ref().is_none_or(|p| s.protoinfo(p)) {
+            if self.protoinfo.as_ref().is_none_or(|p| write_protoinfo_stack(&mut s, p)) {
                 if let Some(l) = self.labels {
                     s.attr(CTA_LABELS, l.to_bytes());
                 }
@@ -771,6 +771,71 @@ fn tcp_flags(a: &Attr<'_>) -> Result<TcpFlags, DecodeError> {
     match a.payload {
         [flags, mask] => Ok(TcpFlags { flags: *flags, mask: *mask }),
         p => Err(DecodeError::new("conntrack TCP flags", format!("{} bytes, need 2", p.len()))),
+    }
+}
+
+/// Protocol information on `s` as [`write_protoinfo`] writes it; `false`
+/// (and nothing written) for what only the general writer handles
+/// (unknown attributes).
+#[inline]
+fn write_protoinfo_stack(out: &mut Stack, p: &ProtoInfo) -> bool {
+    let flags = |f: TcpFlags| [f.flags, f.mask];
+    match p {
+        ProtoInfo::Tcp(t) if t.unknown.is_empty() => {
+            let outer = out.begin(CTA_PROTOINFO);
+            let inner = out.begin(CTA_PROTOINFO_TCP);
+            if let Some(s) = t.state {
+                out.attr(CTA_PROTOINFO_TCP_STATE, [s.0]);
+            }
+            if let Some(s) = t.wscale_orig {
+                out.attr(CTA_PROTOINFO_TCP_WSCALE_ORIGINAL, [s]);
+            }
+            if let Some(s) = t.wscale_reply {
+                out.attr(CTA_PROTOINFO_TCP_WSCALE_REPLY, [s]);
+            }
+            if let Some(f) = t.flags_orig {
+                out.attr(CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, flags(f));
+            }
+            if let Some(f) = t.flags_reply {
+                out.attr(CTA_PROTOINFO_TCP_FLAGS_REPLY, flags(f));
+            }
+            out.end(inner);
+            out.end(outer);
+            true
+        }
+        ProtoInfo::Sctp(s) if s.unknown.is_empty() => {
+            let outer = out.begin(CTA_PROTOINFO);
+            let inner = out.begin(CTA_PROTOINFO_SCTP);
+            if let Some(st) = s.state {
+                out.attr(CTA_PROTOINFO_SCTP_STATE, [st.0]);
+            }
+            if let Some(v) = s.vtag_orig {
+                out.attr(CTA_PROTOINFO_SCTP_VTAG_ORIGINAL, v.to_be_bytes());
+            }
+            if let Some(v) = s.vtag_reply {
+                out.attr(CTA_PROTOINFO_SCTP_VTAG_REPLY, v.to_be_bytes());
+            }
+            out.end(inner);
+            out.end(outer);
+            true
+        }
+        ProtoInfo::Dccp(d) if d.unknown.is_empty() => {
+            let outer = out.begin(CTA_PROTOINFO);
+            let inner = out.begin(CTA_PROTOINFO_DCCP);
+            if let Some(st) = d.state {
+                out.attr(CTA_PROTOINFO_DCCP_STATE, [st.0]);
+            }
+            if let Some(r) = d.role {
+                out.attr(CTA_PROTOINFO_DCCP_ROLE, [r]);
+            }
+            if let Some(s) = d.handshake_seq {
+                out.attr(CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ, s.to_be_bytes());
+            }
+            out.end(inner);
+            out.end(outer);
+            true
+        }
+        _ => false,
     }
 }
 

@@ -3,12 +3,9 @@
 //! are written with fixed-size stores and appended to the request in one
 //! copy, instead of one growing-vector append per header and payload.
 //! Bytes are identical to the [`AttrWriter`] encoding (tested in `flow`).
+//! The tuple and protocol-information writers using it live with their
+//! types (`Tuple::write_stack`, `write_protoinfo_stack`).
 
-use std::net::IpAddr;
-
-use super::consts::*;
-use super::flow::{ProtoInfo, TcpFlags};
-use super::tuple::{IpProto, Tuple};
 use crate::wire::{AttrWriter, NLA_F_NESTED};
 
 /// Room for the largest request written here (320 bytes): two IPv6 tuples
@@ -70,113 +67,5 @@ impl Stack {
     pub(crate) fn flush(&self, w: &mut AttrWriter<'_>) {
         debug_assert_eq!(w.len() % 4, 0, "attributes start 4-aligned");
         w.raw(&self.buf[..self.n]);
-    }
-
-    /// `tuple` as the nest `ty`, as [`Tuple::write`] writes it. Only for a
-    /// tuple without unknown attributes.
-    #[inline]
-    pub(crate) fn tuple(&mut self, t: &Tuple, ty: u16) {
-        debug_assert!(t.unknown.is_empty());
-        let outer = self.begin(ty);
-        let ip = self.begin(CTA_TUPLE_IP);
-        self.addr(t.src, CTA_IP_V4_SRC, CTA_IP_V6_SRC);
-        self.addr(t.dst, CTA_IP_V4_DST, CTA_IP_V6_DST);
-        self.end(ip);
-        let proto = self.begin(CTA_TUPLE_PROTO);
-        self.attr(CTA_PROTO_NUM, [t.proto.0]);
-        if let Some(p) = t.src_port {
-            self.attr(CTA_PROTO_SRC_PORT, p.to_be_bytes());
-        }
-        if let Some(p) = t.dst_port {
-            self.attr(CTA_PROTO_DST_PORT, p.to_be_bytes());
-        }
-        if let Some(i) = t.icmp {
-            let (id, kind, code) = if t.proto == IpProto::ICMPV6 {
-                (CTA_PROTO_ICMPV6_ID, CTA_PROTO_ICMPV6_TYPE, CTA_PROTO_ICMPV6_CODE)
-            } else {
-                (CTA_PROTO_ICMP_ID, CTA_PROTO_ICMP_TYPE, CTA_PROTO_ICMP_CODE)
-            };
-            self.attr(id, i.id.to_be_bytes());
-            self.attr(kind, [i.kind]);
-            self.attr(code, [i.code]);
-        }
-        self.end(proto);
-        if let Some(z) = t.zone {
-            self.attr(CTA_TUPLE_ZONE, z.to_be_bytes());
-        }
-        self.end(outer);
-    }
-
-    #[inline]
-    fn addr(&mut self, a: IpAddr, v4: u16, v6: u16) {
-        match a {
-            IpAddr::V4(a) => self.attr(v4, a.octets()),
-            IpAddr::V6(a) => self.attr(v6, a.octets()),
-        }
-    }
-
-    /// Protocol information as `write_protoinfo` writes it; `false` (and
-    /// nothing written) for what only the general writer handles
-    /// (unknown attributes).
-    #[inline]
-    pub(crate) fn protoinfo(&mut self, p: &ProtoInfo) -> bool {
-        let flags = |f: TcpFlags| [f.flags, f.mask];
-        match p {
-            ProtoInfo::Tcp(t) if t.unknown.is_empty() => {
-                let outer = self.begin(CTA_PROTOINFO);
-                let inner = self.begin(CTA_PROTOINFO_TCP);
-                if let Some(s) = t.state {
-                    self.attr(CTA_PROTOINFO_TCP_STATE, [s.0]);
-                }
-                if let Some(s) = t.wscale_orig {
-                    self.attr(CTA_PROTOINFO_TCP_WSCALE_ORIGINAL, [s]);
-                }
-                if let Some(s) = t.wscale_reply {
-                    self.attr(CTA_PROTOINFO_TCP_WSCALE_REPLY, [s]);
-                }
-                if let Some(f) = t.flags_orig {
-                    self.attr(CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, flags(f));
-                }
-                if let Some(f) = t.flags_reply {
-                    self.attr(CTA_PROTOINFO_TCP_FLAGS_REPLY, flags(f));
-                }
-                self.end(inner);
-                self.end(outer);
-                true
-            }
-            ProtoInfo::Sctp(s) if s.unknown.is_empty() => {
-                let outer = self.begin(CTA_PROTOINFO);
-                let inner = self.begin(CTA_PROTOINFO_SCTP);
-                if let Some(st) = s.state {
-                    self.attr(CTA_PROTOINFO_SCTP_STATE, [st.0]);
-                }
-                if let Some(v) = s.vtag_orig {
-                    self.attr(CTA_PROTOINFO_SCTP_VTAG_ORIGINAL, v.to_be_bytes());
-                }
-                if let Some(v) = s.vtag_reply {
-                    self.attr(CTA_PROTOINFO_SCTP_VTAG_REPLY, v.to_be_bytes());
-                }
-                self.end(inner);
-                self.end(outer);
-                true
-            }
-            ProtoInfo::Dccp(d) if d.unknown.is_empty() => {
-                let outer = self.begin(CTA_PROTOINFO);
-                let inner = self.begin(CTA_PROTOINFO_DCCP);
-                if let Some(st) = d.state {
-                    self.attr(CTA_PROTOINFO_DCCP_STATE, [st.0]);
-                }
-                if let Some(r) = d.role {
-                    self.attr(CTA_PROTOINFO_DCCP_ROLE, [r]);
-                }
-                if let Some(s) = d.handshake_seq {
-                    self.attr(CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ, s.to_be_bytes());
-                }
-                self.end(inner);
-                self.end(outer);
-                true
-            }
-            _ => false,
-        }
     }
 }

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::consts::*;
 use super::raw::{write_unknown, UnknownAttr};
+use super::stack::Stack;
 use crate::error::{DecodeError, Error, Result};
 use crate::wire::{family_of, Attr, AttrWriter, NLA_F_NESTED};
 
@@ -262,12 +263,48 @@ impl Tuple {
     /// [`Tuple::validate`] first.
     pub(crate) fn write(&self, w: &mut AttrWriter<'_>, ty: u16) {
         if self.unknown.is_empty() {
-            let mut s = super::stack::Stack::new();
-            s.tuple(self, ty);
+            let mut s = Stack::new();
+            self.write_stack(&mut s, ty);
             s.flush(w);
         } else {
             self.write_general(w, ty);
         }
+    }
+
+    /// The tuple as the nest `ty` on `s`, as [`Tuple::write_general`]
+    /// writes it. Only for a tuple without unknown attributes.
+    #[inline]
+    pub(super) fn write_stack(&self, s: &mut Stack, ty: u16) {
+        let t = self;
+        debug_assert!(t.unknown.is_empty());
+        let outer = s.begin(ty);
+        let ip = s.begin(CTA_TUPLE_IP);
+        stack_addr(s, t.src, CTA_IP_V4_SRC, CTA_IP_V6_SRC);
+        stack_addr(s, t.dst, CTA_IP_V4_DST, CTA_IP_V6_DST);
+        s.end(ip);
+        let proto = s.begin(CTA_TUPLE_PROTO);
+        s.attr(CTA_PROTO_NUM, [t.proto.0]);
+        if let Some(p) = t.src_port {
+            s.attr(CTA_PROTO_SRC_PORT, p.to_be_bytes());
+        }
+        if let Some(p) = t.dst_port {
+            s.attr(CTA_PROTO_DST_PORT, p.to_be_bytes());
+        }
+        if let Some(i) = t.icmp {
+            let (id, kind, code) = if t.proto == IpProto::ICMPV6 {
+                (CTA_PROTO_ICMPV6_ID, CTA_PROTO_ICMPV6_TYPE, CTA_PROTO_ICMPV6_CODE)
+            } else {
+                (CTA_PROTO_ICMP_ID, CTA_PROTO_ICMP_TYPE, CTA_PROTO_ICMP_CODE)
+            };
+            s.attr(id, i.id.to_be_bytes());
+            s.attr(kind, [i.kind]);
+            s.attr(code, [i.code]);
+        }
+        s.end(proto);
+        if let Some(z) = t.zone {
+            s.attr(CTA_TUPLE_ZONE, z.to_be_bytes());
+        }
+        s.end(outer);
     }
 
     /// [`Tuple::write`] with the general attribute writer.
@@ -378,6 +415,14 @@ impl fmt::Display for Tuple {
             write!(f, " zone {z}")?;
         }
         Ok(())
+    }
+}
+
+#[inline]
+fn stack_addr(s: &mut Stack, a: IpAddr, v4: u16, v6: u16) {
+    match a {
+        IpAddr::V4(a) => s.attr(v4, a.octets()),
+        IpAddr::V6(a) => s.attr(v6, a.octets()),
     }
 }
 

@@ -1000,7 +1000,7 @@ impl<A: RouteAddr> Route<A> {
         let addr = |b: &[u8], what: &'static str| {
             A::from_bytes(b).ok_or_else(|| DecodeError::new(what, format!("{} bytes", b.len())))
         };
-        let zero = A::from_bytes(&vec![0u8; A::BITS as usize / 8]).expect("zero address");
+        let zero = A::from_bytes(&[0u8; 16][..A::BITS as usize / 8]).expect("zero address");
         let dst_len = h[1];
         let src_len = h[2];
         let mut r = Route::new(A::net(zero, 0).expect("/0"));

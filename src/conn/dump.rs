@@ -19,7 +19,7 @@ use super::{Connection, Request};
 use crate::error::{Error, Result};
 use crate::names::MsgType;
 use crate::wire::{
-    self, ErrorMsg, Msg, MsgIter, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR,
+    self, ErrorMsg, Header, Msg, MsgIter, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR,
 };
 
 /// What to do when the kernel flags a dump as interrupted
@@ -368,6 +368,36 @@ impl<T> Dump<T> {
             return Poll::Ready(Err(e));
         }
         loop {
+            // The common case first: the next message of the current
+            // datagram is an object of our dump. Exactly what `step` does
+            // for it, without its general bookkeeping.
+            if let State::Active { src, phase: Phase::Reading, seq, len, pos, .. } = &mut self.state {
+                if let Some(header) = src.buf().get(*pos..*len).and_then(|b| Header::parse(b).ok()) {
+                    let mlen = header.len as usize;
+                    if header.seq == *seq
+                        && header.ty != NLMSG_DONE
+                        && header.ty != NLMSG_ERROR
+                        && mlen >= wire::NLMSG_HDRLEN
+                        && mlen <= *len - *pos
+                    {
+                        let start = *pos;
+                        *pos = (start + wire::align(mlen)).min(*len);
+                        if header.flags & NLM_F_DUMP_INTR != 0 {
+                            self.intr = true;
+                        }
+                        let m = Msg { header, payload: &src.buf()[start + wire::NLMSG_HDRLEN..start + mlen] };
+                        // Returned as the decoder made it: every re-wrapping
+                        // would copy the object.
+                        let r = (self.decode)(&m);
+                        match &r {
+                            Ok(None) => continue,
+                            Ok(Some(_)) => self.yielded += 1,
+                            Err(_) => {}
+                        }
+                        return Poll::Ready(r);
+                    }
+                }
+            }
             match &mut self.state {
                 State::Done => return Poll::Ready(Ok(None)),
                 State::Init => {

@@ -988,6 +988,7 @@ impl<A: RouteAddr> Route<A> {
     }
 
     /// Decode an `RTM_NEWROUTE`/`RTM_DELROUTE` message of this family.
+    #[inline]
     pub fn parse(m: &Msg<'_>) -> Result<Route<A>, DecodeError> {
         let p = m.payload;
         let h = header::<RTMSG_LEN>(p, "rtmsg")?;

@@ -185,6 +185,12 @@ fn write_via(w: &mut AttrWriter<'_>, ty: u16, via: IpAddr) {
     w.bytes(ty, &b);
 }
 
+/// An address attribute, without the allocation of [`RouteAddr::bytes`].
+#[inline]
+fn put_addr<A: RouteAddr>(w: &mut AttrWriter<'_>, ty: u16, a: A) {
+    rtnl::put_ip(w, ty, a.ip());
+}
+
 fn parse_via(b: &[u8]) -> Result<IpAddr, DecodeError> {
     if b.len() < 2 {
         return Err(DecodeError::new("RTA_VIA", format!("{} bytes", b.len())));
@@ -887,10 +893,10 @@ impl<A: RouteAddr> Route<A> {
         // kernel then rejects, rather than adding a default route).
         let dst = A::net_addr(&self.dst);
         if A::net_len(&self.dst) > 0 || !dst.ip().is_unspecified() {
-            w.bytes(rta::DST, &dst.bytes());
+            put_addr(w, rta::DST, dst);
         }
         if let Some(s) = &self.src {
-            w.bytes(rta::SRC, &A::net_addr(s).bytes());
+            put_addr(w, rta::SRC, A::net_addr(s));
         }
         if let Some(m) = self.metric {
             w.u32(rta::PRIORITY, m);
@@ -902,10 +908,10 @@ impl<A: RouteAddr> Route<A> {
         self.write_header(w, self.effective_scope(), self.kind.to_raw(), self.protocol.0);
         self.write_keys(w);
         if let Some(p) = self.prefsrc {
-            w.bytes(rta::PREFSRC, &p.bytes());
+            put_addr(w, rta::PREFSRC, p);
         }
         if let Some(g) = self.gateway {
-            w.bytes(rta::GATEWAY, &g.bytes());
+            put_addr(w, rta::GATEWAY, g);
         }
         if let Some(v) = self.via {
             write_via(w, rta::VIA, v);
@@ -961,7 +967,7 @@ impl<A: RouteAddr> Route<A> {
                     h[4..8].copy_from_slice(&nh.oif.map_or(0, |o| o.0).to_ne_bytes());
                     w.raw(&h);
                     if let Some(g) = nh.gateway {
-                        w.bytes(rta::GATEWAY, &g.bytes());
+                        put_addr(w, rta::GATEWAY, g);
                     }
                     if let Some(v) = nh.via {
                         write_via(w, rta::VIA, v);
@@ -977,7 +983,7 @@ impl<A: RouteAddr> Route<A> {
         self.write_header(w, Scope::Nowhere, self.kind.to_raw(), 0);
         self.write_keys(w);
         if let Some(g) = self.gateway {
-            w.bytes(rta::GATEWAY, &g.bytes());
+            put_addr(w, rta::GATEWAY, g);
         }
         if let Some(v) = self.via {
             write_via(w, rta::VIA, v);
@@ -1239,9 +1245,9 @@ impl<A: RouteAddr> RouteQuery<A> {
             let mut b = [0u8; RTMSG_LEN];
             b[..8].copy_from_slice(&h);
             w.raw(&b);
-            w.bytes(rta::DST, &self.dst.bytes());
+            put_addr(w, rta::DST, self.dst);
             if let Some(s) = self.src {
-                w.bytes(rta::SRC, &s.bytes());
+                put_addr(w, rta::SRC, s);
             }
             if let Some(i) = self.iif {
                 w.u32(rta::IIF, i.0);

@@ -288,6 +288,7 @@ pub(crate) fn ip_from(payload: &[u8], what: &'static str) -> Result<std::net::Ip
 }
 
 /// Write an IP address attribute.
+#[inline]
 pub(crate) fn put_ip(w: &mut AttrWriter<'_>, ty: u16, ip: std::net::IpAddr) {
     match ip {
         std::net::IpAddr::V4(a) => w.bytes(ty, &a.octets()),

@@ -12,8 +12,7 @@
 # runs only those test binaries (by target name, e.g. "link service_vip"),
 # KERNEL61_TESTS="ARGS" passes those arguments to every test binary (a test
 # name filter, or --skip NAME);
-# KERNEL61_SKIP="a b" leaves those out (CI: the binaries not yet green under
-# 6.1 in software emulation, listed with the reason in .ci/run);
+# KERNEL61_SKIP="a b" leaves those out (CI leaves none out);
 # KERNEL61_DIR is where the lists and the guest log go (target/kernel-6.1).
 #
 # Prints one line per test binary and a summary; exits non-zero if any binary

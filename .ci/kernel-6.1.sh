@@ -61,7 +61,7 @@ if [ "${1:-}" = "--inside" ]; then
         # Each line of the test's output with the second it came, since the
         # start of the binary: which tests finished when.
         # shellcheck disable=SC2086 # KERNEL61_TESTS' words, split on purpose
-        if (set -o pipefail; timeout 1200 "$bin" ${5:-} 2>&1 | while IFS= read -r l; do
+        if (set -o pipefail; timeout 1800 "$bin" ${5:-} 2>&1 | while IFS= read -r l; do
             echo "$(($(date +%s) - start)) $l"
         done) >"$log"; then status=pass; else status=fail; failures=$((failures + 1)); fi
         secs=$(($(date +%s) - start))

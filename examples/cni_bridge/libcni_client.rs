@@ -810,11 +810,18 @@ async fn libcni_options() {
     // Debian's 1.1.1 keeps the default VLAN, as upstream with this key.
     sc.bridge["preserveDefaultVlan"] = json!(true);
     let failing = sc.failing;
+    if !failing {
+        sc.check_differs = Some(
+            "with the gateway on BRIDGE.VLAN the reference leaves the bridge MAC to follow its ports, so \
+             its CHECK fails whenever a later port has a lower MAC; this plugin pins the MAC of a bridge it \
+             creates",
+        );
+    }
     let o = same_as_reference(sc).await;
     if failing {
         assert_eq!(o.adds[0]["ok"], false);
         assert_eq!(o.adds[0]["code"], 999);
     } else {
-        assert_eq!(o.adds[0]["ok"], true, "{}", o.adds[0]);
+        assert_all_ok(&o);
     }
 }

@@ -82,6 +82,15 @@ fn route_name(t: u16) -> Option<&'static str> {
         36 => "RTM_NEWQDISC",
         37 => "RTM_DELQDISC",
         38 => "RTM_GETQDISC",
+        40 => "RTM_NEWTCLASS",
+        41 => "RTM_DELTCLASS",
+        42 => "RTM_GETTCLASS",
+        44 => "RTM_NEWTFILTER",
+        45 => "RTM_DELTFILTER",
+        46 => "RTM_GETTFILTER",
+        48 => "RTM_NEWACTION",
+        49 => "RTM_DELACTION",
+        50 => "RTM_GETACTION",
         64 => "RTM_NEWNEIGHTBL",
         66 => "RTM_GETNEIGHTBL",
         67 => "RTM_SETNEIGHTBL",
@@ -96,6 +105,9 @@ fn route_name(t: u16) -> Option<&'static str> {
         104 => "RTM_NEWNEXTHOP",
         105 => "RTM_DELNEXTHOP",
         106 => "RTM_GETNEXTHOP",
+        112 => "RTM_NEWVLAN",
+        113 => "RTM_DELVLAN",
+        114 => "RTM_GETVLAN",
         _ => return None,
     })
 }
@@ -192,6 +204,23 @@ mod tests {
     fn names() {
         let t = |p, raw| MsgType { protocol: p, raw }.to_string();
         assert_eq!(t(Protocol::Route, 16), "RTM_NEWLINK");
+        // Every rtnetlink name agrees with libc's number for it.
+        for (n, name) in [
+            (libc::RTM_NEWQDISC, "RTM_NEWQDISC"),
+            (libc::RTM_NEWTCLASS, "RTM_NEWTCLASS"),
+            (libc::RTM_DELTCLASS, "RTM_DELTCLASS"),
+            (libc::RTM_GETTCLASS, "RTM_GETTCLASS"),
+            (libc::RTM_NEWTFILTER, "RTM_NEWTFILTER"),
+            (libc::RTM_DELTFILTER, "RTM_DELTFILTER"),
+            (libc::RTM_GETTFILTER, "RTM_GETTFILTER"),
+            (libc::RTM_NEWACTION, "RTM_NEWACTION"),
+            (libc::RTM_DELACTION, "RTM_DELACTION"),
+            (libc::RTM_GETACTION, "RTM_GETACTION"),
+        ] {
+            assert_eq!(t(Protocol::Route, n), name);
+        }
+        assert_eq!(t(Protocol::Route, 112), "RTM_NEWVLAN");
+        assert_eq!(t(Protocol::Route, 114), "RTM_GETVLAN");
         assert_eq!(t(Protocol::Netfilter, (10 << 8) | 6), "NFT_MSG_NEWRULE");
         assert_eq!(t(Protocol::Netfilter, (1 << 8) | 1), "IPCTNL_MSG_CT_GET");
         assert_eq!(t(Protocol::Netfilter, 0x10), "NFNL_MSG_BATCH_BEGIN");

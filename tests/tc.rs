@@ -342,6 +342,9 @@ async fn ingress_u32_mirred_to_ifb_both_ways() {
     // Handle 0 deletes the whole priority.
     t.filters().delete(&Filter::new(a, TcHandle::INGRESS_QDISC, 2, eth_p::IP, U32::new())).await.unwrap();
     assert!(t.filters().list(a, TcHandle::INGRESS_QDISC).try_collect().await.unwrap().is_empty());
+    // Deleting it again: the kernel's error, naming the refused request.
+    let gone = t.filters().delete(node).await.unwrap_err();
+    assert!(gone.kernel().is_some() && gone.to_string().contains("RTM_DELTFILTER"), "{gone}");
     t.qdiscs().delete(&Qdisc::ingress(a)).await.unwrap();
     assert!(t
         .qdiscs()
@@ -1036,6 +1039,12 @@ async fn kinds_this_kernel_may_lack() {
             );
             let k = e.kernel().unwrap_or_else(|| panic!("{}: not a kernel error: {e}", case.what));
             assert_eq!(k.errno, netplumb::Errno::ENOENT, "{}: unexpected error {e}", case.what);
+            // The error names the request the kernel refused.
+            let request = match &made {
+                Made::Qdisc(_) => "RTM_NEWQDISC",
+                Made::Filter(_) => "RTM_NEWTFILTER",
+            };
+            assert!(e.to_string().contains(request), "{}: {e} does not name {request}", case.what);
             let (ok, _, err) = ns.try_exec("tc", &tc_args);
             assert!(!ok, "{}: tc made what netplumb could not", case.what);
             println!("{}: tc gets the same answer: {}", case.what, err.trim());

@@ -175,7 +175,7 @@ pub struct Service {
 }
 
 impl Service {
-    fn key(&self) -> String {
+    pub fn key(&self) -> String {
         let mut k = String::new();
         self.key_into(&mut k);
         k
@@ -262,6 +262,16 @@ impl From<Option<OpId>> for Dispatch {
     fn from(op: Option<OpId>) -> Dispatch {
         op.map_or(Dispatch::None, Dispatch::Put)
     }
+}
+
+/// One change for [`Proxy::apply`].
+#[derive(Clone, Copy, Debug)]
+pub enum Change<'a> {
+    /// Install this service, or bring it to this state (keyed by
+    /// [`Service::key`]).
+    Upsert(&'a Service),
+    /// Remove the service with this [`Service::key`].
+    Remove(&'a str),
 }
 
 /// What the proxy installed for one service.
@@ -740,15 +750,12 @@ impl Proxy {
 
     /// Bring the kernel to `desired`, sending only the difference as one
     /// atomic transaction. Sends nothing when nothing changed.
+    ///
+    /// This compares every desired service with what is installed (a full
+    /// sync); a caller that knows which services changed can send just
+    /// those with [`Proxy::apply`].
     pub async fn sync(&mut self, desired: &[Service]) -> R<SyncReport> {
         let t0 = Instant::now();
-        let mut tx = Transaction::new();
-        // Only dispatch rules are echoed (put_dispatch): their handles are
-        // the only ones the proxy keeps.
-        tx.without_echo();
-        if !self.base {
-            self.add_base(&mut tx)?;
-        }
         // The difference, without a map of the desired state: each desired
         // service is looked up (one reused key buffer) and the installed
         // ones it finds are marked with this sync's epoch; only changed,
@@ -783,6 +790,64 @@ impl Proxy {
                     changed.insert(k.clone(), None);
                 }
             }
+        }
+        self.send(changed, added, t0).await
+    }
+
+    /// Bring only the services in `changes` to their new state (a partial
+    /// sync, as kube-proxy does for the services its change tracker
+    /// marked): the same operations a full [`Proxy::sync`] would send for
+    /// them, in one atomic transaction, without comparing every other
+    /// installed service. Of two changes to one service the last wins; a
+    /// change to what is already installed sends nothing.
+    pub async fn apply(&mut self, changes: &[Change<'_>]) -> R<SyncReport> {
+        let t0 = Instant::now();
+        let mut key = String::new();
+        let mut changed: BTreeMap<String, Option<&Service>> = BTreeMap::new();
+        let mut added: BTreeMap<String, &Service> = BTreeMap::new();
+        for c in changes {
+            match *c {
+                Change::Upsert(s) => {
+                    s.key_into(&mut key);
+                    changed.remove(key.as_str());
+                    added.remove(key.as_str());
+                    match self.installed.get(key.as_str()) {
+                        Some(inst) if inst.svc == *s => {}
+                        Some(_) => {
+                            changed.insert(key.clone(), Some(s));
+                        }
+                        None => {
+                            added.insert(key.clone(), s);
+                        }
+                    }
+                }
+                Change::Remove(k) => {
+                    added.remove(k);
+                    changed.remove(k);
+                    if self.installed.contains_key(k) {
+                        changed.insert(k.to_string(), None);
+                    }
+                }
+            }
+        }
+        self.send(changed, added, t0).await
+    }
+
+    /// Send `changed` (`None`: remove) and `added` as one transaction and
+    /// record the result as installed.
+    async fn send(
+        &mut self,
+        changed: BTreeMap<String, Option<&Service>>,
+        added: BTreeMap<String, &Service>,
+        t0: Instant,
+    ) -> R<SyncReport> {
+        let epoch = self.epoch;
+        let mut tx = Transaction::new();
+        // Only dispatch rules are echoed (put_dispatch): their handles are
+        // the only ones the proxy keeps.
+        tx.without_echo();
+        if !self.base {
+            self.add_base(&mut tx)?;
         }
         let mut p = Pending { slots: self.slots.clone(), ..Pending::default() };
         // Gone or changed in a way that needs a rebuild.

@@ -423,7 +423,7 @@ fn state(w: &World, keep_mac: Option<&str>) -> Value {
             },
         }));
     }
-    let veths: Vec<Value> = ipj(&w.node, &["-d", "link", "show", "type", "veth"])
+    let mut veths: Vec<Value> = ipj(&w.node, &["-d", "link", "show", "type", "veth"])
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -431,6 +431,9 @@ fn state(w: &World, keep_mac: Option<&str>) -> Value {
         .filter(|l| l["ifname"] != "up0")
         .map(|l| link_state(&w.node, l["ifname"].as_str().unwrap(), false))
         .collect();
+    // As a set: their names are random, and the two ends of the vlan
+    // gateway pair get their indexes in the opposite order on each side.
+    veths.sort_by_key(|v| v.to_string());
     json!({
         "pods": pods,
         "bridge": link_state(&w.node, "cni0", false),

@@ -185,6 +185,12 @@ fn write_via(w: &mut AttrWriter<'_>, ty: u16, via: IpAddr) {
     w.bytes(ty, &b);
 }
 
+/// An address attribute, without the allocation of [`RouteAddr::bytes`].
+#[inline]
+fn put_addr<A: RouteAddr>(w: &mut AttrWriter<'_>, ty: u16, a: A) {
+    rtnl::put_ip(w, ty, a.ip());
+}
+
 fn parse_via(b: &[u8]) -> Result<IpAddr, DecodeError> {
     if b.len() < 2 {
         return Err(DecodeError::new("RTA_VIA", format!("{} bytes", b.len())));
@@ -887,10 +893,10 @@ impl<A: RouteAddr> Route<A> {
         // kernel then rejects, rather than adding a default route).
         let dst = A::net_addr(&self.dst);
         if A::net_len(&self.dst) > 0 || !dst.ip().is_unspecified() {
-            w.bytes(rta::DST, &dst.bytes());
+            put_addr(w, rta::DST, dst);
         }
         if let Some(s) = &self.src {
-            w.bytes(rta::SRC, &A::net_addr(s).bytes());
+            put_addr(w, rta::SRC, A::net_addr(s));
         }
         if let Some(m) = self.metric {
             w.u32(rta::PRIORITY, m);
@@ -902,10 +908,10 @@ impl<A: RouteAddr> Route<A> {
         self.write_header(w, self.effective_scope(), self.kind.to_raw(), self.protocol.0);
         self.write_keys(w);
         if let Some(p) = self.prefsrc {
-            w.bytes(rta::PREFSRC, &p.bytes());
+            put_addr(w, rta::PREFSRC, p);
         }
         if let Some(g) = self.gateway {
-            w.bytes(rta::GATEWAY, &g.bytes());
+            put_addr(w, rta::GATEWAY, g);
         }
         if let Some(v) = self.via {
             write_via(w, rta::VIA, v);
@@ -961,7 +967,7 @@ impl<A: RouteAddr> Route<A> {
                     h[4..8].copy_from_slice(&nh.oif.map_or(0, |o| o.0).to_ne_bytes());
                     w.raw(&h);
                     if let Some(g) = nh.gateway {
-                        w.bytes(rta::GATEWAY, &g.bytes());
+                        put_addr(w, rta::GATEWAY, g);
                     }
                     if let Some(v) = nh.via {
                         write_via(w, rta::VIA, v);
@@ -977,7 +983,7 @@ impl<A: RouteAddr> Route<A> {
         self.write_header(w, Scope::Nowhere, self.kind.to_raw(), 0);
         self.write_keys(w);
         if let Some(g) = self.gateway {
-            w.bytes(rta::GATEWAY, &g.bytes());
+            put_addr(w, rta::GATEWAY, g);
         }
         if let Some(v) = self.via {
             write_via(w, rta::VIA, v);
@@ -988,6 +994,7 @@ impl<A: RouteAddr> Route<A> {
     }
 
     /// Decode an `RTM_NEWROUTE`/`RTM_DELROUTE` message of this family.
+    #[inline]
     pub fn parse(m: &Msg<'_>) -> Result<Route<A>, DecodeError> {
         let p = m.payload;
         let h = header::<RTMSG_LEN>(p, "rtmsg")?;
@@ -1000,7 +1007,7 @@ impl<A: RouteAddr> Route<A> {
         let addr = |b: &[u8], what: &'static str| {
             A::from_bytes(b).ok_or_else(|| DecodeError::new(what, format!("{} bytes", b.len())))
         };
-        let zero = A::from_bytes(&vec![0u8; A::BITS as usize / 8]).expect("zero address");
+        let zero = A::from_bytes(&[0u8; 16][..A::BITS as usize / 8]).expect("zero address");
         let dst_len = h[1];
         let src_len = h[2];
         let mut r = Route::new(A::net(zero, 0).expect("/0"));
@@ -1238,9 +1245,9 @@ impl<A: RouteAddr> RouteQuery<A> {
             let mut b = [0u8; RTMSG_LEN];
             b[..8].copy_from_slice(&h);
             w.raw(&b);
-            w.bytes(rta::DST, &self.dst.bytes());
+            put_addr(w, rta::DST, self.dst);
             if let Some(s) = self.src {
-                w.bytes(rta::SRC, &s.bytes());
+                put_addr(w, rta::SRC, s);
             }
             if let Some(i) = self.iif {
                 w.u32(rta::IIF, i.0);

@@ -273,6 +273,7 @@ pub(crate) fn validate_lower(field: &str, link: IfIndex) -> Result<()> {
 }
 
 /// Copy the fixed `N`-byte header at the start of `payload`, naming `what`.
+#[inline]
 pub(crate) fn header<const N: usize>(payload: &[u8], what: &'static str) -> Result<[u8; N], DecodeError> {
     crate::wire::fixed::<N>(payload, what)
 }
@@ -287,6 +288,7 @@ pub(crate) fn ip_from(payload: &[u8], what: &'static str) -> Result<std::net::Ip
 }
 
 /// Write an IP address attribute.
+#[inline]
 pub(crate) fn put_ip(w: &mut AttrWriter<'_>, ty: u16, ip: std::net::IpAddr) {
     match ip {
         std::net::IpAddr::V4(a) => w.bytes(ty, &a.octets()),
@@ -295,17 +297,23 @@ pub(crate) fn put_ip(w: &mut AttrWriter<'_>, ty: u16, ip: std::net::IpAddr) {
 }
 
 /// A dump that decodes messages of one type with `decode`, skipping others.
-pub(crate) fn typed_dump<T: Send + 'static>(
-    conn: &Connection,
-    req: &Request,
-    accept: &'static [u16],
-    decode: fn(&Msg<'_>) -> Result<T, DecodeError>,
-) -> Dump<T> {
+///
+/// Generic over the decoder (not a function pointer) so that it is inlined
+/// into the dump's decoding closure: the decoded value is then built where
+/// the dump returns it instead of being copied out of a call.
+pub(crate) fn typed_dump<T, F>(conn: &Connection, req: &Request, accept: &'static [u16], decode: F) -> Dump<T>
+where
+    T: Send + 'static,
+    F: Fn(&Msg<'_>) -> Result<T, DecodeError> + Send + 'static,
+{
     conn.dump(req, move |m| {
         if !accept.contains(&m.header.ty) {
             return Ok(None);
         }
-        decode(m).map(Some).map_err(Error::Decode)
+        match decode(m) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) => Err(Error::Decode(e)),
+        }
     })
 }
 

@@ -205,50 +205,58 @@ impl<'a> Attr<'a> {
         self.raw_type & NLA_F_NESTED != 0
     }
 
+    #[inline]
     fn exact<const N: usize>(&self, what: &'static str) -> Result<[u8; N], DecodeError> {
-        self.payload
-            .get(..N)
-            .filter(|_| self.payload.len() == N)
-            .map(|s| s.try_into().expect("length checked"))
-            .ok_or_else(|| DecodeError::new(what, format!("expected {N} bytes, got {}", self.payload.len())))
+        match <[u8; N]>::try_from(self.payload) {
+            Ok(b) => Ok(b),
+            Err(_) => Err(wrong_size(what, N, self.payload.len())),
+        }
     }
 
     /// The payload as a `u8`.
+    #[inline]
     pub fn u8(&self) -> Result<u8, DecodeError> {
         Ok(self.exact::<1>("u8 attribute")?[0])
     }
 
     /// The payload as a host-order `u16`.
+    #[inline]
     pub fn u16(&self) -> Result<u16, DecodeError> {
         Ok(u16::from_ne_bytes(self.exact("u16 attribute")?))
     }
 
     /// The payload as a network-order `u16`.
+    #[inline]
     pub fn u16_be(&self) -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(self.exact("u16 attribute")?))
     }
 
     /// The payload as a host-order `u32`.
+    #[inline]
     pub fn u32(&self) -> Result<u32, DecodeError> {
         Ok(u32::from_ne_bytes(self.exact("u32 attribute")?))
     }
 
     /// The payload as a network-order `u32`.
+    #[inline]
     pub fn u32_be(&self) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.exact("u32 attribute")?))
     }
 
     /// The payload as a host-order `i32`.
+    #[inline]
     pub fn i32(&self) -> Result<i32, DecodeError> {
         Ok(i32::from_ne_bytes(self.exact("i32 attribute")?))
     }
 
     /// The payload as a host-order `u64`.
+    #[inline]
     pub fn u64(&self) -> Result<u64, DecodeError> {
         Ok(u64::from_ne_bytes(self.exact("u64 attribute")?))
     }
 
     /// The payload as a network-order `u64`.
+    #[inline]
     pub fn u64_be(&self) -> Result<u64, DecodeError> {
         Ok(u64::from_be_bytes(self.exact("u64 attribute")?))
     }
@@ -278,6 +286,7 @@ pub struct AttrIter<'a> {
 
 impl<'a> AttrIter<'a> {
     /// Iterate the attributes in `buf`.
+    #[inline]
     pub fn new(buf: &'a [u8]) -> Self {
         AttrIter { buf, failed: false }
     }
@@ -286,28 +295,46 @@ impl<'a> AttrIter<'a> {
 impl<'a> Iterator for AttrIter<'a> {
     type Item = Result<Attr<'a>, DecodeError>;
 
+    // Inlined into the (generic, so compiled in the caller's crate)
+    // decoders: the hot path is a few instructions, the errors are cold.
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.buf.is_empty() {
             return None;
         }
-        if self.buf.len() < NLA_HDRLEN {
+        let Some(&[l0, l1, t0, t1]) = self.buf.first_chunk::<NLA_HDRLEN>() else {
             self.failed = true;
-            return Some(Err(DecodeError::new("attribute", format!("{} trailing bytes", self.buf.len()))));
-        }
-        let len = u16::from_ne_bytes([self.buf[0], self.buf[1]]) as usize;
-        let raw_type = u16::from_ne_bytes([self.buf[2], self.buf[3]]);
+            return Some(Err(trailing(self.buf.len())));
+        };
+        let len = u16::from_ne_bytes([l0, l1]) as usize;
+        let raw_type = u16::from_ne_bytes([t0, t1]);
         if len < NLA_HDRLEN || len > self.buf.len() {
             self.failed = true;
-            return Some(Err(DecodeError::new(
-                "attribute",
-                format!("length {len} outside 4..={} (type {raw_type})", self.buf.len()),
-            )));
+            return Some(Err(bad_length(len, self.buf.len(), raw_type)));
         }
         let payload = &self.buf[NLA_HDRLEN..len];
         let next = align(len).min(self.buf.len());
         self.buf = &self.buf[next..];
         Some(Ok(Attr { raw_type, payload }))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_size(what: &'static str, want: usize, got: usize) -> DecodeError {
+    DecodeError::new(what, format!("expected {want} bytes, got {got}"))
+}
+
+#[cold]
+#[inline(never)]
+fn trailing(n: usize) -> DecodeError {
+    DecodeError::new("attribute", format!("{n} trailing bytes"))
+}
+
+#[cold]
+#[inline(never)]
+fn bad_length(len: usize, room: usize, raw_type: u16) -> DecodeError {
+    DecodeError::new("attribute", format!("length {len} outside 4..={room} (type {raw_type})"))
 }
 
 #[cfg(test)]

@@ -90,16 +90,17 @@ pub struct Header {
 
 impl Header {
     /// Decode a header from the first 16 bytes of `b`.
+    #[inline]
     pub fn parse(b: &[u8]) -> Result<Header, DecodeError> {
-        if b.len() < NLMSG_HDRLEN {
-            return Err(DecodeError::new("netlink header", format!("{} bytes, need 16", b.len())));
-        }
+        let Some(b) = b.first_chunk::<NLMSG_HDRLEN>() else {
+            return Err(short_header(b.len()));
+        };
         Ok(Header {
-            len: u32::from_ne_bytes(b[0..4].try_into().expect("4 bytes")),
+            len: u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
             ty: u16::from_ne_bytes([b[4], b[5]]),
             flags: u16::from_ne_bytes([b[6], b[7]]),
-            seq: u32::from_ne_bytes(b[8..12].try_into().expect("4 bytes")),
-            port: u32::from_ne_bytes(b[12..16].try_into().expect("4 bytes")),
+            seq: u32::from_ne_bytes([b[8], b[9], b[10], b[11]]),
+            port: u32::from_ne_bytes([b[12], b[13], b[14], b[15]]),
         })
     }
 
@@ -144,6 +145,7 @@ pub struct MsgIter<'a> {
 
 impl<'a> MsgIter<'a> {
     /// Iterate the messages in `datagram`.
+    #[inline]
     pub fn new(datagram: &'a [u8]) -> Self {
         MsgIter { buf: datagram, failed: false }
     }
@@ -152,6 +154,7 @@ impl<'a> MsgIter<'a> {
 impl<'a> Iterator for MsgIter<'a> {
     type Item = Result<Msg<'a>, DecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.buf.is_empty() {
             return None;
@@ -166,16 +169,25 @@ impl<'a> Iterator for MsgIter<'a> {
         let len = header.len as usize;
         if len < NLMSG_HDRLEN || len > self.buf.len() {
             self.failed = true;
-            return Some(Err(DecodeError::new(
-                "netlink message",
-                format!("length {len} outside 16..={} (type {})", self.buf.len(), header.ty),
-            )));
+            return Some(Err(bad_msg_length(len, self.buf.len(), header.ty)));
         }
         let payload = &self.buf[NLMSG_HDRLEN..len];
         let next = align(len).min(self.buf.len());
         self.buf = &self.buf[next..];
         Some(Ok(Msg { header, payload }))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn short_header(n: usize) -> DecodeError {
+    DecodeError::new("netlink header", format!("{n} bytes, need 16"))
+}
+
+#[cold]
+#[inline(never)]
+fn bad_msg_length(len: usize, room: usize, ty: u16) -> DecodeError {
+    DecodeError::new("netlink message", format!("length {len} outside 16..={room} (type {ty})"))
 }
 
 /// Builds one netlink message at the end of a buffer that may already hold
@@ -367,14 +379,22 @@ impl ErrorMsg {
 }
 
 /// Read a fixed-size C struct header at the start of a payload.
+#[inline]
 pub fn fixed<const N: usize>(payload: &[u8], what: &'static str) -> Result<[u8; N], DecodeError> {
-    payload
-        .get(..N)
-        .map(|s| s.try_into().expect("length checked"))
-        .ok_or_else(|| DecodeError::new(what, format!("{} bytes, need {N}", payload.len())))
+    match payload.first_chunk::<N>() {
+        Some(b) => Ok(*b),
+        None => Err(too_short(what, payload.len(), N)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn too_short(what: &'static str, got: usize, need: usize) -> DecodeError {
+    DecodeError::new(what, format!("{got} bytes, need {need}"))
 }
 
 /// The attributes after a fixed header of `n` bytes (aligned).
+#[inline]
 pub fn attrs_after(payload: &[u8], n: usize) -> AttrIter<'_> {
     AttrIter::new(payload.get(align(n)..).unwrap_or(&[]))
 }

@@ -423,7 +423,7 @@ fn state(w: &World, keep_mac: Option<&str>) -> Value {
             },
         }));
     }
-    let veths: Vec<Value> = ipj(&w.node, &["-d", "link", "show", "type", "veth"])
+    let mut veths: Vec<Value> = ipj(&w.node, &["-d", "link", "show", "type", "veth"])
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -431,6 +431,9 @@ fn state(w: &World, keep_mac: Option<&str>) -> Value {
         .filter(|l| l["ifname"] != "up0")
         .map(|l| link_state(&w.node, l["ifname"].as_str().unwrap(), false))
         .collect();
+    // As a set: their names are random, and the two ends of the vlan
+    // gateway pair get their indexes in the opposite order on each side.
+    veths.sort_by_key(|v| v.to_string());
     json!({
         "pods": pods,
         "bridge": link_state(&w.node, "cni0", false),
@@ -810,11 +813,18 @@ async fn libcni_options() {
     // Debian's 1.1.1 keeps the default VLAN, as upstream with this key.
     sc.bridge["preserveDefaultVlan"] = json!(true);
     let failing = sc.failing;
+    if !failing {
+        sc.check_differs = Some(
+            "with the gateway on BRIDGE.VLAN the reference leaves the bridge MAC to follow its ports, so \
+             its CHECK fails whenever a later port has a lower MAC; this plugin pins the MAC of a bridge it \
+             creates",
+        );
+    }
     let o = same_as_reference(sc).await;
     if failing {
         assert_eq!(o.adds[0]["ok"], false);
         assert_eq!(o.adds[0]["code"], 999);
     } else {
-        assert_eq!(o.adds[0]["ok"], true, "{}", o.adds[0]);
+        assert_all_ok(&o);
     }
 }

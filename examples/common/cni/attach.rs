@@ -191,15 +191,37 @@ pub fn check_supported(conf: &NetConf) -> Result<(), CniError> {
     Ok(())
 }
 
-/// Find or create the bridge, up, with the configured MTU, MAC and
-/// promiscuous mode; router advertisements off on it (the plugin owns its
-/// routes), as the reference does.
-pub async fn ensure_bridge(
-    host_ns: &Netns,
-    host: &Rtnl,
-    conf: &NetConf,
-) -> Result<(IfIndex, MacAddr), CniError> {
+/// The bridge ADD attaches to, as [`ensure_bridge`] left it.
+#[derive(Clone, Copy, Debug)]
+pub struct BridgeState {
+    /// Its index.
+    pub index: IfIndex,
+    /// The MAC it keeps (the configured `mac`, else the kernel's random one
+    /// read back after creation).
+    pub mac: MacAddr,
+    /// `Some(mac)` when this ADD created the bridge: set that MAC by hand
+    /// once the first port has joined (see [`ensure_bridge`]).
+    pub pin_after_first_port: Option<MacAddr>,
+}
+
+/// Find or create the bridge, up, with the configured MTU and promiscuous
+/// mode; router advertisements off on it (the plugin owns its routes), as
+/// the reference does.
+///
+/// A bridge created here gets its MAC set by hand (the configured `mac`,
+/// else the one the kernel gave it) only after its first port has joined,
+/// in [`add`], as the reference sets it only after its veth: while a
+/// bridge's MAC is not set by hand, its first port changes the bridge id,
+/// which recomputes the port states with that port still disabled, so the
+/// bridge's carrier goes off and on and the kernel's linkwatch computes its
+/// operational state (`UP`). A bridge whose MAC is set before any port
+/// joins, and whose first port joins already operational, never changes
+/// carrier: Linux (6.1 as 6.18) then leaves its operstate `UNKNOWN` for
+/// good (the state it had since registration), unless the port happens to
+/// lose its carrier afterwards.
+pub async fn ensure_bridge(host_ns: &Netns, host: &Rtnl, conf: &NetConf) -> Result<BridgeState, CniError> {
     let links = host.links();
+    let mut pin_after_first_port = None;
     let link = match links.get(conf.bridge.as_str()).await {
         Ok(l) => l,
         Err(e) if e.is_not_found() => {
@@ -210,29 +232,20 @@ pub async fn ensure_bridge(
             if let Some(m) = conf.mtu {
                 nl = nl.mtu(m);
             }
-            if let Some(mac) = conf.bridge_mac {
-                // A MAC set by hand stays put as ports come and go.
-                nl = nl.mac(mac);
-            }
-            match links.add(&nl).await {
-                Ok(()) => {}
-                // Another ADD created it meanwhile.
-                Err(e) if e.is_exists() => {}
+            let created = match links.add(&nl).await {
+                Ok(()) => true,
+                // Another ADD created it meanwhile (and pins its MAC).
+                Err(e) if e.is_exists() => false,
                 Err(e) if conf.vlan_filtering => {
                     return Err(vlan_err(&format!("failed to create bridge {:?}", conf.bridge), e))
                 }
                 Err(e) => return Err(err999(&format!("could not add {:?}", conf.bridge), e)),
-            }
+            };
             let l = links.get(conf.bridge.as_str()).await.map_err(|e| err999("read bridge back", e))?;
-            if conf.bridge_mac.is_none() {
-                // Set the kernel's random MAC explicitly: a MAC set by hand
-                // stays put, otherwise the bridge takes its lowest port's.
-                if let Some(mac) = l.mac() {
-                    links
-                        .set(l.index, &LinkChange::new().mac(mac))
-                        .await
-                        .map_err(|e| err999("pin bridge MAC", e))?;
-                }
+            if created {
+                // The MAC it keeps as ports come and go, set by hand once
+                // its first port has joined.
+                pin_after_first_port = conf.bridge_mac.or(l.mac());
             }
             l
         }
@@ -254,8 +267,10 @@ pub async fn ensure_bridge(
     if !link.is_up() {
         links.set(link.index, &LinkChange::new().up()).await.map_err(|e| err999("set bridge up", e))?;
     }
-    let mac = link.mac().ok_or_else(|| CniError::new(ERR_INTERNAL, "bridge has no MAC address"))?;
-    Ok((link.index, mac))
+    let mac = pin_after_first_port
+        .or(link.mac())
+        .ok_or_else(|| CniError::new(ERR_INTERNAL, "bridge has no MAC address"))?;
+    Ok(BridgeState { index: link.index, mac, pin_after_first_port })
 }
 
 /// ADD: bridge, veth pair (container end created inside the container in
@@ -268,9 +283,7 @@ pub async fn add(host_ns: &Netns, conf: &NetConf, args: &AddArgs<'_>) -> Result<
 
     // With VLANs the bridge comes first, as in the reference: a kernel
     // without VLAN filtering refuses it before any address is reserved.
-    if conf.vlan_filtering {
-        ensure_bridge(host_ns, &host, conf).await?;
-    }
+    let bridge = if conf.vlan_filtering { Some(ensure_bridge(host_ns, &host, conf).await?) } else { None };
     // 1. Addresses first: failing here changes nothing in the kernel.
     let ips = match &conf.ipam {
         None => Vec::new(),
@@ -294,7 +307,7 @@ pub async fn add(host_ns: &Netns, conf: &NetConf, args: &AddArgs<'_>) -> Result<
         }
     };
 
-    match attach(&host, &ctr, host_ns, conf, args, &ips).await {
+    match attach(&host, &ctr, host_ns, conf, args, &ips, bridge).await {
         Ok(a) => Ok(a),
         Err((e, host_veth)) => {
             if let Some(name) = host_veth {
@@ -319,9 +332,14 @@ async fn attach(
     conf: &NetConf,
     args: &AddArgs<'_>,
     ips: &[Allocation],
+    bridge: Option<BridgeState>,
 ) -> Result<Attachment, AttachError> {
     let fail = |e: CniError| (e, None);
-    let (br_index, br_mac) = ensure_bridge(host_ns, host, conf).await.map_err(fail)?;
+    let bridge = match bridge {
+        Some(b) => b,
+        None => ensure_bridge(host_ns, host, conf).await.map_err(fail)?,
+    };
+    let (br_index, br_mac) = (bridge.index, bridge.mac);
 
     // 2. The veth pair, in one request: the container end is created
     //    directly inside the container's namespace under its final name
@@ -366,6 +384,14 @@ async fn attach(
         return Err(fail(CniError::new(ERR_TRY_AGAIN, "could not find a free host veth name")));
     }
     let undo = |e: CniError| (e, Some(host_name.clone()));
+    if let Some(mac) = bridge.pin_after_first_port {
+        // The bridge this ADD created has its first port: its MAC, set by
+        // hand from now on, no longer follows its ports (see ensure_bridge).
+        links
+            .set(br_index, &LinkChange::new().mac(mac))
+            .await
+            .map_err(|e| undo(err999("pin bridge MAC", e)))?;
+    }
     let hv = links.get(host_name.as_str()).await.map_err(|e| undo(err999("read host veth", e)))?;
     if conf.hairpin_mode || conf.port_isolation {
         let mut port = BridgePort::new();

@@ -185,6 +185,19 @@ impl ReadAhead {
 
 /// Whether a datagram holds the end of dump `seq`: its `NLMSG_DONE` or a
 /// non-zero `NLMSG_ERROR`.
+/// Decode one object of the dump and count it; `None` when the decoder
+/// skips the message. The result is returned as the decoder made it:
+/// every re-wrapping would copy the object.
+fn decode_one<T>(decode: &mut Decoder<T>, yielded: &mut u64, m: &Msg<'_>) -> Option<Result<Option<T>>> {
+    let r = decode(m);
+    match &r {
+        Ok(None) => return None,
+        Ok(Some(_)) => *yielded += 1,
+        Err(_) => {}
+    }
+    Some(r)
+}
+
 fn ends_dump(data: &[u8], seq: u32) -> bool {
     MsgIter::new(data).flatten().any(|m| {
         m.header.seq == seq
@@ -383,15 +396,10 @@ impl<T> Dump<T> {
                             self.intr = true;
                         }
                         let m = Msg { header, payload: &src.buf()[start + wire::NLMSG_HDRLEN..start + mlen] };
-                        // Returned as the decoder made it: every re-wrapping
-                        // would copy the object.
-                        let r = (self.decode)(&m);
-                        match &r {
-                            Ok(None) => continue,
-                            Ok(Some(_)) => self.yielded += 1,
-                            Err(_) => {}
+                        match decode_one(&mut self.decode, &mut self.yielded, &m) {
+                            Some(r) => return Poll::Ready(r),
+                            None => continue,
                         }
-                        return Poll::Ready(r);
                     }
                 }
             }
@@ -435,15 +443,10 @@ impl<T> Dump<T> {
                             unreachable!("an object comes from the active state")
                         };
                         let m = Msg { header, payload: &src.buf()[payload] };
-                        // Returned as the decoder made it: every re-wrapping
-                        // would copy the object.
-                        let r = (self.decode)(&m);
-                        match &r {
-                            Ok(None) => continue,
-                            Ok(Some(_)) => self.yielded += 1,
-                            Err(_) => {}
+                        match decode_one(&mut self.decode, &mut self.yielded, &m) {
+                            Some(r) => return Poll::Ready(r),
+                            None => continue,
                         }
-                        return Poll::Ready(r);
                     }
                 }
             }

@@ -33,6 +33,19 @@ fn tc(ns: &TestNs, args: &[&str]) {
     ns.exec("tc", args);
 }
 
+/// fq_codel as `tc ... fq_codel limit 10240 flows 1024 target 5ms
+/// interval 100ms ecn` makes it.
+fn fq_codel_as_tc_args() -> netplumb::tc::FqCodel {
+    netplumb::tc::FqCodel {
+        limit: Some(10240),
+        flows: Some(1024),
+        target: Some(5000),
+        interval: Some(100_000),
+        ecn: Some(1),
+        ..netplumb::tc::FqCodel::default()
+    }
+}
+
 /// Two veth pairs, `a0`/`a1` and `b0`/`b1`, up: `a0` is configured by
 /// netplumb, `b0` by `tc`.
 async fn two_pairs(ns: &TestNs) -> (Rtnl, IfIndex, IfIndex) {
@@ -556,7 +569,7 @@ async fn bad_input_is_refused_before_the_kernel() {
 /// they are saved as the fuzz target's seeds.
 #[tokio::test]
 async fn kernel_replies_and_codec_only_kinds_round_trip() {
-    use netplumb::tc::{FqCodel, Gact, MatchAll, Netem, Police, Prio};
+    use netplumb::tc::{Gact, MatchAll, Netem, Police, Prio};
     let ns = TestNs::new("tcseed").await;
     let (rt, a, b) = two_pairs(&ns).await;
     rt.links().add(&NewLink::new("ifs", Ifb).up()).await.unwrap();
@@ -648,14 +661,7 @@ async fn kernel_replies_and_codec_only_kinds_round_trip() {
         f(&mut netplumb::wire::AttrWriter::new(&mut v));
         v
     };
-    let fq = FqCodel {
-        limit: Some(10240),
-        flows: Some(1024),
-        target: Some(5000),
-        interval: Some(100_000),
-        ecn: Some(1),
-        ..FqCodel::default()
-    };
+    let fq = fq_codel_as_tc_args();
     let synth = vec![
         ("fq_codel", enc(&|w| Qdisc::root(a, TcHandle::new(3, 0), fq.clone()).write(w))),
         (
@@ -883,7 +889,7 @@ fn assert_stats(what: &str, s: &netplumb::tc::Stats, j: &Value) {
 /// fails the test.
 #[tokio::test]
 async fn kinds_this_kernel_may_lack() {
-    use netplumb::tc::{FqCodel, Gact, MatchAll, Netem, Police, Prio};
+    use netplumb::tc::{Gact, MatchAll, Netem, Police, Prio};
     let require = std::env::var("NETPLUMB_REQUIRE_KINDS").is_ok_and(|v| v == "1");
     let cases = [
         ModuleCase {
@@ -893,17 +899,7 @@ async fn kinds_this_kernel_may_lack() {
                 "root", "handle", "1:", "fq_codel", "limit", "10240", "flows", "1024", "target", "5ms",
                 "interval", "100ms", "ecn",
             ],
-            make: |a, _| {
-                let fq = FqCodel {
-                    limit: Some(10240),
-                    flows: Some(1024),
-                    target: Some(5000),
-                    interval: Some(100_000),
-                    ecn: Some(1),
-                    ..FqCodel::default()
-                };
-                Made::Qdisc(Qdisc::root(a, TcHandle::new(1, 0), fq))
-            },
+            make: |a, _| Made::Qdisc(Qdisc::root(a, TcHandle::new(1, 0), fq_codel_as_tc_args())),
         },
         ModuleCase {
             what: "qdisc netem",

@@ -59,6 +59,8 @@ pub use value::Value;
 
 use consts::*;
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use crate::conn::{Connection, Dump, Request};
 use crate::error::{Error, Result};
 use crate::names::Protocol;
@@ -281,12 +283,32 @@ impl Nft {
             w.str(NFTA_SET_ELEM_LIST_TABLE, table);
             w.str(NFTA_SET_ELEM_LIST_SET, set);
         });
-        let chunks: Vec<Vec<Element>> = self
-            .conn
-            .dump(&req, decode_as(NFT_MSG_NEWSETELEM, |m| decode_elements(m).map(|(_, _, e)| e)))
+        // Every message's elements go straight into one vector: elements
+        // are ~200 bytes, and collecting a vector per message then
+        // concatenating copied the whole listing once more (21 MB for
+        // 110,000 elements). A dump that is restarted (interrupted, see
+        // `Dump::try_collect`) is sent again with a new sequence number:
+        // its first message clears what the abandoned attempt decoded.
+        let acc: Arc<Mutex<(Option<u32>, Vec<Element>)>> = Arc::default();
+        let sink = Arc::clone(&acc);
+        self.conn
+            .dump(&req, move |m: &Msg<'_>| {
+                if m.header.ty != msg(NFT_MSG_NEWSETELEM) {
+                    return Ok(None);
+                }
+                let mut guard = sink.lock().unwrap_or_else(PoisonError::into_inner);
+                let (seq, out) = &mut *guard;
+                if *seq != Some(m.header.seq) {
+                    out.clear();
+                    *seq = Some(m.header.seq);
+                }
+                set::decode_elements_into(m, out)?;
+                Ok(Some(()))
+            })
             .try_collect()
             .await?;
-        Ok(chunks.into_iter().flatten().collect())
+        let mut guard = acc.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(std::mem::take(&mut guard.1))
     }
 
     /// `nft list counters|quotas|limits ...`: every named object.

@@ -618,11 +618,20 @@ impl Element {
     /// Decode one element nest.
     pub fn decode(a: &crate::wire::Attr<'_>) -> Result<Element, DecodeError> {
         let mut e = Element::default();
+        e.decode_from(a)?;
+        Ok(e)
+    }
+
+    /// Fill a default element from an element nest, in place (a listing
+    /// decodes each element into its slot of the result: an element is
+    /// ~200 bytes, and returning it by value copied it twice).
+    fn decode_from(&mut self, a: &crate::wire::Attr<'_>) -> Result<(), DecodeError> {
+        let e = self;
         for x in a.nested() {
             let x = x?;
             match x.kind() {
-                NFTA_SET_ELEM_KEY => e.key = super::expr::get_value(&x)?,
-                NFTA_SET_ELEM_KEY_END => e.key_end = Some(super::expr::get_value(&x)?),
+                NFTA_SET_ELEM_KEY => e.key = super::expr::get_value_bytes(&x)?.to_vec(),
+                NFTA_SET_ELEM_KEY_END => e.key_end = Some(super::expr::get_value_bytes(&x)?.to_vec()),
                 NFTA_SET_ELEM_DATA => e.data = Some(Data::decode(&x)?),
                 NFTA_SET_ELEM_FLAGS => e.flags = x.u32_be()?,
                 NFTA_SET_ELEM_TIMEOUT => e.timeout = Some(Duration::from_millis(x.u64_be()?)),
@@ -640,7 +649,7 @@ impl Element {
                 _ => {}
             }
         }
-        Ok(e)
+        Ok(())
     }
 }
 
@@ -741,23 +750,42 @@ pub(crate) fn group_elements(buf: &mut [u8], starts: &[usize]) -> Vec<(usize, us
 
 /// Decode an `NFT_MSG_NEWSETELEM` message: `(table, set, elements)`.
 pub fn decode_elements(m: &Msg<'_>) -> Result<(String, String, Vec<Element>), DecodeError> {
-    let mut table = String::new();
-    let mut set = String::new();
     let mut out = Vec::new();
+    let (table, set) = decode_elements_into(m, &mut out)?;
+    Ok((table.to_string(), set.to_string(), out))
+}
+
+/// [`decode_elements`] appending the elements to `out` (a listing
+/// collects every message's elements in one vector, copied nowhere).
+pub(crate) fn decode_elements_into<'a>(
+    m: &Msg<'a>,
+    out: &mut Vec<Element>,
+) -> Result<(&'a str, &'a str), DecodeError> {
+    let mut table = "";
+    let mut set = "";
     for a in attrs_after(m.payload, 4) {
         let a = a?;
         match a.kind() {
-            NFTA_SET_ELEM_LIST_TABLE => table = a.str()?.to_string(),
-            NFTA_SET_ELEM_LIST_SET => set = a.str()?.to_string(),
+            NFTA_SET_ELEM_LIST_TABLE => table = a.str()?,
+            NFTA_SET_ELEM_LIST_SET => set = a.str()?,
             NFTA_SET_ELEM_LIST_ELEMENTS => {
+                // Room for the whole message at once: a dump message
+                // holds a thousand elements or more, of ~200 bytes each.
+                out.reserve(a.nested().count());
                 for e in a.nested() {
-                    out.push(Element::decode(&e?)?);
+                    let e = e?;
+                    out.push(Element::default());
+                    let slot = out.last_mut().expect("just pushed");
+                    if let Err(err) = slot.decode_from(&e) {
+                        out.pop();
+                        return Err(err);
+                    }
                 }
             }
             _ => {}
         }
     }
-    Ok((table, set, out))
+    Ok((table, set))
 }
 
 /// Merge listed elements of a plain interval set (start, end-marker

@@ -270,6 +270,27 @@ pub(crate) fn put_value(w: &mut AttrWriter<'_>, ty: u16, v: &[u8]) {
     });
 }
 
+/// The bytes of a value nest, borrowed: what [`get_value`] copies, found
+/// the same way (the first `NFTA_DATA_VALUE` or `NFTA_DATA_VERDICT`
+/// decides), without building a [`Data`] on the way.
+#[inline]
+pub(crate) fn get_value_bytes<'a>(a: &Attr<'a>) -> Result<&'a [u8], DecodeError> {
+    for x in a.nested() {
+        let x = x?;
+        match x.kind() {
+            NFTA_DATA_VALUE => return Ok(x.payload),
+            NFTA_DATA_VERDICT => {
+                // As `Data::decode` then `get_value`: a malformed verdict
+                // is reported as such, a well-formed one is the wrong kind.
+                Verdict::decode(&x)?;
+                return Err(DecodeError::new("nftables data", "verdict where a value was expected"));
+            }
+            _ => {}
+        }
+    }
+    Err(DecodeError::new("nftables data", "neither value nor verdict"))
+}
+
 /// Read a value nest.
 pub(crate) fn get_value(a: &Attr<'_>) -> Result<Vec<u8>, DecodeError> {
     match Data::decode(a)? {

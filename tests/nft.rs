@@ -211,7 +211,7 @@ async fn elements_change_in_place_with_timeouts_comments_and_ranges() {
     tx.add_elements(&set, &[Element::new(v4("198.51.100.1"))]).unwrap();
     nft.commit(&tx).await.unwrap();
     let merged = netplumb::nft::merge_intervals(nft.list_elements(F, T, "nets").await.unwrap());
-    let keys: Vec<Vec<u8>> = merged.iter().map(|e| e.key.clone()).collect();
+    let keys: Vec<Vec<u8>> = merged.iter().map(|e| e.key.to_vec()).collect();
     assert_eq!(keys, vec![vec![10, 0, 0, 0], vec![198, 51, 100, 1], vec![203, 0, 113, 7]]);
     assert_eq!(merged[0].comment.as_deref(), Some("ten"));
 

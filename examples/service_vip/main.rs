@@ -1149,7 +1149,7 @@ mod tests {
                 .unwrap()
                 .into_iter()
                 .map(|e| {
-                    let k = u32::from_ne_bytes(e.key.as_slice().try_into().unwrap());
+                    let k = u32::from_ne_bytes(e.key.as_bytes().try_into().unwrap());
                     match e.data {
                         Some(netplumb::nft::expr::Data::Verdict(Verdict::Goto(c))) => (k, c),
                         d => panic!("slot {k}: {d:?}"),

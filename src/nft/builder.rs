@@ -312,7 +312,7 @@ impl RuleBuilder {
 
     /// `FIELD OP VALUE` (`tcp dport != 22`, `meta mark 0x4000`).
     pub fn cmp(mut self, f: Field, op: CmpOp, v: impl Into<Value>) -> Self {
-        let v = v.into().0;
+        let v = v.into().into_vec();
         if !self.check_len(&f, &v) {
             return self;
         }
@@ -346,7 +346,7 @@ impl RuleBuilder {
         let v = match name.strip_suffix('*') {
             Some(p) => p.as_bytes().to_vec(),
             None => match Value::ifname(name) {
-                Ok(v) => v.0,
+                Ok(v) => v.into_vec(),
                 Err(e) => {
                     self.error.get_or_insert(e);
                     return self;
@@ -364,7 +364,7 @@ impl RuleBuilder {
     pub fn prefix(mut self, f: Field, net: ipnet::IpNet, negate: bool) -> Self {
         let net = net.trunc();
         let bits = net.prefix_len() as u32;
-        let addr = Value::ip(net.network()).0;
+        let addr = Value::ip(net.network()).into_vec();
         if addr.len() != f.len as usize {
             self.fail("prefix", format!("{net} does not fit a {}-byte field", f.len));
             return self;
@@ -395,7 +395,7 @@ impl RuleBuilder {
 
     /// `FIELD [!=] LO-HI`.
     pub fn range(mut self, f: Field, lo: impl Into<Value>, hi: impl Into<Value>, negate: bool) -> Self {
-        let (lo, hi) = (lo.into().0, hi.into().0);
+        let (lo, hi) = (lo.into().into_vec(), hi.into().into_vec());
         if !self.check_len(&f, &lo) || !self.check_len(&f, &hi) {
             return self;
         }
@@ -712,7 +712,7 @@ impl RuleBuilder {
         let mut next = 1;
         if let Some((lo, hi)) = addr {
             n.family = if lo.is_ipv4() { 2 } else { 10 };
-            let (lo, hi) = (Value::ip(lo).0, Value::ip(hi).0);
+            let (lo, hi) = (Value::ip(lo).into_vec(), Value::ip(hi).into_vec());
             let r1 = Reg(next);
             self.exprs.push(Immediate::value(r1, lo.clone()).into());
             n.addr_min = Some(r1);

@@ -80,7 +80,7 @@ impl RuleBuilder {
         let mut t = Tproxy { family: Some(family), addr: None, port: None };
         let mut next = 1;
         if let Some(a) = addr {
-            self = self.expr(Immediate::value(Reg(next), Value::ip(a).0));
+            self = self.expr(Immediate::value(Reg(next), Value::ip(a).into_vec()));
             t.addr = Some(Reg(next));
             next += 1;
         }
@@ -114,7 +114,7 @@ impl RuleBuilder {
         let mut d = Dup { addr: None, dev: None };
         let mut next = 1;
         if let Some(a) = addr {
-            self = self.expr(Immediate::value(Reg(next), Value::ip(a).0));
+            self = self.expr(Immediate::value(Reg(next), Value::ip(a).into_vec()));
             d.addr = Some(Reg(next));
             next += 1;
         }
@@ -135,7 +135,7 @@ impl RuleBuilder {
         self = self.expr(Immediate::value(Reg::R1, ifindex.to_ne_bytes().to_vec()));
         let mut f = Fwd { dev: Some(Reg::R1), addr: None, nfproto: None };
         if let Some(a) = addr {
-            self = self.expr(Immediate::value(Reg::R2, Value::ip(a).0));
+            self = self.expr(Immediate::value(Reg::R2, Value::ip(a).into_vec()));
             f.addr = Some(Reg::R2);
             f.nfproto = Some(nfproto(a));
         }
@@ -166,8 +166,8 @@ impl RuleBuilder {
             return self;
         }
         let (k, data) = match key {
-            IpsecKey::Daddr(a) => (if a.is_ipv4() { 1 } else { 2 }, Value::ip(a).0),
-            IpsecKey::Saddr(a) => (if a.is_ipv4() { 3 } else { 4 }, Value::ip(a).0),
+            IpsecKey::Daddr(a) => (if a.is_ipv4() { 1 } else { 2 }, Value::ip(a).into_vec()),
+            IpsecKey::Saddr(a) => (if a.is_ipv4() { 3 } else { 4 }, Value::ip(a).into_vec()),
             IpsecKey::Reqid(r) => (5, r.to_ne_bytes().to_vec()),
             IpsecKey::Spi(s) => (6, s.to_be_bytes().to_vec()),
         };

@@ -36,6 +36,7 @@ use super::consts::*;
 use super::set::Element;
 use super::transaction::{Committed, Transaction};
 use super::types::Family;
+use super::value::Value;
 use super::{is_generation_conflict, Nft};
 use crate::conn::Batch;
 use crate::error::{Error, Result};
@@ -145,7 +146,7 @@ impl Nft {
 type Key = (u8, String, String);
 
 /// An element as the kernel tells one from another.
-type ElemId = (Vec<u8>, Option<Vec<u8>>, bool);
+type ElemId = (Value, Option<Value>, bool);
 
 fn elem_id(e: &Element) -> ElemId {
     (e.key.clone(), e.key_end.clone(), e.is_interval_end())

@@ -512,10 +512,11 @@ pub struct AnonSet {
 /// One element of a set or map.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Element {
-    /// The key (start of a range).
-    pub key: Vec<u8>,
+    /// The key (start of a range); short keys (addresses, ports, their
+    /// concatenations) without a heap allocation.
+    pub key: Value,
     /// Inclusive end of a range (interval sets), `None` for one value.
-    pub key_end: Option<Vec<u8>>,
+    pub key_end: Option<Value>,
     /// For maps: what the key maps to.
     pub data: Option<Data>,
     /// For object maps: the object's name.
@@ -535,12 +536,12 @@ pub struct Element {
 impl Element {
     /// An element with key `key`.
     pub fn new(key: impl Into<Value>) -> Element {
-        Element { key: key.into().0, ..Default::default() }
+        Element { key: key.into(), ..Default::default() }
     }
 
     /// A range `lo`-`hi`, inclusive (interval sets).
     pub fn range(lo: impl Into<Value>, hi: impl Into<Value>) -> Element {
-        Element { key: lo.into().0, key_end: Some(hi.into().0), ..Default::default() }
+        Element { key: lo.into(), key_end: Some(hi.into()), ..Default::default() }
     }
 
     /// A prefix (`10.0.0.0/8`) as a range.
@@ -551,7 +552,7 @@ impl Element {
 
     /// Map to `data`.
     pub fn to(mut self, data: impl Into<Value>) -> Element {
-        self.data = Some(Data::Value(data.into().0));
+        self.data = Some(Data::Value(data.into().into_vec()));
         self
     }
 
@@ -630,8 +631,10 @@ impl Element {
         for x in a.nested() {
             let x = x?;
             match x.kind() {
-                NFTA_SET_ELEM_KEY => e.key = super::expr::get_value_bytes(&x)?.to_vec(),
-                NFTA_SET_ELEM_KEY_END => e.key_end = Some(super::expr::get_value_bytes(&x)?.to_vec()),
+                NFTA_SET_ELEM_KEY => e.key = Value::from_bytes(super::expr::get_value_bytes(&x)?),
+                NFTA_SET_ELEM_KEY_END => {
+                    e.key_end = Some(Value::from_bytes(super::expr::get_value_bytes(&x)?))
+                }
                 NFTA_SET_ELEM_DATA => e.data = Some(Data::decode(&x)?),
                 NFTA_SET_ELEM_FLAGS => e.flags = x.u32_be()?,
                 NFTA_SET_ELEM_TIMEOUT => e.timeout = Some(Duration::from_millis(x.u64_be()?)),
@@ -696,7 +699,7 @@ pub(crate) fn encode_elements(
         sorted = elems.to_vec();
         sorted.sort_by(|a, b| a.key.cmp(&b.key));
         if sorted[0].key.iter().any(|&b| b != 0) {
-            let zero = Element { key: vec![0; sorted[0].key.len()], ..Default::default() };
+            let zero = Element { key: vec![0; sorted[0].key.len()].into(), ..Default::default() };
             let mut w = AttrWriter::new(&mut buf);
             starts.push(w.len());
             zero.encode_one(&mut w, &zero.key, None, NFT_SET_ELEM_INTERVAL_END, false);
@@ -797,20 +800,20 @@ pub fn merge_intervals(mut elems: Vec<Element>) -> Vec<Element> {
     for e in elems {
         if e.is_interval_end() {
             if let Some(mut s) = open.take() {
-                s.key_end = super::value::be_decrement(&e.key);
+                s.key_end = super::value::be_decrement(&e.key).map(Value::from);
                 out.push(s);
             }
         } else {
             if let Some(mut s) = open.take() {
                 // Start without an end: runs to the next start - 1.
-                s.key_end = super::value::be_decrement(&e.key);
+                s.key_end = super::value::be_decrement(&e.key).map(Value::from);
                 out.push(s);
             }
             open = Some(e);
         }
     }
     if let Some(mut s) = open {
-        s.key_end = Some(vec![0xff; s.key.len()]);
+        s.key_end = Some(vec![0xff; s.key.len()].into());
         out.push(s);
     }
     out

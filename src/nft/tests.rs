@@ -185,3 +185,96 @@ fn large_element_lists_split_under_the_attribute_limit() {
     assert_eq!(total, 50_000);
     assert_eq!(tx.describe(op), Some("add 50000 elements to set ip t/s"));
 }
+
+/// A dump part `NFT_MSG_NEWSETELEM` of set ip t/s holding IPv4 `keys`.
+fn setelem_part(seq: u32, keys: &[[u8; 4]]) -> Vec<u8> {
+    let mut p = vec![2, 0, 0, 0];
+    let mut w = AttrWriter::new(&mut p);
+    w.str(NFTA_SET_ELEM_LIST_TABLE, "t").str(NFTA_SET_ELEM_LIST_SET, "s");
+    w.nest(NFTA_SET_ELEM_LIST_ELEMENTS | crate::wire::NLA_F_NESTED, |w| {
+        for k in keys {
+            w.nest(NFTA_LIST_ELEM | crate::wire::NLA_F_NESTED, |w| {
+                super::expr::put_value(w, NFTA_SET_ELEM_KEY, k);
+            });
+        }
+    });
+    let mut m = msg_bytes(msg(NFT_MSG_NEWSETELEM), seq, &p);
+    m[6..8].copy_from_slice(&crate::wire::NLM_F_MULTIPART.to_ne_bytes());
+    m
+}
+
+fn dump_done(seq: u32, flags: u16) -> Vec<u8> {
+    let mut m = msg_bytes(crate::wire::NLMSG_DONE, seq, &[0; 4]);
+    m[6..8].copy_from_slice(&(crate::wire::NLM_F_MULTIPART | flags).to_ne_bytes());
+    m
+}
+
+#[tokio::test]
+async fn listed_elements_come_from_the_last_attempt_of_an_interrupted_dump() {
+    // list_elements decodes every message into one vector as it arrives:
+    // what an interrupted attempt decoded must not stay in the result.
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Netfilter, Options::default()).unwrap();
+    let nft = Nft::from_connection(conn).unwrap();
+    let script = tokio::task::spawn_blocking(move || {
+        // 1st attempt: two messages of elements, then DONE flagged as
+        // interrupted (after objects were yielded: `try_collect` dumps again).
+        let h = read(&dump);
+        assert_eq!(h[0].0.ty, msg(NFT_MSG_GETSETELEM));
+        let seq = h[0].0.seq;
+        send(&dump, &[setelem_part(seq, &[[10, 0, 0, 1], [10, 0, 0, 2]])]);
+        send(&dump, &[setelem_part(seq, &[[10, 0, 0, 3]]), dump_done(seq, crate::wire::NLM_F_DUMP_INTR)]);
+        // 2nd attempt: a clean dump of other elements, in two messages.
+        let h = read(&dump);
+        let seq2 = h[0].0.seq;
+        assert_ne!(seq2, seq);
+        send(&dump, &[setelem_part(seq2, &[[192, 0, 2, 1]])]);
+        send(&dump, &[setelem_part(seq2, &[[192, 0, 2, 2]]), dump_done(seq2, 0)]);
+    });
+    let got = nft.list_elements(Family::Ip, "t", "s").await.unwrap();
+    script.await.unwrap();
+    let keys: Vec<&[u8]> = got.iter().map(|e| e.key.as_bytes()).collect();
+    assert_eq!(keys, vec![&[192, 0, 2, 1][..], &[192, 0, 2, 2][..]]);
+}
+
+#[test]
+fn values_inline_and_on_the_heap_behave_as_their_bytes() {
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
+    let hash = |v: &dyn Fn(&mut DefaultHasher)| {
+        let mut h = DefaultHasher::new();
+        v(&mut h);
+        h.finish()
+    };
+    for n in [0usize, 1, 4, 16, Value::INLINE, Value::INLINE + 1, 40, 64] {
+        let bytes: Vec<u8> = (0..n as u8).collect();
+        let a = Value::from_bytes(&bytes);
+        let b = Value::from(bytes.clone());
+        assert_eq!(a, b);
+        assert_eq!(a.as_bytes(), &bytes[..]);
+        assert_eq!(&*a, &bytes[..]);
+        assert_eq!(a, bytes);
+        assert_eq!(a.clone().into_vec(), bytes);
+        assert_eq!(Vec::from(b.clone()), bytes);
+        assert_eq!(format!("{a:?}"), format!("Value({bytes:?})"));
+        // Hashes and orders as the bytes (as the former Vec<u8> did).
+        assert_eq!(hash(&|h| a.hash(h)), hash(&|h| bytes.hash(h)));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        let longer = Value::from(longer);
+        assert!(a < longer);
+    }
+    // Order across the two representations is the bytes' order.
+    let short = Value::from_bytes(&[1; 22]);
+    let long = Value::from_bytes(&[0; 23]);
+    assert!(long < short);
+    assert_eq!(Value::default().as_bytes(), &[] as &[u8]);
+    assert_eq!(Value::ipv4("10.0.0.1".parse().unwrap()), vec![10, 0, 0, 1]);
+    assert_eq!(Value::port(80), vec![0, 80]);
+    assert_eq!(Value::ifname("eth0").unwrap(), b"eth0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec());
+    let c = Value::concat(&[Value::ipv6("2001:db8::1".parse().unwrap()), Value::port(443)]);
+    assert_eq!(c.len(), 20);
+    assert_eq!(&c[16..18], &[1, 187]);
+    // A key held inline takes no more room than the Vec<u8> it replaced.
+    assert!(std::mem::size_of::<Value>() <= std::mem::size_of::<Vec<u8>>());
+    assert!(std::mem::size_of::<Option<Value>>() <= std::mem::size_of::<Vec<u8>>());
+}

@@ -152,7 +152,7 @@ pub(super) fn printable_elements(sw: &SetWithElements) -> Vec<Element> {
             v.reverse();
             v
         } else if set_be(set, false).unwrap_or(set.key.fields[0].big_endian()) {
-            e.key.clone()
+            e.key.to_vec()
         } else {
             e.key.iter().rev().copied().collect()
         }

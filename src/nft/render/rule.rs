@@ -997,9 +997,9 @@ fn unshift_set(s: &SetWithElements, ty: DataType, shift: u32) -> SetWithElements
     out.set.key = KeyType::single(if narrow { ty } else { DataType::INTEGER });
     out.set.userdata = Some(with_key_byteorder(&s.set.userdata_bytes(), 2));
     for e in &mut out.elements {
-        e.key = conv(&e.key);
+        e.key = conv(&e.key).into();
         if let Some(k) = &e.key_end {
-            e.key_end = Some(conv(k));
+            e.key_end = Some(conv(k).into());
         }
     }
     out

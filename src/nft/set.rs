@@ -589,6 +589,30 @@ impl Element {
         flags: u32,
         with_data: bool,
     ) {
+        let plain = flags == 0
+            && key_end.is_none()
+            && (!with_data
+                || (self.timeout.is_none()
+                    && self.data.is_none()
+                    && self.objref.is_none()
+                    && self.comment.is_none()));
+        if plain && key.len() <= PLAIN_KEY_MAX {
+            // The common element, a key and nothing else, in one write:
+            // the three headers the nests below write, then the key
+            // (padding included in the outer lengths, as they count it).
+            let padded = key.len().div_ceil(4) * 4;
+            let mut b = [0u8; 12 + PLAIN_KEY_MAX];
+            let mut hdr = |at: usize, len: usize, ty: u16| {
+                b[at..at + 2].copy_from_slice(&(len as u16).to_ne_bytes());
+                b[at + 2..at + 4].copy_from_slice(&ty.to_ne_bytes());
+            };
+            hdr(0, 12 + padded, NFTA_LIST_ELEM | NLA_F_NESTED);
+            hdr(4, 8 + padded, NFTA_SET_ELEM_KEY | NLA_F_NESTED);
+            hdr(8, 4 + key.len(), NFTA_DATA_VALUE);
+            b[12..12 + key.len()].copy_from_slice(key);
+            w.raw(&b[..12 + padded]);
+            return;
+        }
         w.nest(NFTA_LIST_ELEM | NLA_F_NESTED, |w| {
             if flags != 0 {
                 w.u32_be(NFTA_SET_ELEM_FLAGS, flags);
@@ -655,6 +679,10 @@ impl Element {
         Ok(())
     }
 }
+
+/// Longest key [`Element::encode_one`] writes in one piece (the kernel's
+/// longest, `NFT_DATA_VALUE_MAXLEN`).
+const PLAIN_KEY_MAX: usize = 64;
 
 /// An expression of a set or element as netplumb keeps it: the encoder
 /// chooses the container (`NFTA_SET_EXPR` for one, a list of
@@ -833,5 +861,30 @@ fn data_key_type(id: u32, len: u32) -> KeyType {
         half
     } else {
         kt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-piece encoding of a plain element is byte for byte what the
+    /// general path (nests) writes, for every key length, with and
+    /// without data allowed.
+    #[test]
+    fn plain_elements_encode_as_the_nests_do() {
+        for len in 1..=PLAIN_KEY_MAX {
+            let key: Vec<u8> = (1..=len as u8).collect();
+            let e = Element::new(Value::from_bytes(&key));
+            for with_data in [false, true] {
+                let mut fast = vec![0xaa; 4];
+                e.encode_one(&mut AttrWriter::new(&mut fast), &key, None, 0, with_data);
+                let mut nests = vec![0xaa; 4];
+                AttrWriter::new(&mut nests).nest(NFTA_LIST_ELEM | NLA_F_NESTED, |w| {
+                    super::super::expr::put_value(w, NFTA_SET_ELEM_KEY, &key);
+                });
+                assert_eq!(fast, nests, "key of {len} bytes, with_data {with_data}");
+            }
+        }
     }
 }

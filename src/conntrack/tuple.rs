@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::consts::*;
-use super::raw::{write_unknown, UnknownAttr};
+use super::raw::{write_unknown, UnknownAttr, UnknownAttrs};
 use super::stack::Stack;
 use crate::error::{DecodeError, Error, Result};
 use crate::wire::{family_of, Attr, AttrWriter, NLA_F_NESTED};
@@ -120,7 +120,7 @@ pub struct Tuple {
     /// `--orig-zone`/`--reply-zone`).
     pub zone: Option<u16>,
     /// Attributes inside the tuple netplumb does not model, kept as sent.
-    pub unknown: Vec<UnknownAttr>,
+    pub unknown: UnknownAttrs,
 }
 
 impl Tuple {
@@ -128,7 +128,16 @@ impl Tuple {
     /// yourself.
     #[inline]
     pub fn new(src: IpAddr, dst: IpAddr, proto: IpProto) -> Tuple {
-        Tuple { src, dst, proto, src_port: None, dst_port: None, icmp: None, zone: None, unknown: Vec::new() }
+        Tuple {
+            src,
+            dst,
+            proto,
+            src_port: None,
+            dst_port: None,
+            icmp: None,
+            zone: None,
+            unknown: UnknownAttrs::new(),
+        }
     }
 
     #[inline]
@@ -205,7 +214,7 @@ impl Tuple {
                 code: i.code,
             }),
             zone: None,
-            unknown: Vec::new(),
+            unknown: UnknownAttrs::new(),
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use super::consts::*;
 use super::raw::{write_unknown, UnknownAttr, UnknownAttrs};
-use super::stack::Stack;
+use super::stack::{write_in_place, Stack};
 use super::status::{DccpState, SctpState, Status, TcpState};
 use super::tuple::Tuple;
 use crate::error::DecodeError;
@@ -657,31 +657,37 @@ impl Flow {
     /// The attributes of a create request (`IPCTNL_MSG_CT_NEW` with
     /// `NLM_F_CREATE`): what the kernel accepts from user space.
     pub(crate) fn write_create(&self, w: &mut AttrWriter<'_>) {
-        // The common flow in one copy from the stack; the rest below.
-        if self.extra.helper.is_none() && self.orig.unknown.is_empty() && self.reply.unknown.is_empty() {
-            let mut s = Stack::new();
-            s.raw(nfgenmsg(family_of(self.orig.src), 0));
-            self.orig.write_stack(&mut s, CTA_TUPLE_ORIG);
-            self.reply.write_stack(&mut s, CTA_TUPLE_REPLY);
-            if let Some(z) = self.zone {
-                s.attr(CTA_ZONE, z.to_be_bytes());
-            }
-            if let Some(t) = self.timeout {
-                s.attr(CTA_TIMEOUT, t.to_be_bytes());
-            }
-            if let Some(st) = self.status {
-                s.attr(CTA_STATUS, (st | Status::CONFIRMED).bits().to_be_bytes());
-            }
-            if let Some(m) = self.mark {
-                s.attr(CTA_MARK, m.to_be_bytes());
-            }
-            if self.protoinfo.as_ref().is_none_or(|p| write_protoinfo_stack(&mut s, p)) {
-                if let Some(l) = self.extra.labels {
+        // The common flow written in place; the rest below.
+        let x = &*self.extra;
+        if x.helper.is_none()
+            && self.orig.unknown.is_empty()
+            && self.reply.unknown.is_empty()
+            && write_in_place(w, |s| {
+                s.raw(nfgenmsg(family_of(self.orig.src), 0));
+                self.orig.write_stack(s, CTA_TUPLE_ORIG);
+                self.reply.write_stack(s, CTA_TUPLE_REPLY);
+                if let Some(z) = self.zone {
+                    s.attr(CTA_ZONE, z.to_be_bytes());
+                }
+                if let Some(t) = self.timeout {
+                    s.attr(CTA_TIMEOUT, t.to_be_bytes());
+                }
+                if let Some(st) = self.status {
+                    s.attr(CTA_STATUS, (st | Status::CONFIRMED).bits().to_be_bytes());
+                }
+                if let Some(m) = self.mark {
+                    s.attr(CTA_MARK, m.to_be_bytes());
+                }
+                if !self.protoinfo.as_ref().is_none_or(|p| write_protoinfo_stack(s, p)) {
+                    return false;
+                }
+                if let Some(l) = x.labels {
                     s.attr(CTA_LABELS, l.to_bytes());
                 }
-                s.flush(w);
-                return;
-            }
+                true
+            })
+        {
+            return;
         }
         self.write_create_general(w);
     }
@@ -871,7 +877,7 @@ fn tcp_flags(a: &Attr<'_>) -> Result<TcpFlags, DecodeError> {
 /// (and nothing written) for what only the general writer handles
 /// (unknown attributes).
 #[inline]
-fn write_protoinfo_stack(out: &mut Stack, p: &ProtoInfo) -> bool {
+fn write_protoinfo_stack(out: &mut Stack<'_>, p: &ProtoInfo) -> bool {
     let flags = |f: TcpFlags| [f.flags, f.mask];
     match p {
         ProtoInfo::Tcp(t) if t.unknown.is_empty() => {
@@ -1240,6 +1246,15 @@ mod tests {
                 tuples.push(t.with_zone(9));
             }
         }
+        // Past the constant-offset layout's conditions: ports and ICMP
+        // fields together, one port only, mixed families.
+        let mut both = Tuple::tcp("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap());
+        both.icmp = Some(crate::conntrack::Icmp { id: 1, kind: 2, code: 3 });
+        let mut one = Tuple::udp("[fd00::1]:1".parse().unwrap(), "[fd00::2]:2".parse().unwrap());
+        one.dst_port = None;
+        let mut mixed = Tuple::udp("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap());
+        mixed.dst = "fd00::2".parse().unwrap();
+        tuples.extend([both, one, mixed]);
         let infos = [
             None,
             Some(ProtoInfo::Tcp(TcpInfo { state: Some(TcpState::ESTABLISHED), ..Default::default() })),
@@ -1284,7 +1299,7 @@ mod tests {
                 n += 1;
             }
         }
-        assert_eq!(n, 24 * infos.len());
+        assert_eq!(n, 27 * infos.len());
         // What only the general writer handles goes there, unchanged.
         let full = full_flow();
         let mut b = Vec::new();

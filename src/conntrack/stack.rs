@@ -46,6 +46,14 @@ impl Stack<'_> {
         self.n += (N + 3) & !3;
     }
 
+    /// The next `N` bytes (zeroed) for the caller to lay out, padded to 4.
+    #[inline]
+    pub(crate) fn take<const N: usize>(&mut self) -> &mut [u8; N] {
+        let n = self.n;
+        self.n += (N + 3) & !3;
+        (&mut self.buf[n..n + N]).try_into().expect("N bytes")
+    }
+
     /// One attribute with a fixed-size payload, padded to 4.
     #[inline]
     pub(crate) fn attr<const N: usize>(&mut self, ty: u16, payload: [u8; N]) {

@@ -314,12 +314,12 @@ impl Tuple {
             match (t.src, t.dst) {
                 (IpAddr::V4(a), IpAddr::V4(b)) => {
                     let (a, b) = (a.octets(), b.octets());
-                    s.raw(ported::<4, 52>(ty, a, b, CTA_IP_V4_SRC, CTA_IP_V4_DST, t.proto, sp, dp));
+                    ported::<4, 52>(s.take(), ty, a, b, CTA_IP_V4_SRC, CTA_IP_V4_DST, t.proto, sp, dp);
                     return;
                 }
                 (IpAddr::V6(a), IpAddr::V6(b)) => {
                     let (a, b) = (a.octets(), b.octets());
-                    s.raw(ported::<16, 76>(ty, a, b, CTA_IP_V6_SRC, CTA_IP_V6_DST, t.proto, sp, dp));
+                    ported::<16, 76>(s.take(), ty, a, b, CTA_IP_V6_SRC, CTA_IP_V6_DST, t.proto, sp, dp);
                     return;
                 }
                 _ => {}
@@ -467,12 +467,14 @@ impl fmt::Display for Tuple {
 }
 
 /// The nest `ty` of a tuple with ports, no ICMP fields and no zone, whose
-/// addresses are `A` bytes long (`T` = 36 + 2 x (4 + `A`)), laid out as
+/// addresses are `A` bytes long, written to `b` (`T` = 36 + 2 x (4 + `A`)
+/// bytes, zeroed: padding is not written), laid out as
 /// [`Tuple::write_general`] writes it: the IP nest (source, destination),
 /// then the protocol nest (number, source port, destination port).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn ported<const A: usize, const T: usize>(
+    b: &mut [u8; T],
     ty: u16,
     src: [u8; A],
     dst: [u8; A],
@@ -481,25 +483,37 @@ fn ported<const A: usize, const T: usize>(
     proto: IpProto,
     src_port: u16,
     dst_port: u16,
-) -> [u8; T] {
+) {
     const { assert!(T == 36 + 2 * (4 + A)) };
-    let mut b = [0u8; T];
     let ip = 4 + 2 * (4 + A);
-    put_header(&mut b, 0, T, ty | NLA_F_NESTED);
-    put_header(&mut b, 4, ip, CTA_TUPLE_IP | NLA_F_NESTED);
-    put_header(&mut b, 8, 4 + A, src_ty);
+    put_header(b, 0, T, ty | NLA_F_NESTED);
+    put_header(b, 4, ip, CTA_TUPLE_IP | NLA_F_NESTED);
+    put_header(b, 8, 4 + A, src_ty);
     b[12..12 + A].copy_from_slice(&src);
-    put_header(&mut b, 12 + A, 4 + A, dst_ty);
+    put_header(b, 12 + A, 4 + A, dst_ty);
     b[16 + A..16 + 2 * A].copy_from_slice(&dst);
     let p = 4 + ip;
-    put_header(&mut b, p, 28, CTA_TUPLE_PROTO | NLA_F_NESTED);
-    put_header(&mut b, p + 4, 5, CTA_PROTO_NUM);
+    put_header(b, p, 28, CTA_TUPLE_PROTO | NLA_F_NESTED);
+    put_header(b, p + 4, 5, CTA_PROTO_NUM);
     b[p + 8] = proto.0;
-    put_header(&mut b, p + 12, 6, CTA_PROTO_SRC_PORT);
+    put_header(b, p + 12, 6, CTA_PROTO_SRC_PORT);
     b[p + 16..p + 18].copy_from_slice(&src_port.to_be_bytes());
-    put_header(&mut b, p + 20, 6, CTA_PROTO_DST_PORT);
+    put_header(b, p + 20, 6, CTA_PROTO_DST_PORT);
     b[p + 24..p + 26].copy_from_slice(&dst_port.to_be_bytes());
-    b
+}
+
+/// [`ported`] for IPv4 addresses.
+#[inline(always)]
+pub(super) fn ported_v4(
+    b: &mut [u8; 52],
+    ty: u16,
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: IpProto,
+    sp: u16,
+    dp: u16,
+) {
+    ported::<4, 52>(b, ty, src, dst, CTA_IP_V4_SRC, CTA_IP_V4_DST, proto, sp, dp)
 }
 
 #[inline]

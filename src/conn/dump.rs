@@ -384,7 +384,8 @@ impl<T> Dump<T> {
             // datagram is an object of our dump. Exactly what `step` does
             // for it, without its general bookkeeping.
             if let State::Active { src, phase: Phase::Reading, seq, len, pos, .. } = &mut self.state {
-                if let Some(header) = src.buf().get(*pos..*len).and_then(|b| Header::parse(b).ok()) {
+                let buf = src.buf();
+                if let Some(header) = buf.get(*pos..*len).and_then(|b| Header::parse(b).ok()) {
                     let mlen = header.len as usize;
                     if header.seq == *seq
                         && header.ty != NLMSG_DONE
@@ -397,7 +398,7 @@ impl<T> Dump<T> {
                         if header.flags & NLM_F_DUMP_INTR != 0 {
                             self.intr = true;
                         }
-                        let m = Msg { header, payload: &src.buf()[start + wire::NLMSG_HDRLEN..start + mlen] };
+                        let m = Msg { header, payload: &buf[start + wire::NLMSG_HDRLEN..start + mlen] };
                         let r = decode_one(&mut self.decode, &mut self.yielded, &m);
                         if let Ok(None) = r {
                             continue;

@@ -25,7 +25,9 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use crate::conn::{Batch, Connection, Dump, Request, Subscription};
 use crate::error::{DecodeError, Error, Result};
 use crate::rtnl::{self, groups, header, rtm, Change, IfIndex, RawAttr, Scope, Snapshot, AF_INET, AF_INET6};
-use crate::wire::{attrs_after, AttrIter, AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use crate::wire::{
+    attr::NLA_HDRLEN, Attr, AttrIter, AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE,
+};
 
 /// `RTA_*` attribute numbers (`include/uapi/linux/rtnetlink.h`).
 #[allow(missing_docs)]
@@ -1042,8 +1044,20 @@ impl<A: RouteAddr> Route<A> {
         let mut oif = None;
         let mut metric = None;
         let mut rare = RareAttrs::<A>::default();
-        for a in attrs_after(p, RTMSG_LEN) {
-            let a = tri!(a);
+        // `attrs_after(p, RTMSG_LEN)` walked by hand: the same checks, but
+        // the attribute stays in registers (through the iterator's
+        // `Option<Result<Attr>>` it went through the stack three times).
+        let mut b = p.get(RTMSG_LEN..).unwrap_or(&[]);
+        while !b.is_empty() {
+            let Some(&[l0, l1, t0, t1]) = b.first_chunk::<NLA_HDRLEN>() else {
+                return fail(attr_error(b));
+            };
+            let len = u16::from_ne_bytes([l0, l1]) as usize;
+            if len < NLA_HDRLEN || len > b.len() {
+                return fail(attr_error(b));
+            }
+            let a = Attr { raw_type: u16::from_ne_bytes([t0, t1]), payload: &b[NLA_HDRLEN..len] };
+            b = &b[crate::wire::align(len).min(b.len())..];
             match a.kind() {
                 rta::DST => dst = tri!(addr(a.payload, "RTA_DST")),
                 rta::SRC => src = Some(tri!(addr(a.payload, "RTA_SRC"))),
@@ -1112,6 +1126,17 @@ impl<A: RouteAddr> Route<A> {
     }
 }
 
+/// The error [`AttrIter`] gives for the malformed attribute at the start
+/// of `b` (the hand-written walk of [`Route::parse`] reports the same).
+#[cold]
+#[inline(never)]
+fn attr_error(b: &[u8]) -> DecodeError {
+    match AttrIter::new(b).next() {
+        Some(Err(e)) => e,
+        _ => DecodeError::new("attribute", format!("{} malformed bytes", b.len())),
+    }
+}
+
 /// The attributes of a route message that few routes have, gathered while
 /// decoding it ([`Route::parse`]).
 struct RareAttrs<A: RouteAddr> {
@@ -1154,7 +1179,7 @@ impl<A: RouteAddr> RareAttrs<A> {
     /// One attribute other than those of every route; out of line so that
     /// the loop over the common ones stays small.
     #[inline(never)]
-    fn take(&mut self, a: crate::wire::Attr<'_>) -> Result<(), DecodeError> {
+    fn take(&mut self, a: Attr<'_>) -> Result<(), DecodeError> {
         match a.kind() {
             rta::IIF => self.iif = Some(IfIndex(a.u32()?)),
             rta::MARK => self.mark = Some(a.u32()?),
@@ -1631,5 +1656,72 @@ impl Routes {
             .try_collect()
             .await?;
         Ok(Snapshot { existing, events })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{attrs_after, Header};
+
+    /// A route with common and rare attributes (metrics nest, cache info,
+    /// an odd-sized one), encoded as the kernel would.
+    fn sample() -> Vec<u8> {
+        let r: RouteV4 = Route::new("100.64.1.0/24".parse().unwrap())
+            .gateway(Ipv4Addr::new(10, 0, 0, 2))
+            .oif(IfIndex(3))
+            .metric(7)
+            .mtu(1400)
+            .realms(1, 2);
+        let mut buf = Vec::new();
+        {
+            let mut w = AttrWriter::new(&mut buf);
+            r.write(&mut w);
+            w.u8(rta::PREF, 1);
+            w.bytes(rta::CACHEINFO, &[0u8; 32]);
+            w.u32(rta::TABLE, 254);
+        }
+        buf
+    }
+
+    fn parse(p: &[u8]) -> Result<RouteV4, DecodeError> {
+        let m = Msg { header: Header { ty: rtm::NEWROUTE, ..Header::default() }, payload: p };
+        Route::parse(&m)
+    }
+
+    /// What the attribute walk must report: `AttrIter`'s first error.
+    fn iter_error(p: &[u8]) -> Option<DecodeError> {
+        attrs_after(p, RTMSG_LEN).find_map(|a| a.err())
+    }
+
+    #[test]
+    fn hand_walked_attributes_fail_as_attr_iter_does() {
+        let full = sample();
+        assert!(parse(&full).is_ok());
+        // Every truncation, and every attribute length field corrupted.
+        let mut cases: Vec<Vec<u8>> = (RTMSG_LEN..full.len()).map(|n| full[..n].to_vec()).collect();
+        let mut at = RTMSG_LEN;
+        while at + 4 <= full.len() {
+            let len = u16::from_ne_bytes([full[at], full[at + 1]]) as usize;
+            for bad in [0u16, 1, 3, (full.len() - at + 1) as u16, u16::MAX] {
+                let mut c = full.clone();
+                c[at..at + 2].copy_from_slice(&bad.to_ne_bytes());
+                cases.push(c);
+            }
+            at += crate::wire::align(len);
+        }
+        let mut errors = 0;
+        for c in &cases {
+            match (iter_error(c), parse(c)) {
+                (Some(want), got) => {
+                    assert_eq!(got.unwrap_err(), want, "{c:02x?}");
+                    errors += 1;
+                }
+                // A whole attribute list: an error can only come from a value.
+                (None, Err(e)) => assert!(e.what != "attribute", "{e} for {c:02x?}"),
+                (None, Ok(_)) => {}
+            }
+        }
+        assert!(errors > 20, "only {errors} malformed cases");
     }
 }

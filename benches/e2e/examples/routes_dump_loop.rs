@@ -75,7 +75,8 @@ fn setup(rt: &tokio::runtime::Runtime) -> TestNs {
 
 async fn timed(mode: &str, netns: &Netns, runs: usize) -> (usize, Duration, i64) {
     let h = Rtnl::new_in(netns).await.unwrap();
-    let conn = netplumb::conn::Connection::new_in(netplumb::wire::names::Protocol::Route, netns).await.unwrap();
+    let conn =
+        netplumb::conn::Connection::new_in(netplumb::wire::names::Protocol::Route, netns).await.unwrap();
     let req = RouteFilter::all().table(RouteTable::MAIN).request(2);
     let f = minflt();
     let t = Instant::now();

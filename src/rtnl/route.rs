@@ -1043,7 +1043,9 @@ impl<A: RouteAddr> Route<A> {
         let mut prefsrc = None;
         let mut oif = None;
         let mut metric = None;
-        let mut rare = RareAttrs::<A>::default();
+        // Only made when a rare attribute comes (most IPv4 routes have
+        // none): its defaults are then written straight into the route.
+        let mut rare: Option<RareAttrs<A>> = None;
         // `attrs_after(p, RTMSG_LEN)` walked by hand: the same checks, but
         // the attribute stays in registers (through the iterator's
         // `Option<Result<Attr>>` it went through the stack three times).
@@ -1066,7 +1068,7 @@ impl<A: RouteAddr> Route<A> {
                 rta::OIF => oif = Some(IfIndex(tri!(a.u32()))),
                 rta::PRIORITY => metric = Some(tri!(a.u32())),
                 rta::TABLE => table = RouteTable(tri!(a.u32())),
-                _ => tri!(rare.take(a)),
+                _ => tri!(rare.get_or_insert_with(RareAttrs::default).take(a)),
             }
         }
         let Some(dst) = A::net(dst, dst_len) else {
@@ -1095,7 +1097,7 @@ impl<A: RouteAddr> Route<A> {
             other_metrics,
             nexthops,
             unknown,
-        } = rare;
+        } = rare.unwrap_or_default();
         wrap(Route {
             dst,
             src,

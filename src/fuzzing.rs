@@ -688,7 +688,7 @@ pub fn conntrack_flow(data: &[u8]) {
 fn normalized(f: &crate::conntrack::Flow) -> crate::conntrack::Flow {
     let mut f = f.clone();
     f.unknown.sort_by(|a, b| (a.parent, a.raw_type, &a.payload).cmp(&(b.parent, b.raw_type, &b.payload)));
-    for t in [&mut f.orig, &mut f.reply].into_iter().chain(f.master.as_mut()) {
+    for t in [&mut f.orig, &mut f.reply].into_iter().chain(f.extra.master.as_mut()) {
         t.unknown.sort_by(|a, b| (a.parent, a.raw_type, &a.payload).cmp(&(b.parent, b.raw_type, &b.payload)));
     }
     f

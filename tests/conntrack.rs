@@ -249,11 +249,11 @@ async fn labels_set_and_read_back() {
     let ct = Conntrack::new_in(ns.netns()).await.unwrap();
     let t = udp("10.0.0.1:9", "10.0.0.2:9");
     ct.add(&Flow::new(t.clone()).with_timeout(60).with_labels(Labels(0).with(1).with(70))).await.unwrap();
-    assert_eq!(ct.get(&t, 0).await.unwrap().labels, Some(Labels(0).with(1).with(70)));
+    assert_eq!(ct.get(&t, 0).await.unwrap().extra.labels, Some(Labels(0).with(1).with(70)));
     ct.update(&t, 0, &Update::new().labels_masked(Labels(0).with(2), Labels(0).with(1).with(2)))
         .await
         .unwrap();
-    assert_eq!(ct.get(&t, 0).await.unwrap().labels, Some(Labels(0).with(2).with(70)));
+    assert_eq!(ct.get(&t, 0).await.unwrap().extra.labels, Some(Labels(0).with(2).with(70)));
 }
 
 #[tokio::test]

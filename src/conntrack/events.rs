@@ -113,7 +113,7 @@ impl FlowEvent {
         progname: Option<&str>,
     ) -> String {
         let mut s = self.flow.render(super::LineFormat { event: Some(self.kind), ..Default::default() }, now);
-        if let (Some(map), Some(l)) = (labels, self.flow.labels) {
+        if let (Some(map), Some(l)) = (labels, self.flow.extra.labels) {
             let names = map.format(l);
             if !names.is_empty() {
                 s.push_str(" labels=");

@@ -241,7 +241,7 @@ impl Filter {
             && eq(self.zone, flow.zone.unwrap_or(0))
             && eq(self.orig_zone, o.zone.or(flow.zone).unwrap_or(0))
             && eq(self.reply_zone, r.zone.or(flow.zone).unwrap_or(0))
-            && self.labels.is_none_or(|l| flow.labels.unwrap_or_default().0 & l.0 == l.0)
+            && self.labels.is_none_or(|l| flow.extra.labels.unwrap_or_default().0 & l.0 == l.0)
             && self.status.is_none_or(|(v, m)| flow.status_bits().bits() & m == v)
     }
 

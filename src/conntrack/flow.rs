@@ -1,16 +1,19 @@
 //! The flow model and its codec: one `IPCTNL_MSG_CT_NEW` message (a dump
 //! entry, an event, a `get` reply) to a [`Flow`] and back. Pure code.
 
+use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, SystemTime};
 
 use super::consts::*;
-use super::raw::{write_unknown, UnknownAttr};
-use super::stack::Stack;
+use super::raw::{write_unknown, UnknownAttr, UnknownAttrs};
+use super::stack::{put_header, write_in_place, Stack};
 use super::status::{DccpState, SctpState, Status, TcpState};
-use super::tuple::Tuple;
+use super::tuple::{ported_v4, Tuple};
 use crate::error::DecodeError;
-use crate::wire::{self, family_of, Attr, AttrWriter, NLA_F_NESTED};
+use crate::wire::{self, family_of, Attr, AttrWriter, AF_INET, NLA_F_NESTED};
 
 /// Packet and byte counters of one direction (`CTA_COUNTERS_ORIG`,
 /// `CTA_COUNTERS_REPLY`; present when `net.netfilter.nf_conntrack_acct`
@@ -118,7 +121,7 @@ pub struct TcpInfo {
     /// Flags of the reply direction.
     pub flags_reply: Option<TcpFlags>,
     /// Attributes netplumb does not model.
-    pub unknown: Vec<UnknownAttr>,
+    pub unknown: UnknownAttrs,
 }
 
 /// SCTP protocol information (`CTA_PROTOINFO_SCTP`).
@@ -131,7 +134,7 @@ pub struct SctpInfo {
     /// Verification tag of the reply direction.
     pub vtag_reply: Option<u32>,
     /// Attributes netplumb does not model.
-    pub unknown: Vec<UnknownAttr>,
+    pub unknown: UnknownAttrs,
 }
 
 /// DCCP protocol information (`CTA_PROTOINFO_DCCP`).
@@ -144,7 +147,7 @@ pub struct DccpInfo {
     /// Handshake sequence number.
     pub handshake_seq: Option<u64>,
     /// Attributes netplumb does not model.
-    pub unknown: Vec<UnknownAttr>,
+    pub unknown: UnknownAttrs,
 }
 
 /// Protocol information (`CTA_PROTOINFO`).
@@ -222,8 +225,12 @@ pub struct Nat {
 
 /// One tracked connection, as `conntrack -L` shows it.
 ///
-/// Fields are `None` when the kernel did not send them (counters without
-/// accounting, timestamps without `nf_conntrack_timestamp`, ...).
+/// Fields are `None` when the kernel did not send them (the mark of a flow
+/// without one, `use_count` in events, ...). What most flows lack
+/// (counters without accounting, timestamps without
+/// `nf_conntrack_timestamp`, labels, helper, ...) is in [`Flow::extra`],
+/// allocated only when one of them is set, so a flow takes 248 bytes on
+/// 64-bit targets.
 /// [`Flow::new`] starts a flow to create with [`Conntrack::add`](super::Conntrack::add).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Flow {
@@ -246,6 +253,26 @@ pub struct Flow {
     pub id: Option<u32>,
     /// Reference count (`CTA_USE`).
     pub use_count: Option<u32>,
+    /// Protocol state (TCP, SCTP, DCCP).
+    pub protoinfo: Option<ProtoInfo>,
+    /// SYN proxy state (the kernel sends it for every flow created
+    /// through ctnetlink, hence not in [`Flow::extra`]).
+    pub synproxy: Option<Synproxy>,
+    /// The rarely-sent attributes: labels, counters, timestamps, helper,
+    /// security context, master tuple, sequence adjustment.
+    /// Read them as fields (`flow.extra.counters_orig`, no allocation) and
+    /// assign them the same way (`flow.extra.helper = Some(..)`, which
+    /// allocates the [`FlowExtra`] once).
+    pub extra: Extra,
+    /// Attributes netplumb does not model; for unknown attributes inside
+    /// the known nests, `parent` names the nest (`CTA_COUNTERS_ORIG`, ...).
+    pub unknown: UnknownAttrs,
+}
+
+/// The parts of a [`Flow`] most flows do not have, reached through
+/// [`Flow::extra`]. All `None` by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FlowExtra {
     /// Connection labels (`CTA_LABELS`).
     pub labels: Option<Labels>,
     /// Counters of the original direction.
@@ -257,8 +284,6 @@ pub struct Flow {
     /// When the event was generated, in nanoseconds since the epoch
     /// (`CTA_TIMESTAMP_EVENT`, events only).
     pub event_timestamp: Option<u64>,
-    /// Protocol state (TCP, SCTP, DCCP).
-    pub protoinfo: Option<ProtoInfo>,
     /// The attached helper.
     pub helper: Option<Helper>,
     /// SELinux security context (`CTA_SECCTX`).
@@ -269,11 +294,87 @@ pub struct Flow {
     pub seq_adj_orig: Option<SeqAdj>,
     /// Sequence adjustment of the reply direction.
     pub seq_adj_reply: Option<SeqAdj>,
-    /// SYN proxy state.
-    pub synproxy: Option<Synproxy>,
-    /// Attributes netplumb does not model; for unknown attributes inside
-    /// the known nests, `parent` names the nest (`CTA_COUNTERS_ORIG`, ...).
-    pub unknown: Vec<UnknownAttr>,
+}
+
+/// What an unallocated [`Extra`] reads as.
+static NO_EXTRA: FlowExtra = FlowExtra {
+    labels: None,
+    counters_orig: None,
+    counters_reply: None,
+    timestamp: None,
+    event_timestamp: None,
+    helper: None,
+    secctx: None,
+    master: None,
+    seq_adj_orig: None,
+    seq_adj_reply: None,
+};
+
+/// A [`FlowExtra`] on the heap, allocated when first written: one pointer
+/// in the [`Flow`].
+///
+/// It dereferences to the [`FlowExtra`]: reading a field of an
+/// unallocated one allocates nothing and finds `None`; writing through it
+/// (`flow.extra.helper = ..`, `&mut *flow.extra`) allocates it. Comparison and
+/// hashing look at the fields only, so an allocated all-`None` value equals
+/// an unallocated one.
+#[derive(Clone, Default)]
+pub struct Extra(Option<Box<FlowExtra>>);
+
+impl Extra {
+    /// Nothing set (allocates nothing).
+    #[inline]
+    pub const fn new() -> Extra {
+        Extra(None)
+    }
+
+    /// Whether any field is set.
+    pub fn is_empty(&self) -> bool {
+        **self == NO_EXTRA
+    }
+}
+
+impl Deref for Extra {
+    type Target = FlowExtra;
+
+    #[inline]
+    fn deref(&self) -> &FlowExtra {
+        self.0.as_deref().unwrap_or(&NO_EXTRA)
+    }
+}
+
+impl DerefMut for Extra {
+    /// Allocates the [`FlowExtra`] on first use.
+    #[inline]
+    fn deref_mut(&mut self) -> &mut FlowExtra {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl From<FlowExtra> for Extra {
+    fn from(e: FlowExtra) -> Extra {
+        Extra(Some(Box::new(e)))
+    }
+}
+
+impl fmt::Debug for Extra {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl PartialEq for Extra {
+    fn eq(&self, other: &Extra) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Extra {}
+
+impl Hash for Extra {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
 }
 
 impl Flow {
@@ -293,19 +394,10 @@ impl Flow {
             zone: None,
             id: None,
             use_count: None,
-            labels: None,
-            counters_orig: None,
-            counters_reply: None,
-            timestamp: None,
-            event_timestamp: None,
             protoinfo: None,
-            helper: None,
-            secctx: None,
-            master: None,
-            seq_adj_orig: None,
-            seq_adj_reply: None,
             synproxy: None,
-            unknown: Vec::new(),
+            extra: Extra::new(),
+            unknown: UnknownAttrs::new(),
         }
     }
 
@@ -348,7 +440,7 @@ impl Flow {
     /// e.g. by an nftables rule with `ct label`).
     #[inline]
     pub fn with_labels(mut self, labels: Labels) -> Flow {
-        self.labels = Some(labels);
+        self.extra.labels = Some(labels);
         self
     }
 
@@ -408,7 +500,7 @@ impl Flow {
             match a.kind() {
                 CTA_TUPLE_ORIG => orig = Some(Tuple::parse(&a)?),
                 CTA_TUPLE_REPLY => reply = Some(Tuple::parse(&a)?),
-                CTA_TUPLE_MASTER => f.master = Some(Tuple::parse(&a)?),
+                CTA_TUPLE_MASTER => f.extra.master = Some(Tuple::parse(&a)?),
                 CTA_STATUS => f.status = Some(Status::from_bits_retain(a.u32_be()?)),
                 CTA_TIMEOUT => f.timeout = Some(a.u32_be()?),
                 CTA_MARK => f.mark = Some(a.u32_be()?),
@@ -416,20 +508,20 @@ impl Flow {
                 CTA_ID => f.id = Some(a.u32_be()?),
                 CTA_USE => f.use_count = Some(a.u32_be()?),
                 CTA_LABELS => match Labels::from_bytes(a.payload) {
-                    Some(l) => f.labels = Some(l),
+                    Some(l) => f.extra.labels = Some(l),
                     None => f.unknown.push(UnknownAttr::new(0, &a)),
                 },
-                CTA_COUNTERS_ORIG => f.counters_orig = Some(parse_counters(&a, &mut f.unknown)?),
-                CTA_COUNTERS_REPLY => f.counters_reply = Some(parse_counters(&a, &mut f.unknown)?),
-                CTA_TIMESTAMP => f.timestamp = Some(parse_timestamps(&a, &mut f.unknown)?),
-                CTA_TIMESTAMP_EVENT => f.event_timestamp = Some(a.u64_be()?),
+                CTA_COUNTERS_ORIG => f.extra.counters_orig = Some(parse_counters(&a, &mut f.unknown)?),
+                CTA_COUNTERS_REPLY => f.extra.counters_reply = Some(parse_counters(&a, &mut f.unknown)?),
+                CTA_TIMESTAMP => f.extra.timestamp = Some(parse_timestamps(&a, &mut f.unknown)?),
+                CTA_TIMESTAMP_EVENT => f.extra.event_timestamp = Some(a.u64_be()?),
                 CTA_PROTOINFO => f.protoinfo = Some(parse_protoinfo(&a)?),
-                CTA_HELP => f.helper = Some(parse_helper(&a, &mut f.unknown)?),
+                CTA_HELP => f.extra.helper = Some(parse_helper(&a, &mut f.unknown)?),
                 CTA_SECCTX => {
                     let inner: Vec<Attr<'_>> = a.nested().collect::<Result<_, _>>()?;
                     match inner.iter().rev().find(|s| s.kind() == CTA_SECCTX_NAME) {
                         Some(name) => {
-                            f.secctx = Some(name.str()?.to_string());
+                            f.extra.secctx = Some(name.str()?.to_string());
                             let others = inner.iter().filter(|s| s.kind() != CTA_SECCTX_NAME);
                             f.unknown.extend(others.map(|s| UnknownAttr::new(CTA_SECCTX, s)));
                         }
@@ -437,8 +529,8 @@ impl Flow {
                         None => f.unknown.push(UnknownAttr::new(0, &a)),
                     }
                 }
-                CTA_SEQ_ADJ_ORIG => f.seq_adj_orig = Some(parse_seqadj(&a, &mut f.unknown)?),
-                CTA_SEQ_ADJ_REPLY => f.seq_adj_reply = Some(parse_seqadj(&a, &mut f.unknown)?),
+                CTA_SEQ_ADJ_ORIG => f.extra.seq_adj_orig = Some(parse_seqadj(&a, &mut f.unknown)?),
+                CTA_SEQ_ADJ_REPLY => f.extra.seq_adj_reply = Some(parse_seqadj(&a, &mut f.unknown)?),
                 CTA_SYNPROXY => f.synproxy = Some(parse_synproxy(&a, &mut f.unknown)?),
                 _ => f.unknown.push(UnknownAttr::new(0, &a)),
             }
@@ -455,6 +547,7 @@ impl Flow {
     pub fn encode(&self) -> Vec<u8> {
         let mut buf = Vec::with_capacity(256);
         let mut w = AttrWriter::new(&mut buf);
+        let x = &*self.extra;
         w.raw(&[self.family, 0, 0, 0]);
         self.orig.write(&mut w, CTA_TUPLE_ORIG);
         self.reply.write(&mut w, CTA_TUPLE_REPLY);
@@ -467,7 +560,7 @@ impl Flow {
         if let Some(m) = self.mark {
             w.u32_be(CTA_MARK, m);
         }
-        if let Some(s) = &self.secctx {
+        if let Some(s) = &x.secctx {
             w.nest(CTA_SECCTX | NLA_F_NESTED, |w| {
                 w.str(CTA_SECCTX_NAME, s);
                 write_unknown(w, &self.unknown, CTA_SECCTX);
@@ -479,7 +572,7 @@ impl Flow {
         if let Some(u) = self.use_count {
             w.u32_be(CTA_USE, u);
         }
-        if let Some(m) = &self.master {
+        if let Some(m) = &x.master {
             m.write(&mut w, CTA_TUPLE_MASTER);
         }
         if let Some(t) = self.timeout {
@@ -488,7 +581,7 @@ impl Flow {
         if let Some(p) = &self.protoinfo {
             write_protoinfo(&mut w, p);
         }
-        for (ty, c) in [(CTA_COUNTERS_ORIG, self.counters_orig), (CTA_COUNTERS_REPLY, self.counters_reply)] {
+        for (ty, c) in [(CTA_COUNTERS_ORIG, x.counters_orig), (CTA_COUNTERS_REPLY, x.counters_reply)] {
             if let Some(c) = c {
                 w.nest(ty | NLA_F_NESTED, |w| {
                     w.u64_be(CTA_COUNTERS_PACKETS, c.packets).u64_be(CTA_COUNTERS_BYTES, c.bytes);
@@ -496,7 +589,7 @@ impl Flow {
                 });
             }
         }
-        if let Some(t) = self.timestamp {
+        if let Some(t) = x.timestamp {
             w.nest(CTA_TIMESTAMP | NLA_F_NESTED, |w| {
                 w.u64_be(CTA_TIMESTAMP_START, t.start);
                 if let Some(s) = t.stop {
@@ -505,13 +598,13 @@ impl Flow {
                 write_unknown(w, &self.unknown, CTA_TIMESTAMP);
             });
         }
-        if let Some(h) = &self.helper {
+        if let Some(h) = &x.helper {
             write_helper(&mut w, h, &self.unknown);
         }
-        if let Some(l) = self.labels {
+        if let Some(l) = x.labels {
             w.bytes(CTA_LABELS, &l.to_bytes());
         }
-        for (ty, s) in [(CTA_SEQ_ADJ_ORIG, self.seq_adj_orig), (CTA_SEQ_ADJ_REPLY, self.seq_adj_reply)] {
+        for (ty, s) in [(CTA_SEQ_ADJ_ORIG, x.seq_adj_orig), (CTA_SEQ_ADJ_REPLY, x.seq_adj_reply)] {
             if let Some(s) = s {
                 w.nest(ty | NLA_F_NESTED, |w| {
                     w.u32_be(CTA_SEQADJ_CORRECTION_POS, s.correction_pos)
@@ -529,7 +622,7 @@ impl Flow {
                 write_unknown(w, &self.unknown, CTA_SYNPROXY);
             });
         }
-        if let Some(t) = self.event_timestamp {
+        if let Some(t) = x.event_timestamp {
             w.u64_be(CTA_TIMESTAMP_EVENT, t);
         }
         write_unknown(&mut w, &self.unknown, 0);
@@ -537,6 +630,7 @@ impl Flow {
     }
 
     /// Check the flow can be created: tuples of one family and a timeout.
+    #[inline]
     pub(crate) fn validate_create(&self) -> crate::Result<()> {
         self.orig.validate("orig")?;
         self.reply.validate("reply")?;
@@ -549,7 +643,7 @@ impl Flow {
         if self.timeout.is_none() {
             return Err(crate::Error::invalid("timeout", "the kernel needs a timeout to create a flow"));
         }
-        if let Some(h) = &self.helper {
+        if let Some(h) = &self.extra.helper {
             // NF_CT_HELPER_NAME_LEN is 16 with the terminating NUL.
             if h.name.is_empty() || h.name.len() > 15 || h.name.contains('\0') {
                 return Err(crate::Error::invalid(
@@ -564,33 +658,117 @@ impl Flow {
     /// The attributes of a create request (`IPCTNL_MSG_CT_NEW` with
     /// `NLM_F_CREATE`): what the kernel accepts from user space.
     pub(crate) fn write_create(&self, w: &mut AttrWriter<'_>) {
-        // The common flow in one copy from the stack; the rest below.
-        if self.helper.is_none() && self.orig.unknown.is_empty() && self.reply.unknown.is_empty() {
-            let mut s = Stack::new();
-            s.raw(nfgenmsg(family_of(self.orig.src), 0));
-            self.orig.write_stack(&mut s, CTA_TUPLE_ORIG);
-            self.reply.write_stack(&mut s, CTA_TUPLE_REPLY);
-            if let Some(z) = self.zone {
-                s.attr(CTA_ZONE, z.to_be_bytes());
-            }
-            if let Some(t) = self.timeout {
-                s.attr(CTA_TIMEOUT, t.to_be_bytes());
-            }
-            if let Some(st) = self.status {
-                s.attr(CTA_STATUS, (st | Status::CONFIRMED).bits().to_be_bytes());
-            }
-            if let Some(m) = self.mark {
-                s.attr(CTA_MARK, m.to_be_bytes());
-            }
-            if self.protoinfo.as_ref().is_none_or(|p| write_protoinfo_stack(&mut s, p)) {
-                if let Some(l) = self.labels {
+        if self.write_create_v4(w) {
+            return;
+        }
+        // The other bounded flows written in place; the rest below.
+        let x = &*self.extra;
+        if x.helper.is_none()
+            && self.orig.unknown.is_empty()
+            && self.reply.unknown.is_empty()
+            && write_in_place(w, |s| {
+                s.raw(nfgenmsg(family_of(self.orig.src), 0));
+                self.orig.write_stack(s, CTA_TUPLE_ORIG);
+                self.reply.write_stack(s, CTA_TUPLE_REPLY);
+                if let Some(z) = self.zone {
+                    s.attr(CTA_ZONE, z.to_be_bytes());
+                }
+                if let Some(t) = self.timeout {
+                    s.attr(CTA_TIMEOUT, t.to_be_bytes());
+                }
+                if let Some(st) = self.status {
+                    s.attr(CTA_STATUS, (st | Status::CONFIRMED).bits().to_be_bytes());
+                }
+                if let Some(m) = self.mark {
+                    s.attr(CTA_MARK, m.to_be_bytes());
+                }
+                if !self.protoinfo.as_ref().is_none_or(|p| write_protoinfo_stack(s, p)) {
+                    return false;
+                }
+                if let Some(l) = x.labels {
                     s.attr(CTA_LABELS, l.to_bytes());
                 }
-                s.flush(w);
-                return;
-            }
+                true
+            })
+        {
+            return;
         }
         self.write_create_general(w);
+    }
+
+    /// [`Flow::write_create`] for the most common flow, in one copy: IPv4
+    /// tuples with ports (no ICMP fields, zones or unknown attributes), at
+    /// most a TCP state as protocol information, no labels or helper.
+    /// Returns false, having written nothing, for any other flow.
+    #[inline]
+    fn write_create_v4(&self, w: &mut AttrWriter<'_>) -> bool {
+        let (o, r) = (&self.orig, &self.reply);
+        let (IpAddr::V4(os), IpAddr::V4(od), IpAddr::V4(rs), IpAddr::V4(rd)) = (o.src, o.dst, r.src, r.dst)
+        else {
+            return false;
+        };
+        let (Some(osp), Some(odp), Some(rsp), Some(rdp)) = (o.src_port, o.dst_port, r.src_port, r.dst_port)
+        else {
+            return false;
+        };
+        let plain = |t: &Tuple| t.icmp.is_none() && t.zone.is_none() && t.unknown.is_empty();
+        if !plain(o)
+            || !plain(r)
+            || self.extra.0.as_deref().is_some_and(|x| x.helper.is_some() || x.labels.is_some())
+        {
+            return false;
+        }
+        let state = match &self.protoinfo {
+            None => None,
+            Some(ProtoInfo::Tcp(TcpInfo {
+                state: Some(st),
+                wscale_orig: None,
+                wscale_reply: None,
+                flags_orig: None,
+                flags_reply: None,
+                unknown,
+            })) if unknown.is_empty() => Some(*st),
+            _ => return false,
+        };
+        // nfgenmsg, two 52-byte tuples, then at most zone, timeout,
+        // status, mark (8 each) and the TCP state nest (16).
+        let mut b = [0u8; 156];
+        b[..4].copy_from_slice(&nfgenmsg(AF_INET, 0));
+        let (orig, reply) = b[4..108].split_at_mut(52);
+        let (orig, reply) = (orig.try_into().expect("52 bytes"), reply.try_into().expect("52 bytes"));
+        ported_v4(orig, CTA_TUPLE_ORIG, os.octets(), od.octets(), o.proto, osp, odp);
+        ported_v4(reply, CTA_TUPLE_REPLY, rs.octets(), rd.octets(), r.proto, rsp, rdp);
+        let mut n = 108;
+        /// One attribute with a payload of up to 4 bytes at `n`.
+        #[inline(always)]
+        fn put<const N: usize>(b: &mut [u8; 156], n: &mut usize, ty: u16, payload: [u8; N]) {
+            let at = *n;
+            put_header(b, at, 4 + N, ty);
+            b[at + 4..at + 4 + N].copy_from_slice(&payload);
+            *n = at + 8;
+        }
+        if let Some(z) = self.zone {
+            put(&mut b, &mut n, CTA_ZONE, z.to_be_bytes());
+        }
+        if let Some(t) = self.timeout {
+            put(&mut b, &mut n, CTA_TIMEOUT, t.to_be_bytes());
+        }
+        if let Some(st) = self.status {
+            put(&mut b, &mut n, CTA_STATUS, (st | Status::CONFIRMED).bits().to_be_bytes());
+        }
+        if let Some(m) = self.mark {
+            put(&mut b, &mut n, CTA_MARK, m.to_be_bytes());
+        }
+        if let Some(st) = state {
+            put_header(&mut b, n, 16, CTA_PROTOINFO | NLA_F_NESTED);
+            put_header(&mut b, n + 4, 12, CTA_PROTOINFO_TCP | NLA_F_NESTED);
+            put_header(&mut b, n + 8, 5, CTA_PROTOINFO_TCP_STATE);
+            b[n + 12] = st.0;
+            n += 16;
+        }
+        debug_assert_eq!(w.len() % 4, 0, "attributes start 4-aligned");
+        w.vec_mut().extend_from_slice(&b[..n]);
+        true
     }
 
     /// [`Flow::write_create`] with the general attribute writer.
@@ -615,10 +793,10 @@ impl Flow {
         if let Some(p) = &self.protoinfo {
             write_protoinfo(w, p);
         }
-        if let Some(h) = &self.helper {
+        if let Some(h) = &self.extra.helper {
             write_helper(w, h, &[]);
         }
-        if let Some(l) = self.labels {
+        if let Some(l) = self.extra.labels {
             w.bytes(CTA_LABELS, &l.to_bytes());
         }
     }
@@ -629,7 +807,7 @@ pub(crate) fn nfgenmsg(family: u8, version: u8) -> [u8; 4] {
     [family, version, 0, 0]
 }
 
-fn parse_counters(a: &Attr<'_>, unknown: &mut Vec<UnknownAttr>) -> Result<Counters, DecodeError> {
+fn parse_counters(a: &Attr<'_>, unknown: &mut UnknownAttrs) -> Result<Counters, DecodeError> {
     let mut c = Counters::default();
     for s in a.nested() {
         let s = s?;
@@ -643,7 +821,7 @@ fn parse_counters(a: &Attr<'_>, unknown: &mut Vec<UnknownAttr>) -> Result<Counte
     Ok(c)
 }
 
-fn parse_timestamps(a: &Attr<'_>, unknown: &mut Vec<UnknownAttr>) -> Result<Timestamps, DecodeError> {
+fn parse_timestamps(a: &Attr<'_>, unknown: &mut UnknownAttrs) -> Result<Timestamps, DecodeError> {
     let mut t = Timestamps::default();
     for s in a.nested() {
         let s = s?;
@@ -657,7 +835,7 @@ fn parse_timestamps(a: &Attr<'_>, unknown: &mut Vec<UnknownAttr>) -> Result<Time
     Ok(t)
 }
 
-fn parse_seqadj(a: &Attr<'_>, unknown: &mut Vec<UnknownAttr>) -> Result<SeqAdj, DecodeError> {
+fn parse_seqadj(a: &Attr<'_>, unknown: &mut UnknownAttrs) -> Result<SeqAdj, DecodeError> {
     let mut s = SeqAdj::default();
     for x in a.nested() {
         let x = x?;
@@ -671,7 +849,7 @@ fn parse_seqadj(a: &Attr<'_>, unknown: &mut Vec<UnknownAttr>) -> Result<SeqAdj, 
     Ok(s)
 }
 
-fn parse_synproxy(a: &Attr<'_>, unknown: &mut Vec<UnknownAttr>) -> Result<Synproxy, DecodeError> {
+fn parse_synproxy(a: &Attr<'_>, unknown: &mut UnknownAttrs) -> Result<Synproxy, DecodeError> {
     let mut s = Synproxy::default();
     for x in a.nested() {
         let x = x?;
@@ -685,7 +863,7 @@ fn parse_synproxy(a: &Attr<'_>, unknown: &mut Vec<UnknownAttr>) -> Result<Synpro
     Ok(s)
 }
 
-fn parse_helper(a: &Attr<'_>, unknown: &mut Vec<UnknownAttr>) -> Result<Helper, DecodeError> {
+fn parse_helper(a: &Attr<'_>, unknown: &mut UnknownAttrs) -> Result<Helper, DecodeError> {
     let mut h = Helper { name: String::new(), info: None };
     for x in a.nested() {
         let x = x?;
@@ -778,7 +956,7 @@ fn tcp_flags(a: &Attr<'_>) -> Result<TcpFlags, DecodeError> {
 /// (and nothing written) for what only the general writer handles
 /// (unknown attributes).
 #[inline]
-fn write_protoinfo_stack(out: &mut Stack, p: &ProtoInfo) -> bool {
+fn write_protoinfo_stack(out: &mut Stack<'_>, p: &ProtoInfo) -> bool {
     let flags = |f: TcpFlags| [f.flags, f.mask];
     match p {
         ProtoInfo::Tcp(t) if t.unknown.is_empty() => {
@@ -986,31 +1164,32 @@ mod tests {
             .with_status(Status::SEEN_REPLY | Status::ASSURED | Status::CONFIRMED | Status::DST_NAT);
         f.id = Some(0xdead_beef);
         f.use_count = Some(1);
-        f.labels = Some(Labels(0).with(1).with(127));
-        f.counters_orig = Some(Counters { packets: 5, bytes: 300 });
-        f.counters_reply = Some(Counters { packets: 4, bytes: 1 << 40 });
-        f.timestamp =
+        f.extra.labels = Some(Labels(0).with(1).with(127));
+        f.extra.counters_orig = Some(Counters { packets: 5, bytes: 300 });
+        f.extra.counters_reply = Some(Counters { packets: 4, bytes: 1 << 40 });
+        f.extra.timestamp =
             Some(Timestamps { start: 1_700_000_000_000_000_000, stop: Some(1_700_000_100_000_000_000) });
-        f.event_timestamp = Some(1_700_000_100_000_000_001);
+        f.extra.event_timestamp = Some(1_700_000_100_000_000_001);
         f.protoinfo = Some(ProtoInfo::Tcp(TcpInfo {
             state: Some(TcpState::ESTABLISHED),
             wscale_orig: Some(7),
             wscale_reply: Some(9),
             flags_orig: Some(TcpFlags { flags: 0x2b, mask: 0 }),
             flags_reply: Some(TcpFlags { flags: 0x23, mask: 0 }),
-            unknown: vec![],
+            unknown: UnknownAttrs::new(),
         }));
-        f.helper = Some(Helper { name: "ftp".into(), info: Some(vec![1, 2, 3, 4]) });
-        f.secctx = Some("system_u:object_r:unlabeled_t:s0".into());
-        f.master = Some(Tuple::tcp("10.0.0.1:21".parse().unwrap(), "10.0.0.2:2121".parse().unwrap()));
-        f.seq_adj_orig = Some(SeqAdj { correction_pos: 1, offset_before: 2, offset_after: 3 });
-        f.seq_adj_reply = Some(SeqAdj { correction_pos: 4, offset_before: 5, offset_after: 6 });
+        f.extra.helper = Some(Helper { name: "ftp".into(), info: Some(vec![1, 2, 3, 4]) });
+        f.extra.secctx = Some("system_u:object_r:unlabeled_t:s0".into());
+        f.extra.master = Some(Tuple::tcp("10.0.0.1:21".parse().unwrap(), "10.0.0.2:2121".parse().unwrap()));
+        f.extra.seq_adj_orig = Some(SeqAdj { correction_pos: 1, offset_before: 2, offset_after: 3 });
+        f.extra.seq_adj_reply = Some(SeqAdj { correction_pos: 4, offset_before: 5, offset_after: 6 });
         f.synproxy = Some(Synproxy { isn: 7, its: 8, tsoff: 9 });
         // In the order encode() writes them: nested ones first, top level last.
         f.unknown = vec![
             UnknownAttr { parent: CTA_COUNTERS_ORIG, raw_type: 77, payload: vec![1] },
             UnknownAttr { parent: 0, raw_type: 99, payload: vec![9, 9] },
-        ];
+        ]
+        .into();
         f
     }
 
@@ -1028,14 +1207,14 @@ mod tests {
             state: Some(SctpState::ESTABLISHED),
             vtag_orig: Some(5),
             vtag_reply: Some(6),
-            unknown: vec![],
+            unknown: UnknownAttrs::new(),
         }));
         assert_eq!(Flow::decode(&f.encode()).unwrap(), f);
         f.protoinfo = Some(ProtoInfo::Dccp(DccpInfo {
             state: Some(DccpState::OPEN),
             role: Some(1),
             handshake_seq: Some(1 << 47),
-            unknown: vec![],
+            unknown: UnknownAttrs::new(),
         }));
         assert_eq!(Flow::decode(&f.encode()).unwrap(), f);
         f.protoinfo = Some(ProtoInfo::Other(vec![UnknownAttr {
@@ -1089,7 +1268,7 @@ mod tests {
             Flow::new(Tuple::udp("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap())).encode();
         AttrWriter::new(&mut g).bytes(CTA_LABELS, &[1, 0, 0, 0]);
         let d = Flow::decode(&g).unwrap();
-        assert_eq!(d.labels, None);
+        assert_eq!(d.extra.labels, None);
         assert_eq!(d.unknown[0].payload, vec![1, 0, 0, 0]);
     }
 
@@ -1113,7 +1292,7 @@ mod tests {
             (d.orig, d.reply, d.timeout, d.mark, d.zone),
             (f.orig, f.reply, f.timeout, f.mark, f.zone)
         );
-        assert_eq!((d.id, d.use_count, d.counters_orig, d.timestamp), (None, None, None, None));
+        assert_eq!((d.id, d.use_count, d.extra.counters_orig, d.extra.timestamp), (None, None, None, None));
         let no_timeout = Flow::new(Tuple::udp("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap()));
         assert!(no_timeout.validate_create().unwrap_err().to_string().contains("timeout"));
         let mixed = no_timeout
@@ -1146,6 +1325,15 @@ mod tests {
                 tuples.push(t.with_zone(9));
             }
         }
+        // Past the constant-offset layout's conditions: ports and ICMP
+        // fields together, one port only, mixed families.
+        let mut both = Tuple::tcp("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap());
+        both.icmp = Some(crate::conntrack::Icmp { id: 1, kind: 2, code: 3 });
+        let mut one = Tuple::udp("[fd00::1]:1".parse().unwrap(), "[fd00::2]:2".parse().unwrap());
+        one.dst_port = None;
+        let mut mixed = Tuple::udp("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap());
+        mixed.dst = "fd00::2".parse().unwrap();
+        tuples.extend([both, one, mixed]);
         let infos = [
             None,
             Some(ProtoInfo::Tcp(TcpInfo { state: Some(TcpState::ESTABLISHED), ..Default::default() })),
@@ -1154,13 +1342,13 @@ mod tests {
                 state: Some(SctpState(3)),
                 vtag_orig: Some(1),
                 vtag_reply: Some(0xffff_fffe),
-                unknown: vec![],
+                unknown: UnknownAttrs::new(),
             })),
             Some(ProtoInfo::Dccp(DccpInfo {
                 state: Some(DccpState(4)),
                 role: Some(1),
                 handshake_seq: Some(1 << 40),
-                unknown: vec![],
+                unknown: UnknownAttrs::new(),
             })),
             Some(ProtoInfo::Dccp(DccpInfo::default())),
         ];
@@ -1190,7 +1378,24 @@ mod tests {
                 n += 1;
             }
         }
-        assert_eq!(n, 24 * infos.len());
+        assert_eq!(n, 27 * infos.len());
+        // The one-copy IPv4 layout: every subset of zone, timeout, status
+        // and mark, with each protocol information it takes or declines.
+        let v4 = Tuple::tcp("10.1.2.3:40000".parse().unwrap(), "10.9.8.7:443".parse().unwrap());
+        let nat = Tuple::tcp("10.2.0.2:8080".parse().unwrap(), "10.1.2.3:40000".parse().unwrap());
+        for bits in 0..16u32 {
+            for info in &infos[..3] {
+                let mut f = Flow::new(v4.clone()).with_reply(nat.clone());
+                f.zone = (bits & 1 != 0).then_some(7);
+                f.timeout = (bits & 2 != 0).then_some(30);
+                f.status = (bits & 4 != 0).then_some(Status::ASSURED);
+                f.mark = (bits & 8 != 0).then_some(0xdead_beef);
+                f.protoinfo = info.clone();
+                let mut fast = vec![9; 4];
+                f.write_create(&mut AttrWriter::new(&mut fast));
+                assert_eq!(fast[4..], general(&f)[..], "{f:?}");
+            }
+        }
         // What only the general writer handles goes there, unchanged.
         let full = full_flow();
         let mut b = Vec::new();
@@ -1202,6 +1407,36 @@ mod tests {
         let mut b = Vec::new();
         odd.write_create(&mut AttrWriter::new(&mut b));
         assert_eq!(b, general(&odd));
+    }
+
+    /// The rarely-set parts live behind one pointer: reading them
+    /// allocates nothing, writing allocates once, and an allocated but
+    /// empty extra or unknown list equals an absent one.
+    #[test]
+    fn rare_fields_are_boxed_and_compare_by_value() {
+        // 608 bytes when every field was inline.
+        #[cfg(target_pointer_width = "64")]
+        assert!(std::mem::size_of::<Flow>() <= 256, "{}", std::mem::size_of::<Flow>());
+        let mut f = Flow::new(Tuple::udp("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap()));
+        assert_eq!((f.extra.helper.as_ref(), f.extra.labels), (None, None));
+        assert!(f.extra.0.is_none() && f.unknown.is_empty() && f.extra.is_empty());
+        let plain = f.clone();
+        f.extra.labels = None;
+        f.unknown.clear();
+        assert!(f.extra.0.is_some());
+        assert_eq!(f, plain);
+        use std::hash::BuildHasher;
+        let state = std::collections::hash_map::RandomState::new();
+        assert_eq!(state.hash_one(&f), state.hash_one(&plain));
+        f.extra.secctx = Some("x".into());
+        assert!(!f.extra.is_empty());
+        assert_ne!(f, plain);
+        let e: Extra = FlowExtra { secctx: Some("x".into()), ..Default::default() }.into();
+        assert_eq!(e, f.extra);
+        let u: UnknownAttrs = vec![UnknownAttr { parent: 0, raw_type: 5, payload: vec![1] }].into();
+        assert_eq!(u.len(), 1);
+        assert_eq!(UnknownAttrs::from(Vec::new()), UnknownAttrs::new());
+        assert_eq!(format!("{:?}", UnknownAttrs::new()), "[]");
     }
 
     #[test]

@@ -45,11 +45,11 @@ mod tuple;
 pub use events::{EventGroups, EventKind, FlowEvent};
 pub use filter::{Filter, IpFamily};
 pub use flow::{
-    Counters, DccpInfo, Flow, Helper, Labels, Nat, NatTarget, ProtoInfo, SctpInfo, SeqAdj, Synproxy,
-    TcpFlags, TcpInfo, Timestamps, Update,
+    Counters, DccpInfo, Extra, Flow, FlowExtra, Helper, Labels, Nat, NatTarget, ProtoInfo, SctpInfo, SeqAdj,
+    Synproxy, TcpFlags, TcpInfo, Timestamps, Update,
 };
 pub use labels::{LabelMap, DEFAULT_CONNLABEL_CONF};
-pub use raw::UnknownAttr;
+pub use raw::{UnknownAttr, UnknownAttrs};
 pub use render::LineFormat;
 pub use stats::{Count, CpuStats, Stats};
 pub use status::{DccpState, SctpState, Status, TcpState};

@@ -35,7 +35,7 @@ impl Flow {
     /// `map`.
     pub fn to_conntrack_line_with_labels(&self, map: &super::LabelMap) -> String {
         let mut s = self.to_conntrack_line();
-        if let Some(l) = self.labels {
+        if let Some(l) = self.extra.labels {
             let names = map.format(l);
             if !names.is_empty() {
                 s.push_str(" labels=");
@@ -105,7 +105,7 @@ impl Flow {
         if let Some(z) = self.orig.zone {
             kv(s, "zone-orig=", z as u64);
         }
-        write_counters(s, self.counters_orig);
+        write_counters(s, self.extra.counters_orig);
         if let Some(st) = self.status {
             if !st.contains(Status::SEEN_REPLY) {
                 s.push_str("[UNREPLIED] ");
@@ -115,7 +115,7 @@ impl Flow {
         if let Some(z) = self.reply.zone {
             kv(s, "zone-reply=", z as u64);
         }
-        write_counters(s, self.counters_reply);
+        write_counters(s, self.extra.counters_reply);
         if let Some(st) = self.status {
             if st.contains(Status::HW_OFFLOAD) {
                 s.push_str("[HW_OFFLOAD] ");
@@ -128,7 +128,7 @@ impl Flow {
         if let Some(m) = self.mark {
             kv(s, "mark=", m as u64);
         }
-        if let Some(c) = &self.secctx {
+        if let Some(c) = &self.extra.secctx {
             s.push_str("secctx=");
             s.push_str(c);
             s.push(' ');
@@ -136,7 +136,7 @@ impl Flow {
         if let Some(z) = self.zone {
             kv(s, "zone=", z as u64);
         }
-        if let Some(ts) = self.timestamp {
+        if let Some(ts) = self.extra.timestamp {
             let secs = |ns: u64| (ns / 1_000_000_000) as i64;
             let stop = match ts.stop {
                 Some(stop) if stop != 0 => secs(stop),
@@ -145,7 +145,7 @@ impl Flow {
             // conntrack prints the difference as unsigned, wrapping if negative.
             kv(s, "delta-time=", stop.wrapping_sub(secs(ts.start)) as u64);
         }
-        if let Some(h) = &self.helper {
+        if let Some(h) = &self.extra.helper {
             s.push_str("helper=");
             s.push_str(&h.name);
             s.push(' ');
@@ -328,16 +328,16 @@ mod tests {
         .with_status(Status::SEEN_REPLY | Status::CONFIRMED)
         .with_mark(1)
         .with_labels(Labels(1));
-        f.counters_orig = Some(Counters { packets: 2, bytes: 120 });
-        f.counters_reply = Some(Counters { packets: 1, bytes: 60 });
-        f.timestamp = Some(Timestamps { start: 1_000_000_000_000, stop: None });
+        f.extra.counters_orig = Some(Counters { packets: 2, bytes: 120 });
+        f.extra.counters_reply = Some(Counters { packets: 1, bytes: 60 });
+        f.extra.timestamp = Some(Timestamps { start: 1_000_000_000_000, stop: None });
         f.use_count = Some(1);
         assert_eq!(
             f.render(LineFormat::default(), at(1_042)),
             "udp      17 50 src=fd00::1 dst=fd00::2 sport=5 dport=6 zone-orig=3 packets=2 bytes=120 \
              src=fd00::2 dst=fd00::1 sport=6 dport=5 packets=1 bytes=60 mark=1 delta-time=42 use=1"
         );
-        f.timestamp = Some(Timestamps { start: 1_000_000_000_000, stop: Some(1_010_500_000_000) });
+        f.extra.timestamp = Some(Timestamps { start: 1_000_000_000_000, stop: Some(1_010_500_000_000) });
         let line = f.render(LineFormat { event: Some(EventKind::Destroy), ..Default::default() }, at(0));
         assert!(line.starts_with("[DESTROY] udp      17 "), "{line}");
         assert!(line.contains(" delta-time=10 "), "{line}");
@@ -379,7 +379,7 @@ mod tests {
         for (file, want) in cases {
             let bytes = std::fs::read(format!("{dir}{file}")).unwrap();
             let f = Flow::decode(&bytes).unwrap();
-            let start = f.timestamp.expect("timestamps were on").start;
+            let start = f.extra.timestamp.expect("timestamps were on").start;
             let now = SystemTime::UNIX_EPOCH + Duration::from_nanos(start);
             assert_eq!(f.render(LineFormat::default(), now), want, "{file}");
             assert!(f.unknown.is_empty(), "{file}: {:?}", f.unknown);
@@ -387,7 +387,7 @@ mod tests {
         let tcp = Flow::decode(&std::fs::read(format!("{dir}kernel-6.18-msg0")).unwrap()).unwrap();
         assert_eq!(tcp.tcp_state(), Some(TcpState::ESTABLISHED));
         assert_eq!(tcp.status_bits(), Status::SEEN_REPLY | Status::ASSURED | Status::CONFIRMED);
-        assert_eq!(tcp.counters_orig, Some(Counters::default()));
+        assert_eq!(tcp.extra.counters_orig, Some(Counters::default()));
         assert_eq!(tcp.synproxy, Some(crate::conntrack::Synproxy::default()));
     }
 

@@ -1,10 +1,10 @@
-//! Requests about flows encoded in a buffer on the stack: the common flow
-//! (no unknown attributes, no helper) has a bounded size, so its attributes
-//! are written with fixed-size stores and appended to the request in one
-//! copy, instead of one growing-vector append per header and payload.
-//! Bytes are identical to the [`AttrWriter`] encoding (tested in `flow`).
-//! The tuple and protocol-information writers using it live with their
-//! types (`Tuple::write_stack`, `write_protoinfo_stack`).
+//! Requests about flows encoded in place: the common flow (no unknown
+//! attributes, no helper) has a bounded size, so its attributes are
+//! written with fixed-size stores into a zeroed window at the end of the
+//! request buffer, instead of one growing-vector append per header and
+//! payload. Bytes are identical to the [`AttrWriter`] encoding (tested in
+//! `flow`). The tuple and protocol-information writers using it live with
+//! their types (`Tuple::write_stack`, `write_protoinfo_stack`).
 
 use crate::wire::{AttrWriter, NLA_F_NESTED};
 
@@ -12,25 +12,46 @@ use crate::wire::{AttrWriter, NLA_F_NESTED};
 /// with ports, ICMP fields and zones (2 x 108 bytes), `nfgenmsg`, zone,
 /// timeout, status, mark, labels (20) and the largest protocol
 /// information (TCP, 48).
-const MAX: usize = 384;
+const MAX: usize = 320;
 
-/// Attributes appended to a zeroed stack buffer (so padding is already 0).
-pub(crate) struct Stack {
-    buf: [u8; MAX],
+/// Attributes appended to a zeroed window (so padding is already 0).
+pub(crate) struct Stack<'a> {
+    buf: &'a mut [u8],
     n: usize,
 }
 
-impl Stack {
-    #[inline]
-    pub(crate) fn new() -> Stack {
-        Stack { buf: [0; MAX], n: 0 }
-    }
+/// Write with `f` into a zeroed window of [`MAX`] bytes at the end of
+/// `w`'s buffer (whose end must be 4-aligned, as it is at every attribute
+/// boundary of a message), and keep what it wrote if it returns true;
+/// otherwise the buffer is left as it was.
+#[inline]
+pub(crate) fn write_in_place(w: &mut AttrWriter<'_>, f: impl FnOnce(&mut Stack<'_>) -> bool) -> bool {
+    let v = w.vec_mut();
+    let start = v.len();
+    debug_assert_eq!(start % 4, 0, "attributes start 4-aligned");
+    v.resize(start + MAX, 0);
+    let mut s = Stack { buf: &mut v[start..], n: 0 };
+    let keep = f(&mut s);
+    let n = if keep { s.n } else { 0 };
+    v.truncate(start + n);
+    keep
+}
 
-    /// Raw bytes (a fixed header), padded to 4.
+impl Stack<'_> {
+    /// Raw bytes (a fixed header, or attributes laid out by the caller),
+    /// padded to 4.
     #[inline]
     pub(crate) fn raw<const N: usize>(&mut self, bytes: [u8; N]) {
         self.buf[self.n..self.n + N].copy_from_slice(&bytes);
         self.n += (N + 3) & !3;
+    }
+
+    /// The next `N` bytes (zeroed) for the caller to lay out, padded to 4.
+    #[inline]
+    pub(crate) fn take<const N: usize>(&mut self) -> &mut [u8; N] {
+        let n = self.n;
+        self.n += (N + 3) & !3;
+        (&mut self.buf[n..n + N]).try_into().expect("N bytes")
     }
 
     /// One attribute with a fixed-size payload, padded to 4.
@@ -60,12 +81,12 @@ impl Stack {
         let len = (self.n - start) as u16;
         self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
     }
+}
 
-    /// Append what was written to `w`, whose end must be 4-aligned (as it
-    /// is at every attribute boundary of a message).
-    #[inline]
-    pub(crate) fn flush(&self, w: &mut AttrWriter<'_>) {
-        debug_assert_eq!(w.len() % 4, 0, "attributes start 4-aligned");
-        w.raw(&self.buf[..self.n]);
-    }
+/// An attribute header (length, type) at `at` in `b`, for layouts built
+/// at constant offsets.
+#[inline(always)]
+pub(crate) fn put_header(b: &mut [u8], at: usize, len: usize, ty: u16) {
+    b[at..at + 2].copy_from_slice(&(len as u16).to_ne_bytes());
+    b[at + 2..at + 4].copy_from_slice(&ty.to_ne_bytes());
 }

@@ -4,8 +4,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::consts::*;
-use super::raw::{write_unknown, UnknownAttr};
-use super::stack::Stack;
+use super::raw::{write_unknown, UnknownAttr, UnknownAttrs};
+use super::stack::{put_header, write_in_place, Stack};
 use crate::error::{DecodeError, Error, Result};
 use crate::wire::{family_of, Attr, AttrWriter, NLA_F_NESTED};
 
@@ -120,7 +120,7 @@ pub struct Tuple {
     /// `--orig-zone`/`--reply-zone`).
     pub zone: Option<u16>,
     /// Attributes inside the tuple netplumb does not model, kept as sent.
-    pub unknown: Vec<UnknownAttr>,
+    pub unknown: UnknownAttrs,
 }
 
 impl Tuple {
@@ -128,7 +128,16 @@ impl Tuple {
     /// yourself.
     #[inline]
     pub fn new(src: IpAddr, dst: IpAddr, proto: IpProto) -> Tuple {
-        Tuple { src, dst, proto, src_port: None, dst_port: None, icmp: None, zone: None, unknown: Vec::new() }
+        Tuple {
+            src,
+            dst,
+            proto,
+            src_port: None,
+            dst_port: None,
+            icmp: None,
+            zone: None,
+            unknown: UnknownAttrs::new(),
+        }
     }
 
     #[inline]
@@ -205,7 +214,7 @@ impl Tuple {
                 code: i.code,
             }),
             zone: None,
-            unknown: Vec::new(),
+            unknown: UnknownAttrs::new(),
         }
     }
 
@@ -215,12 +224,33 @@ impl Tuple {
         family_of(self.src)
     }
 
-    /// Check the tuple can be sent: both addresses of one family.
     /// Check the tuple can be sent as a key (the kernel needs every field
     /// of it): both addresses of one family, ports for protocols with
     /// ports, ICMP fields for ICMP, and ICMP/ICMPv6 on the matching family.
     /// Errors name `field` (`orig`, `reply`) and the part at fault.
+    #[inline]
     pub(crate) fn validate(&self, field: &str) -> Result<()> {
+        // What every valid tuple satisfies, checked without building
+        // anything; the rest finds the fault and names it.
+        let v4 = self.src.is_ipv4();
+        let ok = v4 == self.dst.is_ipv4()
+            && match self.proto {
+                p if p.has_ports() => self.src_port.is_some() && self.dst_port.is_some(),
+                IpProto::ICMP => self.icmp.is_some() && v4,
+                IpProto::ICMPV6 => self.icmp.is_some() && !v4,
+                _ => true,
+            };
+        if ok {
+            Ok(())
+        } else {
+            self.fault(field)
+        }
+    }
+
+    /// [`Tuple::validate`]'s error.
+    #[cold]
+    #[inline(never)]
+    fn fault(&self, field: &str) -> Result<()> {
         if self.src.is_ipv4() != self.dst.is_ipv4() {
             return Err(Error::invalid(
                 field,
@@ -263,9 +293,10 @@ impl Tuple {
     /// [`Tuple::validate`] first.
     pub(crate) fn write(&self, w: &mut AttrWriter<'_>, ty: u16) {
         if self.unknown.is_empty() {
-            let mut s = Stack::new();
-            self.write_stack(&mut s, ty);
-            s.flush(w);
+            write_in_place(w, |s| {
+                self.write_stack(s, ty);
+                true
+            });
         } else {
             self.write_general(w, ty);
         }
@@ -274,9 +305,26 @@ impl Tuple {
     /// The tuple as the nest `ty` on `s`, as [`Tuple::write_general`]
     /// writes it. Only for a tuple without unknown attributes.
     #[inline]
-    pub(super) fn write_stack(&self, s: &mut Stack, ty: u16) {
+    pub(super) fn write_stack(&self, s: &mut Stack<'_>, ty: u16) {
         let t = self;
         debug_assert!(t.unknown.is_empty());
+        // The common tuple (ports, no ICMP fields, no zone) as one
+        // constant-offset layout.
+        if let (Some(sp), Some(dp), None, None) = (t.src_port, t.dst_port, t.icmp, t.zone) {
+            match (t.src, t.dst) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => {
+                    let (a, b) = (a.octets(), b.octets());
+                    ported::<4, 52>(s.take(), ty, a, b, CTA_IP_V4_SRC, CTA_IP_V4_DST, t.proto, sp, dp);
+                    return;
+                }
+                (IpAddr::V6(a), IpAddr::V6(b)) => {
+                    let (a, b) = (a.octets(), b.octets());
+                    ported::<16, 76>(s.take(), ty, a, b, CTA_IP_V6_SRC, CTA_IP_V6_DST, t.proto, sp, dp);
+                    return;
+                }
+                _ => {}
+            }
+        }
         let outer = s.begin(ty);
         let ip = s.begin(CTA_TUPLE_IP);
         stack_addr(s, t.src, CTA_IP_V4_SRC, CTA_IP_V6_SRC);
@@ -418,8 +466,58 @@ impl fmt::Display for Tuple {
     }
 }
 
+/// The nest `ty` of a tuple with ports, no ICMP fields and no zone, whose
+/// addresses are `A` bytes long, written to `b` (`T` = 36 + 2 x (4 + `A`)
+/// bytes, zeroed: padding is not written), laid out as
+/// [`Tuple::write_general`] writes it: the IP nest (source, destination),
+/// then the protocol nest (number, source port, destination port).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn ported<const A: usize, const T: usize>(
+    b: &mut [u8; T],
+    ty: u16,
+    src: [u8; A],
+    dst: [u8; A],
+    src_ty: u16,
+    dst_ty: u16,
+    proto: IpProto,
+    src_port: u16,
+    dst_port: u16,
+) {
+    const { assert!(T == 36 + 2 * (4 + A)) };
+    let ip = 4 + 2 * (4 + A);
+    put_header(b, 0, T, ty | NLA_F_NESTED);
+    put_header(b, 4, ip, CTA_TUPLE_IP | NLA_F_NESTED);
+    put_header(b, 8, 4 + A, src_ty);
+    b[12..12 + A].copy_from_slice(&src);
+    put_header(b, 12 + A, 4 + A, dst_ty);
+    b[16 + A..16 + 2 * A].copy_from_slice(&dst);
+    let p = 4 + ip;
+    put_header(b, p, 28, CTA_TUPLE_PROTO | NLA_F_NESTED);
+    put_header(b, p + 4, 5, CTA_PROTO_NUM);
+    b[p + 8] = proto.0;
+    put_header(b, p + 12, 6, CTA_PROTO_SRC_PORT);
+    b[p + 16..p + 18].copy_from_slice(&src_port.to_be_bytes());
+    put_header(b, p + 20, 6, CTA_PROTO_DST_PORT);
+    b[p + 24..p + 26].copy_from_slice(&dst_port.to_be_bytes());
+}
+
+/// [`ported`] for IPv4 addresses.
+#[inline(always)]
+pub(super) fn ported_v4(
+    b: &mut [u8; 52],
+    ty: u16,
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: IpProto,
+    sp: u16,
+    dp: u16,
+) {
+    ported::<4, 52>(b, ty, src, dst, CTA_IP_V4_SRC, CTA_IP_V4_DST, proto, sp, dp)
+}
+
 #[inline]
-fn stack_addr(s: &mut Stack, a: IpAddr, v4: u16, v6: u16) {
+fn stack_addr(s: &mut Stack<'_>, a: IpAddr, v4: u16, v6: u16) {
     match a {
         IpAddr::V4(a) => s.attr(v4, a.octets()),
         IpAddr::V6(a) => s.attr(v6, a.octets()),

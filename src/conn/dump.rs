@@ -121,8 +121,9 @@ const READ_AHEAD_FULL: usize = if cfg!(test) { 1 } else { 16 << 10 };
 /// the kernel's dump chunk).
 const READ_AHEAD_DEPTH: usize = 4;
 
-/// One receive by the reading thread: the datagram (its bytes, empty when
-/// it was truncated) and what the receive got, or the socket's error. The
+/// One receive by the reading thread: the datagram (in the first `len`
+/// bytes of the buffer, as [`Received`] says; empty when it was
+/// truncated) and what the receive got, or the socket's error. The
 /// last one of the dump (it holds our `NLMSG_DONE` or error) or a failed
 /// read gives the socket back.
 struct Chunk {
@@ -183,21 +184,21 @@ impl ReadAhead {
     }
 }
 
-/// Whether a datagram holds the end of dump `seq`: its `NLMSG_DONE` or a
-/// non-zero `NLMSG_ERROR`.
-/// Decode one object of the dump and count it; `None` when the decoder
-/// skips the message. The result is returned as the decoder made it:
-/// every re-wrapping would copy the object.
-fn decode_one<T>(decode: &mut Decoder<T>, yielded: &mut u64, m: &Msg<'_>) -> Option<Result<Option<T>>> {
+/// Decode one object of the dump and count it; `Ok(None)` when the
+/// decoder skips the message. The result is returned as the decoder made
+/// it, for the caller to return as it is: every re-wrapping would copy
+/// the object.
+#[inline(always)]
+fn decode_one<T>(decode: &mut Decoder<T>, yielded: &mut u64, m: &Msg<'_>) -> Result<Option<T>> {
     let r = decode(m);
-    match &r {
-        Ok(None) => return None,
-        Ok(Some(_)) => *yielded += 1,
-        Err(_) => {}
+    if let Ok(Some(_)) = &r {
+        *yielded += 1;
     }
-    Some(r)
+    r
 }
 
+/// Whether a datagram holds the end of dump `seq`: its `NLMSG_DONE` or a
+/// non-zero `NLMSG_ERROR`.
 fn ends_dump(data: &[u8], seq: u32) -> bool {
     MsgIter::new(data).flatten().any(|m| {
         m.header.seq == seq
@@ -250,10 +251,11 @@ fn read_ahead(
             }
         };
         if let Received::Datagram { len, port } = got {
-            buf.truncate(len);
+            // The datagram is `buf[..len]`; the buffer keeps its length so
+            // that receiving into it again needs no zeroing.
             // Only the kernel ends a dump; a forged end is passed on and
             // dropped by the consumer like any foreign datagram.
-            if port == 0 && ends_dump(&buf, seq) {
+            if port == 0 && ends_dump(&buf[..len], seq) {
                 // Nothing of this dump is left on the socket, even if the
                 // consumer is gone before it takes this chunk.
                 guard.in_progress = None;
@@ -382,7 +384,8 @@ impl<T> Dump<T> {
             // datagram is an object of our dump. Exactly what `step` does
             // for it, without its general bookkeeping.
             if let State::Active { src, phase: Phase::Reading, seq, len, pos, .. } = &mut self.state {
-                if let Some(header) = src.buf().get(*pos..*len).and_then(|b| Header::parse(b).ok()) {
+                let buf = src.buf();
+                if let Some(header) = buf.get(*pos..*len).and_then(|b| Header::parse(b).ok()) {
                     let mlen = header.len as usize;
                     if header.seq == *seq
                         && header.ty != NLMSG_DONE
@@ -395,11 +398,12 @@ impl<T> Dump<T> {
                         if header.flags & NLM_F_DUMP_INTR != 0 {
                             self.intr = true;
                         }
-                        let m = Msg { header, payload: &src.buf()[start + wire::NLMSG_HDRLEN..start + mlen] };
-                        match decode_one(&mut self.decode, &mut self.yielded, &m) {
-                            Some(r) => return Poll::Ready(r),
-                            None => continue,
+                        let m = Msg { header, payload: &buf[start + wire::NLMSG_HDRLEN..start + mlen] };
+                        let r = decode_one(&mut self.decode, &mut self.yielded, &m);
+                        if let Ok(None) = r {
+                            continue;
                         }
+                        return Poll::Ready(r);
                     }
                 }
             }
@@ -443,10 +447,11 @@ impl<T> Dump<T> {
                             unreachable!("an object comes from the active state")
                         };
                         let m = Msg { header, payload: &src.buf()[payload] };
-                        match decode_one(&mut self.decode, &mut self.yielded, &m) {
-                            Some(r) => return Poll::Ready(r),
-                            None => continue,
+                        let r = decode_one(&mut self.decode, &mut self.yielded, &m);
+                        if let Ok(None) = r {
+                            continue;
                         }
+                        return Poll::Ready(r);
                     }
                 }
             }
@@ -502,39 +507,50 @@ impl<T> Dump<T> {
                     Poll::Ready(Ok(got)) => got,
                 }
             }
-            Source::Ahead { ahead, cur } => match ahead.rx.poll_recv(cx) {
-                Poll::Pending => return Some(Poll::Pending),
-                // The thread never leaves without the socket's last chunk
-                // unless the consumer is gone; treat a silent end as an I/O
-                // error.
-                Poll::Ready(None) => {
-                    return self.fail(Error::io(
-                        "receive dump",
-                        std::io::Error::other("the dump reading thread ended"),
-                    ))
+            Source::Ahead { ahead, cur } => {
+                // The current datagram is parsed: its buffer goes back to
+                // the thread now, before it receives the next one (handed
+                // back later, it would find none and take a new, zeroed
+                // one). The thread may be gone (its last chunk is queued):
+                // then the buffer is just freed.
+                if cur.capacity() > 0 {
+                    let _ = ahead.spent.send(std::mem::take(cur));
                 }
-                Poll::Ready(Some(Chunk { got: Err(e), .. })) => return self.fail(e),
-                Poll::Ready(Some(Chunk { got: Ok((data, got)), back })) => {
-                    match back {
-                        // The end of the dump: the socket comes back and the
-                        // last datagram is parsed from its own buffer.
-                        Some(mut g) => {
-                            g.buf.clear();
-                            g.buf.extend_from_slice(&data);
-                            *src = Source::Inline(g);
-                        }
-                        None => {
-                            let spent = std::mem::replace(cur, data);
-                            if spent.capacity() > 0 {
-                                // The thread may be gone (its last chunk is
-                                // queued): then the buffer is just freed.
-                                let _ = ahead.spent.send(spent);
-                            }
-                        }
+                match ahead.rx.poll_recv(cx) {
+                    Poll::Pending => return Some(Poll::Pending),
+                    // The thread never leaves without the socket's last chunk
+                    // unless the consumer is gone; treat a silent end as an I/O
+                    // error.
+                    Poll::Ready(None) => {
+                        return self.fail(Error::io(
+                            "receive dump",
+                            std::io::Error::other("the dump reading thread ended"),
+                        ))
                     }
-                    got
+                    Poll::Ready(Some(Chunk { got: Err(e), .. })) => return self.fail(e),
+                    Poll::Ready(Some(Chunk { got: Ok((data, got)), back })) => {
+                        match back {
+                            // The end of the dump: the socket comes back and the
+                            // last datagram is parsed from its own buffer.
+                            Some(mut g) => {
+                                let n = match got {
+                                    Received::Datagram { len, .. } => len,
+                                    Received::Truncated { .. } => 0,
+                                };
+                                // Into the socket's buffer as it is (its
+                                // length kept: no zeroing on the next dump).
+                                if g.buf.len() < n {
+                                    g.buf.resize(n, 0);
+                                }
+                                g.buf[..n].copy_from_slice(&data[..n]);
+                                *src = Source::Inline(g);
+                            }
+                            None => *cur = data,
+                        }
+                        got
+                    }
                 }
-            },
+            }
         };
         match got {
             Received::Datagram { len: n, port: 0 } => {

@@ -25,7 +25,9 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use crate::conn::{Batch, Connection, Dump, Request, Subscription};
 use crate::error::{DecodeError, Error, Result};
 use crate::rtnl::{self, groups, header, rtm, Change, IfIndex, RawAttr, Scope, Snapshot, AF_INET, AF_INET6};
-use crate::wire::{attrs_after, AttrIter, AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use crate::wire::{
+    attr::NLA_HDRLEN, Attr, AttrIter, AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE,
+};
 
 /// `RTA_*` attribute numbers (`include/uapi/linux/rtnetlink.h`).
 #[allow(missing_docs)]
@@ -996,10 +998,32 @@ impl<A: RouteAddr> Route<A> {
     /// Decode an `RTM_NEWROUTE`/`RTM_DELROUTE` message of this family.
     #[inline]
     pub fn parse(m: &Msg<'_>) -> Result<Route<A>, DecodeError> {
+        Self::parse_wrapped(m, Ok, Err)
+    }
+
+    /// [`Route::parse`], the route handed to `wrap` as it is built, an
+    /// error to `fail`: the route is assembled once, in the place the
+    /// caller returns it (a dump's item), instead of being built and then
+    /// copied through each wrapper (232 bytes each time).
+    #[inline(always)]
+    pub(crate) fn parse_wrapped<R>(
+        m: &Msg<'_>,
+        wrap: impl FnOnce(Route<A>) -> R,
+        fail: impl FnOnce(DecodeError) -> R,
+    ) -> R {
+        // `?`, but the error goes to `fail`.
+        macro_rules! tri {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => return fail(e),
+                }
+            };
+        }
         let p = m.payload;
-        let h = header::<RTMSG_LEN>(p, "rtmsg")?;
+        let h = tri!(header::<RTMSG_LEN>(p, "rtmsg"));
         if h[0] != A::FAMILY {
-            return Err(DecodeError::new(
+            return fail(DecodeError::new(
                 "rtmsg",
                 format!("family {} where {} was expected", h[0], A::FAMILY),
             ));
@@ -1010,69 +1034,190 @@ impl<A: RouteAddr> Route<A> {
         let zero = A::from_bytes(&[0u8; 16][..A::BITS as usize / 8]).expect("zero address");
         let dst_len = h[1];
         let src_len = h[2];
-        let mut r = Route::new(A::net(zero, 0).expect("/0"));
-        r.tos = h[3];
-        r.table = RouteTable(h[4] as u32);
-        r.protocol = RouteProtocol(h[5]);
-        r.scope = Some(Scope::from_raw(h[6]));
-        r.kind = RouteType::from_raw(h[7]);
-        r.flags = RouteFlags::from_bits_retain(u32::from_ne_bytes(p[8..12].try_into().expect("4")));
+        // The attributes of (nearly) every route are read here; the rest
+        // (metrics, multipath, cache info, ...) in `RareAttrs::take`.
+        let mut table = RouteTable(h[4] as u32);
         let mut dst = zero;
         let mut src = None;
-        for a in attrs_after(p, RTMSG_LEN) {
-            let a = a?;
+        let mut gateway = None;
+        let mut prefsrc = None;
+        let mut oif = None;
+        let mut metric = None;
+        // Only made when a rare attribute comes (most IPv4 routes have
+        // none): its defaults are then written straight into the route.
+        let mut rare: Option<RareAttrs<A>> = None;
+        // `attrs_after(p, RTMSG_LEN)` walked by hand: the same checks, but
+        // the attribute stays in registers (through the iterator's
+        // `Option<Result<Attr>>` it went through the stack three times).
+        let mut b = p.get(RTMSG_LEN..).unwrap_or(&[]);
+        while !b.is_empty() {
+            let Some(&[l0, l1, t0, t1]) = b.first_chunk::<NLA_HDRLEN>() else {
+                return fail(attr_error(b));
+            };
+            let len = u16::from_ne_bytes([l0, l1]) as usize;
+            if len < NLA_HDRLEN || len > b.len() {
+                return fail(attr_error(b));
+            }
+            let a = Attr { raw_type: u16::from_ne_bytes([t0, t1]), payload: &b[NLA_HDRLEN..len] };
+            b = &b[crate::wire::align(len).min(b.len())..];
             match a.kind() {
-                rta::DST => dst = addr(a.payload, "RTA_DST")?,
-                rta::SRC => src = Some(addr(a.payload, "RTA_SRC")?),
-                rta::GATEWAY => r.gateway = Some(addr(a.payload, "RTA_GATEWAY")?),
-                rta::PREFSRC => r.prefsrc = Some(addr(a.payload, "RTA_PREFSRC")?),
-                rta::OIF => r.oif = Some(IfIndex(a.u32()?)),
-                rta::IIF => r.iif = Some(IfIndex(a.u32()?)),
-                rta::PRIORITY => r.metric = Some(a.u32()?),
-                rta::TABLE => r.table = RouteTable(a.u32()?),
-                rta::MARK => r.mark = Some(a.u32()?),
-                rta::VIA => r.via = Some(parse_via(a.payload)?),
-                rta::NH_ID => r.nh_id = Some(a.u32()?),
-                rta::FLOW => {
-                    let v = a.u32()?;
-                    r.realms = Some(((v >> 16) as u16, v as u16));
-                }
-                rta::EXPIRES => r.expires = Some(Duration::from_secs(a.u32()? as u64)),
-                rta::CACHEINFO => {
-                    // struct rta_cacheinfo: clntref, lastuse, expires (s32,
-                    // USER_HZ ticks), error, used, id, ts, tsage.
-                    let b: [u8; 12] = crate::wire::fixed(a.payload, "RTA_CACHEINFO")?;
-                    let e = i32::from_ne_bytes(b[8..12].try_into().expect("4"));
-                    if e > 0 {
-                        r.expires = Some(Duration::from_millis(e as u64 * 1000 / USER_HZ));
-                    }
-                    r.unknown.push(RawAttr::from(a));
-                }
-                rta::PREF => r.pref = Some(a.u8()?),
-                rta::METRICS => {
-                    for m in AttrIter::new(a.payload) {
-                        let m = m?;
-                        match m.kind() {
-                            rtax::MTU => r.mtu = Some(m.u32()?),
-                            rtax::ADVMSS => r.advmss = Some(m.u32()?),
-                            rtax::CC_ALGO => r.congctl = Some(m.str()?.to_string()),
-                            k => r.other_metrics.push((Metric::from_raw(k), m.u32()?)),
-                        }
-                    }
-                }
-                rta::MULTIPATH => r.nexthops = parse_multipath::<A>(a.payload)?,
-                _ => r.unknown.push(RawAttr::from(a)),
+                rta::DST => dst = tri!(addr(a.payload, "RTA_DST")),
+                rta::SRC => src = Some(tri!(addr(a.payload, "RTA_SRC"))),
+                rta::GATEWAY => gateway = Some(tri!(addr(a.payload, "RTA_GATEWAY"))),
+                rta::PREFSRC => prefsrc = Some(tri!(addr(a.payload, "RTA_PREFSRC"))),
+                rta::OIF => oif = Some(IfIndex(tri!(a.u32()))),
+                rta::PRIORITY => metric = Some(tri!(a.u32())),
+                rta::TABLE => table = RouteTable(tri!(a.u32())),
+                _ => tri!(rare.get_or_insert_with(RareAttrs::default).take(a)),
             }
         }
-        r.dst =
-            A::net(dst, dst_len).ok_or_else(|| DecodeError::new("rtmsg", format!("dst_len {dst_len}")))?;
-        if src_len > 0 || src.is_some() {
+        let Some(dst) = A::net(dst, dst_len) else {
+            return fail(DecodeError::new("rtmsg", format!("dst_len {dst_len}")));
+        };
+        let src = if src_len > 0 || src.is_some() {
             let s = src.unwrap_or(zero);
-            r.src = Some(
-                A::net(s, src_len).ok_or_else(|| DecodeError::new("rtmsg", format!("src_len {src_len}")))?,
-            );
+            let Some(s) = A::net(s, src_len) else {
+                return fail(DecodeError::new("rtmsg", format!("src_len {src_len}")));
+            };
+            Some(s)
+        } else {
+            None
+        };
+        let RareAttrs {
+            via,
+            iif,
+            mark,
+            nh_id,
+            realms,
+            expires,
+            pref,
+            mtu,
+            advmss,
+            congctl,
+            other_metrics,
+            nexthops,
+            unknown,
+        } = rare.unwrap_or_default();
+        wrap(Route {
+            dst,
+            src,
+            gateway,
+            via,
+            oif,
+            iif,
+            prefsrc,
+            table,
+            scope: Some(Scope::from_raw(h[6])),
+            protocol: RouteProtocol(h[5]),
+            metric,
+            kind: RouteType::from_raw(h[7]),
+            tos: h[3],
+            flags: RouteFlags::from_bits_retain(u32::from_ne_bytes([h[8], h[9], h[10], h[11]])),
+            nexthops,
+            mtu,
+            advmss,
+            mark,
+            pref,
+            congctl,
+            other_metrics,
+            expires,
+            realms,
+            nh_id,
+            unknown,
+        })
+    }
+}
+
+/// The error [`AttrIter`] gives for the malformed attribute at the start
+/// of `b` (the hand-written walk of [`Route::parse`] reports the same).
+#[cold]
+#[inline(never)]
+fn attr_error(b: &[u8]) -> DecodeError {
+    match AttrIter::new(b).next() {
+        Some(Err(e)) => e,
+        _ => DecodeError::new("attribute", format!("{} malformed bytes", b.len())),
+    }
+}
+
+/// The attributes of a route message that few routes have, gathered while
+/// decoding it ([`Route::parse`]).
+struct RareAttrs<A: RouteAddr> {
+    via: Option<IpAddr>,
+    iif: Option<IfIndex>,
+    mark: Option<u32>,
+    nh_id: Option<u32>,
+    realms: Option<(u16, u16)>,
+    expires: Option<Duration>,
+    pref: Option<u8>,
+    mtu: Option<u32>,
+    advmss: Option<u32>,
+    congctl: Option<String>,
+    other_metrics: Vec<(Metric, u32)>,
+    nexthops: Vec<NextHop<A>>,
+    unknown: Vec<RawAttr>,
+}
+
+impl<A: RouteAddr> Default for RareAttrs<A> {
+    fn default() -> Self {
+        RareAttrs {
+            via: None,
+            iif: None,
+            mark: None,
+            nh_id: None,
+            realms: None,
+            expires: None,
+            pref: None,
+            mtu: None,
+            advmss: None,
+            congctl: None,
+            other_metrics: Vec::new(),
+            nexthops: Vec::new(),
+            unknown: Vec::new(),
         }
-        Ok(r)
+    }
+}
+
+impl<A: RouteAddr> RareAttrs<A> {
+    /// One attribute other than those of every route; out of line so that
+    /// the loop over the common ones stays small.
+    #[inline(never)]
+    fn take(&mut self, a: Attr<'_>) -> Result<(), DecodeError> {
+        match a.kind() {
+            rta::IIF => self.iif = Some(IfIndex(a.u32()?)),
+            rta::MARK => self.mark = Some(a.u32()?),
+            rta::VIA => self.via = Some(parse_via(a.payload)?),
+            rta::NH_ID => self.nh_id = Some(a.u32()?),
+            rta::FLOW => {
+                let v = a.u32()?;
+                self.realms = Some(((v >> 16) as u16, v as u16));
+            }
+            rta::EXPIRES => self.expires = Some(Duration::from_secs(a.u32()? as u64)),
+            rta::CACHEINFO => {
+                // struct rta_cacheinfo: clntref, lastuse, expires (s32,
+                // USER_HZ ticks), error, used, id, ts, tsage.
+                let b: [u8; 12] = crate::wire::fixed(a.payload, "RTA_CACHEINFO")?;
+                let e = i32::from_ne_bytes(b[8..12].try_into().expect("4"));
+                if e > 0 {
+                    self.expires = Some(Duration::from_millis(e as u64 * 1000 / USER_HZ));
+                }
+                self.unknown.push(RawAttr::from(a));
+            }
+            rta::PREF => self.pref = Some(a.u8()?),
+            rta::METRICS => {
+                for m in AttrIter::new(a.payload) {
+                    let m = m?;
+                    match m.kind() {
+                        rtax::MTU => self.mtu = Some(m.u32()?),
+                        rtax::ADVMSS => self.advmss = Some(m.u32()?),
+                        rtax::CC_ALGO => self.congctl = Some(m.str()?.to_string()),
+                        k => self.other_metrics.push((Metric::from_raw(k), m.u32()?)),
+                    }
+                }
+            }
+            rta::MULTIPATH => self.nexthops = parse_multipath::<A>(a.payload)?,
+            _ => self.unknown.push(RawAttr::from(a)),
+        }
+        Ok(())
     }
 }
 
@@ -1416,7 +1561,14 @@ impl Routes {
     /// Dropping the stream abandons the dump.
     #[doc(alias = "RTM_GETROUTE")]
     pub fn list<A: RouteAddr>(&self, filter: &RouteFilter) -> Dump<Route<A>> {
-        rtnl::typed_dump(&self.conn, &filter.request(A::FAMILY), &[rtm::NEWROUTE], Route::<A>::parse)
+        // Not `typed_dump`: each route is built once, in the dump's item,
+        // rather than built and then moved through two wrappers.
+        self.conn.dump(&filter.request(A::FAMILY), |m| {
+            if m.header.ty != rtm::NEWROUTE {
+                return Ok(None);
+            }
+            Route::<A>::parse_wrapped(m, |r| Ok(Some(r)), |e| Err(Error::Decode(e)))
+        })
     }
 
     /// Ask the kernel how it would route a packet: `ip route get DST [from
@@ -1506,5 +1658,72 @@ impl Routes {
             .try_collect()
             .await?;
         Ok(Snapshot { existing, events })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{attrs_after, Header};
+
+    /// A route with common and rare attributes (metrics nest, cache info,
+    /// an odd-sized one), encoded as the kernel would.
+    fn sample() -> Vec<u8> {
+        let r: RouteV4 = Route::new("100.64.1.0/24".parse().unwrap())
+            .gateway(Ipv4Addr::new(10, 0, 0, 2))
+            .oif(IfIndex(3))
+            .metric(7)
+            .mtu(1400)
+            .realms(1, 2);
+        let mut buf = Vec::new();
+        {
+            let mut w = AttrWriter::new(&mut buf);
+            r.write(&mut w);
+            w.u8(rta::PREF, 1);
+            w.bytes(rta::CACHEINFO, &[0u8; 32]);
+            w.u32(rta::TABLE, 254);
+        }
+        buf
+    }
+
+    fn parse(p: &[u8]) -> Result<RouteV4, DecodeError> {
+        let m = Msg { header: Header { ty: rtm::NEWROUTE, ..Header::default() }, payload: p };
+        Route::parse(&m)
+    }
+
+    /// What the attribute walk must report: `AttrIter`'s first error.
+    fn iter_error(p: &[u8]) -> Option<DecodeError> {
+        attrs_after(p, RTMSG_LEN).find_map(|a| a.err())
+    }
+
+    #[test]
+    fn hand_walked_attributes_fail_as_attr_iter_does() {
+        let full = sample();
+        assert!(parse(&full).is_ok());
+        // Every truncation, and every attribute length field corrupted.
+        let mut cases: Vec<Vec<u8>> = (RTMSG_LEN..full.len()).map(|n| full[..n].to_vec()).collect();
+        let mut at = RTMSG_LEN;
+        while at + 4 <= full.len() {
+            let len = u16::from_ne_bytes([full[at], full[at + 1]]) as usize;
+            for bad in [0u16, 1, 3, (full.len() - at + 1) as u16, u16::MAX] {
+                let mut c = full.clone();
+                c[at..at + 2].copy_from_slice(&bad.to_ne_bytes());
+                cases.push(c);
+            }
+            at += crate::wire::align(len);
+        }
+        let mut errors = 0;
+        for c in &cases {
+            match (iter_error(c), parse(c)) {
+                (Some(want), got) => {
+                    assert_eq!(got.unwrap_err(), want, "{c:02x?}");
+                    errors += 1;
+                }
+                // A whole attribute list: an error can only come from a value.
+                (None, Err(e)) => assert!(e.what != "attribute", "{e} for {c:02x?}"),
+                (None, Ok(_)) => {}
+            }
+        }
+        assert!(errors > 20, "only {errors} malformed cases");
     }
 }

@@ -291,8 +291,8 @@ pub(crate) fn ip_from(payload: &[u8], what: &'static str) -> Result<std::net::Ip
 #[inline]
 pub(crate) fn put_ip(w: &mut AttrWriter<'_>, ty: u16, ip: std::net::IpAddr) {
     match ip {
-        std::net::IpAddr::V4(a) => w.bytes(ty, &a.octets()),
-        std::net::IpAddr::V6(a) => w.bytes(ty, &a.octets()),
+        std::net::IpAddr::V4(a) => w.fixed(ty, a.octets()),
+        std::net::IpAddr::V6(a) => w.fixed(ty, a.octets()),
     };
 }
 

@@ -1,0 +1,119 @@
+//! Profiling aid for the routes-dump case: a namespace with 10,000 routes,
+//! then dumps of its main table, either decoded by netplumb (`netplumb`),
+//! read without decoding (`floor`), or not at all (`none`: the setup
+//! alone).
+//!
+//! - `MODE N`: N dumps in a loop on one connection (warm). Run under
+//!   `valgrind --tool=cachegrind --cache-sim=no` and subtract `none` for
+//!   the instructions per dump.
+//! - `MODE N fresh`: N times, as the e2e case does: a fresh namespace
+//!   and table, then one dump on a new connection on a new thread inside
+//!   the namespace; prints the time and the page faults of each dump.
+//!
+//! Needs root; works only inside namespaces it creates and removes.
+//!
+//! `cargo run --release --manifest-path benches/e2e/Cargo.toml --example routes_dump_loop -- netplumb 20`
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use netplumb::netns::Netns;
+use netplumb::route::{Route, RouteFilter, RouteTable, RouteV4};
+use netplumb::testing::TestNs;
+use netplumb::{IfIndex, Rtnl};
+
+#[inline(never)]
+async fn dump_netplumb(rt: &Rtnl) -> usize {
+    let mut s = rt.routes().list::<Ipv4Addr>(&RouteFilter::all().table(RouteTable::MAIN));
+    let mut n = 0usize;
+    while let Some(r) = s.try_next().await.unwrap() {
+        n += (r.dst.prefix_len() == 24) as usize;
+    }
+    n
+}
+
+#[inline(never)]
+async fn dump_floor(conn: &netplumb::conn::Connection, req: &netplumb::conn::Request) -> usize {
+    let mut s = conn.dump(req, |m| Ok(Some(m.payload.len())));
+    let mut n = 0usize;
+    while let Some(len) = s.try_next().await.unwrap() {
+        n += (len > 0) as usize;
+    }
+    n
+}
+
+fn minflt() -> i64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct it is given.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    u.ru_minflt
+}
+
+/// A namespace with veth v0 (10.0.0.1/24) and 10,000 routes via 10.0.0.2.
+fn setup(rt: &tokio::runtime::Runtime) -> TestNs {
+    let ns = rt.block_on(TestNs::new("rloop"));
+    ns.ip(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    ns.ip(&["addr", "add", "10.0.0.1/24", "dev", "v0"]);
+    ns.ip(&["link", "set", "v1", "up"]);
+    ns.ip(&["link", "set", "v0", "up"]);
+    let netns = ns.netns().clone();
+    rt.block_on(async move {
+        let h = Rtnl::new_in(&netns).await.unwrap();
+        let v0 = h.links().get("v0").await.unwrap().index;
+        let routes: Vec<RouteV4> = (0..10_000usize)
+            .map(|i| {
+                let dst = Ipv4Addr::new(100, 64 + (i >> 8) as u8, i as u8, 0);
+                Route::new(ipnet::Ipv4Net::new(dst, 24).unwrap())
+                    .gateway(Ipv4Addr::new(10, 0, 0, 2))
+                    .oif(IfIndex(v0.0))
+            })
+            .collect();
+        h.routes().add_many(&routes).await.unwrap();
+    });
+    ns
+}
+
+async fn timed(mode: &str, netns: &Netns, runs: usize) -> (usize, Duration, i64) {
+    let h = Rtnl::new_in(netns).await.unwrap();
+    let conn =
+        netplumb::conn::Connection::new_in(netplumb::wire::names::Protocol::Route, netns).await.unwrap();
+    let req = RouteFilter::all().table(RouteTable::MAIN).request(2);
+    let f = minflt();
+    let t = Instant::now();
+    let mut total = 0;
+    for _ in 0..runs {
+        total += match mode {
+            "netplumb" => dump_netplumb(&h).await,
+            "floor" => dump_floor(&conn, &req).await,
+            "none" => 0,
+            m => panic!("mode {m}: netplumb, floor or none"),
+        };
+    }
+    (total, t.elapsed(), minflt() - f)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "netplumb".into());
+    let runs: usize = args.next().map_or(20, |s| s.parse().expect("a number of dumps"));
+    let fresh = args.next().as_deref() == Some("fresh");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    if fresh {
+        for _ in 0..runs {
+            let ns = setup(&rt);
+            let netns = ns.netns().clone();
+            let m = mode.clone();
+            let (n, d, f) = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(timed(&m, &netns, 1))
+            })
+            .join()
+            .unwrap();
+            println!("{mode} fresh: {n} items, {:.3} ms, {f} page faults", d.as_secs_f64() * 1e3);
+        }
+    } else {
+        let ns = setup(&rt);
+        let (n, d, f) = rt.block_on(timed(&mode, ns.netns(), runs));
+        println!("{mode}: {runs} dumps, {n} items, {:?} per dump, {f} page faults", d / runs.max(1) as u32);
+    }
+}

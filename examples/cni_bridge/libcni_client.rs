@@ -457,7 +457,20 @@ fn serve(ns: &TestNs, port: u16, n: usize) -> netplumb::netns::NsTask<()> {
     let task = ns
         .netns()
         .spawn(move || async move {
-            let l = tokio::net::TcpListener::bind(("::", port)).await.expect("bind [::]");
+            // The previous family's connections to this port may still be
+            // closing: Linux 6.1 (CI's guest) was seen to refuse this
+            // listener with EADDRINUSE then, SO_REUSEADDR notwithstanding,
+            // so retry for a bounded time.
+            let until = Instant::now() + Duration::from_secs(10);
+            let l = loop {
+                match tokio::net::TcpListener::bind(("::", port)).await {
+                    Ok(l) => break l,
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < until => {
+                        tokio::time::sleep(Duration::from_millis(100)).await
+                    }
+                    Err(e) => panic!("bind [::]:{port}: {e}"),
+                }
+            };
             tx.send(()).unwrap();
             let deadline = Instant::now() + Duration::from_secs(120);
             for _ in 0..n {
@@ -465,10 +478,18 @@ fn serve(ns: &TestNs, port: u16, n: usize) -> netplumb::netns::NsTask<()> {
                 let Ok(Ok((mut s, peer))) = tokio::time::timeout(left, l.accept()).await else { return };
                 let ip = peer.ip().to_canonical();
                 let _ = tokio::io::AsyncWriteExt::write_all(&mut s, format!("{ip}\n").as_bytes()).await;
+                // Let the client close first, so that no connection on this
+                // port is left in TIME_WAIT for the next family's server.
+                let mut rest = [0u8; 64];
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    tokio::io::AsyncReadExt::read(&mut s, &mut rest),
+                )
+                .await;
             }
         })
         .unwrap();
-    rx.recv_timeout(Duration::from_secs(5)).expect("server listening");
+    rx.recv_timeout(Duration::from_secs(15)).expect("server listening");
     task
 }
 
@@ -476,7 +497,7 @@ fn serve(ns: &TestNs, port: u16, n: usize) -> netplumb::netns::NsTask<()> {
 async fn probe(ns: &TestNs, to: SocketAddr) -> Result<String, String> {
     ns.netns()
         .run(move || {
-            use std::io::Read;
+            use std::io::BufRead;
             // Up to three connection attempts of 10 s each: on a loaded
             // machine a first SYN can go unanswered while neighbour
             // discovery (or IPv6 duplicate address detection) completes.
@@ -491,8 +512,9 @@ async fn probe(ns: &TestNs, to: SocketAddr) -> Result<String, String> {
                 }
             };
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            // One line, then close first (the server waits for that).
             let mut r = String::new();
-            s.read_to_string(&mut r).map_err(|e| format!("read from {to}: {e}"))?;
+            std::io::BufReader::new(s).read_line(&mut r).map_err(|e| format!("read from {to}: {e}"))?;
             Ok(r.trim().to_string())
         })
         .await

@@ -503,7 +503,7 @@ async fn probe(ns: &TestNs, to: SocketAddr) -> Result<String, String> {
             // discovery (or IPv6 duplicate address detection) completes.
             // A connection that never succeeds still fails the probe.
             let mut attempt = 0;
-            let mut s = loop {
+            let s = loop {
                 attempt += 1;
                 match std::net::TcpStream::connect_timeout(&to, Duration::from_secs(10)) {
                     Ok(s) => break s,

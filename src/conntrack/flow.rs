@@ -9,11 +9,11 @@ use std::time::{Duration, SystemTime};
 
 use super::consts::*;
 use super::raw::{write_unknown, UnknownAttr, UnknownAttrs};
-use super::stack::{put_header, write_in_place, Stack};
+use super::stack::{write_in_place, Stack};
 use super::status::{DccpState, SctpState, Status, TcpState};
 use super::tuple::{ported_v4, Tuple};
 use crate::error::DecodeError;
-use crate::wire::{self, family_of, Attr, AttrWriter, AF_INET, NLA_F_NESTED};
+use crate::wire::{self, family_of, put_attr_header, Attr, AttrWriter, AF_INET, NLA_F_NESTED};
 
 /// Packet and byte counters of one direction (`CTA_COUNTERS_ORIG`,
 /// `CTA_COUNTERS_REPLY`; present when `net.netfilter.nf_conntrack_acct`
@@ -743,7 +743,7 @@ impl Flow {
         #[inline(always)]
         fn put<const N: usize>(b: &mut [u8; 156], n: &mut usize, ty: u16, payload: [u8; N]) {
             let at = *n;
-            put_header(b, at, 4 + N, ty);
+            put_attr_header(b, at, 4 + N, ty);
             b[at + 4..at + 4 + N].copy_from_slice(&payload);
             *n = at + 8;
         }
@@ -760,9 +760,9 @@ impl Flow {
             put(&mut b, &mut n, CTA_MARK, m.to_be_bytes());
         }
         if let Some(st) = state {
-            put_header(&mut b, n, 16, CTA_PROTOINFO | NLA_F_NESTED);
-            put_header(&mut b, n + 4, 12, CTA_PROTOINFO_TCP | NLA_F_NESTED);
-            put_header(&mut b, n + 8, 5, CTA_PROTOINFO_TCP_STATE);
+            put_attr_header(&mut b, n, 16, CTA_PROTOINFO | NLA_F_NESTED);
+            put_attr_header(&mut b, n + 4, 12, CTA_PROTOINFO_TCP | NLA_F_NESTED);
+            put_attr_header(&mut b, n + 8, 5, CTA_PROTOINFO_TCP_STATE);
             b[n + 12] = st.0;
             n += 16;
         }

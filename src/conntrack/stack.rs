@@ -6,7 +6,7 @@
 //! `flow`). The tuple and protocol-information writers using it live with
 //! their types (`Tuple::write_stack`, `write_protoinfo_stack`).
 
-use crate::wire::{AttrWriter, NLA_F_NESTED};
+use crate::wire::{put_attr_header, AttrWriter, NLA_F_NESTED};
 
 /// Room for the largest request written here (320 bytes): two IPv6 tuples
 /// with ports, ICMP fields and zones (2 x 108 bytes), `nfgenmsg`, zone,
@@ -60,8 +60,7 @@ impl Stack<'_> {
         let n = self.n;
         // One bounds check; the stores below are at constant offsets.
         let b = &mut self.buf[n..n + 4 + N];
-        b[..2].copy_from_slice(&((4 + N) as u16).to_ne_bytes());
-        b[2..4].copy_from_slice(&ty.to_ne_bytes());
+        put_attr_header(b, 0, 4 + N, ty);
         b[4..].copy_from_slice(&payload);
         self.n = n + ((4 + N + 3) & !3);
     }
@@ -81,12 +80,4 @@ impl Stack<'_> {
         let len = (self.n - start) as u16;
         self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
     }
-}
-
-/// An attribute header (length, type) at `at` in `b`, for layouts built
-/// at constant offsets.
-#[inline(always)]
-pub(crate) fn put_header(b: &mut [u8], at: usize, len: usize, ty: u16) {
-    b[at..at + 2].copy_from_slice(&(len as u16).to_ne_bytes());
-    b[at + 2..at + 4].copy_from_slice(&ty.to_ne_bytes());
 }

@@ -5,9 +5,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::consts::*;
 use super::raw::{write_unknown, UnknownAttr, UnknownAttrs};
-use super::stack::{put_header, write_in_place, Stack};
+use super::stack::{write_in_place, Stack};
 use crate::error::{DecodeError, Error, Result};
-use crate::wire::{family_of, Attr, AttrWriter, NLA_F_NESTED};
+use crate::wire::{family_of, put_attr_header, Attr, AttrWriter, NLA_F_NESTED};
 
 /// A layer-4 protocol number (`IPPROTO_*`), with names for the ones
 /// conntrack knows.
@@ -486,19 +486,19 @@ fn ported<const A: usize, const T: usize>(
 ) {
     const { assert!(T == 36 + 2 * (4 + A)) };
     let ip = 4 + 2 * (4 + A);
-    put_header(b, 0, T, ty | NLA_F_NESTED);
-    put_header(b, 4, ip, CTA_TUPLE_IP | NLA_F_NESTED);
-    put_header(b, 8, 4 + A, src_ty);
+    put_attr_header(b, 0, T, ty | NLA_F_NESTED);
+    put_attr_header(b, 4, ip, CTA_TUPLE_IP | NLA_F_NESTED);
+    put_attr_header(b, 8, 4 + A, src_ty);
     b[12..12 + A].copy_from_slice(&src);
-    put_header(b, 12 + A, 4 + A, dst_ty);
+    put_attr_header(b, 12 + A, 4 + A, dst_ty);
     b[16 + A..16 + 2 * A].copy_from_slice(&dst);
     let p = 4 + ip;
-    put_header(b, p, 28, CTA_TUPLE_PROTO | NLA_F_NESTED);
-    put_header(b, p + 4, 5, CTA_PROTO_NUM);
+    put_attr_header(b, p, 28, CTA_TUPLE_PROTO | NLA_F_NESTED);
+    put_attr_header(b, p + 4, 5, CTA_PROTO_NUM);
     b[p + 8] = proto.0;
-    put_header(b, p + 12, 6, CTA_PROTO_SRC_PORT);
+    put_attr_header(b, p + 12, 6, CTA_PROTO_SRC_PORT);
     b[p + 16..p + 18].copy_from_slice(&src_port.to_be_bytes());
-    put_header(b, p + 20, 6, CTA_PROTO_DST_PORT);
+    put_attr_header(b, p + 20, 6, CTA_PROTO_DST_PORT);
     b[p + 24..p + 26].copy_from_slice(&dst_port.to_be_bytes());
 }
 

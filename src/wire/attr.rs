@@ -32,6 +32,14 @@ pub struct AttrWriter<'a> {
     buf: &'a mut Vec<u8>,
 }
 
+/// An attribute header (length, type) written at `at` in `b`: for
+/// attributes laid out in place or at constant offsets.
+#[inline(always)]
+pub(crate) fn put_attr_header(b: &mut [u8], at: usize, len: usize, ty: u16) {
+    b[at..at + 2].copy_from_slice(&(len as u16).to_ne_bytes());
+    b[at + 2..at + 4].copy_from_slice(&ty.to_ne_bytes());
+}
+
 impl<'a> AttrWriter<'a> {
     /// A writer that appends to `buf`.
     pub fn new(buf: &'a mut Vec<u8>) -> Self {
@@ -86,8 +94,7 @@ impl<'a> AttrWriter<'a> {
             return self.bytes(ty, &payload);
         }
         let mut a = [0u8; NLA_HDRLEN + 16];
-        a[0..2].copy_from_slice(&((NLA_HDRLEN + N) as u16).to_ne_bytes());
-        a[2..4].copy_from_slice(&ty.to_ne_bytes());
+        put_attr_header(&mut a, 0, NLA_HDRLEN + N, ty);
         a[NLA_HDRLEN..NLA_HDRLEN + N].copy_from_slice(&payload);
         self.buf.extend_from_slice(&a[..align(NLA_HDRLEN + N)]);
         self

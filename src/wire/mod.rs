@@ -11,6 +11,7 @@ mod family;
 /// here where the wire layer's users look for them).
 pub use crate::names;
 
+pub(crate) use attr::put_attr_header;
 pub use attr::{align, Attr, AttrIter, AttrWriter, NLA_F_NESTED, NLA_F_NET_BYTEORDER};
 pub(crate) use family::{family_of, AF_BRIDGE, AF_INET, AF_INET6, AF_UNSPEC};
 

@@ -9,7 +9,7 @@ use super::types::{
 };
 use super::value::{be_increment, Value};
 use crate::error::{DecodeError, Error, Result};
-use crate::wire::{attrs_after, AttrWriter, Msg, NLA_F_NESTED};
+use crate::wire::{attrs_after, put_attr_header, AttrWriter, Msg, NLA_F_NESTED};
 
 bitflags::bitflags! {
     /// `NFT_SET_*` flags.
@@ -602,13 +602,9 @@ impl Element {
             // (padding included in the outer lengths, as they count it).
             let padded = key.len().div_ceil(4) * 4;
             let mut b = [0u8; 12 + PLAIN_KEY_MAX];
-            let mut hdr = |at: usize, len: usize, ty: u16| {
-                b[at..at + 2].copy_from_slice(&(len as u16).to_ne_bytes());
-                b[at + 2..at + 4].copy_from_slice(&ty.to_ne_bytes());
-            };
-            hdr(0, 12 + padded, NFTA_LIST_ELEM | NLA_F_NESTED);
-            hdr(4, 8 + padded, NFTA_SET_ELEM_KEY | NLA_F_NESTED);
-            hdr(8, 4 + key.len(), NFTA_DATA_VALUE);
+            put_attr_header(&mut b, 0, 12 + padded, NFTA_LIST_ELEM | NLA_F_NESTED);
+            put_attr_header(&mut b, 4, 8 + padded, NFTA_SET_ELEM_KEY | NLA_F_NESTED);
+            put_attr_header(&mut b, 8, 4 + key.len(), NFTA_DATA_VALUE);
             b[12..12 + key.len()].copy_from_slice(key);
             w.raw(&b[..12 + padded]);
             return;

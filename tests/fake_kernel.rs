@@ -110,6 +110,60 @@ async fn dumps_are_scripted_too_and_an_interrupted_one_is_retried() {
     assert_eq!(kernel.requests().len(), 2, "one retry after the interrupted dump");
 }
 
+/// An IPv4 route message: `dst/24 via gw dev oif`, main table.
+fn route_payload(dst: [u8; 4], gw: [u8; 4], oif: u32) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut w = AttrWriter::new(&mut buf);
+    // rtmsg: AF_INET, dst_len 24, src_len 0, tos 0, table 254, protocol
+    // static (4), scope universe (0), type unicast (1), flags 0.
+    w.raw(&[2, 24, 0, 0, 254, 4, 0, 1, 0, 0, 0, 0]);
+    w.u32(15, 254).bytes(1, &dst).bytes(5, &gw).u32(4, oif);
+    buf
+}
+
+#[tokio::test]
+async fn a_route_dump_skips_other_messages_and_retries_when_only_they_came_before_an_interruption() {
+    const RTM_NEWROUTE: u16 = 24;
+    const RTM_NEWNEIGH: u16 = 28;
+    let mut calls = 0;
+    let kernel = FakeKernel::new(Protocol::Route, move |_req| {
+        calls += 1;
+        if calls == 1 {
+            // Interrupted, and nothing of the dump's own type came: no
+            // route was handed out, so netplumb may dump again.
+            return vec![
+                Reply::message(RTM_NEWLINK, link_payload(1, "lo")),
+                Reply::done().flags(NLM_F_DUMP_INTR),
+            ];
+        }
+        vec![
+            Reply::message(RTM_NEWLINK, link_payload(1, "lo")),
+            Reply::message(RTM_NEWROUTE, route_payload([10, 1, 0, 0], [10, 0, 0, 2], 7)),
+            Reply::message(RTM_NEWNEIGH, vec![0u8; 12]),
+            Reply::message(RTM_NEWROUTE, route_payload([10, 2, 0, 0], [10, 0, 0, 3], 7)),
+            Reply::done(),
+        ]
+    })
+    .unwrap();
+    let rt = Rtnl::from_connection(kernel.connection()).unwrap();
+    let routes = rt
+        .routes()
+        .list::<std::net::Ipv4Addr>(&netplumb::route::RouteFilter::all())
+        .try_collect()
+        .await
+        .unwrap();
+    let got: Vec<String> =
+        routes.iter().map(|r| format!("{} via {:?} dev {:?}", r.dst, r.gateway, r.oif)).collect();
+    assert_eq!(
+        got,
+        [
+            "10.1.0.0/24 via Some(10.0.0.2) dev Some(IfIndex(7))",
+            "10.2.0.0/24 via Some(10.0.0.3) dev Some(IfIndex(7))"
+        ]
+    );
+    assert_eq!(kernel.requests().len(), 2, "one retry after the interrupted dump");
+}
+
 #[tokio::test]
 async fn the_wrong_protocol_is_refused() {
     let kernel = FakeKernel::new(Protocol::Netfilter, |_| vec![Reply::ack()]).unwrap();

@@ -302,6 +302,10 @@ pub struct Dump<T> {
     state: State,
     attempts: u32,
     yielded: u64,
+    /// Set by [`Connection::dump_objects`]: the message type that is an
+    /// object, which the decoder always turns into an item or an error;
+    /// other messages of the dump are skipped without decoding.
+    objects: Option<u16>,
     intr: bool,
     /// An error found before anything was sent (bad input): the first and
     /// only item; nothing reaches the kernel.
@@ -334,9 +338,18 @@ impl<T> Dump<T> {
             state: State::Init,
             attempts: 0,
             yielded: 0,
+            objects: None,
             intr: false,
             failed: None,
         }
+    }
+
+    /// Every message of type `ty` is an object that the decoder turns into
+    /// an item or an error, never `Ok(None)`; the dump's other messages
+    /// are skipped without calling it ([`Connection::dump_objects`]).
+    pub(crate) fn objects_of(mut self, ty: u16) -> Self {
+        self.objects = Some(ty);
+        self
     }
 
     /// A dump that yields `e` and ends without sending anything: for input
@@ -399,6 +412,16 @@ impl<T> Dump<T> {
                             self.intr = true;
                         }
                         let m = Msg { header, payload: &buf[start + wire::NLMSG_HDRLEN..start + mlen] };
+                        if let Some(ty) = self.objects {
+                            if header.ty != ty {
+                                continue;
+                            }
+                            // Returned as the decoder writes it: checking
+                            // the result here first would make the object
+                            // be built aside and copied into place.
+                            self.yielded += 1;
+                            return Poll::Ready((self.decode)(&m));
+                        }
                         let r = decode_one(&mut self.decode, &mut self.yielded, &m);
                         if let Ok(None) = r {
                             continue;
@@ -447,6 +470,13 @@ impl<T> Dump<T> {
                             unreachable!("an object comes from the active state")
                         };
                         let m = Msg { header, payload: &src.buf()[payload] };
+                        if let Some(ty) = self.objects {
+                            if header.ty != ty {
+                                continue;
+                            }
+                            self.yielded += 1;
+                            return Poll::Ready((self.decode)(&m));
+                        }
                         let r = decode_one(&mut self.decode, &mut self.yielded, &m);
                         if let Ok(None) = r {
                             continue;

@@ -693,6 +693,19 @@ impl Connection {
         )
     }
 
+    /// [`Connection::dump`] of objects of message type `ty`: `decode` is
+    /// called only for those, and makes each one an item or an error
+    /// (never `Ok(None)`, which would end the stream); the dump's other
+    /// messages are skipped. Each item is returned as `decode` builds it,
+    /// without being copied on its way to the caller.
+    pub(crate) fn dump_objects<T, F>(&self, req: &Request, ty: u16, decode: F) -> Dump<T>
+    where
+        F: FnMut(&Msg<'_>) -> Result<Option<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.dump(req, decode).objects_of(ty)
+    }
+
     /// Send many requests, packed many per datagram, asking the kernel to
     /// acknowledge only the last message of each datagram (errors are always
     /// reported). The kernel processes a datagram before `sendmsg` returns,

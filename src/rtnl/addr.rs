@@ -456,7 +456,7 @@ impl Addresses {
     /// As [`Addresses::list`].
     #[doc(alias = "RTM_GETADDR")]
     pub fn list_filtered(&self, filter: &AddressFilter) -> Dump<Address> {
-        rtnl::typed_dump(&self.conn, &filter.request(), &[rtm::NEWADDR], decode_addr)
+        rtnl::typed_dump(&self.conn, &filter.request(), rtm::NEWADDR, decode_addr)
     }
 
     /// Delete every address of `family` on link `index` (`ip address flush

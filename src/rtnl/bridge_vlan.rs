@@ -390,7 +390,7 @@ impl BridgeVlans {
     /// rest before its next dump.
     #[doc(alias = "RTM_GETLINK")]
     pub fn list(&self) -> Dump<PortVlans> {
-        rtnl::typed_dump(&self.conn, &list_request(), &[rtm::NEWLINK], PortVlans::parse)
+        rtnl::typed_dump(&self.conn, &list_request(), rtm::NEWLINK, PortVlans::parse)
     }
 
     /// The VLANs of one link (empty if it has none or is not a bridge

@@ -453,7 +453,7 @@ impl Nexthops {
         let req = Request::new(rtm::GETNEXTHOP, 0, |w| {
             w.raw(&[0u8; NHMSG_LEN]);
         });
-        rtnl::typed_dump(&self.conn, &req, &[rtm::NEWNEXTHOP], decode)
+        rtnl::typed_dump(&self.conn, &req, rtm::NEWNEXTHOP, decode)
     }
 
     /// Delete every nexthop, groups first (`ip nexthop flush`); routes

@@ -1563,10 +1563,7 @@ impl Routes {
     pub fn list<A: RouteAddr>(&self, filter: &RouteFilter) -> Dump<Route<A>> {
         // Not `typed_dump`: each route is built once, in the dump's item,
         // rather than built and then moved through two wrappers.
-        self.conn.dump(&filter.request(A::FAMILY), |m| {
-            if m.header.ty != rtm::NEWROUTE {
-                return Ok(None);
-            }
+        self.conn.dump_objects(&filter.request(A::FAMILY), rtm::NEWROUTE, |m| {
             Route::<A>::parse_wrapped(m, |r| Ok(Some(r)), |e| Err(Error::Decode(e)))
         })
     }
@@ -1654,9 +1651,8 @@ impl Routes {
     /// Cancel safe.
     pub async fn list_and_follow(&self, filter: &RouteFilter) -> Result<Snapshot<AnyRoute>> {
         let events = self.events().await?;
-        let existing = rtnl::typed_dump(&self.conn, &filter.request(0), &[rtm::NEWROUTE], decode_any)
-            .try_collect()
-            .await?;
+        let existing =
+            rtnl::typed_dump(&self.conn, &filter.request(0), rtm::NEWROUTE, decode_any).try_collect().await?;
         Ok(Snapshot { existing, events })
     }
 }

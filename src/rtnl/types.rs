@@ -296,24 +296,20 @@ pub(crate) fn put_ip(w: &mut AttrWriter<'_>, ty: u16, ip: std::net::IpAddr) {
     };
 }
 
-/// A dump that decodes messages of one type with `decode`, skipping others.
+/// A dump that decodes the messages of type `ty` with `decode`, skipping
+/// others ([`Connection::dump_objects`]).
 ///
 /// Generic over the decoder (not a function pointer) so that it is inlined
 /// into the dump's decoding closure: the decoded value is then built where
 /// the dump returns it instead of being copied out of a call.
-pub(crate) fn typed_dump<T, F>(conn: &Connection, req: &Request, accept: &'static [u16], decode: F) -> Dump<T>
+pub(crate) fn typed_dump<T, F>(conn: &Connection, req: &Request, ty: u16, decode: F) -> Dump<T>
 where
     T: Send + 'static,
     F: Fn(&Msg<'_>) -> Result<T, DecodeError> + Send + 'static,
 {
-    conn.dump(req, move |m| {
-        if !accept.contains(&m.header.ty) {
-            return Ok(None);
-        }
-        match decode(m) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) => Err(Error::Decode(e)),
-        }
+    conn.dump_objects(req, ty, move |m| match decode(m) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) => Err(Error::Decode(e)),
     })
 }
 

@@ -42,6 +42,20 @@ async fn dump_floor(conn: &netplumb::conn::Connection, req: &netplumb::conn::Req
     n
 }
 
+/// CPU time of the calling thread (user, system).
+fn thread_cpu() -> (Duration, Duration) {
+    cpu(libc::RUSAGE_THREAD)
+}
+
+/// CPU time (user, system) of `who`: this thread or the whole process.
+fn cpu(who: libc::c_int) -> (Duration, Duration) {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct it is given.
+    unsafe { libc::getrusage(who, &mut u) };
+    let d = |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+    (d(u.ru_utime), d(u.ru_stime))
+}
+
 fn minflt() -> i64 {
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct it is given.
@@ -73,12 +87,14 @@ fn setup(rt: &tokio::runtime::Runtime) -> TestNs {
     ns
 }
 
-async fn timed(mode: &str, netns: &Netns, runs: usize) -> (usize, Duration, i64) {
+async fn timed(mode: &str, netns: &Netns, runs: usize) -> (usize, Duration, i64, (Duration, Duration)) {
     let h = Rtnl::new_in(netns).await.unwrap();
     let conn =
         netplumb::conn::Connection::new_in(netplumb::wire::names::Protocol::Route, netns).await.unwrap();
     let req = RouteFilter::all().table(RouteTable::MAIN).request(2);
     let f = minflt();
+    let c = thread_cpu();
+    let p = cpu(libc::RUSAGE_SELF);
     let t = Instant::now();
     let mut total = 0;
     for _ in 0..runs {
@@ -89,7 +105,12 @@ async fn timed(mode: &str, netns: &Netns, runs: usize) -> (usize, Duration, i64)
             m => panic!("mode {m}: netplumb, floor or none"),
         };
     }
-    (total, t.elapsed(), minflt() - f)
+    let d = t.elapsed();
+    let c2 = thread_cpu();
+    let p2 = cpu(libc::RUSAGE_SELF);
+    let others = (p2.0 + p2.1) - (p.0 + p.1) - ((c2.0 + c2.1) - (c.0 + c.1));
+    eprintln!("other threads' CPU: {:.3} ms", others.as_secs_f64() * 1e3);
+    (total, d, minflt() - f, (c2.0 - c.0, c2.1 - c.1))
 }
 
 fn main() {
@@ -103,17 +124,28 @@ fn main() {
             let ns = setup(&rt);
             let netns = ns.netns().clone();
             let m = mode.clone();
-            let (n, d, f) = std::thread::spawn(move || {
+            let (n, d, f, (u, sy)) = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(timed(&m, &netns, 1))
             })
             .join()
             .unwrap();
-            println!("{mode} fresh: {n} items, {:.3} ms, {f} page faults", d.as_secs_f64() * 1e3);
+            println!(
+                "{mode} fresh: {n} items, {:.3} ms, {f} page faults; this thread's CPU: user {:.3} ms, system {:.3} ms",
+                d.as_secs_f64() * 1e3,
+                u.as_secs_f64() * 1e3,
+                sy.as_secs_f64() * 1e3
+            );
         }
     } else {
         let ns = setup(&rt);
-        let (n, d, f) = rt.block_on(timed(&mode, ns.netns(), runs));
-        println!("{mode}: {runs} dumps, {n} items, {:?} per dump, {f} page faults", d / runs.max(1) as u32);
+        let (n, d, f, (u, sy)) = rt.block_on(timed(&mode, ns.netns(), runs));
+        let per = runs.max(1) as u32;
+        println!(
+            "{mode}: {runs} dumps, {n} items, {:?} per dump, {f} page faults; this thread's CPU per dump: user {:?}, system {:?}",
+            d / per,
+            u / per,
+            sy / per
+        );
     }
 }

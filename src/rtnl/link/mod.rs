@@ -1166,7 +1166,7 @@ impl Links {
     /// As [`Links::list`].
     #[doc(alias = "RTM_GETLINK")]
     pub fn list_filtered(&self, filter: &LinkFilter) -> Dump<Link> {
-        rtnl::typed_dump(&self.conn, &filter.request(), &[rtm::NEWLINK], decode_link)
+        rtnl::typed_dump(&self.conn, &filter.request(), rtm::NEWLINK, decode_link)
     }
 
     /// Change a link: `ip link set dev LINK [up|down] [mtu ..] [address

@@ -347,7 +347,7 @@ impl Classes {
     #[doc(alias = "RTM_GETTCLASS")]
     pub fn list(&self, ifindex: IfIndex) -> Dump<Class> {
         let h = Hdr { ifindex: ifindex.0 as i32, ..Hdr::default() };
-        rtnl::typed_dump(&self.conn, &header_request(rtm::GETTCLASS, 0, h), &[rtm::NEWTCLASS], Class::parse)
+        rtnl::typed_dump(&self.conn, &header_request(rtm::GETTCLASS, 0, h), rtm::NEWTCLASS, Class::parse)
     }
 }
 
@@ -528,11 +528,6 @@ impl Filters {
     #[doc(alias = "RTM_GETTFILTER")]
     pub fn list(&self, ifindex: IfIndex, parent: TcHandle) -> Dump<Filter> {
         let h = Hdr { ifindex: ifindex.0 as i32, parent: parent.0, ..Hdr::default() };
-        rtnl::typed_dump(
-            &self.conn,
-            &header_request(rtm::GETTFILTER, 0, h),
-            &[rtm::NEWTFILTER],
-            Filter::parse,
-        )
+        rtnl::typed_dump(&self.conn, &header_request(rtm::GETTFILTER, 0, h), rtm::NEWTFILTER, Filter::parse)
     }
 }

@@ -26,7 +26,8 @@ use crate::conn::{Batch, Connection, Dump, Request, Subscription};
 use crate::error::{DecodeError, Error, Result};
 use crate::rtnl::{self, groups, header, rtm, Change, IfIndex, RawAttr, Scope, Snapshot, AF_INET, AF_INET6};
 use crate::wire::{
-    attr::NLA_HDRLEN, Attr, AttrIter, AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE,
+    attr::{malformed_attr, split_attr},
+    Attr, AttrIter, AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE,
 };
 
 /// `RTA_*` attribute numbers (`include/uapi/linux/rtnetlink.h`).
@@ -1046,20 +1047,15 @@ impl<A: RouteAddr> Route<A> {
         // Only made when a rare attribute comes (most IPv4 routes have
         // none): its defaults are then written straight into the route.
         let mut rare: Option<RareAttrs<A>> = None;
-        // `attrs_after(p, RTMSG_LEN)` walked by hand: the same checks, but
-        // the attribute stays in registers (through the iterator's
-        // `Option<Result<Attr>>` it went through the stack three times).
+        // `attrs_after(p, RTMSG_LEN)` walked here with the iterator's own
+        // framing step: the attribute stays in registers (through the
+        // iterator's `Option<Result<Attr>>` it went through the stack).
         let mut b = p.get(RTMSG_LEN..).unwrap_or(&[]);
         while !b.is_empty() {
-            let Some(&[l0, l1, t0, t1]) = b.first_chunk::<NLA_HDRLEN>() else {
-                return fail(attr_error(b));
+            let Some((a, rest)) = split_attr(b) else {
+                return fail(malformed_attr(b));
             };
-            let len = u16::from_ne_bytes([l0, l1]) as usize;
-            if len < NLA_HDRLEN || len > b.len() {
-                return fail(attr_error(b));
-            }
-            let a = Attr { raw_type: u16::from_ne_bytes([t0, t1]), payload: &b[NLA_HDRLEN..len] };
-            b = &b[crate::wire::align(len).min(b.len())..];
+            b = rest;
             match a.kind() {
                 rta::DST => dst = tri!(addr(a.payload, "RTA_DST")),
                 rta::SRC => src = Some(tri!(addr(a.payload, "RTA_SRC"))),
@@ -1125,17 +1121,6 @@ impl<A: RouteAddr> Route<A> {
             nh_id,
             unknown,
         })
-    }
-}
-
-/// The error [`AttrIter`] gives for the malformed attribute at the start
-/// of `b` (the hand-written walk of [`Route::parse`] reports the same).
-#[cold]
-#[inline(never)]
-fn attr_error(b: &[u8]) -> DecodeError {
-    match AttrIter::new(b).next() {
-        Some(Err(e)) => e,
-        _ => DecodeError::new("attribute", format!("{} malformed bytes", b.len())),
     }
 }
 

@@ -327,20 +327,46 @@ impl<'a> Iterator for AttrIter<'a> {
         if self.failed || self.buf.is_empty() {
             return None;
         }
-        let Some(&[l0, l1, t0, t1]) = self.buf.first_chunk::<NLA_HDRLEN>() else {
-            self.failed = true;
-            return Some(Err(trailing(self.buf.len())));
-        };
-        let len = u16::from_ne_bytes([l0, l1]) as usize;
-        let raw_type = u16::from_ne_bytes([t0, t1]);
-        if len < NLA_HDRLEN || len > self.buf.len() {
-            self.failed = true;
-            return Some(Err(bad_length(len, self.buf.len(), raw_type)));
+        match split_attr(self.buf) {
+            Some((a, rest)) => {
+                self.buf = rest;
+                Some(Ok(a))
+            }
+            None => {
+                self.failed = true;
+                Some(Err(malformed_attr(self.buf)))
+            }
         }
-        let payload = &self.buf[NLA_HDRLEN..len];
-        let next = align(len).min(self.buf.len());
-        self.buf = &self.buf[next..];
-        Some(Ok(Attr { raw_type, payload }))
+    }
+}
+
+/// The attribute at the start of the non-empty `buf`, and what follows it
+/// (from its aligned end); `None` if its header is malformed
+/// ([`malformed_attr`] says how). The framing step of [`AttrIter`],
+/// shared with decoders that walk attributes by hand (the result stays in
+/// registers, where the iterator's `Option<Result<Attr>>` goes through
+/// the stack).
+#[inline(always)]
+pub(crate) fn split_attr(buf: &[u8]) -> Option<(Attr<'_>, &[u8])> {
+    let &[l0, l1, t0, t1] = buf.first_chunk::<NLA_HDRLEN>()?;
+    let len = u16::from_ne_bytes([l0, l1]) as usize;
+    if len < NLA_HDRLEN || len > buf.len() {
+        return None;
+    }
+    let a = Attr { raw_type: u16::from_ne_bytes([t0, t1]), payload: &buf[NLA_HDRLEN..len] };
+    Some((a, &buf[align(len).min(buf.len())..]))
+}
+
+/// The error for the malformed attribute at the start of `buf`, on which
+/// [`split_attr`] gave `None`: the one [`AttrIter`] yields.
+#[cold]
+#[inline(never)]
+pub(crate) fn malformed_attr(buf: &[u8]) -> DecodeError {
+    match buf.first_chunk::<NLA_HDRLEN>() {
+        None => trailing(buf.len()),
+        Some(&[l0, l1, t0, t1]) => {
+            bad_length(u16::from_ne_bytes([l0, l1]) as usize, buf.len(), u16::from_ne_bytes([t0, t1]))
+        }
     }
 }
 

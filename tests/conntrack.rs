@@ -291,6 +291,32 @@ async fn add_many_count_and_stats_agree_with_conntrack() {
         }
         other => panic!("expected a batch error, got {other}"),
     }
+    // 3,000 more, five of them already there: spread over several
+    // datagrams, each failure keeps its own index and every other flow
+    // is created exactly once.
+    let mixed: Vec<Flow> = (0..3000u32)
+        .map(|i| {
+            if i % 601 == 0 {
+                flows[i as usize].clone()
+            } else {
+                let src =
+                    SocketAddr::from((Ipv4Addr::from(0x0a01_0000 + i / 1000), 20000 + (i % 1000) as u16));
+                Flow::new(Tuple::udp(src, "10.9.9.9:53".parse().unwrap())).with_timeout(300)
+            }
+        })
+        .collect();
+    match ct.add_many(&mixed).await.unwrap_err() {
+        netplumb::Error::Batch(b) => {
+            assert_eq!(b.total, 3000);
+            assert!(b.failures.iter().all(|f| f.is_exists()), "{b:?}");
+            let idx: Vec<usize> = b.failures.iter().map(|f| f.operation.as_ref().unwrap().index).collect();
+            assert_eq!(idx, [0, 601, 1202, 1803, 2404]);
+            let d = &b.failures[1].operation.as_ref().unwrap().description;
+            assert!(d.contains(&flows[601].orig.to_string()), "{d}");
+        }
+        other => panic!("expected a batch error, got {other}"),
+    }
+    assert_eq!(ct.count().await.unwrap().entries, 3000 + 2995);
 }
 
 #[tokio::test]

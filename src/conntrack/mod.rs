@@ -67,11 +67,6 @@ use crate::names::Protocol;
 use crate::netns::Netns;
 use crate::wire::{AttrWriter, Msg, NLM_F_CREATE, NLM_F_EXCL};
 
-/// Creates per [`Connection::bulk`] call in [`Conntrack::add_many`]: bounds
-/// the memory of one batch (the connection packs each call many per
-/// datagram).
-const BULK_CHUNK: usize = 8192;
-
 /// Deletes per chunk handed from the listing to the deleting task in
 /// [`Conntrack::delete_many`]: small enough that deleting starts early.
 const DELETE_CHUNK: usize = 2048;
@@ -247,17 +242,17 @@ impl Conntrack {
         for (i, f) in flows.iter().enumerate() {
             f.validate_create().map_err(|e| e.at_index("flows", i))?;
         }
-        let mut failures = Vec::new();
-        // One buffer for every chunk: encoding reuses its memory.
-        let mut batch = Batch::new();
-        for (c, chunk) in flows.chunks(BULK_CHUNK).enumerate() {
-            batch.clear();
-            for f in chunk {
-                batch.push(msg_type(IPCTNL_MSG_CT_NEW), NLM_F_CREATE | NLM_F_EXCL, |w| f.write_create(w));
-            }
-            let res = self.conn.bulk_described(&batch, |i| format!("add {}", chunk[i].orig)).await;
-            failures.extend(batch_failures(res, c * BULK_CHUNK)?);
-        }
+        // Encoded straight into the datagrams as they are sent.
+        let res = self
+            .conn
+            .bulk_with(
+                flows.len(),
+                |_| (msg_type(IPCTNL_MSG_CT_NEW), NLM_F_CREATE | NLM_F_EXCL),
+                |i, w| flows[i].write_create(w),
+                |i| format!("add {}", flows[i].orig),
+            )
+            .await;
+        let failures = batch_failures(res, 0)?;
         if failures.is_empty() {
             Ok(flows.len())
         } else {

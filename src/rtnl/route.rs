@@ -1482,14 +1482,19 @@ impl Routes {
         routes: impl IntoIterator<Item = &'a Route<A>>,
         flags: u16,
     ) -> Result<()> {
-        let mut batch = Batch::new();
-        let mut dsts = Vec::new();
-        for (i, r) in routes.into_iter().enumerate() {
+        let routes: Vec<&Route<A>> = routes.into_iter().collect();
+        for (i, r) in routes.iter().enumerate() {
             r.validate().map_err(|e| e.at_index("", i))?;
-            batch.push(rtm::NEWROUTE, flags, |w| r.write(w));
-            dsts.push(r.dst);
         }
-        self.conn.bulk_described(&batch, |i| format!("add route {:?}", dsts[i])).await
+        // Encoded straight into the datagrams as they are sent.
+        self.conn
+            .bulk_with(
+                routes.len(),
+                |_| (rtm::NEWROUTE, flags),
+                |i, w| routes[i].write(w),
+                |i| format!("add route {:?}", routes[i].dst),
+            )
+            .await
     }
 
     /// Delete a route: `ip route del DST [via GW] [dev LINK] [table T]

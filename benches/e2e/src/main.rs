@@ -19,7 +19,7 @@ mod tc;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
-use harness::{median, Case, Target};
+use harness::{median, quiesce, Case, Target};
 
 /// Per (case, tool): every run's (seconds, peak MiB).
 type Samples = BTreeMap<(usize, usize), Vec<(f64, Option<f64>)>>;
@@ -96,6 +96,8 @@ fn main() {
     // samples[case][tool] = (secs, peak MiB)
     let mut samples: Samples = BTreeMap::new();
     let mut failures: BTreeMap<(usize, usize), String> = BTreeMap::new();
+    // Measurements that started without the machine getting quiet first.
+    let mut noisy = 0usize;
     for run in 0..a.runs {
         for (ci, c) in cases.iter().enumerate() {
             let n = c.tools.len();
@@ -107,6 +109,9 @@ fn main() {
                 // Namespace removal finishes in the kernel's background:
                 // let it, before the next measurement starts.
                 std::thread::sleep(std::time::Duration::from_millis(300));
+                if !quiesce(std::time::Duration::from_secs(3)) {
+                    noisy += 1;
+                }
                 match r {
                     Ok(Ok(m)) => {
                         eprintln!(
@@ -133,6 +138,11 @@ fn main() {
         }
     }
     report(&cases, &samples, &failures, a.runs);
+    if noisy > 0 {
+        println!(
+            "{noisy} measurements started on a busy machine (CPUs under 90% idle for 3 s after the previous one)."
+        );
+    }
 }
 
 fn report(cases: &[Case], samples: &Samples, failures: &BTreeMap<(usize, usize), String>, runs: usize) {
@@ -148,7 +158,7 @@ fn report(cases: &[Case], samples: &Samples, failures: &BTreeMap<(usize, usize),
         };
         let ref_i = c.tools.iter().position(|t| t.name == c.reference).expect("reference tool");
         let ref_m = med(ref_i).map(|m| m.0);
-        let floor_m = c.tools.iter().position(|t| t.name == "kernel floor").and_then(|i| med(i)).map(|m| m.0);
+        let floor_m = c.tools.iter().position(|t| t.name == "kernel floor").and_then(&med).map(|m| m.0);
         let np_i = c.tools.iter().position(|t| t.name == "netplumb").expect("netplumb tool");
         let np = med(np_i);
         for (ti, t) in c.tools.iter().enumerate() {
@@ -172,12 +182,23 @@ fn report(cases: &[Case], samples: &Samples, failures: &BTreeMap<(usize, usize),
             } else {
                 String::new()
             };
-            let name = if ti == 0 || t.name == "netplumb" { c.name } else { "" };
-            let _ = name;
             println!("| {} | {} | {secs} | {ratio} | {vs_floor} | {peak} | {target} |", c.name, t.name);
         }
     }
     println!("\n{runs} runs per tool per case; medians; ratios are netplumb (or the crate) over the reference tool in the same run.");
+    // The machine drifts between runs: the ratio within each run (the two
+    // rows measured minutes apart at most) shows how far a median moves.
+    println!("\nnetplumb / kernel floor within each run: median (min–max)");
+    for (ci, c) in cases.iter().enumerate() {
+        let at = |name: &str| c.tools.iter().position(|t| t.name == name).and_then(|i| samples.get(&(ci, i)));
+        let (Some(np), Some(fl)) = (at("netplumb"), at("kernel floor")) else { continue };
+        if np.len() != runs || fl.len() != runs {
+            continue;
+        }
+        let mut r: Vec<f64> = np.iter().zip(fl).map(|(a, b)| a.0 / b.0).collect();
+        let (lo, hi) = r.iter().fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        println!("- {}: {:.2}x ({lo:.2}–{hi:.2}x)", c.name, median(&mut r));
+    }
 }
 
 fn target_text(

@@ -115,25 +115,6 @@ impl Request {
 /// The largest datagram a bulk send makes.
 const BULK_DATAGRAM_MAX: usize = 64 << 10;
 
-/// The requests in one datagram of a bulk send: the index of the first,
-/// and each one's offset in the datagram.
-#[derive(Clone, Copy)]
-struct BulkDatagram<'a> {
-    first: usize,
-    starts: &'a [usize],
-}
-
-/// The result of a bulk send of `n` requests with these `failures`.
-fn bulk_result(n: usize, mut failures: Vec<KernelError>) -> Result<()> {
-    if failures.is_empty() {
-        Ok(())
-    } else if failures.len() == 1 && n == 1 {
-        Err(Error::Kernel(failures.pop().expect("one")))
-    } else {
-        Err(Error::Batch(BatchError { total: n, failures }))
-    }
-}
-
 /// Many request messages in one buffer, for [`Connection::bulk`] and
 /// [`Connection::transaction`].
 #[derive(Clone, Debug, Default)]
@@ -751,41 +732,13 @@ impl Connection {
     /// # Cancel safety
     /// As [`Connection::bulk`].
     pub async fn bulk_described(&self, batch: &Batch, describe: impl Fn(usize) -> String) -> Result<()> {
-        let n = batch.len();
-        if n == 0 {
-            return Ok(());
-        }
-        let chunk_max = self.bulk_chunk_max();
-        let mut failures = Vec::new();
-        let mut i = 0;
-        let mut dgram = Vec::with_capacity(BULK_DATAGRAM_MAX);
-        let mut starts = Vec::new();
-        while i < n {
-            let _send = self.inner.send_lock.lock().await;
-            dgram.clear();
-            starts.clear();
-            let first = i;
-            while i < n && i - first < chunk_max {
-                let m = batch.message(i);
-                if !dgram.is_empty() && dgram.len() + m.len() > BULK_DATAGRAM_MAX {
-                    break;
-                }
-                starts.push(dgram.len());
-                dgram.extend_from_slice(m);
-                i += 1;
-            }
-            let sent = BulkDatagram { first, starts: &starts };
-            self.send_bulk_datagram(
-                &mut dgram,
-                sent,
-                |k| batch.flags_of(k),
-                |k| batch.msg_type(k),
-                &describe,
-                &mut failures,
-            )
-            .await?;
-        }
-        bulk_result(n, failures)
+        self.bulk_inner(
+            batch.len(),
+            |i| (batch.msg_type(i), batch.flags_of(i)),
+            |i, dgram| dgram.extend_from_slice(batch.message(i)),
+            describe,
+        )
+        .await
     }
 
     /// [`Connection::bulk_described`] for `n` requests encoded straight
@@ -805,6 +758,31 @@ impl Connection {
         mut encode: impl FnMut(usize, &mut AttrWriter<'_>),
         describe: impl Fn(usize) -> String,
     ) -> Result<()> {
+        self.bulk_inner(
+            n,
+            &head,
+            |i, dgram| {
+                let (ty, flags) = head(i);
+                encode(i, &mut MsgWriter::new(dgram, ty, flags | NLM_F_REQUEST));
+            },
+            describe,
+        )
+        .await
+    }
+
+    /// The bulk send itself: `put(i, dgram)` appends request `i` (type and
+    /// flags `head(i)`) to the datagram being filled; one that takes the
+    /// datagram past [`BULK_DATAGRAM_MAX`] is cut off again and put first
+    /// in the next. Each datagram gets sequence numbers and flags (an ack
+    /// asked only of its last request), is sent and waited for; each
+    /// failed request becomes a [`KernelError`] with its index.
+    async fn bulk_inner(
+        &self,
+        n: usize,
+        head: impl Fn(usize) -> (u16, u16),
+        mut put: impl FnMut(usize, &mut Vec<u8>),
+        describe: impl Fn(usize) -> String,
+    ) -> Result<()> {
         if n == 0 {
             return Ok(());
         }
@@ -820,11 +798,7 @@ impl Connection {
             let first = i;
             while i < n && i - first < chunk_max {
                 let start = dgram.len();
-                let (ty, flags) = head(i);
-                {
-                    let mut m = MsgWriter::new(&mut dgram, ty, flags | NLM_F_REQUEST);
-                    encode(i, &mut m);
-                }
+                put(i, &mut dgram);
                 if start > 0 && dgram.len() > BULK_DATAGRAM_MAX {
                     // Into the next datagram instead.
                     dgram.truncate(start);
@@ -833,11 +807,30 @@ impl Connection {
                 starts.push(start);
                 i += 1;
             }
-            let sent = BulkDatagram { first, starts: &starts };
-            self.send_bulk_datagram(&mut dgram, sent, |k| head(k).1, |k| head(k).0, &describe, &mut failures)
-                .await?;
+            let count = starts.len() as u32;
+            let lo = self.inner.shared.next_seqs(count);
+            let hi = lo.wrapping_add(count - 1);
+            for (k, &off) in starts.iter().enumerate() {
+                wire::set_seq(&mut dgram, off, lo.wrapping_add(k as u32));
+                let fl = head(first + k).1 | NLM_F_REQUEST;
+                let fl = if k as u32 == count - 1 { fl | NLM_F_ACK } else { fl & !NLM_F_ACK };
+                wire::set_flags(&mut dgram, off, fl);
+            }
+            let done = self.send_range(&dgram, lo, hi, hi, false, head(i - 1).0).await?;
+            for (seq, e) in done.errors {
+                let idx = first + seq.wrapping_sub(lo) as usize;
+                let mut k = self.inner.shared.kernel_error(&e, seq, head(idx).0);
+                k.operation = Some(Operation { index: idx, description: describe(idx) });
+                failures.push(k);
+            }
         }
-        bulk_result(n, failures)
+        if failures.is_empty() {
+            Ok(())
+        } else if failures.len() == 1 && n == 1 {
+            Err(Error::Kernel(failures.pop().expect("one")))
+        } else {
+            Err(Error::Batch(BatchError { total: n, failures }))
+        }
     }
 
     /// How many requests of a bulk send go in one datagram at most: few
@@ -847,40 +840,6 @@ impl Connection {
         // ~1 KiB of receive buffer per possible error (skb truesize).
         let by_rcv = (rcvbuf / 1024).max(1);
         self.inner.opts.bulk_chunk.min(by_rcv).max(1)
-    }
-
-    /// Send one datagram of a bulk send (requests `sent.first..`, each at
-    /// its offset in `dgram`): set their sequence numbers and flags (an
-    /// ack asked only of the last), wait for it to be processed, and add
-    /// each failed request to `failures`.
-    async fn send_bulk_datagram(
-        &self,
-        dgram: &mut [u8],
-        sent: BulkDatagram<'_>,
-        flags_of: impl Fn(usize) -> u16,
-        type_of: impl Fn(usize) -> u16,
-        describe: &impl Fn(usize) -> String,
-        failures: &mut Vec<KernelError>,
-    ) -> Result<()> {
-        let BulkDatagram { first, starts } = sent;
-        let count = starts.len() as u32;
-        let lo = self.inner.shared.next_seqs(count);
-        let hi = lo.wrapping_add(count - 1);
-        for (k, &off) in starts.iter().enumerate() {
-            wire::set_seq(dgram, off, lo.wrapping_add(k as u32));
-            let fl = flags_of(first + k) | NLM_F_REQUEST;
-            let fl = if k as u32 == count - 1 { fl | NLM_F_ACK } else { fl & !NLM_F_ACK };
-            wire::set_flags(dgram, off, fl);
-        }
-        let last = first + starts.len() - 1;
-        let done = self.send_range(dgram, lo, hi, hi, false, type_of(last)).await?;
-        for (seq, e) in done.errors {
-            let idx = first + seq.wrapping_sub(lo) as usize;
-            let mut k = self.inner.shared.kernel_error(&e, seq, type_of(idx));
-            k.operation = Some(Operation { index: idx, description: describe(idx) });
-            failures.push(k);
-        }
-        Ok(())
     }
 
     async fn send_range(

@@ -184,17 +184,30 @@ impl ReadAhead {
     }
 }
 
-/// Decode one object of the dump and count it; `Ok(None)` when the
-/// decoder skips the message. The result is returned as the decoder made
-/// it, for the caller to return as it is: every re-wrapping would copy
-/// the object.
-#[inline(always)]
-fn decode_one<T>(decode: &mut Decoder<T>, yielded: &mut u64, m: &Msg<'_>) -> Result<Option<T>> {
-    let r = decode(m);
-    if let Ok(Some(_)) = &r {
-        *yielded += 1;
-    }
-    r
+/// Decode object message `$m` of the dump and return it from
+/// `poll_inner`, counted, or `continue` its loop when it is skipped. In a
+/// dump of objects of one type ([`Connection::dump_objects`]) other types
+/// are skipped before decoding and the decoder's result is returned as it
+/// is, so the object is built where the caller takes it; any other
+/// decoder's `Ok(None)` must be looked at first, which builds the object
+/// aside and copies it.
+macro_rules! hand_over {
+    ($dump:ident, $m:ident) => {{
+        if let Some(ty) = $dump.objects {
+            if $m.header.ty != ty {
+                continue;
+            }
+            $dump.yielded += 1;
+            return Poll::Ready(($dump.decode)(&$m));
+        }
+        let r = ($dump.decode)(&$m);
+        match &r {
+            Ok(None) => continue,
+            Ok(Some(_)) => $dump.yielded += 1,
+            Err(_) => {}
+        }
+        return Poll::Ready(r);
+    }};
 }
 
 /// Whether a datagram holds the end of dump `seq`: its `NLMSG_DONE` or a
@@ -412,21 +425,7 @@ impl<T> Dump<T> {
                             self.intr = true;
                         }
                         let m = Msg { header, payload: &buf[start + wire::NLMSG_HDRLEN..start + mlen] };
-                        if let Some(ty) = self.objects {
-                            if header.ty != ty {
-                                continue;
-                            }
-                            // Returned as the decoder writes it: checking
-                            // the result here first would make the object
-                            // be built aside and copied into place.
-                            self.yielded += 1;
-                            return Poll::Ready((self.decode)(&m));
-                        }
-                        let r = decode_one(&mut self.decode, &mut self.yielded, &m);
-                        if let Ok(None) = r {
-                            continue;
-                        }
-                        return Poll::Ready(r);
+                        hand_over!(self, m);
                     }
                 }
             }
@@ -470,18 +469,7 @@ impl<T> Dump<T> {
                             unreachable!("an object comes from the active state")
                         };
                         let m = Msg { header, payload: &src.buf()[payload] };
-                        if let Some(ty) = self.objects {
-                            if header.ty != ty {
-                                continue;
-                            }
-                            self.yielded += 1;
-                            return Poll::Ready((self.decode)(&m));
-                        }
-                        let r = decode_one(&mut self.decode, &mut self.yielded, &m);
-                        if let Ok(None) = r {
-                            continue;
-                        }
-                        return Poll::Ready(r);
+                        hand_over!(self, m);
                     }
                 }
             }

@@ -252,11 +252,14 @@ impl Conntrack {
                 |i| format!("add {}", flows[i].orig),
             )
             .await;
-        let failures = batch_failures(res, 0)?;
-        if failures.is_empty() {
-            Ok(flows.len())
-        } else {
-            Err(Error::Batch(BatchError { total: flows.len(), failures }))
+        match res {
+            Ok(()) => Ok(flows.len()),
+            // A single flow's failure comes back alone; `add_many` reports
+            // a batch whatever the count.
+            Err(Error::Kernel(k)) if k.operation.is_some() => {
+                Err(Error::Batch(BatchError { total: flows.len(), failures: vec![k] }))
+            }
+            Err(e) => Err(e),
         }
     }
 

@@ -49,18 +49,21 @@ fn thread_cpu() -> (Duration, Duration) {
 
 /// CPU time (user, system) of `who`: this thread or the whole process.
 fn cpu(who: libc::c_int) -> (Duration, Duration) {
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct it is given.
-    unsafe { libc::getrusage(who, &mut u) };
+    let u = rusage(who);
     let d = |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
     (d(u.ru_utime), d(u.ru_stime))
 }
 
 fn minflt() -> i64 {
+    rusage(libc::RUSAGE_SELF).ru_minflt
+}
+
+/// `getrusage(who)`.
+fn rusage(who: libc::c_int) -> libc::rusage {
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct it is given.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    u.ru_minflt
+    unsafe { libc::getrusage(who, &mut u) };
+    u
 }
 
 /// A namespace with veth v0 (10.0.0.1/24) and 10,000 routes via 10.0.0.2.

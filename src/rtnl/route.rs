@@ -999,32 +999,10 @@ impl<A: RouteAddr> Route<A> {
     /// Decode an `RTM_NEWROUTE`/`RTM_DELROUTE` message of this family.
     #[inline]
     pub fn parse(m: &Msg<'_>) -> Result<Route<A>, DecodeError> {
-        Self::parse_wrapped(m, Ok, Err)
-    }
-
-    /// [`Route::parse`], the route handed to `wrap` as it is built, an
-    /// error to `fail`: the route is assembled once, in the place the
-    /// caller returns it (a dump's item), instead of being built and then
-    /// copied through each wrapper (232 bytes each time).
-    #[inline(always)]
-    pub(crate) fn parse_wrapped<R>(
-        m: &Msg<'_>,
-        wrap: impl FnOnce(Route<A>) -> R,
-        fail: impl FnOnce(DecodeError) -> R,
-    ) -> R {
-        // `?`, but the error goes to `fail`.
-        macro_rules! tri {
-            ($e:expr) => {
-                match $e {
-                    Ok(v) => v,
-                    Err(e) => return fail(e),
-                }
-            };
-        }
         let p = m.payload;
-        let h = tri!(header::<RTMSG_LEN>(p, "rtmsg"));
+        let h = header::<RTMSG_LEN>(p, "rtmsg")?;
         if h[0] != A::FAMILY {
-            return fail(DecodeError::new(
+            return Err(DecodeError::new(
                 "rtmsg",
                 format!("family {} where {} was expected", h[0], A::FAMILY),
             ));
@@ -1053,27 +1031,27 @@ impl<A: RouteAddr> Route<A> {
         let mut b = p.get(RTMSG_LEN..).unwrap_or(&[]);
         while !b.is_empty() {
             let Some((a, rest)) = split_attr(b) else {
-                return fail(malformed_attr(b));
+                return Err(malformed_attr(b));
             };
             b = rest;
             match a.kind() {
-                rta::DST => dst = tri!(addr(a.payload, "RTA_DST")),
-                rta::SRC => src = Some(tri!(addr(a.payload, "RTA_SRC"))),
-                rta::GATEWAY => gateway = Some(tri!(addr(a.payload, "RTA_GATEWAY"))),
-                rta::PREFSRC => prefsrc = Some(tri!(addr(a.payload, "RTA_PREFSRC"))),
-                rta::OIF => oif = Some(IfIndex(tri!(a.u32()))),
-                rta::PRIORITY => metric = Some(tri!(a.u32())),
-                rta::TABLE => table = RouteTable(tri!(a.u32())),
-                _ => tri!(rare.get_or_insert_with(RareAttrs::default).take(a)),
+                rta::DST => dst = addr(a.payload, "RTA_DST")?,
+                rta::SRC => src = Some(addr(a.payload, "RTA_SRC")?),
+                rta::GATEWAY => gateway = Some(addr(a.payload, "RTA_GATEWAY")?),
+                rta::PREFSRC => prefsrc = Some(addr(a.payload, "RTA_PREFSRC")?),
+                rta::OIF => oif = Some(IfIndex(a.u32()?)),
+                rta::PRIORITY => metric = Some(a.u32()?),
+                rta::TABLE => table = RouteTable(a.u32()?),
+                _ => rare.get_or_insert_with(RareAttrs::default).take(a)?,
             }
         }
         let Some(dst) = A::net(dst, dst_len) else {
-            return fail(DecodeError::new("rtmsg", format!("dst_len {dst_len}")));
+            return Err(DecodeError::new("rtmsg", format!("dst_len {dst_len}")));
         };
         let src = if src_len > 0 || src.is_some() {
             let s = src.unwrap_or(zero);
             let Some(s) = A::net(s, src_len) else {
-                return fail(DecodeError::new("rtmsg", format!("src_len {src_len}")));
+                return Err(DecodeError::new("rtmsg", format!("src_len {src_len}")));
             };
             Some(s)
         } else {
@@ -1094,7 +1072,7 @@ impl<A: RouteAddr> Route<A> {
             nexthops,
             unknown,
         } = rare.unwrap_or_default();
-        wrap(Route {
+        Ok(Route {
             dst,
             src,
             gateway,
@@ -1551,11 +1529,7 @@ impl Routes {
     /// Dropping the stream abandons the dump.
     #[doc(alias = "RTM_GETROUTE")]
     pub fn list<A: RouteAddr>(&self, filter: &RouteFilter) -> Dump<Route<A>> {
-        // Not `typed_dump`: each route is built once, in the dump's item,
-        // rather than built and then moved through two wrappers.
-        self.conn.dump_objects(&filter.request(A::FAMILY), rtm::NEWROUTE, |m| {
-            Route::<A>::parse_wrapped(m, |r| Ok(Some(r)), |e| Err(Error::Decode(e)))
-        })
+        rtnl::typed_dump(&self.conn, &filter.request(A::FAMILY), rtm::NEWROUTE, Route::<A>::parse)
     }
 
     /// Ask the kernel how it would route a packet: `ip route get DST [from

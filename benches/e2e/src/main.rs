@@ -107,8 +107,8 @@ fn main() {
                 let t = &c.tools[ti];
                 let r = std::panic::catch_unwind(AssertUnwindSafe(|| (t.run)()));
                 // Namespace removal finishes in the kernel's background:
-                // let it, before the next measurement starts.
-                std::thread::sleep(std::time::Duration::from_millis(300));
+                // let it, before the next measurement starts (at least one
+                // 200 ms window).
                 if !quiesce(std::time::Duration::from_secs(3)) {
                     noisy += 1;
                 }

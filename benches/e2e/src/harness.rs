@@ -205,16 +205,33 @@ pub fn floor_bulk(
     })
 }
 
+/// [`floor_bulk`] as the rtnetlink cases run netplumb and the peer
+/// crates: on a fresh thread inside `ns`, with its own runtime.
+pub fn floor_bulk_inside(
+    ns: &TestNs,
+    protocol: netplumb::wire::names::Protocol,
+    batch: netplumb::conn::Batch,
+) -> Result<Duration, String> {
+    inside_async(ns, move || async move {
+        let conn = netplumb::conn::Connection::new(protocol).await.map_err(|x| x.to_string())?;
+        let t = Instant::now();
+        conn.bulk(&batch).await.map_err(|x| x.to_string())?;
+        Ok(t.elapsed())
+    })
+}
+
 /// Kernel floor of a dump: `req` prepared before the clock starts, the
 /// replies read with netplumb's connection but not decoded. Returns the
-/// time and the number of messages.
-pub fn floor_dump(
+/// time and the number of messages. Runs as the rtnetlink cases run
+/// netplumb and the peer crates: on a fresh thread inside `ns`, with its
+/// own runtime (the floor on a warm thread would not be the same work).
+pub fn floor_dump_inside(
     ns: &TestNs,
     protocol: netplumb::wire::names::Protocol,
     req: netplumb::conn::Request,
 ) -> Result<(Duration, usize), String> {
-    block(async {
-        let conn = floor_conn(ns, protocol).await?;
+    inside_async(ns, move || async move {
+        let conn = netplumb::conn::Connection::new(protocol).await.map_err(|x| x.to_string())?;
         let t = Instant::now();
         let n = floor_dump_on(&conn, &req).await?;
         Ok((t.elapsed(), n))

@@ -242,7 +242,7 @@ fn routes_add() -> Case {
                         Route::new(ipnet::Ipv4Net::new(route_dst(i), 24).unwrap()).gateway(GW).oif(v0);
                     b.push(RTM_NEWROUTE, CREATE_EXCL, |w| r.write(w));
                 }
-                let d = floor_bulk(&ns, Protocol::Route, b)?;
+                let d = floor_bulk_inside(&ns, Protocol::Route, b)?;
                 verify(&ns)?;
                 Ok(Measure::time(d))
             }),
@@ -314,7 +314,7 @@ fn routes_dump() -> Case {
                 let ns = with_link("rdump");
                 routes_with_10k(&ns);
                 let req = RouteFilter::all().table(RouteTable::MAIN).request(2);
-                let (d, n) = floor_dump(&ns, Protocol::Route, req)?;
+                let (d, n) = floor_dump_inside(&ns, Protocol::Route, req)?;
                 // The main table's routes (the kernel filters by table
                 // only for strict-checking sockets: count what came).
                 if n < ROUTES + 1 {
@@ -403,7 +403,7 @@ fn addresses_add() -> Case {
                     let a = Address::new(v0, ipnet::IpNet::new(addr_of(i).into(), 32).unwrap());
                     b.push(RTM_NEWADDR, CREATE_EXCL, |w| a.write(w));
                 }
-                let d = floor_bulk(&ns, Protocol::Route, b)?;
+                let d = floor_bulk_inside(&ns, Protocol::Route, b)?;
                 verify(&ns)?;
                 Ok(Measure::time(d))
             }),
@@ -484,7 +484,7 @@ fn veth_create() -> Case {
                         .group(GROUP);
                     b.push(RTM_NEWLINK, CREATE_EXCL, |w| l.write(w));
                 }
-                let d = floor_bulk(&ns, Protocol::Route, b)?;
+                let d = floor_bulk_inside(&ns, Protocol::Route, b)?;
                 verify(&ns)?;
                 Ok(Measure::time(d))
             }),
@@ -558,8 +558,8 @@ fn veth_teardown() -> Case {
                     w.raw(&[0u8; 16]);
                     w.u32(IFLA_GROUP, GROUP);
                 });
-                let d = block(async {
-                    let conn = floor_conn(&ns, Protocol::Route).await?;
+                let d = inside_async(&ns, move || async move {
+                    let conn = netplumb::conn::Connection::new(Protocol::Route).await.map_err(e)?;
                     let t = Instant::now();
                     conn.ack(&req).await.map_err(e)?;
                     Ok::<_, String>(t.elapsed())

@@ -88,7 +88,7 @@ fn u32_add() -> Case {
                     let f = filter(v0, i);
                     b.push(RTM_NEWTFILTER, CREATE_EXCL, |w| f.write(w));
                 }
-                let d = floor_bulk(&ns, netplumb::wire::names::Protocol::Route, b)?;
+                let d = floor_bulk_inside(&ns, netplumb::wire::names::Protocol::Route, b)?;
                 count(&ns, v0)?;
                 Ok(Measure::time(d))
             }),

@@ -9,7 +9,10 @@
 //! - `MODE N fresh`: N times, as the e2e case does: a fresh namespace
 //!   and table, a wait for a quiet machine, then one dump on a new
 //!   connection on a new thread inside the namespace; prints the time,
-//!   the page faults and the CPU time of each dump.
+//!   the page faults and the CPU time of each dump. With `QUIET_FIRST`
+//!   set in the environment the wait comes before the setup instead, as
+//!   in the e2e harness (the dump then follows the adding of the routes
+//!   at once).
 //!
 //! Needs root; works only inside namespaces it creates and removes.
 //!
@@ -154,8 +157,17 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     if fresh {
         for _ in 0..runs {
+            // QUIET_FIRST: wait before the setup instead (as the e2e
+            // harness does between tools), so the dump runs right after
+            // the routes were added.
+            let quiet_first = std::env::var_os("QUIET_FIRST").is_some();
+            if quiet_first {
+                quiesce(Duration::from_secs(3));
+            }
             let ns = setup(&rt);
-            quiesce(Duration::from_secs(3));
+            if !quiet_first {
+                quiesce(Duration::from_secs(3));
+            }
             let netns = ns.netns().clone();
             let m = mode.clone();
             // On a thread inside the namespace, as the e2e case runs

@@ -2,8 +2,12 @@
 //! same work in the same run, each measurement in fresh namespaces.
 //!
 //! ```sh
-//! cargo run --release --manifest-path benches/e2e/Cargo.toml -- [--runs N] [--only CASE[,CASE]] [--list]
+//! cargo run --release --manifest-path benches/e2e/Cargo.toml -- [--runs N] [--only CASE[,CASE]] [--tools TOOL[,TOOL]] [--list]
 //! ```
+//!
+//! `--tools` keeps only the named rows of each case ("netplumb,kernel
+//! floor" for an A/B of netplumb against its floor without the other
+//! tools' runs in between).
 //!
 //! Needs root (it creates network namespaces; nothing touches the host's
 //! own network) and `ip`, `nft`, `conntrack` installed. Prints one
@@ -27,11 +31,12 @@ type Samples = BTreeMap<(usize, usize), Vec<(f64, Option<f64>)>>;
 struct Args {
     runs: usize,
     only: Option<Vec<String>>,
+    tools: Option<Vec<String>>,
     list: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args { runs: 5, only: None, list: false };
+    let mut a = Args { runs: 5, only: None, tools: None, list: false };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
         match x.as_str() {
@@ -41,9 +46,14 @@ fn args() -> Args {
             "--only" => {
                 a.only = Some(it.next().expect("--only CASE[,CASE]").split(',').map(String::from).collect())
             }
+            "--tools" => {
+                a.tools = Some(it.next().expect("--tools TOOL[,TOOL]").split(',').map(String::from).collect())
+            }
             "--list" => a.list = true,
             "-h" | "--help" => {
-                println!("usage: netplumb-e2e [--runs N] [--only CASE[,CASE]] [--list]");
+                println!(
+                    "usage: netplumb-e2e [--runs N] [--only CASE[,CASE]] [--tools TOOL[,TOOL]] [--list]"
+                );
                 std::process::exit(0);
             }
             other => panic!("unknown argument {other:?} (try --help)"),
@@ -88,6 +98,12 @@ fn main() {
             assert!(cases.iter().any(|c| c.name == o), "no case {o:?} (try --list)");
         }
         cases.retain(|c| only.iter().any(|o| o == c.name));
+    }
+    if let Some(tools) = &a.tools {
+        for c in &mut cases {
+            c.tools.retain(|t| tools.iter().any(|x| x == t.name));
+        }
+        cases.retain(|c| !c.tools.is_empty());
     }
     netplumb::testing::require_root();
     // Quiet the default panic output; failures are reported in the table.
@@ -156,8 +172,8 @@ fn report(cases: &[Case], samples: &Samples, failures: &BTreeMap<(usize, usize),
                 (median(&mut s), if p.is_empty() { None } else { Some(median(&mut p)) }, v.len())
             })
         };
-        let ref_i = c.tools.iter().position(|t| t.name == c.reference).expect("reference tool");
-        let ref_m = med(ref_i).map(|m| m.0);
+        // The reference row may be left out (`--tools`).
+        let ref_m = c.tools.iter().position(|t| t.name == c.reference).and_then(&med).map(|m| m.0);
         let floor_m = c.tools.iter().position(|t| t.name == "kernel floor").and_then(&med).map(|m| m.0);
         let np_i = c.tools.iter().position(|t| t.name == "netplumb").expect("netplumb tool");
         let np = med(np_i);

@@ -701,12 +701,17 @@ impl Connection {
     /// (never `Ok(None)`, which would end the stream); the dump's other
     /// messages are skipped. Each item is returned as `decode` builds it,
     /// without being copied on its way to the caller.
+    ///
+    /// `decode` is shared with the thread that reads a long dump ahead,
+    /// which decodes datagrams itself when the consumer falls behind.
     pub(crate) fn dump_objects<T, F>(&self, req: &Request, ty: u16, decode: F) -> Dump<T>
     where
-        F: FnMut(&Msg<'_>) -> Result<Option<T>> + Send + 'static,
+        F: Fn(&Msg<'_>) -> Result<Option<T>> + Send + Sync + 'static,
         T: Send + 'static,
     {
-        self.dump(req, decode).objects_of(ty)
+        let decode = Arc::new(decode);
+        let here = decode.clone();
+        self.dump(req, move |m: &Msg<'_>| here(m)).objects_of(ty).decoded_ahead(decode)
     }
 
     /// Send many requests, packed many per datagram, asking the kernel to

@@ -54,22 +54,6 @@ impl DumpSock {
 }
 
 type Decoder<T> = Box<dyn FnMut(&Msg<'_>) -> Result<Option<T>> + Send>;
-
-/// Decodes a whole datagram of a dump of objects on the reading thread
-/// (given its bytes and the dump's sequence number): the items, as a boxed
-/// `Vec<Result<Option<T>>>`, or `None` when the datagram is anything but
-/// objects of that dump (an end, an error, an interrupted mark, another
-/// type), which the consumer then reads itself.
-type AheadDecoder = Arc<DecodeDatagram>;
-
-/// See [`AheadDecoder`].
-type DecodeDatagram = dyn Fn(&[u8], u32) -> Option<Box<dyn std::any::Any + Send>> + Send + Sync;
-
-/// A decoder of objects that any thread may run.
-pub(crate) type SharedDecoder<T> = Arc<dyn Fn(&Msg<'_>) -> Result<Option<T>> + Send + Sync>;
-
-/// Turns what an [`AheadDecoder`] made back into the items.
-type UnboxItems<T> = fn(Box<dyn std::any::Any + Send>) -> Box<std::vec::IntoIter<Result<Option<T>>>>;
 type LockFuture = Pin<Box<dyn Future<Output = OwnedMutexGuard<DumpSock>> + Send>>;
 
 enum State {
@@ -134,14 +118,7 @@ const READ_AHEAD_FULL: usize = if cfg!(test) { 1 } else { 16 << 10 };
 
 /// Datagrams the reading thread may hold before the consumer takes them:
 /// memory stays bounded (at most this many datagrams of at most 32 KiB,
-/// the kernel's dump chunk, or their decoded items).
-///
-/// When they are all waiting, decoding is the slower side: the kernel
-/// produces a datagram of routes in about the time netplumb takes to
-/// decode two thirds of one. In a dump of objects (every typed listing)
-/// the reading thread then decodes the datagram it has just received
-/// itself instead of waiting, so both CPUs decode and the consumer only
-/// hands the items out.
+/// the kernel's dump chunk).
 const READ_AHEAD_DEPTH: usize = 4;
 
 /// One receive by the reading thread: the datagram (in the first `len`
@@ -152,9 +129,6 @@ const READ_AHEAD_DEPTH: usize = 4;
 struct Chunk {
     got: Result<(Vec<u8>, Received)>,
     back: Option<OwnedMutexGuard<DumpSock>>,
-    /// The datagram's items, decoded by the reading thread (see
-    /// [`READ_AHEAD_DEPTH`]); its bytes are then not passed on.
-    decoded: Option<Box<dyn std::any::Any + Send>>,
 }
 
 /// A thread reading the rest of a dump.
@@ -194,7 +168,7 @@ impl Drop for ReadAhead {
 }
 
 impl ReadAhead {
-    fn start(guard: OwnedMutexGuard<DumpSock>, seq: u32, decode: Option<AheadDecoder>) -> Result<ReadAhead> {
+    fn start(guard: OwnedMutexGuard<DumpSock>, seq: u32) -> Result<ReadAhead> {
         let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD_DEPTH);
         let abandoned = Arc::new(
             EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
@@ -204,7 +178,7 @@ impl ReadAhead {
         let (spent, reuse) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("netplumb-dump".into())
-            .spawn(move || read_ahead(guard, seq, tx, &wake, &reuse, decode.as_deref()))
+            .spawn(move || read_ahead(guard, seq, tx, &wake, &reuse))
             .map_err(|e| Error::io("start the dump reading thread", e))?;
         Ok(ReadAhead { rx, abandoned, spent })
     }
@@ -254,15 +228,12 @@ fn read_ahead(
     tx: tokio::sync::mpsc::Sender<Chunk>,
     abandoned: &EventFd,
     reuse: &std::sync::mpsc::Receiver<Vec<u8>>,
-    decode: Option<&DecodeDatagram>,
 ) {
-    // A buffer kept after decoding its datagram here.
-    let mut spare: Option<Vec<u8>> = None;
     loop {
         if tx.is_closed() {
             return;
         }
-        let mut buf = spare.take().or_else(|| reuse.try_recv().ok()).unwrap_or_default();
+        let mut buf = reuse.try_recv().unwrap_or_default();
         let got = match guard.sock.try_recv(&mut buf) {
             Ok(got) => got,
             Err(e)
@@ -278,7 +249,7 @@ fn read_ahead(
                     Ok(_) | Err(Errno::EINTR) => {}
                     Err(e) => {
                         let got = Err(Error::io("wait for the dump", e.into()));
-                        let _ = tx.blocking_send(Chunk { got, back: Some(guard), decoded: None });
+                        let _ = tx.blocking_send(Chunk { got, back: Some(guard) });
                         return;
                     }
                 }
@@ -288,11 +259,7 @@ fn read_ahead(
                 continue;
             }
             Err(e) => {
-                let _ = tx.blocking_send(Chunk {
-                    got: Err(Error::io("receive dump", e)),
-                    back: Some(guard),
-                    decoded: None,
-                });
+                let _ = tx.blocking_send(Chunk { got: Err(Error::io("receive dump", e)), back: Some(guard) });
                 return;
             }
         };
@@ -305,25 +272,13 @@ fn read_ahead(
                 // Nothing of this dump is left on the socket, even if the
                 // consumer is gone before it takes this chunk.
                 guard.in_progress = None;
-                let _ = tx.blocking_send(Chunk { got: Ok((buf, got)), back: Some(guard), decoded: None });
+                let _ = tx.blocking_send(Chunk { got: Ok((buf, got)), back: Some(guard) });
                 return;
-            }
-            // The consumer is a full queue behind: decode this datagram
-            // here rather than wait for it.
-            if let Some(decode) = decode.filter(|_| port == 0 && tx.capacity() == 0) {
-                if let Some(items) = decode(&buf[..len], seq) {
-                    spare = Some(buf);
-                    let got = Ok((Vec::new(), Received::Datagram { len: 0, port: 0 }));
-                    if tx.blocking_send(Chunk { got, back: None, decoded: Some(items) }).is_err() {
-                        return;
-                    }
-                    continue;
-                }
             }
         } else {
             buf.clear();
         }
-        if tx.blocking_send(Chunk { got: Ok((buf, got)), back: None, decoded: None }).is_err() {
+        if tx.blocking_send(Chunk { got: Ok((buf, got)), back: None }).is_err() {
             return;
         }
     }
@@ -350,10 +305,7 @@ enum Phase {
 /// work and yours overlap instead of adding up (the kernel produces each
 /// datagram of a dump inside the receive that takes the previous one). It
 /// holds at most 4 datagrams ahead, so memory stays bounded whatever the
-/// size of the dump; dropping the stream stops it. In the typed listings
-/// (routes, links, addresses, ...), when those 4 are waiting because
-/// decoding is slower than the kernel, the thread decodes the next
-/// datagram itself, so both CPUs decode; the items still come in order.
+/// size of the dump; dropping the stream stops it.
 pub struct Dump<T> {
     conn: Connection,
     dump: Arc<tokio::sync::Mutex<DumpSock>>,
@@ -367,15 +319,6 @@ pub struct Dump<T> {
     /// object, which the decoder always turns into an item or an error;
     /// other messages of the dump are skipped without decoding.
     objects: Option<u16>,
-    /// For a dump of objects whose decoder may run on any thread: what
-    /// the reading thread uses to decode datagrams itself.
-    ahead_decode: Option<AheadDecoder>,
-    /// Items the reading thread decoded, handed out before the next
-    /// datagram is read.
-    ahead_items: Option<Box<std::vec::IntoIter<Result<Option<T>>>>>,
-    /// Unboxes the items of a chunk the reading thread decoded (made
-    /// where `T` is known to be `'static`, as a type-erased box needs).
-    unbox: Option<UnboxItems<T>>,
     intr: bool,
     /// An error found before anything was sent (bad input): the first and
     /// only item; nothing reaches the kernel.
@@ -409,9 +352,6 @@ impl<T> Dump<T> {
             attempts: 0,
             yielded: 0,
             objects: None,
-            ahead_decode: None,
-            ahead_items: None,
-            unbox: None,
             intr: false,
             failed: None,
         }
@@ -422,37 +362,6 @@ impl<T> Dump<T> {
     /// are skipped without calling it ([`Connection::dump_objects`]).
     pub(crate) fn objects_of(mut self, ty: u16) -> Self {
         self.objects = Some(ty);
-        self
-    }
-
-    /// Let the reading thread of a long dump decode datagrams with
-    /// `decode` when the consumer falls behind (see [`READ_AHEAD_DEPTH`]).
-    /// For dumps of objects ([`Dump::objects_of`] first).
-    pub(crate) fn decoded_ahead(mut self, decode: SharedDecoder<T>) -> Self
-    where
-        T: Send + 'static,
-    {
-        let Some(ty) = self.objects else { unreachable!("decoded_ahead is for dumps of objects") };
-        self.ahead_decode = Some(Arc::new(move |data: &[u8], seq: u32| {
-            let mut n = 0;
-            for m in MsgIter::new(data) {
-                let m = m.ok()?;
-                if m.header.seq != seq || m.header.ty != ty || m.header.flags & NLM_F_DUMP_INTR != 0 {
-                    return None;
-                }
-                n += 1;
-            }
-            if n == 0 {
-                return None;
-            }
-            let mut items: Vec<Result<Option<T>>> = Vec::with_capacity(n);
-            items.extend(MsgIter::new(data).flatten().map(|m| decode(&m)));
-            Some(Box::new(items) as Box<dyn std::any::Any + Send>)
-        }));
-        self.unbox = Some(|b| match b.downcast::<Vec<Result<Option<T>>>>() {
-            Ok(v) => Box::new(v.into_iter()),
-            Err(_) => unreachable!("the reading thread decodes this dump's items"),
-        });
         self
     }
 
@@ -497,15 +406,6 @@ impl<T> Dump<T> {
             return Poll::Ready(Err(e));
         }
         loop {
-            // Items the reading thread decoded come before the datagram
-            // that follows them.
-            if let Some(items) = &mut self.ahead_items {
-                if let Some(item) = items.next() {
-                    self.yielded += 1;
-                    return Poll::Ready(item);
-                }
-                self.ahead_items = None;
-            }
             // The common case first: the next message of the current
             // datagram is an object of our dump. Exactly what `step` does
             // for it, without its general bookkeeping.
@@ -606,7 +506,7 @@ impl<T> Dump<T> {
                 else {
                     unreachable!("checked above")
                 };
-                match ReadAhead::start(g, seq, self.ahead_decode.clone()) {
+                match ReadAhead::start(g, seq) {
                     Ok(ahead) => {
                         let src = Source::Ahead { ahead, cur: Vec::new() };
                         self.state = State::Active { src, phase, seq, len, pos, received };
@@ -646,10 +546,7 @@ impl<T> Dump<T> {
                         ))
                     }
                     Poll::Ready(Some(Chunk { got: Err(e), .. })) => return self.fail(e),
-                    Poll::Ready(Some(Chunk { got: Ok((data, got)), back, decoded })) => {
-                        if let (Some(items), Some(unbox)) = (decoded, self.unbox) {
-                            self.ahead_items = Some(unbox(items));
-                        }
+                    Poll::Ready(Some(Chunk { got: Ok((data, got)), back })) => {
                         match back {
                             // The end of the dump: the socket comes back and the
                             // last datagram is parsed from its own buffer.

@@ -701,17 +701,12 @@ impl Connection {
     /// (never `Ok(None)`, which would end the stream); the dump's other
     /// messages are skipped. Each item is returned as `decode` builds it,
     /// without being copied on its way to the caller.
-    ///
-    /// `decode` is shared with the thread that reads a long dump ahead,
-    /// which decodes datagrams itself when the consumer falls behind.
     pub(crate) fn dump_objects<T, F>(&self, req: &Request, ty: u16, decode: F) -> Dump<T>
     where
-        F: Fn(&Msg<'_>) -> Result<Option<T>> + Send + Sync + 'static,
+        F: FnMut(&Msg<'_>) -> Result<Option<T>> + Send + 'static,
         T: Send + 'static,
     {
-        let decode = Arc::new(decode);
-        let here = decode.clone();
-        self.dump(req, move |m: &Msg<'_>| here(m)).objects_of(ty).decoded_ahead(decode)
+        self.dump(req, decode).objects_of(ty)
     }
 
     /// Send many requests, packed many per datagram, asking the kernel to

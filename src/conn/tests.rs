@@ -469,61 +469,6 @@ async fn long_dump_is_read_ahead_in_order_and_complete() {
 }
 
 #[tokio::test]
-async fn a_dump_of_objects_is_decoded_by_the_reading_thread_when_the_consumer_falls_behind() {
-    // Far more datagrams than the read-ahead queue holds, and a consumer
-    // that stops once the reading thread has started: the thread fills
-    // its queue, then decodes the next datagram itself. Every item still
-    // comes exactly once and in order, and the socket is clean after.
-    let n = 20;
-    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
-    let s = script(move || {
-        let h = read_request(&dump);
-        for d in long_dump(h[0].seq, n, 0) {
-            send(&dump, 0, &d);
-        }
-        let h2 = read_request(&dump);
-        send(&dump, 0, &[item(h2[0].seq, 7), done(h2[0].seq, 0)]);
-    })
-    .await;
-    let on_reader = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let seen = on_reader.clone();
-    let decode = move |m: &Msg<'_>| {
-        let ahead = std::thread::current().name() == Some("netplumb-dump");
-        if ahead {
-            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-        Ok(Some((m.payload[0], ahead)))
-    };
-    let mut d = conn.dump_objects(&get_request(), RTM_NEWLINK, decode);
-    // The first READ_AHEAD_AFTER datagrams and one item more: the
-    // reading thread has started.
-    let head = 3 * super::dump::READ_AHEAD_AFTER as usize + 1;
-    let mut got = Vec::new();
-    for _ in 0..head {
-        got.push(d.try_next().await.unwrap().expect("an item"));
-    }
-    // Wait (bounded) for the thread to decode a datagram itself.
-    let t = std::time::Instant::now();
-    while on_reader.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(t.elapsed() < Duration::from_secs(10), "the reading thread never decoded a datagram");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    while let Some(x) = d.try_next().await.unwrap() {
-        got.push(x);
-    }
-    let bytes: Vec<u8> = got.iter().map(|x| x.0).collect();
-    let want: Vec<u8> = (1..=(3 * n) as u32).map(|k| k as u8).collect();
-    assert_eq!(bytes, want);
-    let ahead = got.iter().filter(|x| x.1).count();
-    assert!(ahead >= 3 && ahead % 3 == 0, "{ahead} items decoded ahead: whole datagrams of 3");
-    assert!(got[..head].iter().all(|x| !x.1), "the inline part is decoded by the consumer");
-    drop(d);
-    let v2 = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap();
-    assert_eq!(v2, vec![7]);
-    s.await.unwrap();
-}
-
-#[tokio::test]
 async fn long_dump_abandoned_while_read_ahead_is_drained_before_the_next() {
     let n = super::dump::READ_AHEAD_AFTER as usize * 4;
     let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();

@@ -305,7 +305,7 @@ pub(crate) fn put_ip(w: &mut AttrWriter<'_>, ty: u16, ip: std::net::IpAddr) {
 pub(crate) fn typed_dump<T, F>(conn: &Connection, req: &Request, ty: u16, decode: F) -> Dump<T>
 where
     T: Send + 'static,
-    F: Fn(&Msg<'_>) -> Result<T, DecodeError> + Send + Sync + 'static,
+    F: Fn(&Msg<'_>) -> Result<T, DecodeError> + Send + 'static,
 {
     conn.dump_objects(req, ty, move |m| match decode(m) {
         Ok(t) => Ok(Some(t)),

@@ -26,6 +26,10 @@ use netplumb::route::{Route, RouteFilter, RouteTable, RouteV4};
 use netplumb::testing::TestNs;
 use netplumb::{IfIndex, Rtnl};
 
+/// The harness's wait for a quiet machine.
+#[path = "../src/quiet.rs"]
+mod quiet;
+
 #[inline(never)]
 async fn dump_netplumb(rt: &Rtnl) -> usize {
     let mut s = rt.routes().list::<Ipv4Addr>(&RouteFilter::all().table(RouteTable::MAIN));
@@ -68,35 +72,6 @@ fn rusage(who: libc::c_int) -> libc::rusage {
     // SAFETY: getrusage fills the struct it is given.
     unsafe { libc::getrusage(who, &mut u) };
     u
-}
-
-/// Wait (at most `max`) until the CPUs are at least 90% idle over 200 ms,
-/// as the e2e harness does before each measurement: the kernel's
-/// background work (removing the previous namespace) would otherwise run
-/// during the dump.
-fn quiesce(max: Duration) {
-    let ticks = || -> Option<(u64, u64)> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let v: Vec<u64> = stat
-            .lines()
-            .next()?
-            .split_whitespace()
-            .skip(1)
-            .take(8)
-            .map(|x| x.parse().ok())
-            .collect::<Option<_>>()?;
-        Some((v[3] + v[4], v.iter().sum()))
-    };
-    let start = Instant::now();
-    while start.elapsed() < max {
-        let Some(a) = ticks() else { return };
-        std::thread::sleep(Duration::from_millis(200));
-        let Some(b) = ticks() else { return };
-        let (idle, total) = (b.0 - a.0, b.1 - a.1);
-        if total > 0 && idle * 10 >= total * 9 {
-            return;
-        }
-    }
 }
 
 /// A namespace with veth v0 (10.0.0.1/24) and 10,000 routes via 10.0.0.2.
@@ -162,11 +137,11 @@ fn main() {
             // the routes were added.
             let quiet_first = std::env::var_os("QUIET_FIRST").is_some();
             if quiet_first {
-                quiesce(Duration::from_secs(3));
+                quiet::quiesce(Duration::from_secs(3));
             }
             let ns = setup(&rt);
             if !quiet_first {
-                quiesce(Duration::from_secs(3));
+                quiet::quiesce(Duration::from_secs(3));
             }
             let netns = ns.netns().clone();
             let m = mode.clone();

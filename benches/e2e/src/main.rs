@@ -17,13 +17,15 @@
 mod ct;
 mod harness;
 mod nft;
+mod quiet;
 mod rtnl;
 mod tc;
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
-use harness::{median, quiesce, Case, Target};
+use harness::{median, Case, Target};
+use quiet::quiesce;
 
 /// Per (case, tool): every run's (seconds, peak MiB).
 type Samples = BTreeMap<(usize, usize), Vec<(f64, Option<f64>)>>;

@@ -190,8 +190,18 @@ pub async fn floor_conn(
     netplumb::conn::Connection::new_in(protocol, ns.netns()).await.map_err(|x| x.to_string())
 }
 
+/// A netplumb connection for a kernel-floor row, opened in the calling
+/// thread's namespace (on a thread inside the case's namespace, where the
+/// rtnetlink cases run netplumb and the peer crates).
+pub async fn floor_conn_here(
+    protocol: netplumb::wire::names::Protocol,
+) -> Result<netplumb::conn::Connection, String> {
+    netplumb::conn::Connection::new(protocol).await.map_err(|x| x.to_string())
+}
+
 /// Kernel floor of bulk work: `batch`, prepared before the clock starts,
-/// sent with netplumb's connection (acks only on error), timed.
+/// sent with netplumb's connection (acks only on error), timed; on the
+/// harness's thread, as the conntrack cases run netplumb.
 pub fn floor_bulk(
     ns: &TestNs,
     protocol: netplumb::wire::names::Protocol,
@@ -199,9 +209,7 @@ pub fn floor_bulk(
 ) -> Result<Duration, String> {
     block(async {
         let conn = floor_conn(ns, protocol).await?;
-        let t = Instant::now();
-        conn.bulk(&batch).await.map_err(|x| x.to_string())?;
-        Ok(t.elapsed())
+        floor_bulk_on(&conn, &batch).await
     })
 }
 
@@ -213,11 +221,19 @@ pub fn floor_bulk_inside(
     batch: netplumb::conn::Batch,
 ) -> Result<Duration, String> {
     inside_async(ns, move || async move {
-        let conn = netplumb::conn::Connection::new(protocol).await.map_err(|x| x.to_string())?;
-        let t = Instant::now();
-        conn.bulk(&batch).await.map_err(|x| x.to_string())?;
-        Ok(t.elapsed())
+        let conn = floor_conn_here(protocol).await?;
+        floor_bulk_on(&conn, &batch).await
     })
+}
+
+/// Send `batch` on `conn`, timed.
+async fn floor_bulk_on(
+    conn: &netplumb::conn::Connection,
+    batch: &netplumb::conn::Batch,
+) -> Result<Duration, String> {
+    let t = Instant::now();
+    conn.bulk(batch).await.map_err(|x| x.to_string())?;
+    Ok(t.elapsed())
 }
 
 /// Kernel floor of a dump: `req` prepared before the clock starts, the
@@ -231,7 +247,7 @@ pub fn floor_dump_inside(
     req: netplumb::conn::Request,
 ) -> Result<(Duration, usize), String> {
     inside_async(ns, move || async move {
-        let conn = netplumb::conn::Connection::new(protocol).await.map_err(|x| x.to_string())?;
+        let conn = floor_conn_here(protocol).await?;
         let t = Instant::now();
         let n = floor_dump_on(&conn, &req).await?;
         Ok((t.elapsed(), n))

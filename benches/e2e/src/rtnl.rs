@@ -559,7 +559,7 @@ fn veth_teardown() -> Case {
                     w.u32(IFLA_GROUP, GROUP);
                 });
                 let d = inside_async(&ns, move || async move {
-                    let conn = netplumb::conn::Connection::new(Protocol::Route).await.map_err(e)?;
+                    let conn = floor_conn_here(Protocol::Route).await?;
                     let t = Instant::now();
                     conn.ack(&req).await.map_err(e)?;
                     Ok::<_, String>(t.elapsed())

@@ -999,189 +999,172 @@ impl<A: RouteAddr> Route<A> {
     /// Decode an `RTM_NEWROUTE`/`RTM_DELROUTE` message of this family.
     #[inline]
     pub fn parse(m: &Msg<'_>) -> Result<Route<A>, DecodeError> {
-        let p = m.payload;
-        let h = header::<RTMSG_LEN>(p, "rtmsg")?;
-        if h[0] != A::FAMILY {
-            return Err(DecodeError::new(
-                "rtmsg",
-                format!("family {} where {} was expected", h[0], A::FAMILY),
-            ));
+        Route::parse_as(m, Ok, Err)
+    }
+
+    /// [`Route::parse`], handing the route to `done` or the error to
+    /// `fail`: a dump's decoder returns `done`'s value (the route wrapped
+    /// as the dump's item) built where the route was, instead of
+    /// rewrapping a `Result<Route, DecodeError>`, which copies the route
+    /// once more.
+    #[inline(always)]
+    pub(crate) fn parse_as<R>(
+        m: &Msg<'_>,
+        done: impl FnOnce(Route<A>) -> R,
+        fail: impl FnOnce(DecodeError) -> R,
+    ) -> R {
+        // `?` for this function's errors.
+        macro_rules! tri {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => return fail(e),
+                }
+            };
         }
-        let addr = |b: &[u8], what: &'static str| {
-            A::from_bytes(b).ok_or_else(|| DecodeError::new(what, format!("{} bytes", b.len())))
-        };
+        let p = m.payload;
+        let [family, dst_len, src_len, tos, table, protocol, scope, kind, f0, f1, f2, f3] =
+            tri!(header::<RTMSG_LEN>(p, "rtmsg"));
+        if family != A::FAMILY {
+            return fail(wrong_family(family, A::FAMILY));
+        }
+        // The route is built first with the header's values and every
+        // attribute absent, and each attribute is written into it as it
+        // comes: nothing is gathered in locals and copied in at the end.
+        // Only the destination waits for the loop's end (it is checked
+        // against `dst_len` then).
         let zero = A::from_bytes(&[0u8; 16][..A::BITS as usize / 8]).expect("zero address");
-        let dst_len = h[1];
-        let src_len = h[2];
-        // The attributes of (nearly) every route are read here; the rest
-        // (metrics, multipath, cache info, ...) in `RareAttrs::take`.
-        let mut table = RouteTable(h[4] as u32);
         let mut dst = zero;
         let mut src = None;
-        let mut gateway = None;
-        let mut prefsrc = None;
-        let mut oif = None;
-        let mut metric = None;
-        // Only made when a rare attribute comes (most IPv4 routes have
-        // none): its defaults are then written straight into the route.
-        let mut rare: Option<RareAttrs<A>> = None;
-        // `attrs_after(p, RTMSG_LEN)` walked here with the iterator's own
-        // framing step: the attribute stays in registers (through the
-        // iterator's `Option<Result<Attr>>` it went through the stack).
-        let mut b = p.get(RTMSG_LEN..).unwrap_or(&[]);
+        let mut r = Route::<A> {
+            dst: A::net(zero, 0).expect("a prefix of length 0"),
+            src: None,
+            gateway: None,
+            via: None,
+            oif: None,
+            iif: None,
+            prefsrc: None,
+            table: RouteTable(table as u32),
+            scope: Some(Scope::from_raw(scope)),
+            protocol: RouteProtocol(protocol),
+            metric: None,
+            kind: RouteType::from_raw(kind),
+            tos,
+            flags: RouteFlags::from_bits_retain(u32::from_ne_bytes([f0, f1, f2, f3])),
+            nexthops: Vec::new(),
+            mtu: None,
+            advmss: None,
+            mark: None,
+            pref: None,
+            congctl: None,
+            other_metrics: Vec::new(),
+            expires: None,
+            realms: None,
+            nh_id: None,
+            unknown: Vec::new(),
+        };
+        // The attributes of (nearly) every route are read here, the rest
+        // (metrics, multipath, cache info, ...) in `take_rare`. The walk
+        // uses the attribute iterator's own framing step (`split_attr`).
+        let mut b = &p[RTMSG_LEN..];
         while !b.is_empty() {
             let Some((a, rest)) = split_attr(b) else {
-                return Err(malformed_attr(b));
+                return fail(malformed_attr(b));
             };
             b = rest;
             match a.kind() {
-                rta::DST => dst = addr(a.payload, "RTA_DST")?,
-                rta::SRC => src = Some(addr(a.payload, "RTA_SRC")?),
-                rta::GATEWAY => gateway = Some(addr(a.payload, "RTA_GATEWAY")?),
-                rta::PREFSRC => prefsrc = Some(addr(a.payload, "RTA_PREFSRC")?),
-                rta::OIF => oif = Some(IfIndex(a.u32()?)),
-                rta::PRIORITY => metric = Some(a.u32()?),
-                rta::TABLE => table = RouteTable(a.u32()?),
-                _ => rare.get_or_insert_with(RareAttrs::default).take(a)?,
+                rta::TABLE => r.table = RouteTable(tri!(a.u32())),
+                rta::DST => dst = tri!(addr_attr(a.payload, "RTA_DST")),
+                rta::GATEWAY => r.gateway = Some(tri!(addr_attr(a.payload, "RTA_GATEWAY"))),
+                rta::OIF => r.oif = Some(IfIndex(tri!(a.u32()))),
+                rta::PRIORITY => r.metric = Some(tri!(a.u32())),
+                rta::PREFSRC => r.prefsrc = Some(tri!(addr_attr(a.payload, "RTA_PREFSRC"))),
+                rta::SRC => src = Some(tri!(addr_attr(a.payload, "RTA_SRC"))),
+                _ => tri!(take_rare(&mut r, a)),
             }
         }
         let Some(dst) = A::net(dst, dst_len) else {
-            return Err(DecodeError::new("rtmsg", format!("dst_len {dst_len}")));
+            return fail(bad_prefix_len("dst_len", dst_len));
         };
-        let src = if src_len > 0 || src.is_some() {
-            let s = src.unwrap_or(zero);
-            let Some(s) = A::net(s, src_len) else {
-                return Err(DecodeError::new("rtmsg", format!("src_len {src_len}")));
+        r.dst = dst;
+        if src_len > 0 || src.is_some() {
+            let Some(s) = A::net(src.unwrap_or(zero), src_len) else {
+                return fail(bad_prefix_len("src_len", src_len));
             };
-            Some(s)
-        } else {
-            None
-        };
-        let RareAttrs {
-            via,
-            iif,
-            mark,
-            nh_id,
-            realms,
-            expires,
-            pref,
-            mtu,
-            advmss,
-            congctl,
-            other_metrics,
-            nexthops,
-            unknown,
-        } = rare.unwrap_or_default();
-        Ok(Route {
-            dst,
-            src,
-            gateway,
-            via,
-            oif,
-            iif,
-            prefsrc,
-            table,
-            scope: Some(Scope::from_raw(h[6])),
-            protocol: RouteProtocol(h[5]),
-            metric,
-            kind: RouteType::from_raw(h[7]),
-            tos: h[3],
-            flags: RouteFlags::from_bits_retain(u32::from_ne_bytes([h[8], h[9], h[10], h[11]])),
-            nexthops,
-            mtu,
-            advmss,
-            mark,
-            pref,
-            congctl,
-            other_metrics,
-            expires,
-            realms,
-            nh_id,
-            unknown,
-        })
-    }
-}
-
-/// The attributes of a route message that few routes have, gathered while
-/// decoding it ([`Route::parse`]).
-struct RareAttrs<A: RouteAddr> {
-    via: Option<IpAddr>,
-    iif: Option<IfIndex>,
-    mark: Option<u32>,
-    nh_id: Option<u32>,
-    realms: Option<(u16, u16)>,
-    expires: Option<Duration>,
-    pref: Option<u8>,
-    mtu: Option<u32>,
-    advmss: Option<u32>,
-    congctl: Option<String>,
-    other_metrics: Vec<(Metric, u32)>,
-    nexthops: Vec<NextHop<A>>,
-    unknown: Vec<RawAttr>,
-}
-
-impl<A: RouteAddr> Default for RareAttrs<A> {
-    fn default() -> Self {
-        RareAttrs {
-            via: None,
-            iif: None,
-            mark: None,
-            nh_id: None,
-            realms: None,
-            expires: None,
-            pref: None,
-            mtu: None,
-            advmss: None,
-            congctl: None,
-            other_metrics: Vec::new(),
-            nexthops: Vec::new(),
-            unknown: Vec::new(),
+            r.src = Some(s);
         }
+        done(r)
     }
 }
 
-impl<A: RouteAddr> RareAttrs<A> {
-    /// One attribute other than those of every route; out of line so that
-    /// the loop over the common ones stays small.
-    #[inline(never)]
-    fn take(&mut self, a: Attr<'_>) -> Result<(), DecodeError> {
-        match a.kind() {
-            rta::IIF => self.iif = Some(IfIndex(a.u32()?)),
-            rta::MARK => self.mark = Some(a.u32()?),
-            rta::VIA => self.via = Some(parse_via(a.payload)?),
-            rta::NH_ID => self.nh_id = Some(a.u32()?),
-            rta::FLOW => {
-                let v = a.u32()?;
-                self.realms = Some(((v >> 16) as u16, v as u16));
+/// An address attribute of family `A`.
+#[inline]
+fn addr_attr<A: RouteAddr>(b: &[u8], what: &'static str) -> Result<A, DecodeError> {
+    match A::from_bytes(b) {
+        Some(a) => Ok(a),
+        None => Err(addr_size(what, b.len())),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn addr_size(what: &'static str, len: usize) -> DecodeError {
+    DecodeError::new(what, format!("{len} bytes"))
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_family(got: u8, want: u8) -> DecodeError {
+    DecodeError::new("rtmsg", format!("family {got} where {want} was expected"))
+}
+
+#[cold]
+#[inline(never)]
+fn bad_prefix_len(field: &str, len: u8) -> DecodeError {
+    DecodeError::new("rtmsg", format!("{field} {len}"))
+}
+
+/// One attribute of a route message other than those of every route,
+/// written into `r`; out of line so that the loop over the common ones
+/// stays small.
+#[inline(never)]
+fn take_rare<A: RouteAddr>(r: &mut Route<A>, a: Attr<'_>) -> Result<(), DecodeError> {
+    match a.kind() {
+        rta::IIF => r.iif = Some(IfIndex(a.u32()?)),
+        rta::MARK => r.mark = Some(a.u32()?),
+        rta::VIA => r.via = Some(parse_via(a.payload)?),
+        rta::NH_ID => r.nh_id = Some(a.u32()?),
+        rta::FLOW => {
+            let v = a.u32()?;
+            r.realms = Some(((v >> 16) as u16, v as u16));
+        }
+        rta::EXPIRES => r.expires = Some(Duration::from_secs(a.u32()? as u64)),
+        rta::CACHEINFO => {
+            // struct rta_cacheinfo: clntref, lastuse, expires (s32,
+            // USER_HZ ticks), error, used, id, ts, tsage.
+            let b: [u8; 12] = crate::wire::fixed(a.payload, "RTA_CACHEINFO")?;
+            let e = i32::from_ne_bytes(b[8..12].try_into().expect("4"));
+            if e > 0 {
+                r.expires = Some(Duration::from_millis(e as u64 * 1000 / USER_HZ));
             }
-            rta::EXPIRES => self.expires = Some(Duration::from_secs(a.u32()? as u64)),
-            rta::CACHEINFO => {
-                // struct rta_cacheinfo: clntref, lastuse, expires (s32,
-                // USER_HZ ticks), error, used, id, ts, tsage.
-                let b: [u8; 12] = crate::wire::fixed(a.payload, "RTA_CACHEINFO")?;
-                let e = i32::from_ne_bytes(b[8..12].try_into().expect("4"));
-                if e > 0 {
-                    self.expires = Some(Duration::from_millis(e as u64 * 1000 / USER_HZ));
-                }
-                self.unknown.push(RawAttr::from(a));
-            }
-            rta::PREF => self.pref = Some(a.u8()?),
-            rta::METRICS => {
-                for m in AttrIter::new(a.payload) {
-                    let m = m?;
-                    match m.kind() {
-                        rtax::MTU => self.mtu = Some(m.u32()?),
-                        rtax::ADVMSS => self.advmss = Some(m.u32()?),
-                        rtax::CC_ALGO => self.congctl = Some(m.str()?.to_string()),
-                        k => self.other_metrics.push((Metric::from_raw(k), m.u32()?)),
-                    }
+            r.unknown.push(RawAttr::from(a));
+        }
+        rta::PREF => r.pref = Some(a.u8()?),
+        rta::METRICS => {
+            for m in AttrIter::new(a.payload) {
+                let m = m?;
+                match m.kind() {
+                    rtax::MTU => r.mtu = Some(m.u32()?),
+                    rtax::ADVMSS => r.advmss = Some(m.u32()?),
+                    rtax::CC_ALGO => r.congctl = Some(m.str()?.to_string()),
+                    k => r.other_metrics.push((Metric::from_raw(k), m.u32()?)),
                 }
             }
-            rta::MULTIPATH => self.nexthops = parse_multipath::<A>(a.payload)?,
-            _ => self.unknown.push(RawAttr::from(a)),
         }
-        Ok(())
+        rta::MULTIPATH => r.nexthops = parse_multipath::<A>(a.payload)?,
+        _ => r.unknown.push(RawAttr::from(a)),
     }
+    Ok(())
 }
 
 fn parse_multipath<A: RouteAddr>(mut b: &[u8]) -> Result<Vec<NextHop<A>>, DecodeError> {
@@ -1529,7 +1512,9 @@ impl Routes {
     /// Dropping the stream abandons the dump.
     #[doc(alias = "RTM_GETROUTE")]
     pub fn list<A: RouteAddr>(&self, filter: &RouteFilter) -> Dump<Route<A>> {
-        rtnl::typed_dump(&self.conn, &filter.request(A::FAMILY), rtm::NEWROUTE, Route::<A>::parse)
+        self.conn.dump_objects(&filter.request(A::FAMILY), rtm::NEWROUTE, |m| {
+            Route::<A>::parse_as(m, |r| Ok(Some(r)), |e| Err(Error::Decode(e)))
+        })
     }
 
     /// Ask the kernel how it would route a packet: `ip route get DST [from

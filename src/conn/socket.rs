@@ -17,21 +17,6 @@ use crate::names::Protocol;
 /// when privileged, else `SO_RCVBUF`, which the kernel caps at `rmem_max`).
 pub(crate) const WANT_SOCKET_BUFFER: usize = 4 << 20;
 
-/// Receive buffer of a dump socket: one datagram of a dump (32 KiB) and
-/// no more. The kernel builds the next datagram of a dump inside every
-/// receive call on the socket, the size-finding peek included, for as
-/// long as what is queued is at most half the buffer (`netlink_recvmsg`).
-/// With a large buffer it builds two datagrams for each one read (one in
-/// the peek, one in the receive) and runs ahead of what the reader hands
-/// out, so the reader gets datagrams at half the rate they are built and
-/// a backlog is left to decode after the kernel is done. With this size
-/// (64 KiB as the kernel counts it, twice what is asked) one datagram
-/// waits while the next is read: building and reading go in step. A
-/// dump never loses data to a full buffer (the kernel builds the next
-/// datagram only when there is room), and a single datagram larger than
-/// the buffer is still delivered.
-pub(crate) const DUMP_SOCKET_BUFFER: usize = 32 << 10;
-
 /// What a socket is for; decides its options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -101,12 +86,9 @@ pub(crate) fn open(protocol: Protocol, role: Role, groups: &[u32]) -> Result<Raw
     }
     let fd = &s;
     match role {
-        Role::Request => {
+        Role::Request | Role::Dump => {
             set_buffer(fd, true, WANT_SOCKET_BUFFER);
             set_buffer(fd, false, WANT_SOCKET_BUFFER);
-        }
-        Role::Dump => {
-            set_buffer(fd, true, DUMP_SOCKET_BUFFER);
         }
         Role::Events(Some(size)) => {
             // A user-chosen size: plain SO_RCVBUF semantics, but allowed

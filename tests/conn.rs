@@ -180,6 +180,57 @@ async fn a_dump_of_ten_thousand_routes_streams_in_constant_memory() {
     );
 }
 
+/// What the kernel holds queued for the `NETLINK_ROUTE` sockets of `ns`
+/// that have a dump running: `(port, Rmem)` from `/proc/net/netlink`.
+async fn running_dumps(ns: &TestNs) -> Vec<(u32, u64)> {
+    let table =
+        ns.netns().run(|| std::fs::read_to_string("/proc/thread-self/net/netlink")).await.unwrap().unwrap();
+    // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 7 && f[1] == "0" && f[6] != "0")
+                .then(|| (f[2].parse().unwrap(), f[4].parse().unwrap()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_route_dump_keeps_the_kernel_one_datagram_ahead_not_two() {
+    // The kernel builds the next datagram of a dump inside every receive
+    // call on the socket, a peek at the next datagram's size included.
+    // netplumb receives a route dump's datagrams without peeking (the
+    // kernel bounds them at 32 KiB), so after the first route is handed
+    // out exactly one datagram (~33 KB of socket memory) waits; with a
+    // peek before each receive, two would.
+    let (ns, rt) = with_routes("dumpstep").await;
+    let filter = RouteFilter::all().table(RouteTable::MAIN);
+    // The first dump on a socket starts with a small datagram (the kernel
+    // sizes datagrams by the receive buffers it has seen): the second
+    // dump is the one to look at. The first must be whole.
+    let all = rt.routes().list::<Ipv4Addr>(&filter).try_collect().await.unwrap();
+    assert!(all.len() >= N as usize, "{}", all.len());
+    let mut dump = rt.routes().list::<Ipv4Addr>(&filter);
+    let first = dump.try_next().await.unwrap().expect("a route");
+    assert_eq!(first, all[0]);
+    let running = running_dumps(&ns).await;
+    assert_eq!(running.len(), 1, "{running:?}");
+    let (_, queued) = running[0];
+    println!("after the first route, {queued} bytes queued");
+    assert!(queued > 24 << 10, "no full datagram waits: {queued} bytes");
+    assert!(queued < 48 << 10, "more than one datagram waits: {queued} bytes");
+    // And the rest of the dump is whole.
+    let mut n = 1usize;
+    while let Some(r) = dump.try_next().await.unwrap() {
+        assert_eq!(r, all[n]);
+        n += 1;
+    }
+    assert_eq!(n, all.len());
+    assert!(running_dumps(&ns).await.is_empty());
+}
+
 #[tokio::test]
 async fn an_interrupted_dump_is_reported_or_retried_never_silently_partial() {
     let ns = TestNs::new("dumpintr").await;

@@ -17,7 +17,7 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use super::socket::{Received, Sock};
 use super::{Connection, Request};
 use crate::error::{Error, Result};
-use crate::names::MsgType;
+use crate::names::{MsgType, Protocol};
 use crate::wire::{
     self, ErrorMsg, Header, Msg, MsgIter, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR,
 };
@@ -121,6 +121,30 @@ const READ_AHEAD_FULL: usize = if cfg!(test) { 1 } else { 16 << 10 };
 /// the kernel's dump chunk).
 const READ_AHEAD_DEPTH: usize = 4;
 
+/// The largest datagram of a dump the kernel sends on its own: it fills
+/// each one up to the largest receive buffer it has seen on the socket,
+/// capped just below 32 KiB (`netlink_recvmsg`), or to the dump's
+/// `min_dump_alloc` when that is larger, and trims the datagram to that
+/// size (`netlink_dump`: "User is expected to provide buffer as large as
+/// max(min_dump_alloc, 32KiB)").
+const DUMP_DATAGRAM_MAX: usize = 32 << 10;
+
+/// Whether a dump's datagrams may be received without peeking at their
+/// size first (inline and by the reading thread): when none can exceed
+/// [`DUMP_DATAGRAM_MAX`]. Of the rtnetlink dumps only the link dump
+/// (`RTM_GETLINK`) has a `min_dump_alloc` (its largest link's message,
+/// which grows with SR-IOV VFs), so it keeps the peek; nfnetlink's dumps
+/// (nf_tables, conntrack) have none. Should a longer datagram come anyway,
+/// it is consumed and the dump fails with [`Error::Truncated`]: never
+/// parsed in part. The peek is not free: it is a receive call, and the
+/// kernel builds the next datagram of a dump inside every receive call
+/// while its buffer has room, so a reader that peeks gets one datagram
+/// for every two the kernel builds and is left with half the dump queued
+/// when the kernel is done, to hand out after it.
+fn peek_free(protocol: Protocol, request: u16) -> bool {
+    !(protocol == Protocol::Route && request == libc::RTM_GETLINK)
+}
+
 /// One receive by the reading thread: the datagram (in the first `len`
 /// bytes of the buffer, as [`Received`] says; empty when it was
 /// truncated) and what the receive got, or the socket's error. The
@@ -168,7 +192,7 @@ impl Drop for ReadAhead {
 }
 
 impl ReadAhead {
-    fn start(guard: OwnedMutexGuard<DumpSock>, seq: u32) -> Result<ReadAhead> {
+    fn start(guard: OwnedMutexGuard<DumpSock>, seq: u32, peek_free: bool) -> Result<ReadAhead> {
         let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD_DEPTH);
         let abandoned = Arc::new(
             EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
@@ -178,7 +202,7 @@ impl ReadAhead {
         let (spent, reuse) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("netplumb-dump".into())
-            .spawn(move || read_ahead(guard, seq, tx, &wake, &reuse))
+            .spawn(move || read_ahead(guard, seq, peek_free, tx, &wake, &reuse))
             .map_err(|e| Error::io("start the dump reading thread", e))?;
         Ok(ReadAhead { rx, abandoned, spent })
     }
@@ -225,6 +249,7 @@ fn ends_dump(data: &[u8], seq: u32) -> bool {
 fn read_ahead(
     mut guard: OwnedMutexGuard<DumpSock>,
     seq: u32,
+    peek_free: bool,
     tx: tokio::sync::mpsc::Sender<Chunk>,
     abandoned: &EventFd,
     reuse: &std::sync::mpsc::Receiver<Vec<u8>>,
@@ -234,7 +259,12 @@ fn read_ahead(
             return;
         }
         let mut buf = reuse.try_recv().unwrap_or_default();
-        let got = match guard.sock.try_recv(&mut buf) {
+        let got = if peek_free {
+            guard.sock.try_recv_bounded(&mut buf, DUMP_DATAGRAM_MAX)
+        } else {
+            guard.sock.try_recv(&mut buf)
+        };
+        let got = match got {
             Ok(got) => got,
             Err(e)
                 if e.kind() == std::io::ErrorKind::WouldBlock
@@ -506,7 +536,7 @@ impl<T> Dump<T> {
                 else {
                     unreachable!("checked above")
                 };
-                match ReadAhead::start(g, seq) {
+                match ReadAhead::start(g, seq, peek_free(self.conn.protocol(), self.req.msg_type())) {
                     Ok(ahead) => {
                         let src = Source::Ahead { ahead, cur: Vec::new() };
                         self.state = State::Active { src, phase, seq, len, pos, received };
@@ -519,7 +549,13 @@ impl<T> Dump<T> {
         let got = match src {
             Source::Inline(ds) => {
                 let ds: &mut DumpSock = ds;
-                match ds.sock.poll_recv(cx, &mut ds.buf) {
+                // Our own dump's datagrams: without a peek when the kernel
+                // bounds them (not while draining another dump's rest,
+                // whose request is not known here).
+                let bound = (*phase == Phase::Reading
+                    && peek_free(self.conn.protocol(), self.req.msg_type()))
+                .then_some(DUMP_DATAGRAM_MAX);
+                match ds.sock.poll_recv_bounded(cx, &mut ds.buf, bound) {
                     Poll::Pending => return Some(Poll::Pending),
                     Poll::Ready(Err(e)) => return self.fail(Error::io("receive dump", e)),
                     Poll::Ready(Ok(got)) => got,

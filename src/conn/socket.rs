@@ -227,6 +227,34 @@ impl Sock {
         Ok(Received::Datagram { len: n, port })
     }
 
+    /// Non-blocking receive of one datagram of at most `bound` bytes
+    /// (capped at the largest accepted) into `buf`, without first peeking
+    /// at its size: a longer one is consumed and reported
+    /// [`Received::Truncated`] with `bound` as the buffer, as
+    /// [`Sock::try_recv`] reports one longer than the largest accepted.
+    /// `buf` is zeroed once to the size it needs, then reused as it is.
+    /// For dumps whose datagrams the kernel bounds (`dump::peek_free`):
+    /// the peek is a receive call too, and the kernel builds the next
+    /// datagram of a dump inside each one. `Err(WouldBlock)` when nothing
+    /// is queued.
+    pub(crate) fn try_recv_bounded(&self, buf: &mut Vec<u8>, bound: usize) -> io::Result<Received> {
+        let bound = bound.min(self.max_datagram);
+        // The scripted transport puts the sender's port before each datagram.
+        let extra = if let RawSock::Scripted(_) = self.fd.get_ref() { 4 } else { 0 };
+        let cap = bound + extra;
+        if buf.len() < cap {
+            buf.resize(cap, 0);
+        }
+        let (n, port) = self.recv_from(&mut buf[..cap], MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC)?;
+        if n > cap || n < extra {
+            return Ok(Received::Truncated { size: n.saturating_sub(extra), buffer: bound, port });
+        }
+        if extra > 0 {
+            buf.copy_within(extra..n, 0);
+        }
+        Ok(Received::Datagram { len: n - extra, port })
+    }
+
     /// `recvmsg` into `buf`: the datagram's full size (with `MSG_TRUNC`,
     /// possibly more than `buf`) and its sender's port id. On the scripted
     /// transport the port is the first 4 bytes of the datagram.
@@ -246,13 +274,28 @@ impl Sock {
     /// loss after which the socket is still usable; `Err(io)` is a socket
     /// error such as ENOBUFS.
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<Received>> {
+        self.poll_recv_bounded(cx, buf, None)
+    }
+
+    /// [`Sock::poll_recv`]; with `Some(bound)`, without peeking
+    /// ([`Sock::try_recv_bounded`]).
+    pub(crate) fn poll_recv_bounded(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<u8>,
+        bound: Option<usize>,
+    ) -> Poll<io::Result<Received>> {
         loop {
             let mut guard = match self.fd.poll_read_ready(cx) {
                 Poll::Ready(Ok(g)) => g,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             };
-            match guard.try_io(|_| self.try_recv(buf)) {
+            let got = guard.try_io(|_| match bound {
+                Some(b) => self.try_recv_bounded(buf, b),
+                None => self.try_recv(buf),
+            });
+            match got {
                 Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Ok(r) => return Poll::Ready(r),
                 Err(_would_block) => continue,

@@ -645,3 +645,99 @@ async fn a_read_ahead_thread_waiting_for_the_kernel_lets_go_when_the_dump_is_dro
     assert_eq!(v, vec![9]);
     s.await.unwrap();
 }
+
+/// A route dump request: the kernel sends its datagrams at most 32 KiB
+/// long, so netplumb receives them without peeking at their size.
+fn route_dump_request() -> Request {
+    Request::new(libc::RTM_GETROUTE, 0, |w| {
+        w.raw(&[0u8; 12]);
+    })
+}
+
+/// A datagram of `seq` holding one object of `size` bytes (payload byte
+/// `b`, then zeros).
+fn big_item(seq: u32, b: u8, size: usize) -> Vec<u8> {
+    let mut payload = vec![0u8; size - 16];
+    payload[0] = b;
+    msg(RTM_NEWLINK, NLM_F_MULTIPART, seq, &payload)
+}
+
+#[tokio::test]
+async fn a_route_dump_is_received_without_peeking_inline_and_read_ahead() {
+    // Read inline, then by the reading thread: every object in order,
+    // the forger's datagrams (one larger than any the kernel sends)
+    // dropped and counted.
+    let n = super::dump::READ_AHEAD_AFTER as usize + 4;
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h = read_request(&dump);
+        assert_eq!(h[0].ty, libc::RTM_GETROUTE);
+        let seq = h[0].seq;
+        for (i, d) in long_dump(seq, n, 0).into_iter().enumerate() {
+            if i == 1 || i == n - 2 {
+                send(&dump, 4242, &[big_item(seq, 200, 40 << 10), done(seq, 0)]);
+            }
+            send(&dump, 0, &d);
+        }
+    })
+    .await;
+    let v = conn.dump(&route_dump_request(), decode_first_byte).try_collect().await.unwrap();
+    let want: Vec<u8> = (1..=(n * 3) as u8).collect();
+    assert_eq!(v, want);
+    assert_eq!(conn.stats().foreign, 2);
+    s.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_route_dump_datagram_longer_than_the_kernel_sends_is_an_error_inline_and_read_ahead() {
+    // Consumed and reported, never parsed in part: in the first datagram
+    // (read inline) and in a later one (read by the thread).
+    for at in [0, super::dump::READ_AHEAD_AFTER as usize + 2] {
+        let n = super::dump::READ_AHEAD_AFTER as usize + 4;
+        let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+        let s = script(move || {
+            let h = read_request(&dump);
+            let seq = h[0].seq;
+            for (i, d) in long_dump(seq, n, 0).into_iter().enumerate() {
+                if i == at {
+                    send(&dump, 0, &[big_item(seq, 1, (32 << 10) + 64)]);
+                }
+                send(&dump, 0, &d);
+            }
+        })
+        .await;
+        let err = conn.dump(&route_dump_request(), decode_first_byte).try_collect().await.unwrap_err();
+        assert!(
+            matches!(err, Error::Truncated { size, buffer } if size == (32 << 10) + 64 && buffer == 32 << 10),
+            "datagram {at}: {err:?}"
+        );
+        s.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_link_dump_still_peeks_and_takes_a_datagram_past_32_kib() {
+    // The kernel sizes a link dump's datagrams by its largest link
+    // (`min_dump_alloc`): they may pass 32 KiB, and are read whole.
+    let n = super::dump::READ_AHEAD_AFTER as usize + 4;
+    let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
+    let s = script(move || {
+        let h = read_request(&dump);
+        assert_eq!(h[0].ty, RTM_GETLINK);
+        let seq = h[0].seq;
+        for (i, d) in long_dump(seq, n, 0).into_iter().enumerate() {
+            if i == 0 || i == n - 2 {
+                send(&dump, 0, &[big_item(seq, 100 + i as u8, 100 << 10)]);
+            }
+            send(&dump, 0, &d);
+        }
+    })
+    .await;
+    let v = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap();
+    let mut want: Vec<u8> = vec![100];
+    want.extend(1..=((n - 2) * 3) as u8);
+    want.push(100 + (n - 2) as u8);
+    want.extend(((n - 2) * 3 + 1) as u8..=(n * 3) as u8);
+    assert_eq!(v, want);
+    s.await.unwrap();
+}

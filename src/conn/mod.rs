@@ -201,7 +201,9 @@ pub struct Options {
     /// What to do when a dump is interrupted.
     pub dump_policy: DumpPolicy,
     /// Largest datagram accepted; a larger one is discarded and reported as
-    /// [`Error::Truncated`]. Default 16 MiB.
+    /// [`Error::Truncated`]. Default 16 MiB. The datagrams of a dump other
+    /// than a link dump are read without a size-finding peek, at most 32
+    /// KiB each (or this, if smaller): the kernel never sends them longer.
     pub max_datagram: usize,
     /// Most messages per datagram in [`Connection::bulk`] (further limited
     /// by the socket buffers). Default 1,024.

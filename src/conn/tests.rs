@@ -663,10 +663,11 @@ fn big_item(seq: u32, b: u8, size: usize) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn a_route_dump_is_received_without_peeking_inline_and_read_ahead() {
-    // Read inline, then by the reading thread: every object in order,
-    // the forger's datagrams (one larger than any the kernel sends)
-    // dropped and counted.
+async fn a_route_dump_read_without_peeking_is_whole_and_drops_forged_datagrams() {
+    // Read inline, then by the reading thread, into 32 KiB buffers: every
+    // object in order; the forger's datagrams, one of them longer than
+    // any the kernel sends (so it is truncated, not read), dropped and
+    // counted.
     let n = super::dump::READ_AHEAD_AFTER as usize + 4;
     let (conn, _peer, dump) = Connection::scripted(Protocol::Route, Options::default()).unwrap();
     let s = script(move || {

@@ -1037,31 +1037,13 @@ impl<A: RouteAddr> Route<A> {
         let mut dst = zero;
         let mut src = None;
         let mut r = Route::<A> {
-            dst: A::net(zero, 0).expect("a prefix of length 0"),
-            src: None,
-            gateway: None,
-            via: None,
-            oif: None,
-            iif: None,
-            prefsrc: None,
             table: RouteTable(table as u32),
             scope: Some(Scope::from_raw(scope)),
             protocol: RouteProtocol(protocol),
-            metric: None,
             kind: RouteType::from_raw(kind),
             tos,
             flags: RouteFlags::from_bits_retain(u32::from_ne_bytes([f0, f1, f2, f3])),
-            nexthops: Vec::new(),
-            mtu: None,
-            advmss: None,
-            mark: None,
-            pref: None,
-            congctl: None,
-            other_metrics: Vec::new(),
-            expires: None,
-            realms: None,
-            nh_id: None,
-            unknown: Vec::new(),
+            ..Route::new(A::net(zero, 0).expect("a prefix of length 0"))
         };
         // The attributes of (nearly) every route are read here, the rest
         // (metrics, multipath, cache info, ...) in `take_rare`. The walk

@@ -129,9 +129,10 @@ const READ_AHEAD_DEPTH: usize = 4;
 /// max(min_dump_alloc, 32KiB)").
 const DUMP_DATAGRAM_MAX: usize = 32 << 10;
 
-/// Whether a dump's datagrams may be received without peeking at their
-/// size first (inline and by the reading thread): when none can exceed
-/// [`DUMP_DATAGRAM_MAX`]. Of the rtnetlink dumps only the link dump
+/// The longest datagram a dump may send, when it is known and so the
+/// datagrams can be received without peeking at their size first (inline
+/// and by the reading thread): [`DUMP_DATAGRAM_MAX`], `None` for a dump
+/// whose datagrams may be longer. Of the rtnetlink dumps only the link dump
 /// (`RTM_GETLINK`) has a `min_dump_alloc` (its largest link's message,
 /// which grows with SR-IOV VFs), so it keeps the peek; nfnetlink's dumps
 /// (nf_tables, conntrack) have none. Should a longer datagram come anyway,
@@ -141,8 +142,9 @@ const DUMP_DATAGRAM_MAX: usize = 32 << 10;
 /// while its buffer has room, so a reader that peeks gets one datagram
 /// for every two the kernel builds and is left with half the dump queued
 /// when the kernel is done, to hand out after it.
-fn peek_free(protocol: Protocol, request: u16) -> bool {
-    !(protocol == Protocol::Route && request == libc::RTM_GETLINK)
+fn datagram_bound(protocol: Protocol, request: u16) -> Option<usize> {
+    let link_dump = protocol == Protocol::Route && request == libc::RTM_GETLINK;
+    (!link_dump).then_some(DUMP_DATAGRAM_MAX)
 }
 
 /// One receive by the reading thread: the datagram (in the first `len`
@@ -192,7 +194,7 @@ impl Drop for ReadAhead {
 }
 
 impl ReadAhead {
-    fn start(guard: OwnedMutexGuard<DumpSock>, seq: u32, peek_free: bool) -> Result<ReadAhead> {
+    fn start(guard: OwnedMutexGuard<DumpSock>, seq: u32, bound: Option<usize>) -> Result<ReadAhead> {
         let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD_DEPTH);
         let abandoned = Arc::new(
             EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
@@ -202,7 +204,7 @@ impl ReadAhead {
         let (spent, reuse) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("netplumb-dump".into())
-            .spawn(move || read_ahead(guard, seq, peek_free, tx, &wake, &reuse))
+            .spawn(move || read_ahead(guard, seq, bound, tx, &wake, &reuse))
             .map_err(|e| Error::io("start the dump reading thread", e))?;
         Ok(ReadAhead { rx, abandoned, spent })
     }
@@ -249,7 +251,7 @@ fn ends_dump(data: &[u8], seq: u32) -> bool {
 fn read_ahead(
     mut guard: OwnedMutexGuard<DumpSock>,
     seq: u32,
-    peek_free: bool,
+    bound: Option<usize>,
     tx: tokio::sync::mpsc::Sender<Chunk>,
     abandoned: &EventFd,
     reuse: &std::sync::mpsc::Receiver<Vec<u8>>,
@@ -259,12 +261,7 @@ fn read_ahead(
             return;
         }
         let mut buf = reuse.try_recv().unwrap_or_default();
-        let got = if peek_free {
-            guard.sock.try_recv_bounded(&mut buf, DUMP_DATAGRAM_MAX)
-        } else {
-            guard.sock.try_recv(&mut buf)
-        };
-        let got = match got {
+        let got = match guard.sock.try_recv_within(&mut buf, bound) {
             Ok(got) => got,
             Err(e)
                 if e.kind() == std::io::ErrorKind::WouldBlock
@@ -536,7 +533,7 @@ impl<T> Dump<T> {
                 else {
                     unreachable!("checked above")
                 };
-                match ReadAhead::start(g, seq, peek_free(self.conn.protocol(), self.req.msg_type())) {
+                match ReadAhead::start(g, seq, datagram_bound(self.conn.protocol(), self.req.msg_type())) {
                     Ok(ahead) => {
                         let src = Source::Ahead { ahead, cur: Vec::new() };
                         self.state = State::Active { src, phase, seq, len, pos, received };
@@ -552,9 +549,10 @@ impl<T> Dump<T> {
                 // Our own dump's datagrams: without a peek when the kernel
                 // bounds them (not while draining another dump's rest,
                 // whose request is not known here).
-                let bound = (*phase == Phase::Reading
-                    && peek_free(self.conn.protocol(), self.req.msg_type()))
-                .then_some(DUMP_DATAGRAM_MAX);
+                let bound = match phase {
+                    Phase::Reading => datagram_bound(self.conn.protocol(), self.req.msg_type()),
+                    Phase::Draining(_) => None,
+                };
                 match ds.sock.poll_recv_bounded(cx, &mut ds.buf, bound) {
                     Poll::Pending => return Some(Poll::Pending),
                     Poll::Ready(Err(e)) => return self.fail(Error::io("receive dump", e)),

@@ -233,7 +233,7 @@ impl Sock {
     /// [`Received::Truncated`] with `bound` as the buffer, as
     /// [`Sock::try_recv`] reports one longer than the largest accepted.
     /// `buf` is zeroed once to the size it needs, then reused as it is.
-    /// For dumps whose datagrams the kernel bounds (`dump::peek_free`):
+    /// For dumps whose datagrams the kernel bounds (`dump::datagram_bound`):
     /// the peek is a receive call too, and the kernel builds the next
     /// datagram of a dump inside each one. `Err(WouldBlock)` when nothing
     /// is queued.
@@ -253,6 +253,14 @@ impl Sock {
             buf.copy_within(extra..n, 0);
         }
         Ok(Received::Datagram { len: n - extra, port })
+    }
+
+    /// [`Sock::try_recv_bounded`] with `Some(bound)`, else [`Sock::try_recv`].
+    pub(crate) fn try_recv_within(&self, buf: &mut Vec<u8>, bound: Option<usize>) -> io::Result<Received> {
+        match bound {
+            Some(b) => self.try_recv_bounded(buf, b),
+            None => self.try_recv(buf),
+        }
     }
 
     /// `recvmsg` into `buf`: the datagram's full size (with `MSG_TRUNC`,
@@ -277,8 +285,7 @@ impl Sock {
         self.poll_recv_bounded(cx, buf, None)
     }
 
-    /// [`Sock::poll_recv`]; with `Some(bound)`, without peeking
-    /// ([`Sock::try_recv_bounded`]).
+    /// [`Sock::poll_recv`] through [`Sock::try_recv_within`].
     pub(crate) fn poll_recv_bounded(
         &self,
         cx: &mut Context<'_>,
@@ -291,11 +298,7 @@ impl Sock {
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             };
-            let got = guard.try_io(|_| match bound {
-                Some(b) => self.try_recv_bounded(buf, b),
-                None => self.try_recv(buf),
-            });
-            match got {
+            match guard.try_io(|_| self.try_recv_within(buf, bound)) {
                 Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Ok(r) => return Poll::Ready(r),
                 Err(_would_block) => continue,

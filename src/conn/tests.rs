@@ -444,6 +444,23 @@ fn long_dump(seq: u32, n: usize, flags: u16) -> Vec<Vec<Vec<u8>>> {
     out
 }
 
+/// Send long dump `seq` of `n` datagrams ([`long_dump`]), with
+/// `before(i)` (each a sender's port and the messages of one datagram)
+/// sent ahead of datagram `i`.
+fn send_long_dump(
+    dump: &UnixDatagram,
+    seq: u32,
+    n: usize,
+    before: impl Fn(usize) -> Vec<(u32, Vec<Vec<u8>>)>,
+) {
+    for (i, d) in long_dump(seq, n, 0).into_iter().enumerate() {
+        for (port, msgs) in before(i) {
+            send(dump, port, &msgs);
+        }
+        send(dump, 0, &d);
+    }
+}
+
 #[tokio::test]
 async fn long_dump_is_read_ahead_in_order_and_complete() {
     // More datagrams than READ_AHEAD_AFTER: a thread reads the rest.
@@ -535,14 +552,13 @@ async fn foreign_datagrams_during_a_dump_are_dropped() {
         // Forged before the dump reads anything, during the inline part,
         // and during read-ahead: ends, errors and objects of our dump.
         send(&dump, 4242, &[done(seq, 0)]);
-        let ds = long_dump(seq, n, 0);
-        for (i, d) in ds.into_iter().enumerate() {
+        send_long_dump(&dump, seq, n, |i| {
             if i == 1 || i == n - 2 {
-                send(&dump, 4242, &[item(seq, 200), done(seq, 0)]);
-                send(&dump, 4242, &[ack(seq, -libc::EPERM, None)]);
+                vec![(4242, vec![item(seq, 200), done(seq, 0)]), (4242, vec![ack(seq, -libc::EPERM, None)])]
+            } else {
+                vec![]
             }
-            send(&dump, 0, &d);
-        }
+        });
     })
     .await;
     let v = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap();
@@ -674,12 +690,13 @@ async fn a_route_dump_read_without_peeking_is_whole_and_drops_forged_datagrams()
         let h = read_request(&dump);
         assert_eq!(h[0].ty, libc::RTM_GETROUTE);
         let seq = h[0].seq;
-        for (i, d) in long_dump(seq, n, 0).into_iter().enumerate() {
+        send_long_dump(&dump, seq, n, |i| {
             if i == 1 || i == n - 2 {
-                send(&dump, 4242, &[big_item(seq, 200, 40 << 10), done(seq, 0)]);
+                vec![(4242, vec![big_item(seq, 200, 40 << 10), done(seq, 0)])]
+            } else {
+                vec![]
             }
-            send(&dump, 0, &d);
-        }
+        });
     })
     .await;
     let v = conn.dump(&route_dump_request(), decode_first_byte).try_collect().await.unwrap();
@@ -699,12 +716,13 @@ async fn a_route_dump_datagram_longer_than_the_kernel_sends_is_an_error_inline_a
         let s = script(move || {
             let h = read_request(&dump);
             let seq = h[0].seq;
-            for (i, d) in long_dump(seq, n, 0).into_iter().enumerate() {
+            send_long_dump(&dump, seq, n, |i| {
                 if i == at {
-                    send(&dump, 0, &[big_item(seq, 1, (32 << 10) + 64)]);
+                    vec![(0, vec![big_item(seq, 1, (32 << 10) + 64)])]
+                } else {
+                    vec![]
                 }
-                send(&dump, 0, &d);
-            }
+            });
         })
         .await;
         let err = conn.dump(&route_dump_request(), decode_first_byte).try_collect().await.unwrap_err();
@@ -726,12 +744,13 @@ async fn a_link_dump_still_peeks_and_takes_a_datagram_past_32_kib() {
         let h = read_request(&dump);
         assert_eq!(h[0].ty, RTM_GETLINK);
         let seq = h[0].seq;
-        for (i, d) in long_dump(seq, n, 0).into_iter().enumerate() {
+        send_long_dump(&dump, seq, n, |i| {
             if i == 0 || i == n - 2 {
-                send(&dump, 0, &[big_item(seq, 100 + i as u8, 100 << 10)]);
+                vec![(0, vec![big_item(seq, 100 + i as u8, 100 << 10)])]
+            } else {
+                vec![]
             }
-            send(&dump, 0, &d);
-        }
+        });
     })
     .await;
     let v = conn.dump(&get_request(), decode_first_byte).try_collect().await.unwrap();

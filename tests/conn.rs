@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::{ipj, rtnl};
+use common::{ipj, netlink_sockets, rtnl};
 use netplumb::conn::{DumpPolicy, Event, Request};
 use netplumb::link::{LinkChange, NewLink, Veth, VethPeer};
 use netplumb::netns::Netns;
@@ -185,15 +185,10 @@ async fn a_dump_of_ten_thousand_routes_streams_in_constant_memory() {
 async fn running_dumps(ns: &TestNs) -> Vec<(u32, u64)> {
     let table =
         ns.netns().run(|| std::fs::read_to_string("/proc/thread-self/net/netlink")).await.unwrap().unwrap();
-    // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 7 && f[1] == "0" && f[6] != "0")
-                .then(|| (f[2].parse().unwrap(), f[4].parse().unwrap()))
-        })
+    netlink_sockets(&table)
+        .into_iter()
+        .filter(|s| s.protocol == 0 && s.dumping)
+        .map(|s| (s.port, s.rmem))
         .collect()
 }
 

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{ipj, rtnl};
+use common::{ipj, netlink_sockets, rtnl};
 use netplumb::conn::Event;
 use netplumb::conntrack::{Conntrack, Filter, Flow, TcpState, Tuple};
 use netplumb::link::{NewLink, Veth, VethPeer};
@@ -97,14 +97,10 @@ fn forged(kind: Forgery, seq: u32, port: u32, out: &mut Vec<u8>) {
 fn ports(protocol: isize, own: u32) -> Vec<u32> {
     let table =
         std::fs::read_to_string("/proc/thread-self/net/netlink").expect("read /proc/thread-self/net/netlink");
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let (eth, pid) = (f.get(1)?.parse::<isize>().ok()?, f.get(2)?.parse::<u32>().ok()?);
-            (eth == protocol && pid != 0 && pid != own).then_some(pid)
-        })
+    netlink_sockets(&table)
+        .into_iter()
+        .filter(|s| s.protocol == protocol && s.port != 0 && s.port != own)
+        .map(|s| s.port)
         .collect()
 }
 

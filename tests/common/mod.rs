@@ -41,3 +41,35 @@ pub fn one(v: &Value) -> &Value {
 pub fn has_flag(obj: &Value, flag: &str) -> bool {
     obj["flags"].as_array().is_some_and(|f| f.iter().any(|x| x == flag))
 }
+
+/// One netlink socket of a namespace, as `/proc/net/netlink` lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetlinkSocket {
+    /// The protocol (`Eth`: 0 `NETLINK_ROUTE`, 12 `NETLINK_NETFILTER`).
+    pub protocol: isize,
+    /// The port id (`Pid`; 0 for the kernel's own).
+    pub port: u32,
+    /// Bytes queued for reading (`Rmem`).
+    pub rmem: u64,
+    /// Whether a dump is running on it (`Dump`).
+    pub dumping: bool,
+}
+
+/// The sockets listed in `table`, the text of `/proc/net/netlink` (read
+/// from `/proc/thread-self/net/netlink` on a thread inside the namespace).
+pub fn netlink_sockets(table: &str) -> Vec<NetlinkSocket> {
+    // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some(NetlinkSocket {
+                protocol: f.get(1)?.parse().ok()?,
+                port: f.get(2)?.parse().ok()?,
+                rmem: f.get(4)?.parse().ok()?,
+                dumping: *f.get(6)? != "0",
+            })
+        })
+        .collect()
+}
